@@ -1,0 +1,108 @@
+//! The one error type of the crate: a kind that decides the HTTP status, a stable
+//! snake_case code for machines, a sentence for people, and the field it is about.
+
+use std::fmt;
+
+/// What went wrong, in terms of who has to act: the client (4xx) or the operator (5xx).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    BadRequest,
+    Unauthorized,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    Invalid,
+    /// The store cannot take writes right now (full disk, I/O error, writer stopped).
+    Unavailable,
+    /// A bug or an environment problem at start-up; never caused by request input.
+    Internal,
+}
+
+impl ErrorKind {
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorKind::BadRequest => 400,
+            ErrorKind::Unauthorized => 401,
+            ErrorKind::NotFound => 404,
+            ErrorKind::MethodNotAllowed => 405,
+            ErrorKind::Conflict => 409,
+            ErrorKind::PayloadTooLarge => 413,
+            ErrorKind::UnsupportedMediaType => 415,
+            ErrorKind::Invalid => 422,
+            ErrorKind::Unavailable => 503,
+            ErrorKind::Internal => 500,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    pub kind: ErrorKind,
+    pub code: &'static str,
+    pub message: String,
+    pub field: Option<String>,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(kind: ErrorKind, code: &'static str, message: impl Into<String>) -> Error {
+        Error {
+            kind,
+            code,
+            message: message.into(),
+            field: None,
+        }
+    }
+
+    /// A 422 about one input field.
+    pub fn invalid(
+        field: impl Into<String>,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> Error {
+        Error::new(ErrorKind::Invalid, code, message).with_field(field)
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::BadRequest, code, message)
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::NotFound, code, message)
+    }
+
+    pub fn conflict(code: &'static str, message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Conflict, code, message)
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Unavailable, "store_unavailable", message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Error {
+        Error::new(ErrorKind::Internal, "internal", message)
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Error {
+        self.field = Some(field.into());
+        self
+    }
+
+    pub fn status(&self) -> u16 {
+        self.kind.status()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "{} ({field})", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for Error {}

@@ -1,0 +1,233 @@
+//! The landing form: `GET /f/{slug}` shows it, `POST /f/{slug}` stores a lead,
+//! `GET /f/{slug}/thanks` confirms.
+
+use std::sync::Arc;
+
+use askama::Template;
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde_json::json;
+
+use super::find_campaign;
+use crate::app::AppState;
+use crate::campaign::Campaign;
+use crate::domain::{LeadId, LeadStatus, Source, contact_key};
+use crate::error::{Error, ErrorKind, Result};
+use crate::forms::FormDef;
+use crate::http::{self, Reply};
+use crate::lead::Lead;
+use crate::store::NewLead;
+use crate::submission::{self, FieldError, RawSubmission, Submission, Tracking};
+use crate::templates::{FormPage, ThanksPage};
+
+pub async fn show(state: &AppState, request: Request<Incoming>, slug: &str) -> Result<Reply> {
+    let campaign = find_campaign(state, slug).await?;
+    let form = form_of(state, &campaign);
+    let tracking = Tracking::from_query(request.uri().query().unwrap_or(""));
+    let now = jiff::Timestamp::now();
+    // A lost view count must not cost a lead: the visitor still gets the form.
+    if let Err(error) = state
+        .store
+        .count_form_view(campaign.slug.clone(), now)
+        .await
+    {
+        tracing::warn!("form view of {} not counted: {error}", campaign.slug);
+    }
+    let page = FormPage {
+        fields: FormPage::fields(&form, |_| None, &[]),
+        hidden: tracking.pairs(),
+        token: LeadId::generate().to_string(),
+        errors: Vec::new(),
+        ..page_frame(&campaign, &form)
+    };
+    render(StatusCode::OK, &page)
+}
+
+pub async fn submit(state: &AppState, request: Request<Incoming>, slug: &str) -> Result<Reply> {
+    let campaign = find_campaign(state, slug).await?;
+    let form = form_of(state, &campaign);
+    let (parts, body) = request.into_parts();
+    let as_json = http::wants_json(&parts.headers);
+    let raw = match http::content_type(&parts.headers).as_deref() {
+        Some("application/x-www-form-urlencoded") => RawSubmission::from_urlencoded(
+            &http::read_body(&parts.headers, body, http::FORM_BODY_LIMIT).await?,
+        ),
+        Some("application/json") => {
+            let body = http::read_body(&parts.headers, body, http::FORM_BODY_LIMIT).await?;
+            RawSubmission::from_json(http::json_object(&body)?)
+        }
+        _ => {
+            return Err(Error::new(
+                ErrorKind::UnsupportedMediaType,
+                "unsupported_media_type",
+                "send the form as application/x-www-form-urlencoded or application/json",
+            ));
+        }
+    };
+    let referer_query = http::referer_query(&parts.headers);
+    let submission = match submission::validate(&form, &raw, referer_query.as_deref()) {
+        Ok(submission) => submission,
+        Err(errors) if as_json => return Ok(invalid_json(&errors)),
+        Err(errors) => return invalid_page(&campaign, &form, &raw, &errors),
+    };
+    let thanks = format!("/f/{}/thanks", campaign.slug);
+    if submission.is_bot {
+        state.rejects.count_honeypot();
+        let decoy = LeadId::generate();
+        return Ok(if as_json {
+            created(&campaign, decoy, false)
+        } else {
+            http::see_other(&thanks)
+        });
+    }
+    let is_api = as_json && submission.token.is_none();
+    let idempotency_key = submission
+        .token
+        .as_ref()
+        .map(|token| format!("form:{}:{token}", campaign.slug));
+    let lead = build_lead(&campaign, submission, is_api);
+    let outcome = state
+        .store
+        .insert_lead(NewLead {
+            lead,
+            idempotency_key,
+        })
+        .await?;
+    Ok(if as_json {
+        created(&campaign, outcome.id, outcome.duplicate)
+    } else {
+        http::see_other(&thanks)
+    })
+}
+
+pub async fn thanks(state: &AppState, slug: &str) -> Result<Reply> {
+    let campaign = find_campaign(state, slug).await?;
+    let form = form_of(state, &campaign);
+    render(
+        StatusCode::OK,
+        &ThanksPage {
+            campaign_name: campaign.name.clone(),
+            message: form.thanks.clone(),
+        },
+    )
+}
+
+/// The campaign's form; if its file was removed since the campaign chose it, the default
+/// form keeps the landing page working.
+fn form_of(state: &AppState, campaign: &Campaign) -> Arc<FormDef> {
+    state
+        .forms
+        .get(&campaign.form)
+        .or_else(|| state.forms.get("default"))
+        .expect("a default form is always loaded")
+}
+
+fn build_lead(campaign: &Campaign, submission: Submission, is_api: bool) -> Lead {
+    let Submission {
+        name,
+        phone,
+        email,
+        company,
+        fields,
+        tracking,
+        ..
+    } = submission;
+    let source = if tracking.is_qr_scan() {
+        Source::Qr
+    } else if is_api {
+        Source::Api
+    } else {
+        Source::Form
+    };
+    let id = LeadId::generate();
+    let received_at = jiff::Timestamp::from_millisecond(id.0.timestamp_ms() as i64)
+        .unwrap_or_else(|_| jiff::Timestamp::now());
+    let contact = contact_key(phone.as_ref(), email.as_ref())
+        .expect("a valid submission has a phone or an e-mail");
+    Lead {
+        id,
+        campaign: campaign.slug.clone(),
+        received_at,
+        name,
+        phone,
+        email,
+        company,
+        fields,
+        utm: tracking.utm,
+        click_ids: tracking.click_ids,
+        referral: tracking.referral,
+        source,
+        status: LeadStatus::New,
+        contact,
+    }
+}
+
+fn created(campaign: &Campaign, id: LeadId, duplicate: bool) -> Reply {
+    let status = if duplicate {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    http::json(
+        status,
+        &json!({ "lead_id": id, "campaign": campaign.slug, "duplicate": duplicate }),
+    )
+}
+
+/// 422 in the API's error shape, naming the first bad field and listing all of them.
+fn invalid_json(errors: &[FieldError]) -> Reply {
+    let first = &errors[0];
+    let details: Vec<_> = errors
+        .iter()
+        .map(|e| json!({"field": e.field, "code": e.code, "message": e.message}))
+        .collect();
+    let body = json!({
+        "error": { "code": first.code, "message": first.message, "field": first.field, "details": details }
+    });
+    http::json(StatusCode::UNPROCESSABLE_ENTITY, &body)
+}
+
+/// 422: the same form again, with what the visitor typed and a message at each bad field.
+fn invalid_page(
+    campaign: &Campaign,
+    form: &FormDef,
+    raw: &RawSubmission,
+    errors: &[FieldError],
+) -> Result<Reply> {
+    let value_of = |name: &str| raw.get(name).flatten().map(str::to_owned);
+    let tracking = Tracking::collect(|k| raw.get(k).flatten(), |_| None);
+    let page = FormPage {
+        fields: FormPage::fields(form, value_of, errors),
+        hidden: tracking.pairs(),
+        token: raw
+            .get(submission::TOKEN_FIELD)
+            .flatten()
+            .filter(|t| t.len() <= 128 && t.chars().all(|c| c.is_ascii_graphic()))
+            .map(str::to_owned)
+            .unwrap_or_else(|| LeadId::generate().to_string()),
+        errors: errors.iter().map(|e| e.message_zh.clone()).collect(),
+        ..page_frame(campaign, form)
+    };
+    render(StatusCode::UNPROCESSABLE_ENTITY, &page)
+}
+
+fn page_frame(campaign: &Campaign, form: &FormDef) -> FormPage {
+    FormPage {
+        campaign_name: campaign.name.clone(),
+        form_title: form.title.clone(),
+        intro: form.intro.clone(),
+        submit_label: form.submit_label.clone(),
+        action: format!("/f/{}", campaign.slug),
+        fields: Vec::new(),
+        hidden: Vec::new(),
+        token: String::new(),
+        errors: Vec::new(),
+    }
+}
+
+fn render(status: StatusCode, page: &impl Template) -> Result<Reply> {
+    let body = page
+        .render()
+        .map_err(|e| Error::internal(format!("template failed: {e}")))?;
+    Ok(http::html(status, body))
+}

@@ -1,0 +1,186 @@
+//! `/api/leads`: list (JSON or CSV), read one, change its status.
+
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, StatusCode};
+use serde_json::json;
+
+use super::campaigns::json_body;
+use super::find_campaign;
+use crate::app::AppState;
+use crate::campaign::parse_date;
+use crate::domain::{LeadId, LeadStatus};
+use crate::error::{Error, Result};
+use crate::http::{self, Reply};
+use crate::lead::leads_csv;
+use crate::store::LeadQuery;
+
+const DEFAULT_PAGE: usize = 100;
+const MAX_PAGE: usize = 1000;
+/// A CSV export without `limit` takes everything, up to this many rows.
+const MAX_CSV_ROWS: usize = 1_000_000;
+
+pub async fn list(state: &AppState, request: Request<Incoming>) -> Result<Reply> {
+    let query = request.uri().query();
+    let value = |key: &str| http::query_value(query, key).filter(|v| !v.is_empty());
+    let as_csv = match value("format").as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => {
+            return Err(Error::invalid(
+                "format",
+                "invalid_value",
+                "format must be json or csv",
+            ));
+        }
+    };
+    let campaign = match value("campaign") {
+        Some(slug) => Some(find_campaign(state, &slug).await?.slug),
+        None => None,
+    };
+    let tz = state.store.tz().clone();
+    let from = match value("since") {
+        Some(text) => LeadId::min_at(time_bound(&text, "since", &tz, false)?),
+        None => LeadId::min_at(0),
+    };
+    let to = match value("until") {
+        Some(text) => LeadId::max_at(time_bound(&text, "until", &tz, true)?),
+        None => LeadId::from_u128(u128::MAX),
+    };
+    let before = match value("cursor") {
+        Some(text) => Some(LeadId::parse(&text).ok_or_else(|| {
+            Error::invalid(
+                "cursor",
+                "invalid_cursor",
+                "cursor must be a next_cursor value from an earlier page",
+            )
+        })?),
+        None => None,
+    };
+    let status = value("status")
+        .map(|s| s.parse::<LeadStatus>())
+        .transpose()?;
+    let limit = match value("limit") {
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                Error::invalid(
+                    "limit",
+                    "invalid_limit",
+                    format!("limit must be a whole number from 1 to {MAX_PAGE}"),
+                )
+            })?,
+        None if as_csv => MAX_CSV_ROWS,
+        None => DEFAULT_PAGE,
+    };
+    let (leads, more) = state
+        .store
+        .leads(LeadQuery {
+            campaign,
+            from,
+            to,
+            before,
+            status,
+            limit,
+        })
+        .await?;
+    let next_cursor = if more {
+        leads.last().map(|l| l.id.to_string())
+    } else {
+        None
+    };
+    if as_csv {
+        let mut reply =
+            http::with_type(StatusCode::OK, leads_csv(&leads), "text/csv; charset=utf-8");
+        reply.headers_mut().insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_static("attachment; filename=\"leads.csv\""),
+        );
+        if let Some(cursor) = next_cursor.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            reply.headers_mut().insert("x-next-cursor", cursor);
+        }
+        return Ok(reply);
+    }
+    let shown: Vec<_> = leads.iter().map(|l| l.to_json()).collect();
+    Ok(http::json(
+        StatusCode::OK,
+        &json!({ "leads": shown, "next_cursor": next_cursor }),
+    ))
+}
+
+pub async fn get(state: &AppState, id: &str) -> Result<Reply> {
+    let lead = state
+        .store
+        .lead(parse_id(id)?)
+        .await?
+        .ok_or_else(|| unknown_lead(id))?;
+    Ok(http::json(StatusCode::OK, &lead.to_json()))
+}
+
+pub async fn patch(state: &AppState, request: Request<Incoming>, id: &str) -> Result<Reply> {
+    let lead_id = parse_id(id)?;
+    let body = json_body(request).await?;
+    if let Some(key) = body.keys().find(|k| k.as_str() != "status") {
+        return Err(Error::invalid(
+            key.clone(),
+            "unknown_field",
+            format!("{key:?} cannot be changed; send {{\"status\": ...}}"),
+        ));
+    }
+    let status: LeadStatus = match body.get("status") {
+        Some(serde_json::Value::String(s)) => s.parse()?,
+        _ => {
+            return Err(Error::invalid(
+                "status",
+                "invalid_value",
+                "status must be one of: new, mql, sql, disqualified",
+            ));
+        }
+    };
+    let lead = state.store.set_lead_status(lead_id, status).await?;
+    Ok(http::json(StatusCode::OK, &lead.to_json()))
+}
+
+fn parse_id(id: &str) -> Result<LeadId> {
+    LeadId::parse(id).ok_or_else(|| unknown_lead(id))
+}
+
+fn unknown_lead(id: &str) -> Error {
+    Error::not_found("unknown_lead", format!("there is no lead {id:?}"))
+}
+
+/// A `since`/`until` bound in Unix milliseconds: an RFC 3339 timestamp, or a date in the
+/// reporting zone (its first millisecond, or its last for `until`).
+fn time_bound(text: &str, field: &str, tz: &jiff::tz::TimeZone, end_of_day: bool) -> Result<u64> {
+    let bad = || {
+        Error::invalid(
+            field,
+            "invalid_time",
+            format!(
+                "{field} must be a date (2025-03-01) or an RFC 3339 time (2025-03-01T10:00:00+08:00)"
+            ),
+        )
+    };
+    let ts = if text.len() == 10 {
+        let date = parse_date(text).map_err(|_| bad())?;
+        let day = if end_of_day {
+            date.tomorrow().map_err(|_| bad())?
+        } else {
+            date
+        };
+        let start = day
+            .to_zoned_datetime(tz.clone())
+            .map_err(|_| bad())?
+            .timestamp();
+        if end_of_day {
+            start - jiff::SignedDuration::from_millis(1)
+        } else {
+            start
+        }
+    } else {
+        text.parse::<jiff::Timestamp>().map_err(|_| bad())?
+    };
+    u64::try_from(ts.as_millisecond()).map_err(|_| bad())
+}

@@ -1,0 +1,189 @@
+//! A stored lead, and the two ways marketers see leads: JSON and a spreadsheet-safe CSV.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::domain::{CLICK_ID_KEYS, Email, LeadId, LeadStatus, Phone, Slug, Source, UTM_KEYS};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lead {
+    pub id: LeadId,
+    pub campaign: Slug,
+    pub received_at: jiff::Timestamp,
+    pub name: Option<String>,
+    pub phone: Option<Phone>,
+    pub email: Option<Email>,
+    pub company: Option<String>,
+    /// The form's other fields (title, message, consent …).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub fields: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub utm: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub click_ids: BTreeMap<String, String>,
+    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub referral: Option<String>,
+    pub source: Source,
+    pub status: LeadStatus,
+    /// The contact this lead belongs to: E.164 phone, else lower-cased e-mail.
+    pub contact: String,
+}
+
+impl Lead {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "campaign": self.campaign,
+            "received_at": format_timestamp(self.received_at),
+            "name": self.name,
+            "phone": self.phone,
+            "email": self.email,
+            "company": self.company,
+            "fields": self.fields,
+            "utm": self.utm,
+            "click_ids": self.click_ids,
+            "ref": self.referral,
+            "source": self.source,
+            "status": self.status,
+        })
+    }
+}
+
+/// RFC 3339 in UTC with millisecond precision, the way every timestamp leaves the API.
+pub fn format_timestamp(ts: jiff::Timestamp) -> String {
+    format!("{ts:.3}")
+}
+
+/// Writes leads as CSV that Excel opens correctly (UTF-8 BOM, CRLF) and cannot be
+/// tricked by: a cell that starts like a formula is prefixed with `'`.
+pub fn leads_csv(leads: &[Lead]) -> Vec<u8> {
+    let extra_fields: BTreeSet<&str> = leads
+        .iter()
+        .flat_map(|l| l.fields.keys().map(String::as_str))
+        .collect();
+    let mut header: Vec<&str> = vec![
+        "id",
+        "campaign",
+        "received_at",
+        "status",
+        "source",
+        "name",
+        "phone",
+        "email",
+        "company",
+    ];
+    header.extend(extra_fields.iter().copied());
+    header.extend(UTM_KEYS);
+    header.extend(CLICK_ID_KEYS);
+    header.push("ref");
+
+    let mut out = b"\xEF\xBB\xBF".to_vec();
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(&mut out);
+    writer
+        .write_record(&header)
+        .expect("writing to a Vec cannot fail");
+    for lead in leads {
+        let opt = |v: Option<&str>| v.unwrap_or("").to_owned();
+        let mut row: Vec<String> = vec![
+            lead.id.to_string(),
+            lead.campaign.to_string(),
+            format_timestamp(lead.received_at),
+            lead.status.to_string(),
+            lead.source.to_string(),
+            opt(lead.name.as_deref()),
+            opt(lead.phone.as_ref().map(Phone::as_str)),
+            opt(lead.email.as_ref().map(Email::as_str)),
+            opt(lead.company.as_deref()),
+        ];
+        row.extend(
+            extra_fields
+                .iter()
+                .map(|k| opt(lead.fields.get(*k).map(String::as_str))),
+        );
+        row.extend(
+            UTM_KEYS
+                .iter()
+                .map(|k| opt(lead.utm.get(*k).map(String::as_str))),
+        );
+        row.extend(
+            CLICK_ID_KEYS
+                .iter()
+                .map(|k| opt(lead.click_ids.get(*k).map(String::as_str))),
+        );
+        row.push(opt(lead.referral.as_deref()));
+        writer
+            .write_record(row.iter().map(|cell| neutralise_formula(cell).into_owned()))
+            .expect("writing to a Vec cannot fail");
+    }
+    writer.flush().expect("writing to a Vec cannot fail");
+    drop(writer);
+    out
+}
+
+/// Spreadsheets run a cell that starts with `= + - @` (or a tab/CR before one) as a
+/// formula; a leading apostrophe makes it text and is not shown.
+pub fn neutralise_formula(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lead(name: &str) -> Lead {
+        Lead {
+            id: LeadId::generate(),
+            campaign: Slug::parse("expo").unwrap(),
+            received_at: jiff::Timestamp::from_millisecond(1_740_794_400_123).unwrap(),
+            name: Some(name.into()),
+            phone: Some(Phone::parse("13800138000").unwrap()),
+            email: None,
+            company: None,
+            fields: BTreeMap::from([("title".into(), "CTO".into())]),
+            utm: BTreeMap::from([("utm_source".into(), "baidu".into())]),
+            click_ids: BTreeMap::new(),
+            referral: None,
+            source: Source::Form,
+            status: LeadStatus::New,
+            contact: "+8613800138000".into(),
+        }
+    }
+
+    #[test]
+    fn csv_has_a_bom_crlf_and_no_live_formulas() {
+        let csv = leads_csv(&[lead("=1+1"), lead("张三")]);
+        assert!(csv.starts_with(b"\xEF\xBB\xBF"));
+        let text = String::from_utf8(csv[3..].to_vec()).unwrap();
+        assert!(text.contains("\r\n"));
+        assert!(text.contains(",'=1+1,"));
+        assert!(text.contains(",'+8613800138000,"));
+        assert!(text.contains(",张三,"));
+        let header = text.lines().next().unwrap();
+        assert!(header.starts_with(
+            "id,campaign,received_at,status,source,name,phone,email,company,title,utm_source"
+        ));
+    }
+
+    #[test]
+    fn timestamps_leave_in_utc_with_milliseconds() {
+        assert_eq!(
+            format_timestamp(lead("x").received_at),
+            "2025-03-01T02:00:00.123Z"
+        );
+    }
+
+    #[test]
+    fn records_round_trip_through_their_stored_form() {
+        let original = lead("x");
+        let bytes = serde_json::to_vec(&original).unwrap();
+        assert_eq!(serde_json::from_slice::<Lead>(&bytes).unwrap(), original);
+    }
+}

@@ -1,0 +1,47 @@
+//! leadgate: a lead-capture edge gateway.
+//!
+//! Landing forms, QR scans and tracking-number calls become source-tagged leads, stored
+//! durably in one embedded redb file before the visitor is told "thanks". Marketers then
+//! compare what each campaign cost with the deals and orders it brought.
+//!
+//! # Layout
+//!
+//! - [`config`]: flags > env > TOML file > defaults, validated once.
+//! - [`server`]: transport only (accept loop, timeouts, graceful shutdown).
+//! - [`app`]: routing, admin auth, and turning [`Error`]s into responses.
+//! - `handlers`: one module per area, thin.
+//! - [`http`]: bounded body reading, content negotiation, response builders.
+//! - [`domain`]: newtypes valid by construction (slug, phone, e-mail, money, …).
+//! - [`forms`] and [`submission`]: form definitions and validation of a post.
+//! - [`campaign`] and [`lead`]: the stored records and their JSON/CSV views.
+//! - [`store`]: the only module that knows redb; a single group-committing writer.
+//! - [`templates`]: askama page structs (HTML in `templates/`).
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod campaign;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod forms;
+mod handlers;
+pub mod http;
+pub mod lead;
+pub mod server;
+pub mod store;
+pub mod submission;
+pub mod templates;
+
+pub use error::{Error, ErrorKind, Result};
+
+/// A new random admin token: 32 bytes from the OS, hex-encoded, with a recognisable prefix.
+pub fn generate_admin_token() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| Error::internal(format!("no randomness from the OS: {e}")))?;
+    Ok(format!(
+        "lg_{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    ))
+}

@@ -1,0 +1,204 @@
+//! The `leadgate` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, anyhow};
+use clap::{Args, Parser, Subcommand};
+use leadgate::config::{Config, Settings};
+
+#[derive(Parser)]
+#[command(
+    name = "leadgate",
+    version,
+    about = "Lead-capture edge gateway: landing forms, QR codes, call tracking and campaign ROI"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Replace the admin token with a new one (the server must be stopped).
+    ResetToken(StoreArgs),
+}
+
+#[derive(Args)]
+struct StoreArgs {
+    /// Data directory holding the store.
+    #[arg(long, env = "LEADGATE_DATA")]
+    data: Option<PathBuf>,
+    /// TOML config file (same setting names, in snake_case).
+    #[arg(long, env = "LEADGATE_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "LEADGATE_LISTEN")]
+    listen: Option<String>,
+    /// Public base URL that links and QR codes use [default: http://{listen}].
+    #[arg(long, env = "LEADGATE_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Submissions and scans per client address, like 300/10m, or off [default: 300/10m].
+    #[arg(long, env = "LEADGATE_RATE_LIMIT")]
+    rate_limit: Option<String>,
+    /// Directory of form definitions [default: ./forms if present, else the built-in forms].
+    #[arg(long, env = "LEADGATE_FORMS")]
+    forms: Option<PathBuf>,
+    /// Load sample campaigns into an empty store.
+    #[arg(long)]
+    demo: bool,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+fn main() -> ExitCode {
+    init_tracing();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::ResetToken(args) => reset_token(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("leadgate: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LEADGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(colour)
+        .with_target(false)
+        .init();
+}
+
+/// Settings only the environment can give (secrets and the reporting zone).
+fn env_settings() -> Settings {
+    let var = |name: &str| std::env::var(name).ok();
+    Settings {
+        admin_token: var("LEADGATE_ADMIN_TOKEN"),
+        call_secret: var("LEADGATE_CALL_SECRET"),
+        tz: var("LEADGATE_TZ"),
+        ..Settings::default()
+    }
+}
+
+fn file_settings(path: Option<&PathBuf>) -> anyhow::Result<Settings> {
+    match path {
+        Some(path) => Settings::from_file(path).map_err(|e| anyhow!(e)),
+        None => Ok(Settings::default()),
+    }
+}
+
+/// The config, and whether the public URL was left to default to the listen address.
+fn build_config(args: ServeArgs) -> anyhow::Result<(Config, bool)> {
+    let file = file_settings(args.store.config.as_ref())?;
+    let flags = Settings {
+        listen: args.listen,
+        data: args.store.data,
+        public_url: args.public_url,
+        rate_limit: args.rate_limit,
+        forms: args.forms,
+        ..Settings::default()
+    };
+    let settings = flags.or(env_settings()).or(file);
+    let public_url_from_listen = settings.public_url.is_none();
+    let mut config = settings.into_config(args.demo).map_err(|e| anyhow!(e))?;
+    if config.forms_dir.is_none() && PathBuf::from("forms").join("default.toml").is_file() {
+        config.forms_dir = Some(PathBuf::from("forms"));
+    }
+    Ok((config, public_url_from_listen))
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let (mut config, public_url_from_listen) = build_config(args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("cannot listen on {}", config.listen))?;
+        if public_url_from_listen {
+            // With port 0 the real port is known only now; links and QR codes need it.
+            let bound = listener.local_addr().context("cannot read the bound address")?;
+            config.public_url = format!("http://{bound}");
+            if bound.ip().is_unspecified() {
+                tracing::warn!("listening on all interfaces: set --public-url to the address visitors use, or links and QR codes will not work");
+            }
+        }
+        leadgate::server::serve(config, listener, shutdown_signal()).await.map_err(|e| anyhow!(e))
+    })
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+fn reset_token(args: StoreArgs) -> anyhow::Result<()> {
+    let file = file_settings(args.config.as_ref())?;
+    let settings = Settings {
+        data: args.data,
+        ..Settings::default()
+    }
+    .or(env_settings())
+    .or(file);
+    let config = settings.into_config(false).map_err(|e| anyhow!(e))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let path = config.store_path();
+        if !path.exists() {
+            return Err(anyhow!(
+                "no store in {}: start `leadgate serve` once first",
+                config.data_dir.display()
+            ));
+        }
+        let tz = config.tz.clone();
+        let store = tokio::task::spawn_blocking(move || leadgate::store::Store::open(&path, tz))
+            .await?
+            .map_err(|e| anyhow!(e))?;
+        let token = leadgate::generate_admin_token().map_err(|e| anyhow!(e))?;
+        store
+            .set_admin_token_hash(leadgate::app::hash_token(&token))
+            .await
+            .map_err(|e| anyhow!(e))?;
+        store.close().await;
+        println!("{token}");
+        eprintln!(
+            "The old admin token no longer works. Keep this one safe; it is not shown again."
+        );
+        Ok(())
+    })
+}

@@ -1,0 +1,135 @@
+//! Transport: start-up, the accept loop, per-connection limits and graceful shutdown.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+use crate::app::{self, AppState, Rejects};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::forms::FormSet;
+use crate::store::Store;
+
+/// How long a client may take to send its request headers (slow-loris guard).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long shutdown waits for in-flight requests before it gives up on them.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Everything `serve` builds before it accepts the first connection.
+pub async fn prepare(config: &Config) -> Result<AppState> {
+    let forms = match &config.forms_dir {
+        Some(dir) => FormSet::load_dir(dir).map_err(Error::internal)?,
+        None => FormSet::builtin(),
+    };
+    let path = config.store_path();
+    let tz = config.tz.clone();
+    let store = tokio::task::spawn_blocking(move || Store::open(&path, tz))
+        .await
+        .map_err(|e| Error::internal(format!("store open task failed: {e}")))??;
+    let admin_token_hash = match &config.admin_token {
+        Some(token) => app::hash_token(token),
+        None => match store.admin_token_hash().await? {
+            Some(hash) => hash,
+            None => {
+                let token = crate::generate_admin_token()?;
+                let hash = app::hash_token(&token);
+                store.set_admin_token_hash(hash).await?;
+                announce_token(&token);
+                hash
+            }
+        },
+    };
+    if config.demo {
+        crate::demo::load(&store, &forms).await?;
+    }
+    Ok(AppState {
+        store,
+        forms,
+        public_url: config.public_url.clone(),
+        admin_token_hash,
+        rejects: Rejects::default(),
+    })
+}
+
+/// The first start prints the generated token once; only its hash is kept.
+fn announce_token(token: &str) {
+    eprintln!(
+        "\n  Admin token (shown once, keep it safe; `leadgate reset-token` makes a new one):\n\n    {token}\n\n  Use it as: Authorization: Bearer {token}\n"
+    );
+}
+
+/// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests
+/// finish (their commits included) and closes the store.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let state = Arc::new(prepare(&config).await?);
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(
+            "listening on http://{addr} (public URL {})",
+            config.public_url
+        );
+    }
+    let store = state.store.clone();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _peer) = match accepted {
+                    Ok(connection) => connection,
+                    Err(error) => {
+                        // Usually out of file descriptors: back off instead of spinning.
+                        tracing::warn!("accept failed: {error}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let state = state.clone();
+                let service = service_fn(move |request| {
+                    let state = state.clone();
+                    async move { Ok::<_, Infallible>(app::handle(state, request).await) }
+                });
+                let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(error) = connection.await {
+                        tracing::debug!("connection ended: {error}");
+                    }
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tracing::info!("shutting down: finishing requests in flight");
+    drop(state);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections were still open after {DRAIN_TIMEOUT:?}; closing anyway");
+    }
+    if tokio::time::timeout(DRAIN_TIMEOUT, store.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the store writer did not finish within {DRAIN_TIMEOUT:?}");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,194 @@
+//! Everything that touches redb. One writer thread owns every write transaction and
+//! commits in groups; reads run on tokio's blocking pool. Nothing here runs redb on an
+//! async worker thread, and nothing is acknowledged before its commit returns.
+
+mod read;
+mod tables;
+mod write;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use redb::{Database, ReadableDatabase};
+
+use crate::campaign::Campaign;
+use crate::domain::{LeadId, LeadStatus, Slug};
+use crate::error::{Error, ErrorKind, Result};
+use crate::lead::Lead;
+
+pub use read::LeadQuery;
+pub use write::{LeadOutcome, NewLead};
+pub use writer::Health;
+
+/// Handle to the store; cheap to clone. The writer thread stops when the last handle
+/// is dropped, after committing what was queued.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<Database>,
+    writer: writer::WriterHandle,
+    tz: jiff::tz::TimeZone,
+}
+
+impl Store {
+    /// Opens (or creates) the store file, checks its schema and starts the writer.
+    /// Blocking: call it before serving, or from a blocking context.
+    pub fn open(path: &Path, tz: jiff::tz::TimeZone) -> Result<Store> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                Error::internal(format!(
+                    "cannot create data directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        }
+        let db = Database::builder()
+            .set_repair_callback(|progress| {
+                tracing::warn!(
+                    "repairing the store after an unclean stop: {:.0}%",
+                    progress.progress() * 100.0
+                );
+            })
+            .create(path)
+            .map_err(|e| open_error(path, e))?;
+        write::initialise(&db, &tz)?;
+        let db = Arc::new(db);
+        let writer = writer::spawn(db.clone(), tz.clone())?;
+        Ok(Store { db, writer, tz })
+    }
+
+    pub fn health(&self) -> Arc<Health> {
+        self.writer.health()
+    }
+
+    pub fn tz(&self) -> &jiff::tz::TimeZone {
+        &self.tz
+    }
+
+    /// Waits until every queued write is committed and the writer thread has exited.
+    /// Other clones of this handle must be dropped first, or this waits for them.
+    pub async fn close(self) {
+        let Store { db, writer, .. } = self;
+        drop(db);
+        writer.close().await;
+    }
+
+    // ---- writes -------------------------------------------------------------------
+
+    pub async fn insert_lead(&self, lead: NewLead) -> Result<LeadOutcome> {
+        self.writer
+            .run(move |txn, ctx| write::insert_lead(txn, ctx, lead))
+            .await
+    }
+
+    pub async fn count_form_view(&self, slug: Slug, at: jiff::Timestamp) -> Result<()> {
+        self.writer
+            .run(move |txn, ctx| write::count_form_view(txn, ctx, &slug, at))
+            .await
+    }
+
+    pub async fn create_campaign(&self, campaign: Campaign) -> Result<Campaign> {
+        self.writer
+            .run(move |txn, _| write::create_campaign(txn, campaign))
+            .await
+    }
+
+    /// Applies `change` to the stored campaign inside the write transaction, so that
+    /// two concurrent patches never overwrite each other.
+    pub async fn update_campaign<F>(&self, slug: Slug, change: F) -> Result<Campaign>
+    where
+        F: FnOnce(&mut Campaign) -> Result<()> + Send + 'static,
+    {
+        self.writer
+            .run(move |txn, _| write::update_campaign(txn, &slug, change))
+            .await
+    }
+
+    pub async fn set_lead_status(&self, id: LeadId, status: LeadStatus) -> Result<Lead> {
+        self.writer
+            .run(move |txn, ctx| write::set_lead_status(txn, ctx, id, status))
+            .await
+    }
+
+    pub async fn set_admin_token_hash(&self, hash: [u8; 32]) -> Result<()> {
+        self.writer
+            .run(move |txn, _| write::set_meta(txn, write::ADMIN_TOKEN_KEY, &hash))
+            .await
+    }
+
+    // ---- reads --------------------------------------------------------------------
+
+    async fn read<T, F>(&self, query: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&redb::ReadTransaction) -> Result<T> + Send + 'static,
+    {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let txn = db.begin_read().map_err(storage)?;
+            query(&txn)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("read task failed: {e}")))?
+    }
+
+    pub async fn campaign(&self, slug: Slug) -> Result<Option<Campaign>> {
+        self.read(move |txn| read::campaign(txn, slug.as_str()))
+            .await
+    }
+
+    pub async fn campaigns(&self) -> Result<Vec<Campaign>> {
+        self.read(read::campaigns).await
+    }
+
+    pub async fn lead(&self, id: LeadId) -> Result<Option<Lead>> {
+        self.read(move |txn| read::lead(txn, id)).await
+    }
+
+    /// A page of leads, newest first, plus whether more follow.
+    pub async fn leads(&self, query: LeadQuery) -> Result<(Vec<Lead>, bool)> {
+        self.read(move |txn| read::leads(txn, &query)).await
+    }
+
+    pub async fn counter(&self, slug: Slug, day: u32, metric: &'static str) -> Result<u64> {
+        self.read(move |txn| read::counter(txn, slug.as_str(), day, metric))
+            .await
+    }
+
+    pub async fn admin_token_hash(&self) -> Result<Option<[u8; 32]>> {
+        self.read(|txn| {
+            read::meta(txn, write::ADMIN_TOKEN_KEY).map(|v| v.and_then(|b| b.try_into().ok()))
+        })
+        .await
+    }
+
+    /// Blocking variant for command-line tools that run without a server.
+    pub fn admin_token_hash_blocking(&self) -> Result<Option<[u8; 32]>> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        Ok(read::meta(&txn, write::ADMIN_TOKEN_KEY)?.and_then(|b| b.try_into().ok()))
+    }
+}
+
+/// Any redb failure: the store cannot serve this request, the client may retry.
+pub(crate) fn storage(error: impl std::fmt::Display) -> Error {
+    Error::unavailable(format!("store error: {error}"))
+}
+
+fn open_error(path: &Path, error: redb::DatabaseError) -> Error {
+    let dir: PathBuf = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    match error {
+        redb::DatabaseError::DatabaseAlreadyOpen => Error::new(
+            ErrorKind::Unavailable,
+            "store_in_use",
+            format!(
+                "data directory {} is in use by another leadgate process (stop it first, or use --data to pick another directory)",
+                dir.display()
+            ),
+        ),
+        other => Error::new(
+            ErrorKind::Unavailable,
+            "store_open_failed",
+            format!("cannot open the store {}: {other}", path.display()),
+        ),
+    }
+}

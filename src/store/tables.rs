@@ -1,0 +1,38 @@
+//! Every redb table in one place. Keys are chosen so that the hot queries are range
+//! scans: a campaign's leads, a contact's touches, a campaign's counters by day.
+
+use redb::TableDefinition;
+
+/// Bumped whenever a table's key or value layout changes; `open` refuses other versions.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// name -> value: `schema_version` (u64 LE), `admin_token_sha256`, `tz`.
+pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// slug -> Campaign (JSON).
+pub const CAMPAIGNS: TableDefinition<&str, &[u8]> = TableDefinition::new("campaigns");
+/// LeadId -> Lead (JSON).
+pub const LEADS: TableDefinition<u128, &[u8]> = TableDefinition::new("leads");
+/// (slug, LeadId) -> (): a campaign's leads in time order.
+pub const LEADS_BY_CAMPAIGN: TableDefinition<(&str, u128), ()> =
+    TableDefinition::new("leads_by_campaign");
+/// contact key -> Contact (JSON).
+pub const CONTACTS: TableDefinition<&str, &[u8]> = TableDefinition::new("contacts");
+/// (contact key, received_at ms, LeadId) -> campaign slug: a contact's journey.
+pub const TOUCHES: TableDefinition<(&str, i64, u128), &str> = TableDefinition::new("touches");
+/// idempotency key (`form:{slug}:{token}`, later `call:{id}`) -> LeadId.
+pub const TOKENS: TableDefinition<&str, u128> = TableDefinition::new("tokens");
+/// (slug, day YYYYMMDD in the reporting zone, metric) -> count.
+pub const COUNTERS: TableDefinition<(&str, u32, &str), u64> = TableDefinition::new("counters");
+/// E.164 tracking number -> slug of the campaign that prints it.
+pub const TRACKING_NUMBERS: TableDefinition<&str, &str> = TableDefinition::new("tracking_numbers");
+// Later issues add: costs (slug, date, seq), conversions (external id), outbox (LeadId).
+
+/// Names of the daily counters.
+pub mod metric {
+    pub const FORM_VIEWS: &str = "form_views";
+    pub const LEADS: &str = "leads";
+    pub const NEW_CONTACTS: &str = "new_contacts";
+    /// Leads whose status is `mql` or `sql`.
+    pub const MQLS: &str = "mqls";
+    pub const DISQUALIFIED: &str = "disqualified";
+}

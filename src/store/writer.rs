@@ -1,0 +1,198 @@
+//! The single writer: one thread owns every write transaction. It takes whatever jobs
+//! are queued (group commit), applies them in one transaction with immediate
+//! durability, commits, and only then answers each waiting request.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use redb::{Database, Durability, WriteTransaction};
+use tokio::sync::{mpsc, oneshot};
+
+use super::storage;
+use crate::error::{Error, ErrorKind, Result};
+
+/// Jobs waiting for the writer. Past this, requests are refused with 503 at once rather
+/// than queued without bound.
+const QUEUE_CAPACITY: usize = 4096;
+/// Jobs per transaction at most, so one commit never holds the queue too long.
+const MAX_BATCH: usize = 1024;
+
+/// What a job needs besides the transaction.
+pub struct WriteContext {
+    pub tz: jiff::tz::TimeZone,
+}
+
+/// Runs inside the transaction; returns how to answer once the commit's fate is known.
+type Job = Box<dyn FnOnce(&WriteTransaction, &WriteContext) -> Applied + Send>;
+
+struct Applied {
+    /// The store itself failed (not the request): the whole batch must be rolled back.
+    storage_failed: bool,
+    answer: Box<dyn FnOnce(Result<()>) + Send>,
+}
+
+/// Whether the last commit worked, for `/healthz`, and how deep the queue is.
+#[derive(Debug, Default)]
+pub struct Health {
+    failing: AtomicBool,
+    last_error: Mutex<Option<String>>,
+    pub queued: AtomicUsize,
+}
+
+impl Health {
+    pub fn is_writable(&self) -> bool {
+        !self.failing.load(Ordering::Relaxed)
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn record(&self, result: &Result<()>) {
+        self.failing.store(result.is_err(), Ordering::Relaxed);
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) =
+            result.as_ref().err().map(|e| e.message.clone());
+    }
+}
+
+#[derive(Clone)]
+pub struct WriterHandle {
+    jobs: mpsc::Sender<Job>,
+    health: Arc<Health>,
+    thread: Arc<Mutex<Option<JoinHandle<()>>>>,
+}
+
+pub fn spawn(db: Arc<Database>, tz: jiff::tz::TimeZone) -> Result<WriterHandle> {
+    let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
+    let health = Arc::new(Health::default());
+    let thread_health = health.clone();
+    let thread = std::thread::Builder::new()
+        .name("leadgate-writer".into())
+        .spawn(move || write_loop(&db, receiver, &WriteContext { tz }, &thread_health))
+        .map_err(|e| Error::internal(format!("cannot start the writer thread: {e}")))?;
+    Ok(WriterHandle {
+        jobs: sender,
+        health,
+        thread: Arc::new(Mutex::new(Some(thread))),
+    })
+}
+
+impl WriterHandle {
+    pub fn health(&self) -> Arc<Health> {
+        self.health.clone()
+    }
+
+    /// Queues `apply` for the next transaction and waits until that transaction is
+    /// committed. `apply` must check everything before it writes anything: a domain
+    /// error returned after a write would leave that write in the shared transaction.
+    pub async fn run<T, F>(&self, apply: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&WriteTransaction, &WriteContext) -> Result<T> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel::<Result<T>>();
+        let job: Job = Box::new(move |txn, ctx| {
+            let outcome = apply(txn, ctx);
+            let storage_failed = matches!(&outcome, Err(e) if e.kind == ErrorKind::Unavailable);
+            Applied {
+                storage_failed,
+                answer: Box::new(move |committed: Result<()>| {
+                    // The requester may have gone away; its answer is simply dropped.
+                    let _ = reply.send(committed.and(outcome));
+                }),
+            }
+        });
+        match self.jobs.try_send(job) {
+            Ok(()) => {
+                self.health.queued.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                return Err(Error::new(
+                    ErrorKind::Unavailable,
+                    "busy",
+                    "the server is busy; please retry in a moment",
+                ));
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                return Err(Error::unavailable("the store is shutting down"));
+            }
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(Error::unavailable(
+                "the store stopped before this write was committed",
+            ))
+        })
+    }
+
+    /// Drops this handle's sender and waits for the writer thread to drain and exit.
+    pub async fn close(self) {
+        let WriterHandle { jobs, thread, .. } = self;
+        drop(jobs);
+        let handle = thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(handle) = handle {
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+    }
+}
+
+fn write_loop(db: &Database, mut jobs: mpsc::Receiver<Job>, ctx: &WriteContext, health: &Health) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = jobs.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        health.queued.fetch_sub(batch.len(), Ordering::Relaxed);
+        commit_batch(db, batch.drain(..), ctx, health);
+    }
+}
+
+fn commit_batch(
+    db: &Database,
+    batch: impl Iterator<Item = Job>,
+    ctx: &WriteContext,
+    health: &Health,
+) {
+    let txn = match begin(db) {
+        Ok(txn) => txn,
+        Err(error) => {
+            health.record(&Err(error.clone()));
+            // Dropping a job drops its reply sender: the request is answered 503.
+            drop(batch.collect::<Vec<_>>());
+            tracing::error!("cannot start a write transaction: {error}");
+            return;
+        }
+    };
+    let applied: Vec<Applied> = batch.map(|job| job(&txn, ctx)).collect();
+    let result = if applied.iter().any(|a| a.storage_failed) {
+        let _ = txn.abort();
+        Err(Error::unavailable(
+            "the store failed while writing; nothing in this batch was saved",
+        ))
+    } else {
+        txn.commit().map_err(storage)
+    };
+    if let Err(error) = &result {
+        tracing::error!("commit failed: {error}");
+    }
+    health.record(&result);
+    for Applied { answer, .. } in applied {
+        answer(result.clone());
+    }
+}
+
+fn begin(db: &Database) -> Result<WriteTransaction> {
+    let mut txn = db.begin_write().map_err(storage)?;
+    txn.set_durability(Durability::Immediate).map_err(storage)?;
+    // After kill -9, redb rebuilds its allocator state on open; quick repair keeps the
+    // data needed for that in each commit, so restart time does not grow with the file.
+    txn.set_quick_repair(true);
+    Ok(txn)
+}

@@ -1,0 +1,502 @@
+//! Shared test plumbing: a real server on port 0, an HTTP client, and small readers for the
+//! JSON, HTML and CSV the server answers with.
+
+use std::time::Duration;
+
+use leadgate::config::Config;
+use reqwest::{Client, Response};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+/// The admin token every in-process test server is started with.
+pub const TOKEN: &str = "test-admin-token-0123456789abcdef0123456789";
+
+/// The parameters of the tracking set (API.md, `GET /f/{slug}`).
+pub const TRACKING_SET: [&str; 16] = [
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "utm_id",
+    "gclid",
+    "gbraid",
+    "wbraid",
+    "fbclid",
+    "msclkid",
+    "ttclid",
+    "li_fat_id",
+    "bd_vid",
+    "qclid",
+    "ref",
+];
+
+/// The click ids of the tracking set: each is kept under a lead's `click_ids`.
+pub const CLICK_IDS: [&str; 9] = [
+    "gclid",
+    "gbraid",
+    "wbraid",
+    "fbclid",
+    "msclkid",
+    "ttclid",
+    "li_fat_id",
+    "bd_vid",
+    "qclid",
+];
+
+/// A running server on its own temporary data directory. Dropping it shuts the server down.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`, no trailing slash; also the server's `public_url`.
+    pub base: String,
+    /// Does not follow redirects, so 302/303 responses can be inspected.
+    pub client: Client,
+    pub token: String,
+    pub _dir: tempfile::TempDir,
+    _shutdown: oneshot::Sender<()>,
+}
+
+/// A client that never follows redirects and never hangs a test for long.
+pub fn client() -> Client {
+    Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("build reqwest client")
+}
+
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().expect("create temp data dir");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("listener address");
+    let base = format!("http://{addr}");
+
+    let mut config = Config::for_data_dir(dir.path());
+    config.listen = addr;
+    config.public_url = base.clone();
+    config.admin_token = Some(TOKEN.to_owned());
+
+    let (tx, rx) = oneshot::channel::<()>();
+    let shutdown = async move {
+        // Resolves when the TestApp (and with it the sender) is dropped.
+        let _ = rx.await;
+    };
+    tokio::spawn(async move {
+        if let Err(e) = leadgate::server::serve(config, listener, shutdown).await {
+            eprintln!("leadgate server stopped with an error: {e:?}");
+        }
+    });
+
+    TestApp {
+        base,
+        client: client(),
+        token: TOKEN.to_owned(),
+        _dir: dir,
+        _shutdown: tx,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("GET request")
+    }
+
+    pub async fn admin_get(&self, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("admin GET request")
+    }
+
+    pub async fn admin_post(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .expect("admin POST request")
+    }
+
+    pub async fn admin_patch(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .patch(self.url(path))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .expect("admin PATCH request")
+    }
+
+    /// Creates a campaign from `{slug, name}` merged with `extra` and asserts `201`.
+    pub async fn create_campaign(&self, slug: &str, extra: Value) -> Value {
+        let body = merge(json!({"slug": slug, "name": format!("活动 {slug}")}), extra);
+        let (status, value) = json_body(self.admin_post("/api/campaigns", &body).await).await;
+        assert_eq!(status, 201, "create campaign {slug}: {value}");
+        value
+    }
+
+    /// `POST /f/{slug}` with a JSON body.
+    pub async fn submit_json(&self, slug: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(&format!("/f/{slug}")))
+            .json(body)
+            .send()
+            .await
+            .expect("JSON submission")
+    }
+
+    /// A JSON submission that must succeed with `201`; returns the lead id.
+    pub async fn submit_json_ok(&self, slug: &str, body: &Value) -> String {
+        let (status, value) = json_body(self.submit_json(slug, body).await).await;
+        assert_eq!(status, 201, "JSON submission to {slug}: {value}");
+        value["lead_id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no lead_id in {value}"))
+            .to_owned()
+    }
+
+    /// `POST /f/{slug}` as a browser does: `application/x-www-form-urlencoded`.
+    pub async fn submit_form(&self, slug: &str, fields: &[(&str, &str)]) -> Response {
+        self.client
+            .post(self.url(&format!("/f/{slug}")))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(urlencode(fields))
+            .send()
+            .await
+            .expect("form submission")
+    }
+
+    /// The form page of `slug` (asserting 200).
+    pub async fn form_page(&self, slug: &str) -> String {
+        let resp = self.get(&format!("/f/{slug}")).await;
+        assert_eq!(resp.status(), 200, "GET /f/{slug}");
+        resp.text().await.expect("form page body")
+    }
+
+    /// A fresh idempotency token, read from the hidden `_token` input of the form page.
+    pub async fn form_token(&self, slug: &str) -> String {
+        let html = self.form_page(slug).await;
+        let token = control(&html, "_token")
+            .and_then(|t| t.attr("value").map(str::to_owned))
+            .unwrap_or_else(|| panic!("no _token input with a value on /f/{slug}"));
+        assert!(!token.is_empty(), "empty _token on /f/{slug}");
+        token
+    }
+
+    /// `GET /api/leads?{query}`, asserting 200.
+    pub async fn list_leads(&self, query: &str) -> Value {
+        let (status, value) = json_body(self.admin_get(&format!("/api/leads?{query}")).await).await;
+        assert_eq!(status, 200, "GET /api/leads?{query}: {value}");
+        value
+    }
+
+    /// Every lead of a campaign (newest first), following `next_cursor` to the end.
+    pub async fn all_leads(&self, campaign: &str) -> Vec<Value> {
+        let mut leads = Vec::new();
+        let mut query = format!("campaign={campaign}&limit=100");
+        for _ in 0..1000 {
+            let page = self.list_leads(&query).await;
+            leads.extend(
+                page["leads"]
+                    .as_array()
+                    .expect("leads array")
+                    .iter()
+                    .cloned(),
+            );
+            match page["next_cursor"].as_str() {
+                Some(cursor) => {
+                    query = format!("campaign={campaign}&limit=100&cursor={}", encode(cursor))
+                }
+                None => return leads,
+            }
+        }
+        panic!("pagination of {campaign} did not end");
+    }
+
+    /// The only lead of `campaign`; fails if there is not exactly one.
+    pub async fn single_lead(&self, campaign: &str) -> Value {
+        let leads = self.all_leads(campaign).await;
+        assert_eq!(leads.len(), 1, "expected one lead in {campaign}: {leads:?}");
+        leads.into_iter().next().unwrap()
+    }
+}
+
+/// A JSON submission body for the `default` form: a phone, a name and the consent box.
+pub fn lead(phone: &str, name: &str) -> Value {
+    json!({"phone": phone, "name": name, "consent": true})
+}
+
+/// `base` with every key of `extra` (an object) set on it.
+pub fn merge(mut base: Value, extra: Value) -> Value {
+    if let (Some(base), Value::Object(extra)) = (base.as_object_mut(), extra) {
+        base.extend(extra);
+    }
+    base
+}
+
+/// Status and JSON body; a body that is not JSON becomes `Value::String(text)` so the failing
+/// assertion shows what came back.
+pub async fn json_body(resp: Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.expect("response body");
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, value)
+}
+
+/// Asserts an API error (`{"error": {code, message, field}}`) with `status` and `field`.
+pub async fn assert_error(resp: Response, status: u16, field: Option<&str>) -> Value {
+    let (got, body) = json_body(resp).await;
+    assert_eq!(got, status, "status; body: {body}");
+    let error = &body["error"];
+    let code = error["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("error.code missing: {body}"));
+    assert!(
+        !code.is_empty()
+            && code
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+        "error.code is not snake_case: {body}"
+    );
+    assert!(
+        error["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "error.message missing: {body}"
+    );
+    match field {
+        Some(field) => assert_eq!(error["field"], json!(field), "error.field; body: {body}"),
+        None => assert!(
+            error["field"].is_null(),
+            "error.field should be null: {body}"
+        ),
+    }
+    body
+}
+
+pub fn content_type(resp: &Response) -> String {
+    resp.headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
+/// `application/x-www-form-urlencoded` serialisation.
+pub fn urlencode(fields: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(fields)
+        .finish()
+}
+
+/// Percent-encodes one query value.
+pub fn encode(value: &str) -> String {
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
+/// A utm value of a lead: `utm` is keyed by the parameter name (`utm_source`); the short key
+/// (`source`) is accepted too, as API.md does not spell the keys out.
+pub fn utm<'a>(lead: &'a Value, param: &str) -> Option<&'a str> {
+    let utm = &lead["utm"];
+    utm[param]
+        .as_str()
+        .or_else(|| utm[param.trim_start_matches("utm_")].as_str())
+}
+
+/// Asserts `id` looks like a ULID: 26 characters of Crockford base32.
+pub fn assert_ulid(id: &str) {
+    assert_eq!(id.len(), 26, "ULID length: {id}");
+    assert!(
+        id.chars()
+            .all(|c| c.is_ascii_digit() || (c.is_ascii_uppercase() && !"ILOU".contains(c))),
+        "not a ULID: {id}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// A small HTML reader: enough to find form controls and their attributes without a parser crate.
+
+/// One start tag with its attributes (values entity-decoded).
+#[derive(Debug, Clone)]
+pub struct Tag {
+    pub tag: String,
+    pub attrs: Vec<(String, String)>,
+}
+
+impl Tag {
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn is_hidden(&self) -> bool {
+        self.attr("type")
+            .is_some_and(|t| t.eq_ignore_ascii_case("hidden"))
+    }
+}
+
+/// Every `<input>`, `<textarea>` and `<select>` start tag, in document order.
+pub fn controls(html: &str) -> Vec<Tag> {
+    start_tags(html)
+        .into_iter()
+        .filter(|t| matches!(t.tag.as_str(), "input" | "textarea" | "select"))
+        .collect()
+}
+
+/// The first form control whose `name` is `name`.
+pub fn control(html: &str, name: &str) -> Option<Tag> {
+    controls(html)
+        .into_iter()
+        .find(|t| t.attr("name") == Some(name))
+}
+
+/// Every start tag of the document (comments, doctype and end tags skipped).
+pub fn start_tags(html: &str) -> Vec<Tag> {
+    let bytes = html.as_bytes();
+    let mut tags = Vec::new();
+    let mut i = 0;
+    while let Some(off) = html[i..].find('<') {
+        i += off + 1;
+        if html[i..].starts_with("!--") {
+            match html[i..].find("-->") {
+                Some(end) => i += end + 3,
+                None => break,
+            }
+            continue;
+        }
+        let name_len = html[i..]
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(html.len() - i);
+        if name_len == 0 || !bytes[i].is_ascii_alphabetic() {
+            continue;
+        }
+        let tag = html[i..i + name_len].to_ascii_lowercase();
+        i += name_len;
+        let mut attrs = Vec::new();
+        loop {
+            while i < bytes.len() && (bytes[i].is_ascii_whitespace() || bytes[i] == b'/') {
+                i += 1;
+            }
+            if i >= bytes.len() || bytes[i] == b'>' {
+                break;
+            }
+            let end = html[i..]
+                .find(|c: char| c.is_ascii_whitespace() || c == '=' || c == '>' || c == '/')
+                .map_or(html.len(), |e| i + e);
+            let name = html[i..end].to_ascii_lowercase();
+            i = end.max(i + 1);
+            while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            let mut value = String::new();
+            if i < bytes.len() && bytes[i] == b'=' {
+                i += 1;
+                while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+                    i += 1;
+                }
+                if i < bytes.len() && (bytes[i] == b'"' || bytes[i] == b'\'') {
+                    let quote = bytes[i] as char;
+                    let close = html[i + 1..].find(quote).map_or(html.len(), |e| i + 1 + e);
+                    value = decode_entities(&html[i + 1..close]);
+                    i = (close + 1).min(html.len());
+                } else {
+                    let end = html[i..]
+                        .find(|c: char| c.is_ascii_whitespace() || c == '>')
+                        .map_or(html.len(), |e| i + e);
+                    value = decode_entities(&html[i..end]);
+                    i = end;
+                }
+            }
+            attrs.push((name, value));
+        }
+        tags.push(Tag { tag, attrs });
+    }
+    tags
+}
+
+/// Decodes the character references an HTML escaper produces (named basics and numeric).
+pub fn decode_entities(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        rest = &rest[amp..];
+        let window = &rest.as_bytes()[..rest.len().min(12)];
+        let Some(semi) = window.iter().position(|&b| b == b';') else {
+            out.push('&');
+            rest = &rest[1..];
+            continue;
+        };
+        let entity = &rest[1..semi];
+        let decoded = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            _ => entity.strip_prefix('#').and_then(|num| {
+                let code = match num.strip_prefix(['x', 'X']) {
+                    Some(hex) => u32::from_str_radix(hex, 16).ok(),
+                    None => num.parse().ok(),
+                };
+                code.and_then(char::from_u32)
+            }),
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[semi + 1..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The text a user reads: tags, `<style>` and `<script>` contents removed, entities decoded,
+/// whitespace collapsed.
+pub fn visible_text(html: &str) -> String {
+    let mut text = String::new();
+    let mut rest = html;
+    while let Some(lt) = rest.find('<') {
+        text.push_str(&rest[..lt]);
+        text.push(' ');
+        rest = &rest[lt..];
+        let lower =
+            String::from_utf8_lossy(&rest.as_bytes()[..rest.len().min(8)]).to_ascii_lowercase();
+        let skip_to = if lower.starts_with("<style") {
+            "</style>"
+        } else if lower.starts_with("<script") {
+            "</script>"
+        } else if lower.starts_with("<!--") {
+            "-->"
+        } else {
+            ">"
+        };
+        match rest.to_ascii_lowercase().find(skip_to) {
+            Some(end) => rest = &rest[end + skip_to.len()..],
+            None => rest = "",
+        }
+    }
+    text.push_str(rest);
+    decode_entities(&text)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}

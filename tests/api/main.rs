@@ -1,0 +1,9 @@
+//! Black-box HTTP tests: every test talks to a real leadgate server over TCP, either spawned
+//! in-process on port 0 (`helpers::spawn_app`) or run as the `leadgate` binary (`process`).
+
+mod helpers;
+
+mod campaigns;
+mod forms;
+mod leads;
+mod process;

@@ -1,0 +1,295 @@
+//! The `leadgate` binary as a child process: acknowledged leads survive SIGKILL, and a second
+//! process on the same data directory fails at once.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::helpers::{client, json_body};
+
+const TOKEN: &str = "process-test-token-0123456789abcdef012345";
+/// Generous: start-up may include redb's repair after a kill.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A `leadgate` child process, killed (SIGKILL) and reaped when dropped, so a failing test
+/// never leaves a server behind.
+struct ChildGuard {
+    child: Child,
+    stderr_lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl ChildGuard {
+    fn kill(&mut self) {
+        // `Child::kill` sends SIGKILL on Unix.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr_lines.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `leadgate serve --listen 127.0.0.1:0 --data DIR`, with a clean `LEADGATE_*` environment.
+fn serve_command(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_leadgate"));
+    cmd.arg("serve")
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .arg("--data")
+        .arg(data_dir)
+        .current_dir(data_dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("LEADGATE_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("LEADGATE_ADMIN_TOKEN", TOKEN)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+/// Removes ANSI escape sequences (`ESC [ ... letter`).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The port of a `... listening on http://127.0.0.1:PORT ...` log line.
+fn listening_port(line: &str) -> Option<u16> {
+    const PREFIX: &str = "listening on http://127.0.0.1:";
+    let line = strip_ansi(line);
+    let rest = &line[line.find(PREFIX)? + PREFIX.len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// A running server child and its base URL.
+struct Server {
+    guard: ChildGuard,
+    base: String,
+}
+
+/// Starts the binary on `data_dir` and waits (bounded) for its "listening on" line.
+fn start_server(data_dir: &Path) -> Server {
+    let mut child = serve_command(data_dir)
+        .spawn()
+        .expect("spawn leadgate serve");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let stderr_lines = Arc::new(Mutex::new(Vec::new()));
+    let guard = ChildGuard {
+        child,
+        stderr_lines: stderr_lines.clone(),
+    };
+
+    // Drain stderr for the child's whole life, so it never blocks on a full pipe.
+    let (port_tx, port_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stderr);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            let line = String::from_utf8_lossy(&buf).trim_end().to_owned();
+            if let Some(port) = listening_port(&line) {
+                let _ = port_tx.send(port);
+            }
+            stderr_lines.lock().unwrap().push(line);
+        }
+    });
+
+    match port_rx.recv_timeout(START_TIMEOUT) {
+        Ok(port) => Server {
+            guard,
+            base: format!("http://127.0.0.1:{port}"),
+        },
+        Err(e) => panic!(
+            "leadgate did not report `listening on` ({e}); stderr:\n{}",
+            guard.stderr()
+        ),
+    }
+}
+
+async fn create_campaign(client: &reqwest::Client, base: &str, slug: &str) {
+    let resp = client
+        .post(format!("{base}/api/campaigns"))
+        .bearer_auth(TOKEN)
+        .json(
+            &json!({"slug": slug, "name": "抖音直播", "kind": "livestream", "form": "livestream"}),
+        )
+        .send()
+        .await
+        .expect("create campaign");
+    let (status, body) = json_body(resp).await;
+    assert_eq!(status, 201, "{body}");
+}
+
+/// Every lead of `campaign`, following `next_cursor`.
+async fn all_leads(client: &reqwest::Client, base: &str, campaign: &str) -> Vec<Value> {
+    let mut leads = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..1000 {
+        let mut url = format!("{base}/api/leads?campaign={campaign}&limit=100");
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={}", crate::helpers::encode(c)));
+        }
+        let resp = client
+            .get(url)
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("list leads");
+        let (status, page) = json_body(resp).await;
+        assert_eq!(status, 200, "{page}");
+        leads.extend(page["leads"].as_array().expect("leads").iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => return leads,
+        }
+    }
+    panic!("pagination did not end");
+}
+
+/// One acknowledged submission.
+#[derive(Debug, Clone)]
+struct Acked {
+    lead_id: String,
+    phone: String,
+    name: String,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_leads_survive_sigkill() {
+    const TASKS: usize = 4;
+    const PER_TASK: usize = 10;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start_server(dir.path());
+    let http = client();
+    create_campaign(&http, &server.base, "live").await;
+
+    let mut tasks = Vec::new();
+    for t in 0..TASKS {
+        let http = http.clone();
+        let base = server.base.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut acked = Vec::new();
+            for i in 0..PER_TASK {
+                let n = t * PER_TASK + i;
+                let phone = format!("1390000{n:04}");
+                let name = format!("观众{n}号");
+                let resp = http
+                    .post(format!("{base}/f/live"))
+                    .json(&json!({"phone": phone, "name": name, "utm_source": "douyin"}))
+                    .send()
+                    .await
+                    .expect("submission");
+                let (status, body) = json_body(resp).await;
+                assert_eq!(status, 201, "submission {n}: {body}");
+                acked.push(Acked {
+                    lead_id: body["lead_id"].as_str().expect("lead_id").to_owned(),
+                    phone: format!("+86{phone}"),
+                    name,
+                });
+            }
+            acked
+        }));
+    }
+    let mut acked = Vec::new();
+    for task in tasks {
+        acked.extend(task.await.expect("submitting task"));
+    }
+    // Right after the last acknowledgement: no graceful shutdown, no chance to flush.
+    server.guard.kill();
+    assert_eq!(acked.len(), TASKS * PER_TASK);
+
+    let restarted = start_server(dir.path());
+    let leads = all_leads(&http, &restarted.base, "live").await;
+    for a in &acked {
+        let lead = leads
+            .iter()
+            .find(|l| l["id"] == json!(a.lead_id))
+            .unwrap_or_else(|| panic!("acknowledged lead {a:?} lost after SIGKILL"));
+        assert_eq!(lead["phone"], json!(a.phone), "{lead}");
+        assert_eq!(lead["name"], json!(a.name), "{lead}");
+        assert_eq!(lead["campaign"], "live", "{lead}");
+        assert_eq!(lead["source"], "api", "{lead}");
+    }
+    assert_eq!(leads.len(), acked.len(), "no extra or doubled leads");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_process_on_same_data_dir_exits_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = start_server(dir.path());
+
+    let started = Instant::now();
+    let mut second = serve_command(dir.path())
+        .spawn()
+        .expect("spawn second leadgate");
+    let mut stderr = second.stderr.take().expect("piped stderr");
+    let mut second = ChildGuard {
+        child: second,
+        stderr_lines: Arc::default(),
+    };
+    let status = loop {
+        if let Some(status) = second.child.try_wait().expect("try_wait") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "second leadgate on the same data dir still running after 2 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut message = String::new();
+    stderr.read_to_string(&mut message).unwrap();
+    assert!(
+        !status.success(),
+        "second process must fail, got {status}; stderr:\n{message}"
+    );
+    let path = dir.path().display().to_string();
+    let canonical = dir.path().canonicalize().unwrap().display().to_string();
+    assert!(
+        message.contains(&path) || message.contains(&canonical),
+        "stderr names the data dir {path}:\n{message}"
+    );
+    second.kill();
+
+    // The first server is unharmed.
+    let resp = client()
+        .get(format!("{}/healthz", first.base))
+        .send()
+        .await
+        .expect("healthz of first server");
+    assert_eq!(resp.status(), 200);
+}
