@@ -530,8 +530,8 @@ fn any_name_is_escaped_in_rerendered_form() {
             .map(|t| (t.tag.clone(), t.attr("name").map(str::to_owned)))
             .collect()
     };
-    let (_, baseline) = rerender("x");
-    let baseline = control_names(&baseline);
+    let (_, baseline_html) = rerender("x");
+    let baseline = control_names(&baseline_html);
 
     let mut runner = TestRunner::new(ProptestConfig {
         cases: 48,
@@ -545,7 +545,9 @@ fn any_name_is_escaped_in_rerendered_form() {
             if status != 422 {
                 return Err(TestCaseError::fail(format!("status {status} for {name:?}")));
             }
-            if name.contains('<') && html.contains(&name) {
+            // A name such as "<p" also occurs in the page's own markup: only a raw copy
+            // that the harmless page lacks is a reflection.
+            if name.contains('<') && html.contains(&name) && !baseline_html.contains(&name) {
                 return Err(TestCaseError::fail(format!("{name:?} reflected raw")));
             }
             let kept = control(&html, "name").and_then(|t| t.attr("value").map(str::to_owned));

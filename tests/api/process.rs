@@ -98,9 +98,12 @@ struct Server {
 
 /// Starts the binary on `data_dir` and waits (bounded) for its "listening on" line.
 fn start_server(data_dir: &Path) -> Server {
-    let mut child = serve_command(data_dir)
-        .spawn()
-        .expect("spawn leadgate serve");
+    start_server_from(serve_command(data_dir))
+}
+
+/// Spawns `cmd` and waits (bounded) for its "listening on" line.
+fn start_server_from(mut cmd: Command) -> Server {
+    let mut child = cmd.spawn().expect("spawn leadgate serve");
     let stderr = child.stderr.take().expect("piped stderr");
     let stderr_lines = Arc::new(Mutex::new(Vec::new()));
     let guard = ChildGuard {
@@ -292,4 +295,188 @@ async fn second_process_on_same_data_dir_exits_at_once() {
         .await
         .expect("healthz of first server");
     assert_eq!(resp.status(), 200);
+}
+
+/// Runs `leadgate` with `args` until it exits (at most 10 s); returns success and stderr.
+fn run_to_exit(mut cmd: Command) -> (bool, String) {
+    let mut child = ChildGuard {
+        child: cmd.spawn().expect("spawn leadgate"),
+        stderr_lines: Arc::default(),
+    };
+    let mut stderr = child.child.stderr.take().expect("piped stderr");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.child.try_wait().expect("try_wait") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "leadgate did not exit"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut message = String::new();
+    stderr.read_to_string(&mut message).unwrap();
+    (status.success(), message)
+}
+
+#[test]
+fn a_bad_setting_stops_start_up_and_names_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = serve_command(dir.path());
+    cmd.args(["--public-url", "ftp://leads.example.com"]);
+    let (ok, message) = run_to_exit(cmd);
+    assert!(!ok);
+    assert!(message.contains("public URL"), "{message}");
+
+    let mut cmd = serve_command(dir.path());
+    cmd.env("LEADGATE_TZ", "Mars/Olympus");
+    let (ok, message) = run_to_exit(cmd);
+    assert!(!ok);
+    assert!(message.contains("time zone"), "{message}");
+}
+
+#[test]
+fn the_config_file_is_read_and_env_beats_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("leadgate.toml");
+    std::fs::write(&config, "rate_limit = \"lots\"\n").unwrap();
+    let mut cmd = serve_command(dir.path());
+    cmd.arg("--config").arg(&config);
+    let (ok, message) = run_to_exit(cmd);
+    assert!(!ok, "a bad rate_limit in the file must stop start-up");
+    assert!(message.contains("rate limit"), "{message}");
+
+    // The same file, overridden by the environment: the server starts.
+    let mut cmd = serve_command(dir.path());
+    cmd.arg("--config")
+        .arg(&config)
+        .env("LEADGATE_RATE_LIMIT", "off");
+    let server = start_server_from(cmd);
+    drop(server);
+
+    std::fs::write(&config, "lisen = \"127.0.0.1:1\"\n").unwrap();
+    let mut cmd = serve_command(dir.path());
+    cmd.arg("--config").arg(&config);
+    let (ok, message) = run_to_exit(cmd);
+    assert!(!ok);
+    assert!(
+        message.contains("lisen"),
+        "a typo in the file is named: {message}"
+    );
+}
+
+#[test]
+fn a_bad_form_file_stops_start_up_and_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let forms = dir.path().join("forms");
+    std::fs::create_dir(&forms).unwrap();
+    std::fs::write(
+        forms.join("default.toml"),
+        "title = \"t\"\n[[fields]]\nname = \"name\"\nlabel = \"姓名\"\ntype = \"text\"\n",
+    )
+    .unwrap();
+    let mut cmd = serve_command(dir.path());
+    cmd.arg("--forms").arg(&forms);
+    let (ok, message) = run_to_exit(cmd);
+    assert!(!ok);
+    assert!(message.contains("default.toml"), "{message}");
+    assert!(message.contains("phone or an email"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generated_admin_token_is_printed_once_and_kept_as_a_hash() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = serve_command(dir.path());
+    cmd.env_remove("LEADGATE_ADMIN_TOKEN");
+    let mut server = start_server_from(cmd);
+    let stderr = server.guard.stderr();
+    let token = stderr
+        .split_whitespace()
+        .find(|word| word.starts_with("lg_"))
+        .unwrap_or_else(|| panic!("no token printed:\n{stderr}"))
+        .to_owned();
+    let http = client();
+    let campaigns = |base: String, token: String| {
+        let http = http.clone();
+        async move {
+            http.get(format!("{base}/api/campaigns"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(campaigns(server.base.clone(), token.clone()).await, 200);
+    server.guard.kill();
+
+    let stored = std::fs::read(dir.path().join("leadgate.redb")).unwrap();
+    assert!(
+        !stored.windows(token.len()).any(|w| w == token.as_bytes()),
+        "the token itself must not be stored"
+    );
+
+    let mut cmd = serve_command(dir.path());
+    cmd.env_remove("LEADGATE_ADMIN_TOKEN");
+    let restarted = start_server_from(cmd);
+    assert!(
+        !restarted.guard.stderr().contains(&token),
+        "printed only on the first start"
+    );
+    assert_eq!(campaigns(restarted.base.clone(), token).await, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_lets_requests_in_flight_finish_and_exits_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start_server(dir.path());
+    let http = client();
+    create_campaign(&http, &server.base, "live").await;
+
+    // Submissions race the signal: each either is acknowledged (and must then be stored)
+    // or fails as a whole; none may be half-done.
+    let mut tasks = Vec::new();
+    for n in 0..20 {
+        let http = http.clone();
+        let base = server.base.clone();
+        tasks.push(tokio::spawn(async move {
+            let resp = http
+                .post(format!("{base}/f/live"))
+                .json(&json!({"phone": format!("1370000{n:04}")}))
+                .send()
+                .await
+                .ok()?;
+            let (status, body) = json_body(resp).await;
+            (status == 201).then(|| body["lead_id"].as_str().unwrap().to_owned())
+        }));
+    }
+    let pid = server.guard.child.id().to_string();
+    let signalled = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(signalled.success());
+    let mut acked = Vec::new();
+    for task in tasks {
+        acked.extend(task.await.unwrap());
+    }
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = server.guard.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "no exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit status after SIGTERM: {status}");
+
+    let restarted = start_server(dir.path());
+    let leads = all_leads(&http, &restarted.base, "live").await;
+    for id in &acked {
+        assert!(
+            leads.iter().any(|l| l["id"] == json!(id)),
+            "acknowledged {id} lost"
+        );
+    }
 }
