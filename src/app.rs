@@ -91,9 +91,42 @@ async fn route(state: &AppState, request: Request<Incoming>, path: &str) -> Resu
                     Method::PATCH => handlers::campaigns::patch(state, request, slug).await,
                     _ => Err(method_not_allowed(&[Method::GET, Method::PATCH])),
                 },
+                ["campaigns", slug, "costs"] => match method {
+                    Method::GET => handlers::campaigns::list_costs(state, slug).await,
+                    Method::POST => handlers::campaigns::add_cost(state, request, slug).await,
+                    _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
+                },
+                ["campaigns", slug, "costs", id] => {
+                    allow(&method, &[Method::DELETE])?;
+                    handlers::campaigns::delete_cost(state, slug, id).await
+                }
                 ["leads"] => {
                     allow(&method, &[Method::GET])?;
                     handlers::leads::list(state, request).await
+                }
+                ["leads", "import"] => {
+                    allow(&method, &[Method::POST])?;
+                    handlers::leads::import(state, request).await
+                }
+                ["conversions"] => {
+                    allow(&method, &[Method::POST])?;
+                    handlers::conversions::upsert(state, request).await
+                }
+                ["conversions", "import"] => {
+                    allow(&method, &[Method::POST])?;
+                    handlers::conversions::import(state, request).await
+                }
+                ["conversions", id] => {
+                    allow(&method, &[Method::GET])?;
+                    handlers::conversions::get(state, id).await
+                }
+                ["roi"] => {
+                    allow(&method, &[Method::GET])?;
+                    handlers::roi::json(state, request).await
+                }
+                ["roi.csv"] => {
+                    allow(&method, &[Method::GET])?;
+                    handlers::roi::csv(state, request).await
                 }
                 ["leads", id] => match method {
                     Method::GET => handlers::leads::get(state, id).await,

@@ -191,6 +191,18 @@ impl LeadId {
         LeadId(ulid::Ulid::generate())
     }
 
+    /// An id for a lead received at `ms` (a back-dated import): ids keep ordering leads
+    /// by when they were received.
+    pub fn at(ms: u64) -> LeadId {
+        let mut random = [0u8; 16];
+        // Without OS randomness two leads of the same millisecond could collide; the
+        // monotonic generator's bits are the fallback.
+        if getrandom::fill(&mut random).is_err() {
+            random = ulid::Ulid::generate().0.to_be_bytes();
+        }
+        LeadId(ulid::Ulid::from_parts(ms, u128::from_be_bytes(random)))
+    }
+
     pub fn parse(text: &str) -> Option<LeadId> {
         ulid::Ulid::from_string(text).ok().map(LeadId)
     }

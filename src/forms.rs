@@ -159,6 +159,37 @@ impl FormDef {
         })
     }
 
+    /// The form as an import reads it: the standard contact columns are always accepted,
+    /// and nothing but the phone-or-email rule is required (paper sheets carry their own
+    /// consent).
+    pub fn for_import(&self) -> FormDef {
+        let mut form = self.clone();
+        for (name, label, kind, max_len) in [
+            ("name", "姓名", FieldKind::Text, 50),
+            ("phone", "手机", FieldKind::Tel, 32),
+            ("email", "邮箱", FieldKind::Email, 254),
+            ("company", "公司", FieldKind::Text, 100),
+        ] {
+            if form.field(name).is_none() {
+                form.fields.push(FieldDef {
+                    name: name.into(),
+                    label: label.into(),
+                    kind,
+                    required: false,
+                    max_len: Some(max_len),
+                    options: Vec::new(),
+                    text: None,
+                    help: None,
+                    placeholder: None,
+                });
+            }
+        }
+        for field in &mut form.fields {
+            field.required = false;
+        }
+        form
+    }
+
     pub fn field(&self, name: &str) -> Option<&FieldDef> {
         self.fields.iter().find(|f| f.name == name)
     }

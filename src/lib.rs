@@ -19,15 +19,21 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
+pub mod attribution;
 pub mod campaign;
 pub mod config;
+pub mod conversion;
+pub mod cost;
 pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod forms;
 mod handlers;
 pub mod http;
+pub mod import;
 pub mod lead;
+pub mod report;
+pub mod roi;
 pub mod server;
 pub mod store;
 pub mod submission;

@@ -7,7 +7,8 @@ use serde_json::json;
 use super::find_campaign;
 use crate::app::AppState;
 use crate::campaign::Campaign;
-use crate::domain::Slug;
+use crate::cost::CostEntry;
+use crate::domain::{Slug, format_money};
 use crate::error::{Error, Result};
 use crate::http::{self, Reply};
 
@@ -69,4 +70,33 @@ pub(crate) async fn json_body(
     }
     let bytes = http::read_body(&parts.headers, body, http::JSON_BODY_LIMIT).await?;
     http::json_object(&bytes)
+}
+
+pub async fn add_cost(state: &AppState, request: Request<Incoming>, slug: &str) -> Result<Reply> {
+    let campaign = find_campaign(state, slug).await?;
+    let body = json_body(request).await?;
+    let entry = CostEntry::from_json(&body, &campaign, jiff::Timestamp::now())?;
+    let entry = state.store.add_cost(campaign.slug.clone(), entry).await?;
+    Ok(http::json(StatusCode::CREATED, &entry.to_json(&campaign)))
+}
+
+pub async fn list_costs(state: &AppState, slug: &str) -> Result<Reply> {
+    let campaign = find_campaign(state, slug).await?;
+    let entries = state.store.costs(campaign.slug.clone()).await?;
+    let total: i64 = entries.iter().map(|e| e.amount).sum();
+    let shown: Vec<_> = entries.iter().map(|e| e.to_json(&campaign)).collect();
+    Ok(http::json(
+        StatusCode::OK,
+        &json!({
+            "costs": shown,
+            "total": format_money(total, campaign.currency.exponent()),
+            "currency": campaign.currency,
+        }),
+    ))
+}
+
+pub async fn delete_cost(state: &AppState, slug: &str, id: &str) -> Result<Reply> {
+    let campaign = find_campaign(state, slug).await?;
+    state.store.delete_cost(campaign.slug, id.to_owned()).await?;
+    Ok(http::with_type(StatusCode::NO_CONTENT, Vec::new(), "text/plain"))
 }

@@ -1,5 +1,7 @@
 //! `/api/leads`: list (JSON or CSV), read one, change its status.
 
+use std::collections::HashMap;
+
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Request, StatusCode};
@@ -8,9 +10,10 @@ use serde_json::json;
 use super::campaigns::json_body;
 use super::find_campaign;
 use crate::app::AppState;
-use crate::campaign::parse_date;
-use crate::domain::{LeadId, LeadStatus};
-use crate::error::{Error, Result};
+use crate::campaign::{Campaign, parse_date};
+use crate::domain::{LeadId, LeadStatus, is_tracking_key};
+use crate::error::{Error, ErrorKind, Result};
+use crate::import::{self, Format, RowError};
 use crate::http::{self, Reply};
 use crate::lead::leads_csv;
 use crate::store::LeadQuery;
@@ -183,4 +186,49 @@ fn time_bound(text: &str, field: &str, tz: &jiff::tz::TimeZone, end_of_day: bool
         text.parse::<jiff::Timestamp>().map_err(|_| bad())?
     };
     u64::try_from(ts.as_millisecond()).map_err(|_| bad())
+}
+
+/// `POST /api/leads/import`: CSV or a JSON array; good rows are kept when others fail.
+pub async fn import(state: &AppState, request: Request<Incoming>) -> Result<Reply> {
+    let (parts, body) = request.into_parts();
+    let format = match http::content_type(&parts.headers).as_deref() {
+        Some("text/csv") => Format::Csv,
+        Some("application/json") => Format::Json,
+        _ => {
+            return Err(Error::new(
+                ErrorKind::UnsupportedMediaType,
+                "unsupported_media_type",
+                "send the leads as text/csv (with a header row) or as a JSON array",
+            ));
+        }
+    };
+    let body = http::read_body(&parts.headers, body, import::IMPORT_BODY_LIMIT).await?;
+    let rows = import::read_rows(format, &body)?;
+    let campaigns: HashMap<String, Campaign> = state.store.campaigns().await?.into_iter().map(|c| (c.slug.to_string(), c)).collect();
+    let now = jiff::Timestamp::now();
+    let mut errors = Vec::new();
+    let mut leads = Vec::new();
+    for row in &rows {
+        match import::lead_from_row(row, &campaigns, &state.forms, now) {
+            Ok(lead) => leads.push((row.line, lead)),
+            Err(error) => errors.push(RowError::new(row.line, &error)),
+        }
+    }
+    let outcomes = if leads.is_empty() { Vec::new() } else { state.store.import_leads(leads).await? };
+    let (mut imported, mut skipped) = (0, 0);
+    for (line, outcome) in outcomes {
+        match outcome {
+            Ok(outcome) if outcome.duplicate => skipped += 1,
+            Ok(_) => imported += 1,
+            Err(error) => errors.push(RowError::new(line, &error)),
+        }
+    }
+    errors.sort_by_key(|e| e.line);
+    let known = |key: &str| {
+        import::LEAD_COLUMNS.contains(&key)
+            || is_tracking_key(key)
+            || campaigns.values().any(|c| state.forms.get(&c.form).is_some_and(|f| f.for_import().field(key).is_some()))
+    };
+    let ignored = import::ignored_columns(&rows, known);
+    Ok(http::json(StatusCode::OK, &json!({ "imported": imported, "skipped": skipped, "errors": errors, "ignored_columns": ignored })))
 }

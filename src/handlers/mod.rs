@@ -1,8 +1,10 @@
 //! One file per area: request in, domain calls, response out. Thin on purpose.
 
 pub mod campaigns;
+pub mod conversions;
 pub mod forms;
 pub mod leads;
+pub mod roi;
 
 use crate::app::AppState;
 use crate::campaign::Campaign;

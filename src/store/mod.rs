@@ -13,9 +13,12 @@ use std::sync::Arc;
 use redb::{Database, ReadableDatabase};
 
 use crate::campaign::Campaign;
+use crate::conversion::{Conversion, ConversionInput, Upsert};
+use crate::cost::CostEntry;
 use crate::domain::{LeadId, LeadStatus, Slug};
 use crate::error::{Error, ErrorKind, Result};
 use crate::lead::Lead;
+use crate::roi::RoiInput;
 
 pub use read::LeadQuery;
 pub use write::{LeadOutcome, NewLead};
@@ -110,6 +113,27 @@ impl Store {
             .await
     }
 
+    /// Stores leads from an import in one transaction; each row's outcome by line.
+    pub async fn import_leads(&self, rows: Vec<(usize, NewLead)>) -> Result<Vec<(usize, Result<LeadOutcome>)>> {
+        self.writer.run(move |txn, ctx| write::import_leads(txn, ctx, rows)).await
+    }
+
+    pub async fn add_cost(&self, slug: Slug, entry: CostEntry) -> Result<CostEntry> {
+        self.writer.run(move |txn, _| write::add_cost(txn, &slug, entry)).await
+    }
+
+    pub async fn delete_cost(&self, slug: Slug, id: String) -> Result<()> {
+        self.writer.run(move |txn, _| write::delete_cost(txn, &slug, &id)).await
+    }
+
+    pub async fn upsert_conversion(&self, input: ConversionInput, now: jiff::Timestamp) -> Result<(Conversion, Upsert)> {
+        self.writer.run(move |txn, _| write::upsert_conversion(txn, &input, now)).await
+    }
+
+    pub async fn import_conversions(&self, rows: Vec<(usize, ConversionInput)>, now: jiff::Timestamp) -> Result<Vec<(usize, Result<Upsert>)>> {
+        self.writer.run(move |txn, _| write::import_conversions(txn, rows, now)).await
+    }
+
     pub async fn set_admin_token_hash(&self, hash: [u8; 32]) -> Result<()> {
         self.writer
             .run(move |txn, _| write::set_meta(txn, write::ADMIN_TOKEN_KEY, &hash))
@@ -153,6 +177,25 @@ impl Store {
     pub async fn counter(&self, slug: Slug, day: u32, metric: &'static str) -> Result<u64> {
         self.read(move |txn| read::counter(txn, slug.as_str(), day, metric))
             .await
+    }
+
+    pub async fn costs(&self, slug: Slug) -> Result<Vec<CostEntry>> {
+        self.read(move |txn| read::costs(txn, slug.as_str())).await
+    }
+
+    pub async fn conversion(&self, id: String) -> Result<Option<Conversion>> {
+        self.read(move |txn| read::conversion(txn, &id)).await
+    }
+
+    /// What the ROI summary needs for the days `from..=to` (`YYYYMMDD`).
+    pub async fn roi_input(&self, from: u32, to: u32) -> Result<RoiInput> {
+        self.read(move |txn| read::roi_input(txn, from, to)).await
+    }
+
+    /// Blocking variant for the `leadgate roi` command, which runs without a server.
+    pub fn roi_input_blocking(&self, from: u32, to: u32) -> Result<RoiInput> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        read::roi_input(&txn, from, to)
     }
 
     pub async fn admin_token_hash(&self) -> Result<Option<[u8; 32]>> {

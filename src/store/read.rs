@@ -1,11 +1,17 @@
 //! Read queries, each inside one read transaction (a consistent snapshot).
 
+use std::collections::HashMap;
+
 use redb::{ReadTransaction, ReadableTable};
 
 use super::storage;
-use super::tables;
+use super::tables::{self, metric};
 use super::write::decode;
+use crate::attribution::Touch;
 use crate::campaign::Campaign;
+use crate::conversion::Conversion;
+use crate::cost::CostEntry;
+use crate::roi::{Counters, Journey, RoiInput};
 use crate::domain::{LeadId, LeadStatus, Slug};
 use crate::error::Result;
 use crate::lead::Lead;
@@ -117,4 +123,81 @@ pub fn counter(txn: &ReadTransaction, slug: &str, day: u32, metric: &str) -> Res
 pub fn meta(txn: &ReadTransaction, key: &str) -> Result<Option<Vec<u8>>> {
     let table = txn.open_table(tables::META).map_err(storage)?;
     Ok(table.get(key).map_err(storage)?.map(|v| v.value().to_vec()))
+}
+
+pub fn costs(txn: &ReadTransaction, slug: &str) -> Result<Vec<CostEntry>> {
+    let table = txn.open_table(tables::COSTS).map_err(storage)?;
+    let mut entries = Vec::new();
+    for entry in table.range((slug, 0, "")..=(slug, u32::MAX, "\u{10FFFF}")).map_err(storage)? {
+        let (_, bytes) = entry.map_err(storage)?;
+        entries.push(decode(bytes.value(), "cost")?);
+    }
+    Ok(entries)
+}
+
+pub fn conversion(txn: &ReadTransaction, id: &str) -> Result<Option<Conversion>> {
+    let table = txn.open_table(tables::CONVERSIONS).map_err(storage)?;
+    match table.get(id).map_err(storage)? {
+        Some(bytes) => decode(bytes.value(), "conversion").map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Reads what the ROI summary needs for the days `from..=to` (`YYYYMMDD`): per-campaign
+/// counters and costs by range scans, every conversion, and the touches of converted
+/// contacts only. Nothing here reads the leads themselves.
+pub fn roi_input(txn: &ReadTransaction, from: u32, to: u32) -> Result<RoiInput> {
+    let campaigns = campaigns(txn)?;
+    let index: HashMap<&str, usize> = campaigns.iter().enumerate().map(|(i, c)| (c.slug.as_str(), i)).collect();
+    let counter_table = txn.open_table(tables::COUNTERS).map_err(storage)?;
+    let cost_table = txn.open_table(tables::COSTS).map_err(storage)?;
+    let mut counters = Vec::with_capacity(campaigns.len());
+    let mut costs = Vec::with_capacity(campaigns.len());
+    for campaign in &campaigns {
+        let slug = campaign.slug.as_str();
+        let mut sums = Counters::default();
+        for entry in counter_table.range((slug, from, "")..=(slug, to, "\u{10FFFF}")).map_err(storage)? {
+            let (key, count) = entry.map_err(storage)?;
+            let count = count.value();
+            match key.value().2 {
+                metric::SCANS => sums.scans += count,
+                metric::FORM_VIEWS => sums.form_views += count,
+                metric::LEADS => sums.leads += count,
+                metric::NEW_CONTACTS => sums.new_contacts += count,
+                metric::MQLS => sums.mqls += count,
+                metric::DISQUALIFIED => sums.disqualified += count,
+                _ => {}
+            }
+        }
+        counters.push(sums);
+        let mut cost = 0_i64;
+        for entry in cost_table.range((slug, from, "")..=(slug, to, "\u{10FFFF}")).map_err(storage)? {
+            let (_, bytes) = entry.map_err(storage)?;
+            cost += decode::<CostEntry>(bytes.value(), "cost")?.amount;
+        }
+        costs.push(cost);
+    }
+    let conversion_table = txn.open_table(tables::CONVERSIONS).map_err(storage)?;
+    let touch_table = txn.open_table(tables::TOUCHES).map_err(storage)?;
+    let mut touches_of: HashMap<String, Vec<Touch>> = HashMap::new();
+    let mut journeys = Vec::new();
+    for entry in conversion_table.iter().map_err(storage)? {
+        let (_, bytes) = entry.map_err(storage)?;
+        let conversion: Conversion = decode(bytes.value(), "conversion")?;
+        if !touches_of.contains_key(&conversion.contact) {
+            let contact = conversion.contact.as_str();
+            let mut touches = Vec::new();
+            for touch in touch_table.range((contact, i64::MIN, 0)..=(contact, i64::MAX, u128::MAX)).map_err(storage)? {
+                let (key, slug) = touch.map_err(storage)?;
+                let (_, at_ms, lead) = key.value();
+                if let Some(&campaign) = index.get(slug.value()) {
+                    touches.push(Touch { at_ms, lead, campaign });
+                }
+            }
+            touches_of.insert(conversion.contact.clone(), touches);
+        }
+        let touches = touches_of[&conversion.contact].clone();
+        journeys.push(Journey { conversion, touches });
+    }
+    Ok(RoiInput { campaigns, counters, costs, journeys })
 }

@@ -25,7 +25,11 @@ pub const TOKENS: TableDefinition<&str, u128> = TableDefinition::new("tokens");
 pub const COUNTERS: TableDefinition<(&str, u32, &str), u64> = TableDefinition::new("counters");
 /// E.164 tracking number -> slug of the campaign that prints it.
 pub const TRACKING_NUMBERS: TableDefinition<&str, &str> = TableDefinition::new("tracking_numbers");
-// Later issues add: costs (slug, date, seq), conversions (external id), outbox (LeadId).
+/// (slug, day YYYYMMDD incurred, entry id) -> CostEntry (JSON).
+pub const COSTS: TableDefinition<(&str, u32, &str), &[u8]> = TableDefinition::new("costs");
+/// CRM id -> Conversion (JSON).
+pub const CONVERSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("conversions");
+// A later issue adds: outbox (LeadId) for delivery to downstream sinks.
 
 /// Names of the daily counters.
 pub mod metric {
@@ -35,4 +39,5 @@ pub mod metric {
     /// Leads whose status is `mql` or `sql`.
     pub const MQLS: &str = "mqls";
     pub const DISQUALIFIED: &str = "disqualified";
+    pub const SCANS: &str = "scans";
 }

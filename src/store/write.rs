@@ -8,6 +8,8 @@ use super::storage;
 use super::tables::{self, metric};
 use super::writer::WriteContext;
 use crate::campaign::Campaign;
+use crate::conversion::{ContactRef, Conversion, ConversionInput, Matched, Upsert, merge};
+use crate::cost::CostEntry;
 use crate::domain::{LeadId, LeadStatus, Slug, day_number};
 use crate::error::{Error, Result};
 use crate::lead::Lead;
@@ -81,6 +83,8 @@ pub fn initialise(db: &Database, tz: &jiff::tz::TimeZone) -> Result<()> {
         txn.open_table(tables::TOKENS).map_err(storage)?;
         txn.open_table(tables::COUNTERS).map_err(storage)?;
         txn.open_table(tables::TRACKING_NUMBERS).map_err(storage)?;
+        txn.open_table(tables::COSTS).map_err(storage)?;
+        txn.open_table(tables::CONVERSIONS).map_err(storage)?;
     }
     txn.commit().map_err(storage)
 }
@@ -134,7 +138,7 @@ pub fn insert_lead(
         .map_err(storage)?
         .insert((slug, id), ())
         .map_err(storage)?;
-    let is_new_contact = record_contact(txn, &lead)?;
+    let first = record_contact(txn, &lead)?;
     let received_ms = lead.received_at.as_millisecond();
     txn.open_table(tables::TOUCHES)
         .map_err(storage)?
@@ -143,8 +147,12 @@ pub fn insert_lead(
     let day = day_number(lead.received_at, &ctx.tz);
     let mut counters = txn.open_table(tables::COUNTERS).map_err(storage)?;
     bump(&mut counters, slug, day, metric::LEADS, 1)?;
-    if is_new_contact {
+    if let FirstLead::Now { replaced } = first {
         bump(&mut counters, slug, day, metric::NEW_CONTACTS, 1)?;
+        // A back-dated import can precede the lead that was the contact's first until now.
+        if let Some((old_slug, old_at)) = replaced {
+            bump(&mut counters, &old_slug, day_number(old_at, &ctx.tz), metric::NEW_CONTACTS, -1)?;
+        }
     }
     for (metric, delta) in status_deltas(LeadStatus::New, lead.status) {
         bump(&mut counters, slug, day, metric, delta)?;
@@ -158,34 +166,70 @@ pub fn insert_lead(
     })
 }
 
-/// Adds the lead to its contact; true when the contact is new.
-fn record_contact(txn: &WriteTransaction, lead: &Lead) -> Result<bool> {
+/// Whether a lead is its contact's first (earliest received, ties by lead id).
+enum FirstLead {
+    Now {
+        /// The campaign and time of the lead that was first until this one.
+        replaced: Option<(String, jiff::Timestamp)>,
+    },
+    No,
+}
+
+/// Adds the lead to its contact, and says whether it is now the contact's first lead.
+fn record_contact(txn: &WriteTransaction, lead: &Lead) -> Result<FirstLead> {
     let mut contacts = txn.open_table(tables::CONTACTS).map_err(storage)?;
     let existing: Option<Contact> = match contacts.get(lead.contact.as_str()).map_err(storage)? {
         Some(bytes) => Some(decode(bytes.value(), "contact")?),
         None => None,
     };
-    let is_new = existing.is_none();
-    let contact = match existing {
+    let (contact, first) = match existing {
+        None => (
+            Contact {
+                first_seen: lead.received_at,
+                last_seen: lead.received_at,
+                first_lead: lead.id,
+                leads: 1,
+            },
+            FirstLead::Now { replaced: None },
+        ),
         Some(mut c) => {
             c.leads += 1;
-            c.first_seen = c.first_seen.min(lead.received_at);
             c.last_seen = c.last_seen.max(lead.received_at);
-            c
+            let precedes = (lead.received_at, lead.id) < (c.first_seen, c.first_lead);
+            let first = if precedes {
+                let previous = txn.open_table(tables::LEADS).map_err(storage)?;
+                let replaced = match previous.get(c.first_lead.to_u128()).map_err(storage)? {
+                    Some(bytes) => {
+                        let old: Lead = decode(bytes.value(), "lead")?;
+                        Some((old.campaign.to_string(), old.received_at))
+                    }
+                    None => None,
+                };
+                c.first_seen = lead.received_at;
+                c.first_lead = lead.id;
+                FirstLead::Now { replaced }
+            } else {
+                FirstLead::No
+            };
+            (c, first)
         }
-        None => Contact {
-            first_seen: lead.received_at,
-            last_seen: lead.received_at,
-            first_lead: lead.id,
-            leads: 1,
-        },
     };
-    let bytes = serde_json::to_vec(&contact)
-        .map_err(|e| Error::internal(format!("cannot encode a contact: {e}")))?;
-    contacts
-        .insert(lead.contact.as_str(), bytes.as_slice())
-        .map_err(storage)?;
-    Ok(is_new)
+    let bytes = serde_json::to_vec(&contact).map_err(|e| Error::internal(format!("cannot encode a contact: {e}")))?;
+    contacts.insert(lead.contact.as_str(), bytes.as_slice()).map_err(storage)?;
+    Ok(first)
+}
+
+/// Stores many leads in this one transaction; each row succeeds or fails on its own.
+/// Only a storage failure fails the whole batch.
+pub fn import_leads(txn: &WriteTransaction, ctx: &WriteContext, rows: Vec<(usize, NewLead)>) -> Result<Vec<(usize, Result<LeadOutcome>)>> {
+    let mut outcomes = Vec::with_capacity(rows.len());
+    for (line, lead) in rows {
+        match insert_lead(txn, ctx, lead) {
+            Err(error) if error.kind == crate::error::ErrorKind::Unavailable => return Err(error),
+            outcome => outcomes.push((line, outcome)),
+        }
+    }
+    Ok(outcomes)
 }
 
 pub fn count_form_view(
@@ -253,6 +297,13 @@ where
     };
     let mut after = before.clone();
     change(&mut after)?;
+    if after.currency != before.currency && has_costs(txn, slug.as_str())? {
+        return Err(Error::conflict(
+            "currency_locked",
+            "this campaign has cost entries in its currency; delete them before changing the currency",
+        )
+        .with_field("currency"));
+    }
     let mut numbers = txn.open_table(tables::TRACKING_NUMBERS).map_err(storage)?;
     check_tracking_numbers(&numbers, &after)?;
     check_utm_campaigns(&campaigns, &after)?;
@@ -350,6 +401,102 @@ pub fn set_lead_status(
         .insert(id.to_u128(), record.as_slice())
         .map_err(storage)?;
     Ok(lead)
+}
+
+fn has_costs(txn: &WriteTransaction, slug: &str) -> Result<bool> {
+    let costs = txn.open_table(tables::COSTS).map_err(storage)?;
+    let mut range = costs.range((slug, 0, "")..=(slug, u32::MAX, "\u{10FFFF}")).map_err(storage)?;
+    Ok(range.next().is_some())
+}
+
+pub fn add_cost(txn: &WriteTransaction, slug: &Slug, entry: CostEntry) -> Result<CostEntry> {
+    if txn.open_table(tables::CAMPAIGNS).map_err(storage)?.get(slug.as_str()).map_err(storage)?.is_none() {
+        return Err(Error::not_found("unknown_campaign", format!("there is no campaign {:?}", slug.as_str())));
+    }
+    let bytes = serde_json::to_vec(&entry).map_err(|e| Error::internal(format!("cannot encode a cost: {e}")))?;
+    txn.open_table(tables::COSTS)
+        .map_err(storage)?
+        .insert((slug.as_str(), entry.day(), entry.id.as_str()), bytes.as_slice())
+        .map_err(storage)?;
+    Ok(entry)
+}
+
+pub fn delete_cost(txn: &WriteTransaction, slug: &Slug, id: &str) -> Result<()> {
+    let mut costs = txn.open_table(tables::COSTS).map_err(storage)?;
+    let mut found = None;
+    for entry in costs.range((slug.as_str(), 0, "")..=(slug.as_str(), u32::MAX, "\u{10FFFF}")).map_err(storage)? {
+        let (key, _) = entry.map_err(storage)?;
+        let (_, day, entry_id) = key.value();
+        if entry_id == id {
+            found = Some(day);
+            break;
+        }
+    }
+    let day = found.ok_or_else(|| Error::not_found("unknown_cost", format!("campaign {:?} has no cost entry {id:?}", slug.as_str())))?;
+    costs.remove((slug.as_str(), day, id)).map_err(storage)?;
+    Ok(())
+}
+
+/// Finds the contact a conversion names, and the currency its amount is read in by
+/// default (that of the campaign of the lead it names, else of the contact's first lead).
+fn match_contact(txn: &WriteTransaction, reference: &ContactRef) -> Result<Matched> {
+    let unknown = || Error::invalid(reference.field(), "unknown_contact", format!("no lead matches this {}", reference.field()));
+    let leads = txn.open_table(tables::LEADS).map_err(storage)?;
+    let read_lead = |id: LeadId| -> Result<Option<Lead>> {
+        match leads.get(id.to_u128()).map_err(storage)? {
+            Some(bytes) => decode(bytes.value(), "lead").map(Some),
+            None => Ok(None),
+        }
+    };
+    let (lead, named) = match reference {
+        ContactRef::Lead(id) => (read_lead(*id)?.ok_or_else(unknown)?, Some(*id)),
+        ContactRef::Phone(_) | ContactRef::Email(_) => {
+            let key = match reference {
+                ContactRef::Phone(phone) => phone.as_str().to_owned(),
+                ContactRef::Email(email) => email.as_str().to_lowercase(),
+                ContactRef::Lead(_) => unreachable!(),
+            };
+            let contacts = txn.open_table(tables::CONTACTS).map_err(storage)?;
+            let contact: Contact = match contacts.get(key.as_str()).map_err(storage)? {
+                Some(bytes) => decode(bytes.value(), "contact")?,
+                None => return Err(unknown()),
+            };
+            (read_lead(contact.first_lead)?.ok_or_else(unknown)?, None)
+        }
+    };
+    let campaigns = txn.open_table(tables::CAMPAIGNS).map_err(storage)?;
+    let currency = match campaigns.get(lead.campaign.as_str()).map_err(storage)? {
+        Some(bytes) => decode::<Campaign>(bytes.value(), "campaign")?.currency,
+        None => crate::domain::Currency::CNY,
+    };
+    Ok(Matched { contact: lead.contact, lead_id: named, currency })
+}
+
+pub fn upsert_conversion(txn: &WriteTransaction, input: &ConversionInput, now: jiff::Timestamp) -> Result<(Conversion, Upsert)> {
+    let matched = match_contact(txn, &input.contact)?;
+    let mut conversions = txn.open_table(tables::CONVERSIONS).map_err(storage)?;
+    let existing: Option<Conversion> = match conversions.get(input.id.as_str()).map_err(storage)? {
+        Some(bytes) => Some(decode(bytes.value(), "conversion")?),
+        None => None,
+    };
+    let (conversion, upsert) = merge(existing.as_ref(), input, matched, now)?;
+    if upsert != Upsert::Unchanged {
+        let bytes = serde_json::to_vec(&conversion).map_err(|e| Error::internal(format!("cannot encode a conversion: {e}")))?;
+        conversions.insert(conversion.id.as_str(), bytes.as_slice()).map_err(storage)?;
+    }
+    Ok((conversion, upsert))
+}
+
+/// Upserts many conversions in this one transaction; rows fail on their own.
+pub fn import_conversions(txn: &WriteTransaction, rows: Vec<(usize, ConversionInput)>, now: jiff::Timestamp) -> Result<Vec<(usize, Result<Upsert>)>> {
+    let mut outcomes = Vec::with_capacity(rows.len());
+    for (line, input) in rows {
+        match upsert_conversion(txn, &input, now) {
+            Err(error) if error.kind == crate::error::ErrorKind::Unavailable => return Err(error),
+            outcome => outcomes.push((line, outcome.map(|(_, upsert)| upsert))),
+        }
+    }
+    Ok(outcomes)
 }
 
 /// How the status counters move when a lead goes from `old` to `new`.

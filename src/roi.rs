@@ -1,0 +1,409 @@
+//! The ROI summary: daily counters, costs and credited conversions rolled up into one row
+//! per campaign (or channel, or kind). Pure: the store hands in plain data, this module
+//! does the arithmetic. Money stays in integer minor units and deals/orders in integer
+//! credit units until the final, rounded division.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::attribution::{self, CREDIT_UNITS, DAY_MS, Model, Touch};
+use crate::campaign::Campaign;
+use crate::conversion::{Conversion, Stage};
+use crate::domain::{Currency, div_round_half_away};
+use crate::error::{Error, Result};
+
+/// Daily counters of one campaign, summed over the report's dates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub scans: u64,
+    pub form_views: u64,
+    pub leads: u64,
+    pub new_contacts: u64,
+    pub mqls: u64,
+    pub disqualified: u64,
+}
+
+/// A conversion with every touch of its contact (attribution picks the ones that count).
+#[derive(Debug, Clone)]
+pub struct Journey {
+    pub conversion: Conversion,
+    pub touches: Vec<Touch>,
+}
+
+/// Everything the summary reads, in one consistent snapshot. `counters` and `costs` are
+/// indexed like `campaigns` and already limited to the report's dates.
+#[derive(Debug, Clone, Default)]
+pub struct RoiInput {
+    pub campaigns: Vec<Campaign>,
+    pub counters: Vec<Counters>,
+    pub costs: Vec<i64>,
+    pub journeys: Vec<Journey>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    Campaign,
+    Channel,
+    Kind,
+}
+
+impl GroupBy {
+    pub fn parse(text: &str) -> Result<GroupBy> {
+        match text {
+            "campaign" => Ok(GroupBy::Campaign),
+            "channel" => Ok(GroupBy::Channel),
+            "kind" => Ok(GroupBy::Kind),
+            _ => Err(Error::invalid("group_by", "invalid_value", "group_by must be one of: campaign, channel, kind")),
+        }
+    }
+}
+
+/// Which dates the report covers, as Unix-millisecond bounds in the reporting zone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// First millisecond of `from`, if given.
+    pub start_ms: Option<i64>,
+    /// First millisecond after `to`, if given.
+    pub end_ms: Option<i64>,
+}
+
+impl Window {
+    pub const ALL: Window = Window { start_ms: None, end_ms: None };
+
+    pub fn contains(&self, ms: i64) -> bool {
+        self.start_ms.is_none_or(|s| ms >= s) && self.end_ms.is_none_or(|e| ms < e)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RoiQuery {
+    pub model: Model,
+    pub lookback_days: u32,
+    pub group_by: GroupBy,
+    pub window: Window,
+}
+
+/// One row of the summary, in exact units; `to_json` does the rounding.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub key: String,
+    pub name: String,
+    pub kind: Option<String>,
+    pub channel: Option<String>,
+    pub currency: Currency,
+    pub budget: i64,
+    pub cost: i64,
+    pub counters: Counters,
+    /// Deals and orders in credit units (`CREDIT_UNITS` per whole one).
+    pub deal_units: i64,
+    pub order_units: i64,
+    pub revenue: i64,
+    /// Sum of order units × days of sales cycle, for the credit-weighted mean.
+    pub cycle_unit_days: f64,
+    pub target_leads: u64,
+    pub target_revenue: i64,
+}
+
+impl Row {
+    fn for_campaign(campaign: &Campaign, counters: Counters, cost: i64) -> Row {
+        Row {
+            key: campaign.slug.to_string(),
+            name: campaign.name.clone(),
+            kind: Some(campaign.kind.to_string()),
+            channel: campaign.channel.clone(),
+            currency: campaign.currency,
+            budget: campaign.budget,
+            cost,
+            counters,
+            deal_units: 0,
+            order_units: 0,
+            revenue: 0,
+            cycle_unit_days: 0.0,
+            target_leads: campaign.target_leads,
+            target_revenue: campaign.target_revenue,
+        }
+    }
+
+    /// Adds `other` (same currency) into this row.
+    fn absorb(&mut self, other: &Row) {
+        debug_assert_eq!(self.currency, other.currency);
+        self.budget += other.budget;
+        self.cost += other.cost;
+        let (a, b) = (&mut self.counters, &other.counters);
+        a.scans += b.scans;
+        a.form_views += b.form_views;
+        a.leads += b.leads;
+        a.new_contacts += b.new_contacts;
+        a.mqls += b.mqls;
+        a.disqualified += b.disqualified;
+        self.deal_units += other.deal_units;
+        self.order_units += other.order_units;
+        self.revenue += other.revenue;
+        self.cycle_unit_days += other.cycle_unit_days;
+        self.target_leads += other.target_leads;
+        self.target_revenue += other.target_revenue;
+        if self.kind != other.kind {
+            self.kind = None;
+        }
+        if self.channel != other.channel {
+            self.channel = None;
+        }
+    }
+
+    pub fn valid_leads(&self) -> u64 {
+        self.counters.leads.saturating_sub(self.counters.disqualified)
+    }
+
+    pub fn to_json(&self) -> Value {
+        let c = &self.counters;
+        let exponent = self.currency.exponent();
+        let money = |minor: i64| crate::domain::format_money(minor, exponent);
+        let leads = i128::from(c.leads);
+        let (cost, revenue) = (i128::from(self.cost), i128::from(self.revenue));
+        let (deals, orders) = (i128::from(self.deal_units), i128::from(self.order_units));
+        let units = i128::from(CREDIT_UNITS);
+        json!({
+            "key": self.key,
+            "name": self.name,
+            "kind": self.kind,
+            "channel": self.channel,
+            "currency": self.currency,
+            "budget": money(self.budget),
+            "cost": money(self.cost),
+            "scans": c.scans,
+            "form_views": c.form_views,
+            "leads": c.leads,
+            "valid_leads": self.valid_leads(),
+            "new_contacts": c.new_contacts,
+            "mqls": c.mqls,
+            "deals": ratio(deals, units),
+            "orders": ratio(orders, units),
+            "revenue": money(self.revenue),
+            "cpl": money_ratio(cost, leads, exponent),
+            "cost_per_order": money_ratio(cost * units, orders, exponent),
+            "lead_to_deal_pct": ratio(deals * 100, leads * units),
+            "deal_to_order_pct": ratio(orders * 100, deals),
+            "roi_pct": ratio((revenue - cost) * 100, cost),
+            "roas": ratio(revenue, cost),
+            "avg_sales_cycle_days": (self.order_units > 0)
+                .then(|| round2(self.cycle_unit_days / self.order_units as f64)),
+            "target_leads": self.target_leads,
+            "leads_attainment_pct": ratio(leads * 100, i128::from(self.target_leads)),
+            "target_revenue": money(self.target_revenue),
+            "revenue_attainment_pct": ratio(revenue * 100, i128::from(self.target_revenue)),
+        })
+    }
+}
+
+/// `numerator / denominator` rounded half away from zero to 2 decimals; `None` when the
+/// denominator is 0. Exact: integer arithmetic until the final conversion.
+fn ratio(numerator: i128, denominator: i128) -> Option<f64> {
+    (denominator != 0).then(|| div_round_half_away(numerator * 100, denominator) as f64 / 100.0)
+}
+
+/// A money amount (`numerator` minor units over `denominator`) as a 2-decimal string.
+fn money_ratio(numerator: i128, denominator: i128, exponent: u32) -> Option<String> {
+    if denominator == 0 {
+        return None;
+    }
+    let cents = div_round_half_away(numerator * 100, denominator * 10_i128.pow(exponent));
+    let sign = if cents < 0 { "-" } else { "" };
+    let cents = cents.unsigned_abs();
+    Some(format!("{sign}{}.{:02}", cents / 100, cents % 100))
+}
+
+fn round2(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
+}
+
+/// The whole summary.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub model: Model,
+    pub rows: Vec<Row>,
+    /// One row per currency, summing the rows in it.
+    pub totals: BTreeMap<&'static str, Row>,
+    /// Things the numbers cannot show, e.g. revenue in a currency other than its campaign's.
+    pub warnings: Vec<String>,
+}
+
+impl Report {
+    pub fn currency(&self) -> Option<Currency> {
+        let mut currencies = self.rows.iter().map(|r| r.currency);
+        let first = currencies.next()?;
+        currencies.all(|c| c == first).then_some(first)
+    }
+
+    pub fn to_json(&self) -> Value {
+        let totals: serde_json::Map<String, Value> =
+            self.totals.iter().map(|(code, row)| ((*code).to_owned(), totals_json(row))).collect();
+        json!({
+            "model": self.model.name(),
+            "currency": self.currency(),
+            "rows": self.rows.iter().map(Row::to_json).collect::<Vec<_>>(),
+            "totals": totals,
+            "warnings": self.warnings,
+        })
+    }
+}
+
+/// A totals entry: the summed fields and the ratios of the sums, without the row labels.
+fn totals_json(row: &Row) -> Value {
+    let mut value = row.to_json();
+    if let Value::Object(map) = &mut value {
+        for label in ["key", "name", "kind", "channel"] {
+            map.remove(label);
+        }
+    }
+    value
+}
+
+/// Rolls the input up into the report.
+pub fn summarise(input: &RoiInput, query: &RoiQuery) -> Report {
+    let mut rows: Vec<Row> = input
+        .campaigns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| Row::for_campaign(c, input.counters.get(i).copied().unwrap_or_default(), input.costs.get(i).copied().unwrap_or(0)))
+        .collect();
+    let mut warnings = Vec::new();
+    for journey in &input.journeys {
+        credit_journey(journey, query, &mut rows, &mut warnings);
+    }
+    let rows = group(rows, query.group_by);
+    let mut totals: BTreeMap<&'static str, Row> = BTreeMap::new();
+    for row in &rows {
+        match totals.get_mut(row.currency.code()) {
+            Some(total) => total.absorb(row),
+            None => {
+                totals.insert(row.currency.code(), row.clone());
+            }
+        }
+    }
+    Report { model: query.model, rows, totals, warnings }
+}
+
+/// Credits one conversion's deal (by its moment) and, if won, its order and revenue (by
+/// the won date) to the campaigns of the touches that count.
+fn credit_journey(journey: &Journey, query: &RoiQuery, rows: &mut [Row], warnings: &mut Vec<String>) {
+    let conversion = &journey.conversion;
+    let moment_ms = conversion.moment.as_millisecond();
+    let won_at = conversion.won_at.filter(|_| conversion.stage == Stage::Won).map(|t| t.as_millisecond());
+    let deal_counts = query.window.contains(moment_ms);
+    let order_counts = won_at.is_some_and(|ms| query.window.contains(ms));
+    if !deal_counts && !order_counts {
+        return;
+    }
+    let credits = attribution::attribute(query.model, &journey.touches, moment_ms, query.lookback_days, conversion.amount);
+    let Some(earliest_ms) = credits.iter().map(|c| c.touch_at_ms).min() else {
+        return;
+    };
+    for credit in &credits {
+        let Some(row) = rows.get_mut(credit.campaign) else { continue };
+        if deal_counts {
+            row.deal_units += credit.units;
+        }
+        if let (true, Some(won_ms)) = (order_counts, won_at) {
+            row.order_units += credit.units;
+            row.cycle_unit_days += credit.units as f64 * (won_ms - earliest_ms) as f64 / DAY_MS as f64;
+            if row.currency == conversion.currency {
+                row.revenue += credit.amount;
+            } else if credit.amount != 0 {
+                warnings.push(format!(
+                    "conversion {:?} is in {} but campaign {:?} reports in {}: its share of the revenue is not shown",
+                    conversion.id,
+                    conversion.currency.code(),
+                    row.key,
+                    row.currency.code()
+                ));
+            }
+        }
+    }
+}
+
+/// Merges campaign rows into one row per group and currency, ordered by key.
+fn group(rows: Vec<Row>, by: GroupBy) -> Vec<Row> {
+    let label = |row: &Row| -> (String, String) {
+        match by {
+            GroupBy::Campaign => (row.key.clone(), row.name.clone()),
+            GroupBy::Channel => {
+                let channel = row.channel.clone().unwrap_or_else(|| "(none)".into());
+                (channel.clone(), channel)
+            }
+            GroupBy::Kind => {
+                let kind = row.kind.clone().unwrap_or_default();
+                (kind.clone(), kind)
+            }
+        }
+    };
+    let mut groups: BTreeMap<(String, &'static str), Row> = BTreeMap::new();
+    for row in rows {
+        let (key, name) = label(&row);
+        match groups.get_mut(&(key.clone(), row.currency.code())) {
+            Some(existing) => existing.absorb(&row),
+            None => {
+                let mut first = row;
+                let currency = first.currency.code();
+                first.key = key.clone();
+                first.name = name;
+                groups.insert((key, currency), first);
+            }
+        }
+    }
+    groups.into_values().collect()
+}
+
+/// The days a report covers, as counter keys (`YYYYMMDD`, inclusive).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayRange {
+    pub from: u32,
+    pub to: u32,
+}
+
+/// Query parameters of `/api/roi`, `/api/roi.csv` and `leadgate roi`.
+pub const QUERY_KEYS: &[&str] = &["model", "from", "to", "group_by", "lookback_days", "half_life_days"];
+
+/// Reads the report's query: `get` gives a parameter's value, `tz` is the reporting zone
+/// that turns `from`/`to` dates into instants.
+pub fn parse_query(get: impl Fn(&str) -> Option<String>, tz: &jiff::tz::TimeZone) -> Result<(RoiQuery, DayRange)> {
+    let half_life = match get("half_life_days") {
+        Some(text) => text.trim().parse::<f64>().map_err(|_| {
+            Error::invalid("half_life_days", "invalid_half_life_days", "half_life_days must be a number from 0.01 to 3650")
+        })?,
+        None => attribution::DEFAULT_HALF_LIFE_DAYS,
+    };
+    let model = Model::parse(get("model").as_deref().unwrap_or("last_touch"), half_life)?;
+    let group_by = GroupBy::parse(get("group_by").as_deref().unwrap_or("campaign"))?;
+    let lookback_days = match get("lookback_days") {
+        Some(text) => text.trim().parse::<u32>().ok().filter(|d| (1..=3650).contains(d)).ok_or_else(|| {
+            Error::invalid("lookback_days", "invalid_value", "lookback_days must be a whole number from 1 to 3650")
+        })?,
+        None => attribution::DEFAULT_LOOKBACK_DAYS,
+    };
+    let date = |key: &str| -> Result<Option<jiff::civil::Date>> {
+        get(key).map(|text| crate::campaign::parse_date(text.trim()).map_err(|e| e.with_field(key))).transpose()
+    };
+    let (from, to) = (date("from")?, date("to")?);
+    if let (Some(from), Some(to)) = (from, to)
+        && to < from
+    {
+        return Err(Error::invalid("to", "invalid_date_range", "to must not be before from"));
+    }
+    let start_of = |date: jiff::civil::Date, key: &str| -> Result<i64> {
+        date.to_zoned_datetime(tz.clone())
+            .map(|z| z.timestamp().as_millisecond())
+            .map_err(|_| Error::invalid(key, "invalid_date", format!("{key} is outside the supported range")))
+    };
+    let window = Window {
+        start_ms: from.map(|d| start_of(d, "from")).transpose()?,
+        end_ms: to
+            .map(|d| d.tomorrow().map_err(|_| Error::invalid("to", "invalid_date", "to is outside the supported range")).and_then(|next| start_of(next, "to")))
+            .transpose()?,
+    };
+    let days = DayRange {
+        from: from.map_or(0, crate::domain::date_number),
+        to: to.map_or(u32::MAX, crate::domain::date_number),
+    };
+    Ok((RoiQuery { model, lookback_days, group_by, window }, days))
+}
