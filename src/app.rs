@@ -24,6 +24,8 @@ pub struct AppState {
     pub public_url: String,
     /// SHA-256 of the admin token: the token itself is never kept.
     pub admin_token_hash: [u8; 32],
+    /// `LEADGATE_CALL_SECRET`; without it the call webhook answers 503.
+    pub call_secret: Option<Vec<u8>>,
     pub rejects: Rejects,
 }
 
@@ -46,7 +48,11 @@ pub fn hash_token(token: &str) -> [u8; 32] {
 /// Serves one request. Never fails: every error is turned into its response here.
 pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Reply {
     let path = request.uri().path().to_owned();
-    let is_page = path.starts_with("/f/") && !http::wants_json(request.headers());
+    let is_image = path.ends_with(".png") || path.ends_with(".svg");
+    let is_page =
+        (path.starts_with("/f/") || path.starts_with("/q/") || path.starts_with("/admin"))
+            && !is_image
+            && !http::wants_json(request.headers());
     let result = route(&state, request, &path).await;
     let reply = result.unwrap_or_else(|error| {
         if error.kind == ErrorKind::Internal {
@@ -78,6 +84,30 @@ async fn route(state: &AppState, request: Request<Incoming>, path: &str) -> Resu
             allow(&method, &[Method::GET, Method::HEAD])?;
             handlers::forms::thanks(state, slug).await
         }
+        ["q", name] => {
+            allow(&method, &[Method::GET, Method::HEAD])?;
+            match name.rsplit_once('.') {
+                Some((slug, format @ ("png" | "svg"))) => {
+                    handlers::qr::image(state, request, slug, format).await
+                }
+                Some(_) => Err(not_found()),
+                None => handlers::qr::scan(state, request, name).await,
+            }
+        }
+        ["hooks", "call"] => {
+            allow(&method, &[Method::POST])?;
+            handlers::calls::call(state, request).await
+        }
+        ["admin", rest @ ..] => {
+            authorise(state, &request)?;
+            match rest {
+                ["campaigns", slug, "qr"] => {
+                    allow(&method, &[Method::GET, Method::HEAD])?;
+                    handlers::qr::sheet(state, slug).await
+                }
+                _ => Err(not_found()),
+            }
+        }
         ["api", rest @ ..] => {
             authorise(state, &request)?;
             match rest {
@@ -91,6 +121,10 @@ async fn route(state: &AppState, request: Request<Incoming>, path: &str) -> Resu
                     Method::PATCH => handlers::campaigns::patch(state, request, slug).await,
                     _ => Err(method_not_allowed(&[Method::GET, Method::PATCH])),
                 },
+                ["campaigns", slug, "qr"] => {
+                    allow(&method, &[Method::GET])?;
+                    handlers::qr::stats(state, slug).await
+                }
                 ["campaigns", slug, "costs"] => match method {
                     Method::GET => handlers::campaigns::list_costs(state, slug).await,
                     Method::POST => handlers::campaigns::add_cost(state, request, slug).await,
@@ -161,13 +195,24 @@ fn method_not_allowed(allowed: &[Method]) -> Error {
     )
 }
 
-/// Checks `Authorization: Bearer <token>` in constant time against the stored hash.
+/// Checks the admin token in constant time against the stored hash. The API takes it as
+/// `Bearer <token>`; browsers on `/admin` send it as the password of HTTP Basic.
 fn authorise(state: &AppState, request: &Request<Incoming>) -> Result<()> {
+    let browser = request.uri().path().starts_with("/admin");
     let unauthorised = || {
+        let message = if browser {
+            "log in with any user name and the admin token as password"
+        } else {
+            "send the admin token as 'Authorization: Bearer <token>'"
+        };
         Error::new(
             ErrorKind::Unauthorized,
-            "unauthorized",
-            "send the admin token as 'Authorization: Bearer <token>'",
+            if browser {
+                "login_required"
+            } else {
+                "unauthorized"
+            },
+            message,
         )
     };
     let value = request
@@ -175,11 +220,22 @@ fn authorise(state: &AppState, request: &Request<Incoming>) -> Result<()> {
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .ok_or_else(unauthorised)?;
-    let (scheme, token) = value.split_once(' ').ok_or_else(unauthorised)?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let (scheme, credentials) = value.trim().split_once(' ').ok_or_else(unauthorised)?;
+    let token = if scheme.eq_ignore_ascii_case("bearer") {
+        credentials.trim().to_owned()
+    } else if scheme.eq_ignore_ascii_case("basic") {
+        use base64::Engine as _;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(credentials.trim())
+            .map_err(|_| unauthorised())?;
+        let text = String::from_utf8(decoded).map_err(|_| unauthorised())?;
+        text.split_once(':')
+            .map(|(_, password)| password.to_owned())
+            .ok_or_else(unauthorised)?
+    } else {
         return Err(unauthorised());
-    }
-    let presented = hash_token(token.trim());
+    };
+    let presented = hash_token(&token);
     if bool::from(presented.ct_eq(&state.admin_token_hash)) {
         Ok(())
     } else {
@@ -205,6 +261,8 @@ fn health(state: &AppState) -> Reply {
 /// Errors on visitor-facing pages are pages too, in the visitor's language.
 fn error_page(error: &Error) -> Reply {
     let (title, message) = match error.kind {
+        ErrorKind::Unauthorized => ("需要登录", "请登录：用户名任意，密码为管理员令牌。"),
+        ErrorKind::Invalid => ("链接有误", "链接中的参数无效，请检查二维码或链接。"),
         ErrorKind::NotFound => ("页面不存在", "该活动不存在或链接有误，请检查二维码或链接。"),
         ErrorKind::Unavailable => (
             "服务繁忙",
@@ -225,6 +283,12 @@ fn error_page(error: &Error) -> Reply {
     match page.render() {
         Ok(body) => {
             let mut reply = http::html(status, body);
+            if status == StatusCode::UNAUTHORIZED {
+                reply.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"leadgate\", charset=\"UTF-8\""),
+                );
+            }
             if status == StatusCode::SERVICE_UNAVAILABLE {
                 reply
                     .headers_mut()

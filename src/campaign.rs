@@ -34,6 +34,9 @@ pub struct Campaign {
     pub utm_campaigns: Vec<String>,
     /// This campaign's per-address limit, `"off"` or like `"300/10m"`; `None` = the server's.
     pub rate_limit: Option<String>,
+    /// QR placements printed for this campaign (booth-a, poster …), for the print sheet.
+    #[serde(default)]
+    pub qr_variants: Vec<String>,
     pub created_at: jiff::Timestamp,
     pub updated_at: jiff::Timestamp,
 }
@@ -56,6 +59,7 @@ const FIELDS: &[&str] = &[
     "tracking_numbers",
     "utm_campaigns",
     "rate_limit",
+    "qr_variants",
 ];
 
 impl Campaign {
@@ -97,6 +101,7 @@ impl Campaign {
             tracking_numbers: Vec::new(),
             utm_campaigns: Vec::new(),
             rate_limit: None,
+            qr_variants: Vec::new(),
             created_at: now,
             updated_at: now,
         };
@@ -234,6 +239,19 @@ impl Campaign {
                             })
                     })?;
                 }
+                "qr_variants" => {
+                    self.qr_variants = string_list(value, "qr_variants", |s| {
+                        if crate::qr::is_variant(s) {
+                            Ok(s.to_owned())
+                        } else {
+                            Err(Error::invalid(
+                                "qr_variants",
+                                "invalid_variant",
+                                "each QR variant is 1 to 32 characters of a-z, 0-9, _ and -",
+                            ))
+                        }
+                    })?;
+                }
                 "rate_limit" => {
                     self.rate_limit = match value {
                         Value::Null => None,
@@ -288,7 +306,9 @@ impl Campaign {
             "tracking_numbers": self.tracking_numbers,
             "utm_campaigns": self.utm_campaigns,
             "rate_limit": self.rate_limit,
+            "qr_variants": self.qr_variants,
             "landing_url": format!("{public_url}/f/{}", self.slug),
+            "qr_url": format!("{public_url}/q/{}", self.slug),
             "created_at": crate::lead::format_timestamp(self.created_at),
             "updated_at": crate::lead::format_timestamp(self.updated_at),
         })

@@ -26,7 +26,11 @@ impl Stage {
             "deal" => Ok(Stage::Deal),
             "won" => Ok(Stage::Won),
             "lost" => Ok(Stage::Lost),
-            _ => Err(Error::invalid("stage", "invalid_value", "stage must be one of: deal, won, lost")),
+            _ => Err(Error::invalid(
+                "stage",
+                "invalid_value",
+                "stage must be one of: deal, won, lost",
+            )),
         }
     }
 
@@ -68,57 +72,130 @@ pub struct ConversionInput {
 }
 
 /// The field names of a conversion, in JSON and as CSV headers.
-pub const FIELDS: &[&str] = &["id", "lead_id", "phone", "email", "stage", "amount", "occurred_at", "currency"];
+pub const FIELDS: &[&str] = &[
+    "id",
+    "lead_id",
+    "phone",
+    "email",
+    "stage",
+    "amount",
+    "occurred_at",
+    "currency",
+];
 
 impl ConversionInput {
     /// Reads one conversion from text fields (JSON values or CSV cells); `now` bounds
     /// `occurred_at` and is its default.
-    pub fn parse(get: impl Fn(&str) -> Option<String>, now: jiff::Timestamp) -> Result<ConversionInput> {
-        let id = get("id").map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).ok_or_else(|| Error::invalid("id", "required", "id (the CRM's deal or order id) is required"))?;
+    pub fn parse(
+        get: impl Fn(&str) -> Option<String>,
+        now: jiff::Timestamp,
+    ) -> Result<ConversionInput> {
+        let id = get("id")
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                Error::invalid(
+                    "id",
+                    "required",
+                    "id (the CRM's deal or order id) is required",
+                )
+            })?;
         if id.chars().count() > MAX_ID_CHARS || id.chars().any(char::is_control) {
-            return Err(Error::invalid("id", "invalid_value", format!("id must be at most {MAX_ID_CHARS} printable characters")));
+            return Err(Error::invalid(
+                "id",
+                "invalid_value",
+                format!("id must be at most {MAX_ID_CHARS} printable characters"),
+            ));
         }
         let contact = if let Some(text) = get("lead_id") {
-            ContactRef::Lead(LeadId::parse(text.trim()).ok_or_else(|| Error::invalid("lead_id", "invalid_value", "lead_id must be a lead id (26-character ULID)"))?)
+            ContactRef::Lead(LeadId::parse(text.trim()).ok_or_else(|| {
+                Error::invalid(
+                    "lead_id",
+                    "invalid_value",
+                    "lead_id must be a lead id (26-character ULID)",
+                )
+            })?)
         } else if let Some(text) = get("phone") {
             ContactRef::Phone(Phone::parse(&text)?)
         } else if let Some(text) = get("email") {
             ContactRef::Email(Email::parse(&text)?)
         } else {
-            return Err(Error::invalid("lead_id", "required", "name the contact with lead_id, phone or email"));
+            return Err(Error::invalid(
+                "lead_id",
+                "required",
+                "name the contact with lead_id, phone or email",
+            ));
         };
-        let stage = Stage::parse(&get("stage").ok_or_else(|| Error::invalid("stage", "required", "stage is required (deal, won or lost)"))?)?;
+        let stage = Stage::parse(&get("stage").ok_or_else(|| {
+            Error::invalid("stage", "required", "stage is required (deal, won or lost)")
+        })?)?;
         let occurred_at = match get("occurred_at") {
             Some(text) => parse_timestamp(&text, "occurred_at")?,
             None => now,
         };
         if occurred_at > now + MAX_CLOCK_SKEW {
-            return Err(Error::invalid("occurred_at", "in_future", "occurred_at must not be in the future"));
+            return Err(Error::invalid(
+                "occurred_at",
+                "in_future",
+                "occurred_at must not be in the future",
+            ));
         }
-        let currency = get("currency").map(|c| Currency::parse(c.trim())).transpose()?;
+        let currency = get("currency")
+            .map(|c| Currency::parse(c.trim()))
+            .transpose()?;
         let amount = get("amount").map(|a| a.trim().to_owned());
         if stage == Stage::Won && amount.is_none() {
-            return Err(Error::invalid("amount", "required", "a won conversion needs its amount"));
+            return Err(Error::invalid(
+                "amount",
+                "required",
+                "a won conversion needs its amount",
+            ));
         }
         if let Some(text) = &amount {
             // Checked for form now (at the widest precision); exactness per currency later.
-            parse_money(text, 4).map_err(|why| Error::invalid("amount", "invalid_amount", format!("amount {why}")))?;
+            parse_money(text, 4).map_err(|why| {
+                Error::invalid("amount", "invalid_amount", format!("amount {why}"))
+            })?;
         }
-        Ok(ConversionInput { id, contact, stage, amount, occurred_at, currency })
+        Ok(ConversionInput {
+            id,
+            contact,
+            stage,
+            amount,
+            occurred_at,
+            currency,
+        })
     }
 
     /// Reads a JSON object body: strings and numbers are both accepted as text.
-    pub fn from_json(body: &serde_json::Map<String, Value>, now: jiff::Timestamp) -> Result<ConversionInput> {
+    pub fn from_json(
+        body: &serde_json::Map<String, Value>,
+        now: jiff::Timestamp,
+    ) -> Result<ConversionInput> {
         if let Some(key) = body.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-            return Err(Error::invalid(key.clone(), "unknown_field", format!("{key:?} is not a conversion field; the fields are: {}", FIELDS.join(", "))));
+            return Err(Error::invalid(
+                key.clone(),
+                "unknown_field",
+                format!(
+                    "{key:?} is not a conversion field; the fields are: {}",
+                    FIELDS.join(", ")
+                ),
+            ));
         }
         let get = |key: &str| match body.get(key) {
             Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
             Some(Value::Number(n)) => Some(n.to_string()),
             _ => None,
         };
-        if let Some((key, _)) = body.iter().find(|(_, v)| matches!(v, Value::Array(_) | Value::Object(_) | Value::Bool(_))) {
-            return Err(Error::invalid(key.clone(), "invalid_value", format!("{key} must be a string or a number")));
+        if let Some((key, _)) = body
+            .iter()
+            .find(|(_, v)| matches!(v, Value::Array(_) | Value::Object(_) | Value::Bool(_)))
+        {
+            return Err(Error::invalid(
+                key.clone(),
+                "invalid_value",
+                format!("{key} must be a string or a number"),
+            ));
         }
         ConversionInput::parse(get, now)
     }
@@ -127,7 +204,13 @@ impl ConversionInput {
 /// Parses an RFC 3339 timestamp with an offset (`2025-03-01T10:00:00+08:00`).
 pub fn parse_timestamp(text: &str, field: &str) -> Result<jiff::Timestamp> {
     text.trim().parse::<jiff::Timestamp>().map_err(|_| {
-        Error::invalid(field, "invalid_time", format!("{field} must be an RFC 3339 time with an offset, like 2025-03-01T10:00:00+08:00"))
+        Error::invalid(
+            field,
+            "invalid_time",
+            format!(
+                "{field} must be an RFC 3339 time with an offset, like 2025-03-01T10:00:00+08:00"
+            ),
+        )
     })
 }
 
@@ -168,10 +251,24 @@ pub struct Matched {
 
 /// Applies one record to what is stored. A later stage replaces an earlier one; a late
 /// `deal` after `won`/`lost` changes nothing; the moment never moves.
-pub fn merge(existing: Option<&Conversion>, input: &ConversionInput, matched: Matched, now: jiff::Timestamp) -> Result<(Conversion, Upsert)> {
-    let currency = input.currency.or(existing.map(|c| c.currency)).unwrap_or(matched.currency);
+pub fn merge(
+    existing: Option<&Conversion>,
+    input: &ConversionInput,
+    matched: Matched,
+    now: jiff::Timestamp,
+) -> Result<(Conversion, Upsert)> {
+    let currency = input
+        .currency
+        .or(existing.map(|c| c.currency))
+        .unwrap_or(matched.currency);
     let amount = match &input.amount {
-        Some(text) => parse_money(text, currency.exponent()).map_err(|why| Error::invalid("amount", "invalid_amount", format!("amount {why} for {}", currency.code())))?,
+        Some(text) => parse_money(text, currency.exponent()).map_err(|why| {
+            Error::invalid(
+                "amount",
+                "invalid_amount",
+                format!("amount {why} for {}", currency.code()),
+            )
+        })?,
         None => existing.map_or(0, |c| c.amount),
     };
     let Some(old) = existing else {
@@ -243,37 +340,123 @@ mod tests {
     }
 
     fn input(pairs: &[(&str, &str)]) -> Result<ConversionInput> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         ConversionInput::parse(|k| map.get(k).cloned(), now())
     }
 
     fn matched() -> Matched {
-        Matched { contact: "+8613800138000".into(), lead_id: None, currency: Currency::CNY }
+        Matched {
+            contact: "+8613800138000".into(),
+            lead_id: None,
+            currency: Currency::CNY,
+        }
     }
 
     #[test]
     fn each_bad_field_is_named() {
         let field = |pairs: &[(&str, &str)]| input(pairs).unwrap_err().field.unwrap();
-        assert_eq!(field(&[("phone", "13800138000"), ("stage", "won"), ("amount", "1")]), "id");
-        assert_eq!(field(&[("id", "o1"), ("stage", "won"), ("amount", "1")]), "lead_id");
-        assert_eq!(field(&[("id", "o1"), ("lead_id", "nope"), ("stage", "won"), ("amount", "1")]), "lead_id");
-        assert_eq!(field(&[("id", "o1"), ("phone", "123"), ("stage", "won"), ("amount", "1")]), "phone");
-        assert_eq!(field(&[("id", "o1"), ("phone", "13800138000"), ("stage", "paid")]), "stage");
-        assert_eq!(field(&[("id", "o1"), ("phone", "13800138000"), ("stage", "won")]), "amount");
-        assert_eq!(field(&[("id", "o1"), ("phone", "13800138000"), ("stage", "won"), ("amount", "-1")]), "amount");
-        assert_eq!(field(&[("id", "o1"), ("phone", "13800138000"), ("stage", "deal"), ("occurred_at", "2025-03-01")]), "occurred_at");
-        assert_eq!(field(&[("id", "o1"), ("phone", "13800138000"), ("stage", "deal"), ("occurred_at", "2030-01-01T00:00:00Z")]), "occurred_at");
-        assert_eq!(field(&[("id", "o1"), ("phone", "13800138000"), ("stage", "deal"), ("currency", "XYZ1")]), "currency");
+        assert_eq!(
+            field(&[("phone", "13800138000"), ("stage", "won"), ("amount", "1")]),
+            "id"
+        );
+        assert_eq!(
+            field(&[("id", "o1"), ("stage", "won"), ("amount", "1")]),
+            "lead_id"
+        );
+        assert_eq!(
+            field(&[
+                ("id", "o1"),
+                ("lead_id", "nope"),
+                ("stage", "won"),
+                ("amount", "1")
+            ]),
+            "lead_id"
+        );
+        assert_eq!(
+            field(&[
+                ("id", "o1"),
+                ("phone", "123"),
+                ("stage", "won"),
+                ("amount", "1")
+            ]),
+            "phone"
+        );
+        assert_eq!(
+            field(&[("id", "o1"), ("phone", "13800138000"), ("stage", "paid")]),
+            "stage"
+        );
+        assert_eq!(
+            field(&[("id", "o1"), ("phone", "13800138000"), ("stage", "won")]),
+            "amount"
+        );
+        assert_eq!(
+            field(&[
+                ("id", "o1"),
+                ("phone", "13800138000"),
+                ("stage", "won"),
+                ("amount", "-1")
+            ]),
+            "amount"
+        );
+        assert_eq!(
+            field(&[
+                ("id", "o1"),
+                ("phone", "13800138000"),
+                ("stage", "deal"),
+                ("occurred_at", "2025-03-01")
+            ]),
+            "occurred_at"
+        );
+        assert_eq!(
+            field(&[
+                ("id", "o1"),
+                ("phone", "13800138000"),
+                ("stage", "deal"),
+                ("occurred_at", "2030-01-01T00:00:00Z")
+            ]),
+            "occurred_at"
+        );
+        assert_eq!(
+            field(&[
+                ("id", "o1"),
+                ("phone", "13800138000"),
+                ("stage", "deal"),
+                ("currency", "XYZ1")
+            ]),
+            "currency"
+        );
     }
 
     #[test]
     fn a_later_stage_replaces_an_earlier_one_and_the_moment_stays() {
-        let deal = input(&[("id", "o1"), ("phone", "13800138000"), ("stage", "deal"), ("occurred_at", "2025-03-01T10:00:00+08:00")]).unwrap();
+        let deal = input(&[
+            ("id", "o1"),
+            ("phone", "13800138000"),
+            ("stage", "deal"),
+            ("occurred_at", "2025-03-01T10:00:00+08:00"),
+        ])
+        .unwrap();
         let (opened, how) = merge(None, &deal, matched(), now()).unwrap();
-        assert_eq!((how, opened.stage, opened.amount), (Upsert::Created, Stage::Deal, 0));
-        let won = input(&[("id", "o1"), ("phone", "13800138000"), ("stage", "won"), ("amount", "50000"), ("occurred_at", "2025-04-01T10:00:00+08:00")]).unwrap();
+        assert_eq!(
+            (how, opened.stage, opened.amount),
+            (Upsert::Created, Stage::Deal, 0)
+        );
+        let won = input(&[
+            ("id", "o1"),
+            ("phone", "13800138000"),
+            ("stage", "won"),
+            ("amount", "50000"),
+            ("occurred_at", "2025-04-01T10:00:00+08:00"),
+        ])
+        .unwrap();
         let (closed, how) = merge(Some(&opened), &won, matched(), now()).unwrap();
-        assert_eq!((how, closed.stage, closed.amount), (Upsert::Updated, Stage::Won, 5_000_000));
+        assert_eq!(
+            (how, closed.stage, closed.amount),
+            (Upsert::Updated, Stage::Won, 5_000_000)
+        );
         assert_eq!(closed.moment, opened.moment);
         assert_eq!(closed.won_at, Some(won.occurred_at));
         let (again, how) = merge(Some(&closed), &won, matched(), now()).unwrap();
@@ -284,7 +467,20 @@ mod tests {
 
     #[test]
     fn amounts_follow_the_currency_exactly() {
-        let won = input(&[("id", "o1"), ("phone", "13800138000"), ("stage", "won"), ("amount", "100.5"), ("currency", "JPY")]).unwrap();
-        assert_eq!(merge(None, &won, matched(), now()).unwrap_err().field.as_deref(), Some("amount"));
+        let won = input(&[
+            ("id", "o1"),
+            ("phone", "13800138000"),
+            ("stage", "won"),
+            ("amount", "100.5"),
+            ("currency", "JPY"),
+        ])
+        .unwrap();
+        assert_eq!(
+            merge(None, &won, matched(), now())
+                .unwrap_err()
+                .field
+                .as_deref(),
+            Some("amount")
+        );
     }
 }

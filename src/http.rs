@@ -129,9 +129,14 @@ pub fn error_json(error: &Error) -> Reply {
     let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut reply = json(status, &body);
     if status == StatusCode::UNAUTHORIZED {
+        let challenge = if error.code == "login_required" {
+            "Basic realm=\"leadgate\", charset=\"UTF-8\""
+        } else {
+            "Bearer realm=\"leadgate\""
+        };
         reply.headers_mut().insert(
             header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Bearer realm=\"leadgate\""),
+            HeaderValue::from_static(challenge),
         );
     }
     if status == StatusCode::SERVICE_UNAVAILABLE {

@@ -18,7 +18,10 @@ pub struct Row {
 
 impl Row {
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.cells.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+        self.cells
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -32,7 +35,11 @@ pub struct RowError {
 
 impl RowError {
     pub fn new(line: usize, error: &Error) -> RowError {
-        RowError { line, field: error.field.clone(), message: error.message.clone() }
+        RowError {
+            line,
+            field: error.field.clone(),
+            message: error.message.clone(),
+        }
     }
 }
 
@@ -60,28 +67,51 @@ pub fn read_rows(format: Format, body: &[u8]) -> Result<Vec<Row>> {
 fn csv_rows(body: &[u8]) -> Result<Vec<Row>> {
     let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     let text = std::str::from_utf8(body).map_err(|e| {
-        Error::bad_request("invalid_utf8", format!("the CSV is not UTF-8 (byte {}); save it as \"CSV UTF-8\"", e.valid_up_to()))
+        Error::bad_request(
+            "invalid_utf8",
+            format!(
+                "the CSV is not UTF-8 (byte {}); save it as \"CSV UTF-8\"",
+                e.valid_up_to()
+            ),
+        )
     })?;
-    let mut reader = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(text.as_bytes());
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
     let header: Vec<String> = reader
         .headers()
-        .map_err(|e| Error::bad_request("malformed_csv", format!("the CSV header cannot be read: {e}")))?
+        .map_err(|e| {
+            Error::bad_request(
+                "malformed_csv",
+                format!("the CSV header cannot be read: {e}"),
+            )
+        })?
         .iter()
         .map(|h| h.trim().to_ascii_lowercase())
         .collect();
     if header.iter().all(String::is_empty) {
-        return Err(Error::bad_request("malformed_csv", "the CSV has no header row"));
+        return Err(Error::bad_request(
+            "malformed_csv",
+            "the CSV has no header row",
+        ));
     }
     let mut rows = Vec::new();
+    let mut lines = LineCounter::new(text);
     for record in reader.records() {
         let record = record.map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line());
-            Error::bad_request("malformed_csv", format!("the CSV cannot be read at line {line}: {e}"))
+            let line = e.position().map_or(0, |p| lines.line_at(p.byte() as usize));
+            Error::bad_request(
+                "malformed_csv",
+                format!("the CSV cannot be read at line {line}: {e}"),
+            )
         })?;
-        let line = record.position().map_or(rows.len() + 2, |p| p.line() as usize);
+        let line = record
+            .position()
+            .map_or(rows.len() + 2, |p| lines.line_at(p.byte() as usize));
         let cells = header
             .iter()
-            .zip(record.iter())
+            .zip(record.iter().map(str::trim))
             .filter(|(key, value)| !key.is_empty() && !value.is_empty())
             .map(|(key, value)| (key.clone(), value.to_owned()))
             .collect();
@@ -90,16 +120,59 @@ fn csv_rows(body: &[u8]) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
+/// Line numbers from byte offsets. csv's own line count is one short in files with CRLF
+/// line ends (it counts the `\n` of the previous line after the record starts), so the
+/// lines are counted here, once, front to back.
+struct LineCounter<'a> {
+    text: &'a [u8],
+    offset: usize,
+    line: usize,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(text: &'a str) -> LineCounter<'a> {
+        LineCounter {
+            text: text.as_bytes(),
+            offset: 0,
+            line: 1,
+        }
+    }
+
+    /// The line of the first character at or after `offset` that is not a line end.
+    /// Offsets must not decrease between calls.
+    fn line_at(&mut self, offset: usize) -> usize {
+        let mut start = offset.min(self.text.len());
+        while start < self.text.len() && matches!(self.text[start], b'\r' | b'\n') {
+            start += 1;
+        }
+        if start > self.offset {
+            self.line += self.text[self.offset..start]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count();
+            self.offset = start;
+        }
+        self.line
+    }
+}
+
 fn json_rows(body: &[u8]) -> Result<Vec<Row>> {
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| Error::bad_request("malformed_json", format!("the body is not valid JSON: {e}")))?;
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        Error::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
+    })?;
     let serde_json::Value::Array(items) = value else {
-        return Err(Error::bad_request("malformed_json", "the body must be a JSON array of objects"));
+        return Err(Error::bad_request(
+            "malformed_json",
+            "the body must be a JSON array of objects",
+        ));
     };
     let mut rows = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
         let serde_json::Value::Object(object) = item else {
-            return Err(Error::bad_request("malformed_json", format!("item {} is not an object", index + 1)));
+            return Err(Error::bad_request(
+                "malformed_json",
+                format!("item {} is not an object", index + 1),
+            ));
         };
         let cells = object
             .into_iter()
@@ -109,54 +182,21 @@ fn json_rows(body: &[u8]) -> Result<Vec<Row>> {
                     serde_json::Value::Number(n) => n.to_string(),
                     serde_json::Value::Bool(b) => b.to_string(),
                     // Arrays and objects are not cells; keep a marker so they are reported.
-                    serde_json::Value::Array(_) | serde_json::Value::Object(_) => "\u{0}".to_owned(),
+                    serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
+                        "\u{0}".to_owned()
+                    }
                     serde_json::Value::Null => return None,
                 };
                 let text = text.trim().to_owned();
                 (!text.is_empty()).then_some((key.to_ascii_lowercase(), text))
             })
             .collect();
-        rows.push(Row { line: index + 1, cells });
+        rows.push(Row {
+            line: index + 1,
+            cells,
+        });
     }
     Ok(rows)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_rows_keep_their_spreadsheet_line_numbers() {
-        let body = "\u{feff}Campaign,Phone,Name\r\nexpo,13800138000,张三\r\n\r\nexpo,,李四\r\n";
-        let rows = read_rows(Format::Csv, body.as_bytes()).unwrap();
-        assert_eq!(rows.len(), 2);
-        assert_eq!(rows[0].line, 2);
-        assert_eq!(rows[0].get("campaign"), Some("expo"));
-        assert_eq!(rows[1].line, 4);
-        assert_eq!(rows[1].get("phone"), None);
-    }
-
-    #[test]
-    fn quoted_cells_may_hold_commas_and_newlines() {
-        let body = "campaign,message\nexpo,\"a, b\nc\"\nexpo,x\n";
-        let rows = read_rows(Format::Csv, body.as_bytes()).unwrap();
-        assert_eq!(rows[0].get("message"), Some("a, b\nc"));
-        assert_eq!(rows[1].line, 4);
-    }
-
-    #[test]
-    fn unreadable_bodies_are_refused_whole() {
-        assert_eq!(read_rows(Format::Csv, b"\xff\xfe").unwrap_err().code, "invalid_utf8");
-        assert_eq!(read_rows(Format::Json, b"{}").unwrap_err().code, "malformed_json");
-        assert_eq!(read_rows(Format::Json, b"[1]").unwrap_err().code, "malformed_json");
-    }
-
-    #[test]
-    fn json_rows_are_numbered_from_one() {
-        let rows = read_rows(Format::Json, br#"[{"campaign":"expo","phone":13800138000},{"campaign":"x","name":null}]"#).unwrap();
-        assert_eq!((rows[0].line, rows[0].get("phone")), (1, Some("13800138000")));
-        assert_eq!(rows[1].cells.len(), 1);
-    }
 }
 
 /// Columns an import row may carry besides its form's fields and the tracking set.
@@ -177,28 +217,65 @@ pub fn lead_from_row(
     use crate::domain::{LeadId, LeadStatus, Source, contact_key};
     use crate::submission::{RawSubmission, validate};
 
-    let slug = row.get("campaign").ok_or_else(|| Error::invalid("campaign", "required", "campaign (a campaign slug) is required"))?;
-    let campaign = campaigns
-        .get(slug)
-        .ok_or_else(|| Error::invalid("campaign", "unknown_campaign", format!("there is no campaign {slug:?}")))?;
+    let slug = row.get("campaign").ok_or_else(|| {
+        Error::invalid(
+            "campaign",
+            "required",
+            "campaign (a campaign slug) is required",
+        )
+    })?;
+    let campaign = campaigns.get(slug).ok_or_else(|| {
+        Error::invalid(
+            "campaign",
+            "unknown_campaign",
+            format!("there is no campaign {slug:?}"),
+        )
+    })?;
     let received_at = match row.get("received_at") {
         Some(text) => crate::conversion::parse_timestamp(text, "received_at")?,
         None => now,
     };
     if received_at > now + MAX_CLOCK_SKEW {
-        return Err(Error::invalid("received_at", "in_future", "received_at must not be in the future"));
+        return Err(Error::invalid(
+            "received_at",
+            "in_future",
+            "received_at must not be in the future",
+        ));
     }
-    let received_ms = u64::try_from(received_at.as_millisecond())
-        .map_err(|_| Error::invalid("received_at", "invalid_time", "received_at must be after 1970"))?;
-    let status = row.get("status").map(str::parse::<LeadStatus>).transpose()?.unwrap_or(LeadStatus::New);
+    let received_ms = u64::try_from(received_at.as_millisecond()).map_err(|_| {
+        Error::invalid(
+            "received_at",
+            "invalid_time",
+            "received_at must be after 1970",
+        )
+    })?;
+    let status = row
+        .get("status")
+        .map(str::parse::<LeadStatus>)
+        .transpose()?
+        .unwrap_or(LeadStatus::New);
     let external_id = row.get("external_id").map(str::to_owned);
-    if external_id.as_ref().is_some_and(|id| id.chars().count() > MAX_EXTERNAL_ID_CHARS || id.chars().any(char::is_control)) {
-        return Err(Error::invalid("external_id", "invalid_value", format!("external_id must be at most {MAX_EXTERNAL_ID_CHARS} printable characters")));
+    if external_id.as_ref().is_some_and(|id| {
+        id.chars().count() > MAX_EXTERNAL_ID_CHARS || id.chars().any(char::is_control)
+    }) {
+        return Err(Error::invalid(
+            "external_id",
+            "invalid_value",
+            format!("external_id must be at most {MAX_EXTERNAL_ID_CHARS} printable characters"),
+        ));
     }
     if let Some((key, _)) = row.cells.iter().find(|(_, v)| v.contains('\u{0}')) {
-        return Err(Error::invalid(key.clone(), "invalid_value", format!("{key} must be text")));
+        return Err(Error::invalid(
+            key.clone(),
+            "invalid_value",
+            format!("{key} must be text"),
+        ));
     }
-    let form = forms.get(&campaign.form).or_else(|| forms.get("default")).expect("a default form is always loaded").for_import();
+    let form = forms
+        .get(&campaign.form)
+        .or_else(|| forms.get("default"))
+        .expect("a default form is always loaded")
+        .for_import();
     let raw = RawSubmission {
         values: row
             .cells
@@ -208,12 +285,14 @@ pub fn lead_from_row(
             .collect(),
     };
     let submission = validate(&form, &raw, None).map_err(|errors| errors[0].to_error())?;
-    let contact = contact_key(submission.phone.as_ref(), submission.email.as_ref()).expect("a valid submission has a phone or an e-mail");
+    let contact = contact_key(submission.phone.as_ref(), submission.email.as_ref())
+        .expect("a valid submission has a phone or an e-mail");
     let id = LeadId::at(received_ms);
     let lead = crate::lead::Lead {
         id,
         campaign: campaign.slug.clone(),
-        received_at: jiff::Timestamp::from_millisecond(received_at.as_millisecond()).unwrap_or(received_at),
+        received_at: jiff::Timestamp::from_millisecond(received_at.as_millisecond())
+            .unwrap_or(received_at),
         name: submission.name,
         phone: submission.phone,
         email: submission.email,
@@ -226,14 +305,87 @@ pub fn lead_from_row(
         status,
         contact,
     };
-    Ok(crate::store::NewLead { lead, idempotency_key: external_id.map(|id| format!("import:{id}")) })
+    Ok(crate::store::NewLead {
+        lead,
+        idempotency_key: external_id.map(|id| format!("import:{id}")),
+    })
 }
 
 /// Columns of the rows that no campaign form, tracking key or import column knows: they
 /// are not stored, and the report says so.
 pub fn ignored_columns(rows: &[Row], known: impl Fn(&str) -> bool) -> Vec<String> {
-    let mut ignored: Vec<String> = rows.iter().flat_map(|r| r.cells.iter().map(|(k, _)| k.clone())).filter(|k| !known(k)).collect();
+    let mut ignored: Vec<String> = rows
+        .iter()
+        .flat_map(|r| r.cells.iter().map(|(k, _)| k.clone()))
+        .filter(|k| !known(k))
+        .collect();
     ignored.sort();
     ignored.dedup();
     ignored
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_rows_keep_their_spreadsheet_line_numbers() {
+        let body = "\u{feff}Campaign,Phone,Name\r\nexpo,13800138000,张三\r\n\r\nexpo,,李四\r\n";
+        let rows = read_rows(Format::Csv, body.as_bytes()).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].line, 2);
+        assert_eq!(rows[0].get("campaign"), Some("expo"));
+        assert_eq!(rows[1].line, 4);
+        assert_eq!(rows[1].get("phone"), None);
+    }
+
+    #[test]
+    fn line_numbers_do_not_depend_on_line_ends() {
+        for body in ["a,b\nx,y\n\nz,w\n", "a,b\r\nx,y\r\n\r\nz,w\r\n"] {
+            let lines: Vec<usize> = read_rows(Format::Csv, body.as_bytes())
+                .unwrap()
+                .iter()
+                .map(|r| r.line)
+                .collect();
+            assert_eq!(lines, [2, 4], "{body:?}");
+        }
+    }
+
+    #[test]
+    fn quoted_cells_may_hold_commas_and_newlines() {
+        let body = "campaign,message\nexpo,\"a, b\nc\"\nexpo,x\n";
+        let rows = read_rows(Format::Csv, body.as_bytes()).unwrap();
+        assert_eq!(rows[0].get("message"), Some("a, b\nc"));
+        assert_eq!(rows[1].line, 4);
+    }
+
+    #[test]
+    fn unreadable_bodies_are_refused_whole() {
+        assert_eq!(
+            read_rows(Format::Csv, b"\xff\xfe").unwrap_err().code,
+            "invalid_utf8"
+        );
+        assert_eq!(
+            read_rows(Format::Json, b"{}").unwrap_err().code,
+            "malformed_json"
+        );
+        assert_eq!(
+            read_rows(Format::Json, b"[1]").unwrap_err().code,
+            "malformed_json"
+        );
+    }
+
+    #[test]
+    fn json_rows_are_numbered_from_one() {
+        let rows = read_rows(
+            Format::Json,
+            br#"[{"campaign":"expo","phone":13800138000},{"campaign":"x","name":null}]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (rows[0].line, rows[0].get("phone")),
+            (1, Some("13800138000"))
+        );
+        assert_eq!(rows[1].cells.len(), 1);
+    }
 }

@@ -1,5 +1,6 @@
 //! The `leadgate` command line.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -24,6 +25,67 @@ enum Command {
     Serve(ServeArgs),
     /// Replace the admin token with a new one (the server must be stopped).
     ResetToken(StoreArgs),
+    /// Print the ROI summary from a stopped server's store.
+    Roi(RoiArgs),
+    /// Write a campaign's QR code to a file (PNG or SVG), for print shops and designers.
+    Qr(QrArgs),
+}
+
+#[derive(Args)]
+struct QrArgs {
+    /// The campaign's slug.
+    slug: String,
+    /// Placement, e.g. booth-a or poster ([a-z0-9_-], 1 to 32 characters).
+    #[arg(long)]
+    variant: Option<String>,
+    /// png or svg [default: from the --out file's extension, else png].
+    #[arg(long, value_parser = ["png", "svg"])]
+    format: Option<String>,
+    /// Edge of the PNG in pixels (64 to 4096).
+    #[arg(long, default_value_t = 1024)]
+    size: u32,
+    /// Error correction: L, M, Q or H.
+    #[arg(long, default_value = "Q")]
+    ecc: String,
+    /// Public base URL that the code encodes [default: LEADGATE_PUBLIC_URL, the config file, or http://127.0.0.1:8080].
+    #[arg(long, env = "LEADGATE_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// File to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// TOML config file.
+    #[arg(long, env = "LEADGATE_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct RoiArgs {
+    /// last_touch, first_touch, linear, time_decay or position_based.
+    #[arg(long, default_value = "last_touch")]
+    model: String,
+    /// First day (YYYY-MM-DD, reporting time zone), inclusive.
+    #[arg(long)]
+    from: Option<String>,
+    /// Last day (YYYY-MM-DD, reporting time zone), inclusive.
+    #[arg(long)]
+    to: Option<String>,
+    /// campaign, channel or kind.
+    #[arg(long, default_value = "campaign")]
+    group_by: String,
+    /// Touches older than this many days before a conversion get no credit.
+    #[arg(long)]
+    lookback_days: Option<u32>,
+    /// Half-life of the time_decay model, in days.
+    #[arg(long)]
+    half_life_days: Option<f64>,
+    /// table, csv or json.
+    #[arg(long, default_value = "table", value_parser = ["table", "csv", "json"])]
+    format: String,
+    /// Column titles for csv: zh or en (default: field names).
+    #[arg(long, value_parser = ["zh", "en"])]
+    lang: Option<String>,
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 #[derive(Args)]
@@ -63,6 +125,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve(args),
         Command::ResetToken(args) => reset_token(args),
+        Command::Roi(args) => roi(args),
+        Command::Qr(args) => qr(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -165,7 +229,8 @@ async fn shutdown_signal() {
     let _ = interrupt.await;
 }
 
-fn reset_token(args: StoreArgs) -> anyhow::Result<()> {
+/// The config of a command that works on a stopped server's store.
+fn store_config(args: StoreArgs) -> anyhow::Result<Config> {
     let file = file_settings(args.config.as_ref())?;
     let settings = Settings {
         data: args.data,
@@ -174,17 +239,53 @@ fn reset_token(args: StoreArgs) -> anyhow::Result<()> {
     .or(env_settings())
     .or(file);
     let config = settings.into_config(false).map_err(|e| anyhow!(e))?;
+    if !config.store_path().exists() {
+        return Err(anyhow!(
+            "no store in {}: start `leadgate serve` once first",
+            config.data_dir.display()
+        ));
+    }
+    Ok(config)
+}
+
+fn roi(args: RoiArgs) -> anyhow::Result<()> {
+    let config = store_config(args.store)?;
+    let get = |key: &str| -> Option<String> {
+        match key {
+            "model" => Some(args.model.clone()),
+            "from" => args.from.clone(),
+            "to" => args.to.clone(),
+            "group_by" => Some(args.group_by.clone()),
+            "lookback_days" => args.lookback_days.map(|d| d.to_string()),
+            "half_life_days" => args.half_life_days.map(|d| d.to_string()),
+            _ => None,
+        }
+    };
+    let (query, days) = leadgate::roi::parse_query(get, &config.tz).map_err(|e| anyhow!(e))?;
+    let lang = leadgate::report::Lang::parse(args.lang.as_deref()).map_err(|e| anyhow!(e))?;
+    let store = leadgate::store::Store::open(&config.store_path(), config.tz.clone())
+        .map_err(|e| anyhow!(e))?;
+    let input = store
+        .roi_input_blocking(days.from, days.to)
+        .map_err(|e| anyhow!(e))?;
+    store.close_blocking();
+    let report = leadgate::roi::summarise(&input, &query);
+    let mut out = std::io::stdout().lock();
+    match args.format.as_str() {
+        "csv" => out.write_all(&leadgate::report::csv(&report, lang))?,
+        "json" => writeln!(out, "{}", serde_json::to_string_pretty(&report.to_json())?)?,
+        _ => out.write_all(leadgate::report::table(&report).as_bytes())?,
+    }
+    Ok(())
+}
+
+fn reset_token(args: StoreArgs) -> anyhow::Result<()> {
+    let config = store_config(args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {
         let path = config.store_path();
-        if !path.exists() {
-            return Err(anyhow!(
-                "no store in {}: start `leadgate serve` once first",
-                config.data_dir.display()
-            ));
-        }
         let tz = config.tz.clone();
         let store = tokio::task::spawn_blocking(move || leadgate::store::Store::open(&path, tz))
             .await?
@@ -201,4 +302,49 @@ fn reset_token(args: StoreArgs) -> anyhow::Result<()> {
         );
         Ok(())
     })
+}
+
+fn qr(args: QrArgs) -> anyhow::Result<()> {
+    let file = file_settings(args.config.as_ref())?;
+    let settings = Settings {
+        public_url: args.public_url,
+        ..Settings::default()
+    }
+    .or(file);
+    let config = settings.into_config(false).map_err(|e| anyhow!(e))?;
+    let slug = leadgate::domain::Slug::parse(&args.slug).map_err(|e| anyhow!(e))?;
+    if let Some(variant) = &args.variant
+        && !leadgate::qr::is_variant(variant)
+    {
+        return Err(anyhow!(
+            "--variant {variant:?} must be 1 to 32 characters of a-z, 0-9, _ and -"
+        ));
+    }
+    let format = args.format.clone().unwrap_or_else(|| {
+        match args.out.extension().and_then(|e| e.to_str()) {
+            Some("svg") => "svg".into(),
+            _ => "png".into(),
+        }
+    });
+    let size = args.size.to_string();
+    let style = leadgate::qr::Style::parse(|key| match key {
+        "size" => Some(size.clone()),
+        "ecc" => Some(args.ecc.clone()),
+        _ => None,
+    })
+    .map_err(|e| anyhow!(e))?;
+    let mut url = format!("{}/q/{slug}", config.public_url);
+    if let Some(variant) = &args.variant {
+        url.push_str(&format!("?v={variant}"));
+    }
+    let bytes = match format.as_str() {
+        "svg" => leadgate::qr::svg(&url, &style)
+            .map_err(|e| anyhow!(e))?
+            .into_bytes(),
+        _ => leadgate::qr::png(&url, &style).map_err(|e| anyhow!(e))?,
+    };
+    std::fs::write(&args.out, bytes)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    eprintln!("wrote {} ({format}) encoding {url}", args.out.display());
+    Ok(())
 }

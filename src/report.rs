@@ -20,7 +20,11 @@ impl Lang {
             None | Some("") => Ok(Lang::Fields),
             Some("en") => Ok(Lang::En),
             Some("zh") => Ok(Lang::Zh),
-            Some(_) => Err(crate::Error::invalid("lang", "invalid_value", "lang must be zh or en")),
+            Some(_) => Err(crate::Error::invalid(
+                "lang",
+                "invalid_value",
+                "lang must be zh or en",
+            )),
         }
     }
 }
@@ -49,11 +53,19 @@ pub const COLUMNS: &[(&str, &str, &str)] = &[
     ("deal_to_order_pct", "Deal→order %", "商机转订单率%"),
     ("roi_pct", "ROI %", "ROI%"),
     ("roas", "ROAS", "ROAS"),
-    ("avg_sales_cycle_days", "Avg. sales cycle (days)", "平均销售周期(天)"),
+    (
+        "avg_sales_cycle_days",
+        "Avg. sales cycle (days)",
+        "平均销售周期(天)",
+    ),
     ("target_leads", "Target leads", "目标线索数"),
     ("leads_attainment_pct", "Leads attainment %", "线索达成率%"),
     ("target_revenue", "Target revenue", "目标成交金额"),
-    ("revenue_attainment_pct", "Revenue attainment %", "成交金额达成率%"),
+    (
+        "revenue_attainment_pct",
+        "Revenue attainment %",
+        "成交金额达成率%",
+    ),
 ];
 
 /// Columns holding free text from users: the only ones a formula could hide in.
@@ -108,13 +120,23 @@ fn lines(report: &Report, lang: Lang) -> Vec<Vec<String>> {
 
 pub fn csv(report: &Report, lang: Lang) -> Vec<u8> {
     let mut out = b"\xEF\xBB\xBF".to_vec();
-    let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(&mut out);
-    writer.write_record(COLUMNS.iter().map(|c| title(c, lang))).expect("writing to a Vec cannot fail");
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(&mut out);
+    writer
+        .write_record(COLUMNS.iter().map(|c| title(c, lang)))
+        .expect("writing to a Vec cannot fail");
     for line in lines(report, lang) {
         let cells = line.iter().zip(COLUMNS).map(|(value, column)| {
-            if TEXT_COLUMNS.contains(&column.0) { neutralise_formula(value).into_owned() } else { value.clone() }
+            if TEXT_COLUMNS.contains(&column.0) {
+                neutralise_formula(value).into_owned()
+            } else {
+                value.clone()
+            }
         });
-        writer.write_record(cells).expect("writing to a Vec cannot fail");
+        writer
+            .write_record(cells)
+            .expect("writing to a Vec cannot fail");
     }
     writer.flush().expect("writing to a Vec cannot fail");
     drop(writer);
@@ -122,18 +144,42 @@ pub fn csv(report: &Report, lang: Lang) -> Vec<u8> {
 }
 
 /// The columns a terminal has room for.
-const TABLE_COLUMNS: &[&str] =
-    &["key", "currency", "cost", "leads", "cpl", "deals", "orders", "revenue", "cost_per_order", "roi_pct", "roas"];
+const TABLE_COLUMNS: &[&str] = &[
+    "key",
+    "currency",
+    "cost",
+    "leads",
+    "cpl",
+    "deals",
+    "orders",
+    "revenue",
+    "cost_per_order",
+    "roi_pct",
+    "roas",
+];
 
 /// An aligned text table (display width aware, so Chinese names line up).
 pub fn table(report: &Report) -> String {
-    let chosen: Vec<&(&str, &str, &str)> = TABLE_COLUMNS.iter().map(|name| COLUMNS.iter().find(|c| c.0 == *name).expect("known column")).collect();
-    let indexes: Vec<usize> = chosen.iter().map(|c| COLUMNS.iter().position(|x| x.0 == c.0).expect("known column")).collect();
+    let chosen: Vec<&(&str, &str, &str)> = TABLE_COLUMNS
+        .iter()
+        .map(|name| COLUMNS.iter().find(|c| c.0 == *name).expect("known column"))
+        .collect();
+    let indexes: Vec<usize> = chosen
+        .iter()
+        .map(|c| {
+            COLUMNS
+                .iter()
+                .position(|x| x.0 == c.0)
+                .expect("known column")
+        })
+        .collect();
     let mut grid: Vec<Vec<String>> = vec![chosen.iter().map(|c| c.0.to_owned()).collect()];
     for line in lines(report, Lang::Fields) {
         grid.push(indexes.iter().map(|&i| line[i].clone()).collect());
     }
-    let widths: Vec<usize> = (0..chosen.len()).map(|i| grid.iter().map(|r| display_width(&r[i])).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..chosen.len())
+        .map(|i| grid.iter().map(|r| display_width(&r[i])).max().unwrap_or(0))
+        .collect();
     let mut out = format!("model: {}\n", report.model.name());
     for row in grid {
         let cells: Vec<String> = row
@@ -141,7 +187,11 @@ pub fn table(report: &Report) -> String {
             .enumerate()
             .map(|(i, text)| {
                 let pad = " ".repeat(widths[i] - display_width(text));
-                if i == 0 { format!("{text}{pad}") } else { format!("{pad}{text}") }
+                if i == 0 {
+                    format!("{text}{pad}")
+                } else {
+                    format!("{pad}{text}")
+                }
             })
             .collect();
         out.push_str(cells.join("  ").trim_end());
@@ -155,5 +205,13 @@ pub fn table(report: &Report) -> String {
 
 /// Columns a string takes in a terminal: CJK characters take two.
 fn display_width(text: &str) -> usize {
-    text.chars().map(|c| if (c as u32) >= 0x1100 && !c.is_ascii() { 2 } else { 1 }).sum()
+    text.chars()
+        .map(|c| {
+            if (c as u32) >= 0x1100 && !c.is_ascii() {
+                2
+            } else {
+                1
+            }
+        })
+        .sum()
 }

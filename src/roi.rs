@@ -54,7 +54,11 @@ impl GroupBy {
             "campaign" => Ok(GroupBy::Campaign),
             "channel" => Ok(GroupBy::Channel),
             "kind" => Ok(GroupBy::Kind),
-            _ => Err(Error::invalid("group_by", "invalid_value", "group_by must be one of: campaign, channel, kind")),
+            _ => Err(Error::invalid(
+                "group_by",
+                "invalid_value",
+                "group_by must be one of: campaign, channel, kind",
+            )),
         }
     }
 }
@@ -69,7 +73,10 @@ pub struct Window {
 }
 
 impl Window {
-    pub const ALL: Window = Window { start_ms: None, end_ms: None };
+    pub const ALL: Window = Window {
+        start_ms: None,
+        end_ms: None,
+    };
 
     pub fn contains(&self, ms: i64) -> bool {
         self.start_ms.is_none_or(|s| ms >= s) && self.end_ms.is_none_or(|e| ms < e)
@@ -152,7 +159,9 @@ impl Row {
     }
 
     pub fn valid_leads(&self) -> u64 {
-        self.counters.leads.saturating_sub(self.counters.disqualified)
+        self.counters
+            .leads
+            .saturating_sub(self.counters.disqualified)
     }
 
     pub fn to_json(&self) -> Value {
@@ -236,8 +245,11 @@ impl Report {
     }
 
     pub fn to_json(&self) -> Value {
-        let totals: serde_json::Map<String, Value> =
-            self.totals.iter().map(|(code, row)| ((*code).to_owned(), totals_json(row))).collect();
+        let totals: serde_json::Map<String, Value> = self
+            .totals
+            .iter()
+            .map(|(code, row)| ((*code).to_owned(), totals_json(row)))
+            .collect();
         json!({
             "model": self.model.name(),
             "currency": self.currency(),
@@ -265,7 +277,13 @@ pub fn summarise(input: &RoiInput, query: &RoiQuery) -> Report {
         .campaigns
         .iter()
         .enumerate()
-        .map(|(i, c)| Row::for_campaign(c, input.counters.get(i).copied().unwrap_or_default(), input.costs.get(i).copied().unwrap_or(0)))
+        .map(|(i, c)| {
+            Row::for_campaign(
+                c,
+                input.counters.get(i).copied().unwrap_or_default(),
+                input.costs.get(i).copied().unwrap_or(0),
+            )
+        })
         .collect();
     let mut warnings = Vec::new();
     for journey in &input.journeys {
@@ -281,32 +299,54 @@ pub fn summarise(input: &RoiInput, query: &RoiQuery) -> Report {
             }
         }
     }
-    Report { model: query.model, rows, totals, warnings }
+    Report {
+        model: query.model,
+        rows,
+        totals,
+        warnings,
+    }
 }
 
 /// Credits one conversion's deal (by its moment) and, if won, its order and revenue (by
 /// the won date) to the campaigns of the touches that count.
-fn credit_journey(journey: &Journey, query: &RoiQuery, rows: &mut [Row], warnings: &mut Vec<String>) {
+fn credit_journey(
+    journey: &Journey,
+    query: &RoiQuery,
+    rows: &mut [Row],
+    warnings: &mut Vec<String>,
+) {
     let conversion = &journey.conversion;
     let moment_ms = conversion.moment.as_millisecond();
-    let won_at = conversion.won_at.filter(|_| conversion.stage == Stage::Won).map(|t| t.as_millisecond());
+    let won_at = conversion
+        .won_at
+        .filter(|_| conversion.stage == Stage::Won)
+        .map(|t| t.as_millisecond());
     let deal_counts = query.window.contains(moment_ms);
     let order_counts = won_at.is_some_and(|ms| query.window.contains(ms));
     if !deal_counts && !order_counts {
         return;
     }
-    let credits = attribution::attribute(query.model, &journey.touches, moment_ms, query.lookback_days, conversion.amount);
+    let credits = attribution::attribute(
+        query.model,
+        &journey.touches,
+        moment_ms,
+        query.lookback_days,
+        conversion.amount,
+    );
     let Some(earliest_ms) = credits.iter().map(|c| c.touch_at_ms).min() else {
         return;
     };
     for credit in &credits {
-        let Some(row) = rows.get_mut(credit.campaign) else { continue };
+        let Some(row) = rows.get_mut(credit.campaign) else {
+            continue;
+        };
         if deal_counts {
             row.deal_units += credit.units;
         }
         if let (true, Some(won_ms)) = (order_counts, won_at) {
             row.order_units += credit.units;
-            row.cycle_unit_days += credit.units as f64 * (won_ms - earliest_ms) as f64 / DAY_MS as f64;
+            row.cycle_unit_days +=
+                credit.units as f64 * (won_ms - earliest_ms) as f64 / DAY_MS as f64;
             if row.currency == conversion.currency {
                 row.revenue += credit.amount;
             } else if credit.amount != 0 {
@@ -362,48 +402,331 @@ pub struct DayRange {
 }
 
 /// Query parameters of `/api/roi`, `/api/roi.csv` and `leadgate roi`.
-pub const QUERY_KEYS: &[&str] = &["model", "from", "to", "group_by", "lookback_days", "half_life_days"];
+pub const QUERY_KEYS: &[&str] = &[
+    "model",
+    "from",
+    "to",
+    "group_by",
+    "lookback_days",
+    "half_life_days",
+];
 
 /// Reads the report's query: `get` gives a parameter's value, `tz` is the reporting zone
 /// that turns `from`/`to` dates into instants.
-pub fn parse_query(get: impl Fn(&str) -> Option<String>, tz: &jiff::tz::TimeZone) -> Result<(RoiQuery, DayRange)> {
+pub fn parse_query(
+    get: impl Fn(&str) -> Option<String>,
+    tz: &jiff::tz::TimeZone,
+) -> Result<(RoiQuery, DayRange)> {
     let half_life = match get("half_life_days") {
         Some(text) => text.trim().parse::<f64>().map_err(|_| {
-            Error::invalid("half_life_days", "invalid_half_life_days", "half_life_days must be a number from 0.01 to 3650")
+            Error::invalid(
+                "half_life_days",
+                "invalid_half_life_days",
+                "half_life_days must be a number from 0.01 to 3650",
+            )
         })?,
         None => attribution::DEFAULT_HALF_LIFE_DAYS,
     };
     let model = Model::parse(get("model").as_deref().unwrap_or("last_touch"), half_life)?;
     let group_by = GroupBy::parse(get("group_by").as_deref().unwrap_or("campaign"))?;
     let lookback_days = match get("lookback_days") {
-        Some(text) => text.trim().parse::<u32>().ok().filter(|d| (1..=3650).contains(d)).ok_or_else(|| {
-            Error::invalid("lookback_days", "invalid_value", "lookback_days must be a whole number from 1 to 3650")
-        })?,
+        Some(text) => text
+            .trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|d| (1..=3650).contains(d))
+            .ok_or_else(|| {
+                Error::invalid(
+                    "lookback_days",
+                    "invalid_value",
+                    "lookback_days must be a whole number from 1 to 3650",
+                )
+            })?,
         None => attribution::DEFAULT_LOOKBACK_DAYS,
     };
     let date = |key: &str| -> Result<Option<jiff::civil::Date>> {
-        get(key).map(|text| crate::campaign::parse_date(text.trim()).map_err(|e| e.with_field(key))).transpose()
+        get(key)
+            .map(|text| crate::campaign::parse_date(text.trim()).map_err(|e| e.with_field(key)))
+            .transpose()
     };
     let (from, to) = (date("from")?, date("to")?);
     if let (Some(from), Some(to)) = (from, to)
         && to < from
     {
-        return Err(Error::invalid("to", "invalid_date_range", "to must not be before from"));
+        return Err(Error::invalid(
+            "to",
+            "invalid_date_range",
+            "to must not be before from",
+        ));
     }
     let start_of = |date: jiff::civil::Date, key: &str| -> Result<i64> {
         date.to_zoned_datetime(tz.clone())
             .map(|z| z.timestamp().as_millisecond())
-            .map_err(|_| Error::invalid(key, "invalid_date", format!("{key} is outside the supported range")))
+            .map_err(|_| {
+                Error::invalid(
+                    key,
+                    "invalid_date",
+                    format!("{key} is outside the supported range"),
+                )
+            })
     };
     let window = Window {
         start_ms: from.map(|d| start_of(d, "from")).transpose()?,
         end_ms: to
-            .map(|d| d.tomorrow().map_err(|_| Error::invalid("to", "invalid_date", "to is outside the supported range")).and_then(|next| start_of(next, "to")))
+            .map(|d| {
+                d.tomorrow()
+                    .map_err(|_| {
+                        Error::invalid("to", "invalid_date", "to is outside the supported range")
+                    })
+                    .and_then(|next| start_of(next, "to"))
+            })
             .transpose()?,
     };
     let days = DayRange {
         from: from.map_or(0, crate::domain::date_number),
         to: to.map_or(u32::MAX, crate::domain::date_number),
     };
-    Ok((RoiQuery { model, lookback_days, group_by, window }, days))
+    Ok((
+        RoiQuery {
+            model,
+            lookback_days,
+            group_by,
+            window,
+        },
+        days,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conversion::Stage;
+    use crate::forms::FormSet;
+
+    fn campaign(slug: &str, currency: &str, channel: &str) -> Campaign {
+        let body = json!({"slug": slug, "name": slug, "currency": currency, "channel": channel, "kind": "online_ad"});
+        Campaign::create(
+            body.as_object().unwrap(),
+            &FormSet::builtin(),
+            jiff::Timestamp::UNIX_EPOCH,
+        )
+        .unwrap()
+    }
+
+    fn ms(text: &str) -> i64 {
+        text.parse::<jiff::Timestamp>().unwrap().as_millisecond()
+    }
+
+    fn won(
+        id: &str,
+        moment: &str,
+        won_at: &str,
+        amount: i64,
+        currency: &str,
+        touches: Vec<Touch>,
+    ) -> Journey {
+        Journey {
+            conversion: Conversion {
+                id: id.into(),
+                contact: "c".into(),
+                lead_id: None,
+                stage: Stage::Won,
+                amount,
+                currency: Currency::parse(currency).unwrap(),
+                moment: moment.parse().unwrap(),
+                won_at: Some(won_at.parse().unwrap()),
+                lost_at: None,
+                updated_at: jiff::Timestamp::UNIX_EPOCH,
+            },
+            touches,
+        }
+    }
+
+    fn query(model: Model, window: Window) -> RoiQuery {
+        RoiQuery {
+            model,
+            lookback_days: 90,
+            group_by: GroupBy::Campaign,
+            window,
+        }
+    }
+
+    fn input() -> RoiInput {
+        let touch = |at: &str, campaign| Touch {
+            at_ms: ms(at),
+            lead: 1,
+            campaign,
+        };
+        RoiInput {
+            campaigns: vec![
+                campaign("a", "CNY", "baidu_sem"),
+                campaign("b", "CNY", "baidu_sem"),
+                campaign("u", "USD", "google"),
+            ],
+            counters: vec![
+                Counters {
+                    leads: 3,
+                    disqualified: 1,
+                    ..Counters::default()
+                },
+                Counters {
+                    leads: 0,
+                    ..Counters::default()
+                },
+                Counters {
+                    leads: 2,
+                    ..Counters::default()
+                },
+            ],
+            costs: vec![30_000, 0, 10_000],
+            journeys: vec![
+                won(
+                    "o1",
+                    "2025-03-10T00:00:00Z",
+                    "2025-04-10T00:00:00Z",
+                    100_000,
+                    "CNY",
+                    vec![
+                        touch("2025-03-01T00:00:00Z", 0),
+                        touch("2025-03-05T00:00:00Z", 1),
+                    ],
+                ),
+                won(
+                    "o2",
+                    "2025-03-10T00:00:00Z",
+                    "2025-03-20T00:00:00Z",
+                    5_000,
+                    "USD",
+                    vec![touch("2025-03-09T00:00:00Z", 2)],
+                ),
+            ],
+        }
+    }
+
+    #[test]
+    fn ratios_are_null_when_their_denominator_is_zero() {
+        let report = summarise(&input(), &query(Model::LastTouch, Window::ALL));
+        let b = report.rows.iter().find(|r| r.key == "b").unwrap().to_json();
+        assert_eq!(b["cpl"], Value::Null);
+        assert_eq!(b["roi_pct"], Value::Null);
+        assert_eq!(b["lead_to_deal_pct"], Value::Null);
+        assert_eq!(b["orders"], json!(1.0));
+        assert_eq!(b["revenue"], "1000.00");
+        assert_eq!(b["leads_attainment_pct"], Value::Null);
+        let a = report.rows.iter().find(|r| r.key == "a").unwrap().to_json();
+        assert_eq!(
+            (
+                a["cpl"].as_str(),
+                a["valid_leads"].as_u64(),
+                a["roi_pct"].as_f64()
+            ),
+            (Some("100.00"), Some(2), Some(-100.0))
+        );
+        assert_eq!(a["cost_per_order"], Value::Null);
+    }
+
+    #[test]
+    fn deals_count_by_moment_and_orders_by_won_date() {
+        let march = Window {
+            start_ms: Some(ms("2025-03-01T00:00:00Z")),
+            end_ms: Some(ms("2025-04-01T00:00:00Z")),
+        };
+        let report = summarise(&input(), &query(Model::Linear, march));
+        let a = report.rows.iter().find(|r| r.key == "a").unwrap();
+        assert_eq!(
+            (a.deal_units, a.order_units, a.revenue),
+            (500_000, 0, 0),
+            "o1 opened in March, won in April"
+        );
+        let u = report.rows.iter().find(|r| r.key == "u").unwrap();
+        assert_eq!(
+            (u.deal_units, u.order_units, u.revenue),
+            (1_000_000, 1_000_000, 5_000)
+        );
+        assert_eq!(u.to_json()["avg_sales_cycle_days"], json!(11.0));
+    }
+
+    #[test]
+    fn currencies_are_totalled_apart_and_never_mixed() {
+        let report = summarise(&input(), &query(Model::LastTouch, Window::ALL));
+        assert_eq!(report.currency(), None);
+        assert_eq!(report.totals["CNY"].cost, 30_000);
+        assert_eq!(report.totals["USD"].cost, 10_000);
+        assert_eq!(report.totals["CNY"].revenue, 100_000);
+        assert_eq!(report.to_json()["currency"], Value::Null);
+    }
+
+    #[test]
+    fn revenue_credited_to_a_campaign_in_another_currency_is_reported_not_added() {
+        let mut data = input();
+        data.journeys[1].touches[0].campaign = 0;
+        let report = summarise(&data, &query(Model::LastTouch, Window::ALL));
+        assert_eq!(report.totals["CNY"].revenue, 100_000);
+        assert_eq!(report.warnings.len(), 1);
+    }
+
+    #[test]
+    fn grouping_merges_rows_of_one_currency() {
+        let mut q = query(Model::Linear, Window::ALL);
+        q.group_by = GroupBy::Channel;
+        let report = summarise(&input(), &q);
+        let keys: Vec<&str> = report.rows.iter().map(|r| r.key.as_str()).collect();
+        assert_eq!(keys, ["baidu_sem", "google"]);
+        assert_eq!(report.rows[0].order_units, 1_000_000);
+        assert_eq!(report.rows[0].cost, 30_000);
+    }
+
+    #[test]
+    fn the_published_trade_show_review_comes_out_exactly() {
+        // 2025 上海工业自动化展 of acceptance-examples.md, from its raw figures.
+        let mut row = Row::for_campaign(
+            &campaign("expo", "CNY", "expo"),
+            Counters {
+                leads: 320,
+                mqls: 180,
+                ..Counters::default()
+            },
+            20_000_000,
+        );
+        row.budget = 20_000_000;
+        row.target_leads = 300;
+        row.target_revenue = 100_000_000;
+        row.deal_units = 90 * CREDIT_UNITS;
+        row.order_units = 25 * CREDIT_UNITS;
+        row.revenue = 125_000_000;
+        let shown = row.to_json();
+        assert_eq!(shown["cpl"], "625.00");
+        assert_eq!(shown["lead_to_deal_pct"], json!(28.13));
+        assert_eq!(shown["deal_to_order_pct"], json!(27.78));
+        assert_eq!(shown["cost_per_order"], "8000.00");
+        assert_eq!(shown["roi_pct"], json!(525.0));
+        assert_eq!(shown["roas"], json!(6.25));
+        assert_eq!(shown["leads_attainment_pct"], json!(106.67));
+        assert_eq!(shown["revenue_attainment_pct"], json!(125.0));
+    }
+
+    #[test]
+    fn query_dates_are_days_of_the_reporting_zone() {
+        let tz = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
+        let get = |k: &str| match k {
+            "from" => Some("2025-03-01".to_owned()),
+            "to" => Some("2025-03-01".to_owned()),
+            _ => None,
+        };
+        let (q, days) = parse_query(get, &tz).unwrap();
+        assert_eq!((days.from, days.to), (20250301, 20250301));
+        assert!(q.window.contains(ms("2025-03-01T23:30:00+08:00")));
+        assert!(!q.window.contains(ms("2025-03-02T00:30:00+08:00")));
+        assert!(!q.window.contains(ms("2025-02-28T23:59:59+08:00")));
+        let bad = |k: &'static str, v: &'static str| {
+            parse_query(move |key: &str| (key == k).then(|| v.to_owned()), &tz)
+                .unwrap_err()
+                .field
+                .unwrap()
+        };
+        assert_eq!(bad("model", "best"), "model");
+        assert_eq!(bad("group_by", "owner"), "group_by");
+        assert_eq!(bad("lookback_days", "0"), "lookback_days");
+        assert_eq!(bad("from", "2025-3-1"), "from");
+    }
 }

@@ -54,6 +54,7 @@ pub async fn prepare(config: &Config) -> Result<AppState> {
         forms,
         public_url: config.public_url.clone(),
         admin_token_hash,
+        call_secret: config.call_secret.as_ref().map(|s| s.as_bytes().to_vec()),
         rejects: Rejects::default(),
     })
 }

@@ -97,6 +97,13 @@ pub async fn list_costs(state: &AppState, slug: &str) -> Result<Reply> {
 
 pub async fn delete_cost(state: &AppState, slug: &str, id: &str) -> Result<Reply> {
     let campaign = find_campaign(state, slug).await?;
-    state.store.delete_cost(campaign.slug, id.to_owned()).await?;
-    Ok(http::with_type(StatusCode::NO_CONTENT, Vec::new(), "text/plain"))
+    state
+        .store
+        .delete_cost(campaign.slug, id.to_owned())
+        .await?;
+    Ok(http::with_type(
+        StatusCode::NO_CONTENT,
+        Vec::new(),
+        "text/plain",
+    ))
 }

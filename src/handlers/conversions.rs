@@ -16,7 +16,11 @@ pub async fn upsert(state: &AppState, request: Request<Incoming>) -> Result<Repl
     let now = jiff::Timestamp::now();
     let input = ConversionInput::from_json(&body, now)?;
     let (conversion, upsert) = state.store.upsert_conversion(input, now).await?;
-    let status = if upsert == Upsert::Created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if upsert == Upsert::Created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     let mut shown = conversion.to_json();
     shown["result"] = json!(match upsert {
         Upsert::Created => "created",
@@ -31,7 +35,12 @@ pub async fn get(state: &AppState, id: &str) -> Result<Reply> {
         .store
         .conversion(id.to_owned())
         .await?
-        .ok_or_else(|| Error::not_found("unknown_conversion", format!("there is no conversion {id:?}")))?;
+        .ok_or_else(|| {
+            Error::not_found(
+                "unknown_conversion",
+                format!("there is no conversion {id:?}"),
+            )
+        })?;
     Ok(http::json(StatusCode::OK, &conversion.to_json()))
 }
 
@@ -39,7 +48,11 @@ pub async fn get(state: &AppState, id: &str) -> Result<Reply> {
 pub async fn import(state: &AppState, request: Request<Incoming>) -> Result<Reply> {
     let (parts, body) = request.into_parts();
     if http::content_type(&parts.headers).as_deref() != Some("text/csv") {
-        return Err(Error::new(ErrorKind::UnsupportedMediaType, "unsupported_media_type", "send the conversions as text/csv with a header row"));
+        return Err(Error::new(
+            ErrorKind::UnsupportedMediaType,
+            "unsupported_media_type",
+            "send the conversions as text/csv with a header row",
+        ));
     }
     let body = http::read_body(&parts.headers, body, import::IMPORT_BODY_LIMIT).await?;
     let rows = import::read_rows(Format::Csv, &body)?;
@@ -52,7 +65,11 @@ pub async fn import(state: &AppState, request: Request<Incoming>) -> Result<Repl
             Err(error) => errors.push(RowError::new(row.line, &error)),
         }
     }
-    let outcomes = if inputs.is_empty() { Vec::new() } else { state.store.import_conversions(inputs, now).await? };
+    let outcomes = if inputs.is_empty() {
+        Vec::new()
+    } else {
+        state.store.import_conversions(inputs, now).await?
+    };
     let (mut imported, mut updated, mut unchanged) = (0, 0, 0);
     for (line, outcome) in outcomes {
         match outcome {

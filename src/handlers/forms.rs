@@ -25,10 +25,11 @@ pub async fn show(state: &AppState, request: Request<Incoming>, slug: &str) -> R
     let form = form_of(state, &campaign);
     let tracking = Tracking::from_query(request.uri().query().unwrap_or(""));
     let now = jiff::Timestamp::now();
+    let qr_variant = tracking.is_qr_scan().then(|| qr_variant_of(&tracking));
     // A lost view count must not cost a lead: the visitor still gets the form.
     if let Err(error) = state
         .store
-        .count_form_view(campaign.slug.clone(), now)
+        .count_form_view(campaign.slug.clone(), now, qr_variant)
         .await
     {
         tracing::warn!("form view of {} not counted: {error}", campaign.slug);
@@ -110,6 +111,16 @@ pub async fn thanks(state: &AppState, slug: &str) -> Result<Reply> {
             message: form.thanks.clone(),
         },
     )
+}
+
+/// The placement a QR visitor scanned (`utm_content`), or "" when it is not a variant name.
+fn qr_variant_of(tracking: &Tracking) -> String {
+    tracking
+        .utm
+        .get("utm_content")
+        .filter(|v| crate::qr::is_variant(v))
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// The campaign's form; if its file was removed since the campaign chose it, the default

@@ -13,8 +13,8 @@ use crate::app::AppState;
 use crate::campaign::{Campaign, parse_date};
 use crate::domain::{LeadId, LeadStatus, is_tracking_key};
 use crate::error::{Error, ErrorKind, Result};
-use crate::import::{self, Format, RowError};
 use crate::http::{self, Reply};
+use crate::import::{self, Format, RowError};
 use crate::lead::leads_csv;
 use crate::store::LeadQuery;
 
@@ -204,7 +204,13 @@ pub async fn import(state: &AppState, request: Request<Incoming>) -> Result<Repl
     };
     let body = http::read_body(&parts.headers, body, import::IMPORT_BODY_LIMIT).await?;
     let rows = import::read_rows(format, &body)?;
-    let campaigns: HashMap<String, Campaign> = state.store.campaigns().await?.into_iter().map(|c| (c.slug.to_string(), c)).collect();
+    let campaigns: HashMap<String, Campaign> = state
+        .store
+        .campaigns()
+        .await?
+        .into_iter()
+        .map(|c| (c.slug.to_string(), c))
+        .collect();
     let now = jiff::Timestamp::now();
     let mut errors = Vec::new();
     let mut leads = Vec::new();
@@ -214,7 +220,11 @@ pub async fn import(state: &AppState, request: Request<Incoming>) -> Result<Repl
             Err(error) => errors.push(RowError::new(row.line, &error)),
         }
     }
-    let outcomes = if leads.is_empty() { Vec::new() } else { state.store.import_leads(leads).await? };
+    let outcomes = if leads.is_empty() {
+        Vec::new()
+    } else {
+        state.store.import_leads(leads).await?
+    };
     let (mut imported, mut skipped) = (0, 0);
     for (line, outcome) in outcomes {
         match outcome {
@@ -227,8 +237,16 @@ pub async fn import(state: &AppState, request: Request<Incoming>) -> Result<Repl
     let known = |key: &str| {
         import::LEAD_COLUMNS.contains(&key)
             || is_tracking_key(key)
-            || campaigns.values().any(|c| state.forms.get(&c.form).is_some_and(|f| f.for_import().field(key).is_some()))
+            || campaigns.values().any(|c| {
+                state
+                    .forms
+                    .get(&c.form)
+                    .is_some_and(|f| f.for_import().field(key).is_some())
+            })
     };
     let ignored = import::ignored_columns(&rows, known);
-    Ok(http::json(StatusCode::OK, &json!({ "imported": imported, "skipped": skipped, "errors": errors, "ignored_columns": ignored })))
+    Ok(http::json(
+        StatusCode::OK,
+        &json!({ "imported": imported, "skipped": skipped, "errors": errors, "ignored_columns": ignored }),
+    ))
 }

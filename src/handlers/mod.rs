@@ -1,9 +1,11 @@
 //! One file per area: request in, domain calls, response out. Thin on purpose.
 
+pub mod calls;
 pub mod campaigns;
 pub mod conversions;
 pub mod forms;
 pub mod leads;
+pub mod qr;
 pub mod roi;
 
 use crate::app::AppState;

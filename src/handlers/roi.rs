@@ -19,18 +19,39 @@ pub async fn csv(state: &AppState, request: Request<Incoming>) -> Result<Reply> 
     let query = request.uri().query();
     let lang = Lang::parse(http::query_value(query, "lang").as_deref())?;
     let report = build(state, query, &["lang"]).await?;
-    let mut reply = http::with_type(StatusCode::OK, report::csv(&report, lang), "text/csv; charset=utf-8");
-    reply.headers_mut().insert(header::CONTENT_DISPOSITION, HeaderValue::from_static("attachment; filename=\"roi.csv\""));
+    let mut reply = http::with_type(
+        StatusCode::OK,
+        report::csv(&report, lang),
+        "text/csv; charset=utf-8",
+    );
+    reply.headers_mut().insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"roi.csv\""),
+    );
     Ok(reply)
 }
 
 /// Reads the snapshot and rolls it up; `extra` names query keys the caller handles.
 async fn build(state: &AppState, query: Option<&str>, extra: &[&str]) -> Result<Report> {
     let pairs = crate::submission::query_pairs(query.unwrap_or(""));
-    if let Some((key, _)) = pairs.iter().find(|(k, _)| !roi::QUERY_KEYS.contains(&k.as_str()) && !extra.contains(&k.as_str())) {
-        return Err(Error::invalid(key.clone(), "unknown_parameter", format!("{key:?} is not a parameter of the ROI summary; use {}", roi::QUERY_KEYS.join(", "))));
+    if let Some((key, _)) = pairs
+        .iter()
+        .find(|(k, _)| !roi::QUERY_KEYS.contains(&k.as_str()) && !extra.contains(&k.as_str()))
+    {
+        return Err(Error::invalid(
+            key.clone(),
+            "unknown_parameter",
+            format!(
+                "{key:?} is not a parameter of the ROI summary; use {}",
+                roi::QUERY_KEYS.join(", ")
+            ),
+        ));
     }
-    let get = |key: &str| crate::submission::first_value(&pairs, key).filter(|v| !v.is_empty()).map(str::to_owned);
+    let get = |key: &str| {
+        crate::submission::first_value(&pairs, key)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
     let (query, days) = roi::parse_query(get, state.store.tz())?;
     let input = state.store.roi_input(days.from, days.to).await?;
     // The roll-up is pure CPU over every conversion: keep it off the async workers.

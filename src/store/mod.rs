@@ -76,6 +76,14 @@ impl Store {
         writer.close().await;
     }
 
+    /// `close` for command-line tools: the file is closed cleanly, so the next open needs
+    /// no repair.
+    pub fn close_blocking(self) {
+        let Store { db, writer, .. } = self;
+        drop(db);
+        writer.close_blocking();
+    }
+
     // ---- writes -------------------------------------------------------------------
 
     pub async fn insert_lead(&self, lead: NewLead) -> Result<LeadOutcome> {
@@ -84,9 +92,20 @@ impl Store {
             .await
     }
 
-    pub async fn count_form_view(&self, slug: Slug, at: jiff::Timestamp) -> Result<()> {
+    pub async fn count_form_view(
+        &self,
+        slug: Slug,
+        at: jiff::Timestamp,
+        qr_variant: Option<String>,
+    ) -> Result<()> {
         self.writer
-            .run(move |txn, ctx| write::count_form_view(txn, ctx, &slug, at))
+            .run(move |txn, ctx| write::count_form_view(txn, ctx, &slug, at, qr_variant.as_deref()))
+            .await
+    }
+
+    pub async fn count_scan(&self, slug: Slug, variant: String, at: jiff::Timestamp) -> Result<()> {
+        self.writer
+            .run(move |txn, ctx| write::count_scan(txn, ctx, &slug, &variant, at))
             .await
     }
 
@@ -114,24 +133,45 @@ impl Store {
     }
 
     /// Stores leads from an import in one transaction; each row's outcome by line.
-    pub async fn import_leads(&self, rows: Vec<(usize, NewLead)>) -> Result<Vec<(usize, Result<LeadOutcome>)>> {
-        self.writer.run(move |txn, ctx| write::import_leads(txn, ctx, rows)).await
+    pub async fn import_leads(
+        &self,
+        rows: Vec<(usize, NewLead)>,
+    ) -> Result<Vec<(usize, Result<LeadOutcome>)>> {
+        self.writer
+            .run(move |txn, ctx| write::import_leads(txn, ctx, rows))
+            .await
     }
 
     pub async fn add_cost(&self, slug: Slug, entry: CostEntry) -> Result<CostEntry> {
-        self.writer.run(move |txn, _| write::add_cost(txn, &slug, entry)).await
+        self.writer
+            .run(move |txn, _| write::add_cost(txn, &slug, entry))
+            .await
     }
 
     pub async fn delete_cost(&self, slug: Slug, id: String) -> Result<()> {
-        self.writer.run(move |txn, _| write::delete_cost(txn, &slug, &id)).await
+        self.writer
+            .run(move |txn, _| write::delete_cost(txn, &slug, &id))
+            .await
     }
 
-    pub async fn upsert_conversion(&self, input: ConversionInput, now: jiff::Timestamp) -> Result<(Conversion, Upsert)> {
-        self.writer.run(move |txn, _| write::upsert_conversion(txn, &input, now)).await
+    pub async fn upsert_conversion(
+        &self,
+        input: ConversionInput,
+        now: jiff::Timestamp,
+    ) -> Result<(Conversion, Upsert)> {
+        self.writer
+            .run(move |txn, _| write::upsert_conversion(txn, &input, now))
+            .await
     }
 
-    pub async fn import_conversions(&self, rows: Vec<(usize, ConversionInput)>, now: jiff::Timestamp) -> Result<Vec<(usize, Result<Upsert>)>> {
-        self.writer.run(move |txn, _| write::import_conversions(txn, rows, now)).await
+    pub async fn import_conversions(
+        &self,
+        rows: Vec<(usize, ConversionInput)>,
+        now: jiff::Timestamp,
+    ) -> Result<Vec<(usize, Result<Upsert>)>> {
+        self.writer
+            .run(move |txn, _| write::import_conversions(txn, rows, now))
+            .await
     }
 
     pub async fn set_admin_token_hash(&self, hash: [u8; 32]) -> Result<()> {
@@ -196,6 +236,21 @@ impl Store {
     pub fn roi_input_blocking(&self, from: u32, to: u32) -> Result<RoiInput> {
         let txn = self.db.begin_read().map_err(storage)?;
         read::roi_input(&txn, from, to)
+    }
+
+    /// Per-placement QR counts: variant -> [scans, form views, leads].
+    pub async fn qr_stats(
+        &self,
+        slug: Slug,
+    ) -> Result<std::collections::BTreeMap<String, [u64; 3]>> {
+        self.read(move |txn| read::qr_stats(txn, slug.as_str()))
+            .await
+    }
+
+    /// The campaign that prints `number` (E.164) as its tracking number.
+    pub async fn campaign_by_tracking_number(&self, number: String) -> Result<Option<Campaign>> {
+        self.read(move |txn| read::campaign_by_tracking_number(txn, &number))
+            .await
     }
 
     pub async fn admin_token_hash(&self) -> Result<Option<[u8; 32]>> {

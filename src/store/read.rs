@@ -11,10 +11,10 @@ use crate::attribution::Touch;
 use crate::campaign::Campaign;
 use crate::conversion::Conversion;
 use crate::cost::CostEntry;
-use crate::roi::{Counters, Journey, RoiInput};
 use crate::domain::{LeadId, LeadStatus, Slug};
 use crate::error::Result;
 use crate::lead::Lead;
+use crate::roi::{Counters, Journey, RoiInput};
 
 /// A page of `GET /api/leads`: newest first, ids strictly older than `before`.
 #[derive(Debug, Clone)]
@@ -128,7 +128,10 @@ pub fn meta(txn: &ReadTransaction, key: &str) -> Result<Option<Vec<u8>>> {
 pub fn costs(txn: &ReadTransaction, slug: &str) -> Result<Vec<CostEntry>> {
     let table = txn.open_table(tables::COSTS).map_err(storage)?;
     let mut entries = Vec::new();
-    for entry in table.range((slug, 0, "")..=(slug, u32::MAX, "\u{10FFFF}")).map_err(storage)? {
+    for entry in table
+        .range((slug, 0, "")..=(slug, u32::MAX, "\u{10FFFF}"))
+        .map_err(storage)?
+    {
         let (_, bytes) = entry.map_err(storage)?;
         entries.push(decode(bytes.value(), "cost")?);
     }
@@ -148,7 +151,11 @@ pub fn conversion(txn: &ReadTransaction, id: &str) -> Result<Option<Conversion>>
 /// contacts only. Nothing here reads the leads themselves.
 pub fn roi_input(txn: &ReadTransaction, from: u32, to: u32) -> Result<RoiInput> {
     let campaigns = campaigns(txn)?;
-    let index: HashMap<&str, usize> = campaigns.iter().enumerate().map(|(i, c)| (c.slug.as_str(), i)).collect();
+    let index: HashMap<&str, usize> = campaigns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.slug.as_str(), i))
+        .collect();
     let counter_table = txn.open_table(tables::COUNTERS).map_err(storage)?;
     let cost_table = txn.open_table(tables::COSTS).map_err(storage)?;
     let mut counters = Vec::with_capacity(campaigns.len());
@@ -156,7 +163,10 @@ pub fn roi_input(txn: &ReadTransaction, from: u32, to: u32) -> Result<RoiInput> 
     for campaign in &campaigns {
         let slug = campaign.slug.as_str();
         let mut sums = Counters::default();
-        for entry in counter_table.range((slug, from, "")..=(slug, to, "\u{10FFFF}")).map_err(storage)? {
+        for entry in counter_table
+            .range((slug, from, "")..=(slug, to, "\u{10FFFF}"))
+            .map_err(storage)?
+        {
             let (key, count) = entry.map_err(storage)?;
             let count = count.value();
             match key.value().2 {
@@ -171,7 +181,10 @@ pub fn roi_input(txn: &ReadTransaction, from: u32, to: u32) -> Result<RoiInput> 
         }
         counters.push(sums);
         let mut cost = 0_i64;
-        for entry in cost_table.range((slug, from, "")..=(slug, to, "\u{10FFFF}")).map_err(storage)? {
+        for entry in cost_table
+            .range((slug, from, "")..=(slug, to, "\u{10FFFF}"))
+            .map_err(storage)?
+        {
             let (_, bytes) = entry.map_err(storage)?;
             cost += decode::<CostEntry>(bytes.value(), "cost")?.amount;
         }
@@ -187,17 +200,70 @@ pub fn roi_input(txn: &ReadTransaction, from: u32, to: u32) -> Result<RoiInput> 
         if !touches_of.contains_key(&conversion.contact) {
             let contact = conversion.contact.as_str();
             let mut touches = Vec::new();
-            for touch in touch_table.range((contact, i64::MIN, 0)..=(contact, i64::MAX, u128::MAX)).map_err(storage)? {
+            for touch in touch_table
+                .range((contact, i64::MIN, 0)..=(contact, i64::MAX, u128::MAX))
+                .map_err(storage)?
+            {
                 let (key, slug) = touch.map_err(storage)?;
                 let (_, at_ms, lead) = key.value();
                 if let Some(&campaign) = index.get(slug.value()) {
-                    touches.push(Touch { at_ms, lead, campaign });
+                    touches.push(Touch {
+                        at_ms,
+                        lead,
+                        campaign,
+                    });
                 }
             }
             touches_of.insert(conversion.contact.clone(), touches);
         }
         let touches = touches_of[&conversion.contact].clone();
-        journeys.push(Journey { conversion, touches });
+        journeys.push(Journey {
+            conversion,
+            touches,
+        });
     }
-    Ok(RoiInput { campaigns, counters, costs, journeys })
+    Ok(RoiInput {
+        campaigns,
+        counters,
+        costs,
+        journeys,
+    })
+}
+
+/// Per-placement QR counts of a campaign over all days: variant -> (scans, form views, leads).
+pub fn qr_stats(
+    txn: &ReadTransaction,
+    slug: &str,
+) -> Result<std::collections::BTreeMap<String, [u64; 3]>> {
+    let table = txn.open_table(tables::COUNTERS).map_err(storage)?;
+    let mut stats: std::collections::BTreeMap<String, [u64; 3]> = std::collections::BTreeMap::new();
+    for entry in table
+        .range((slug, 0, "")..=(slug, u32::MAX, "\u{10FFFF}"))
+        .map_err(storage)?
+    {
+        let (key, count) = entry.map_err(storage)?;
+        let Some((kind, variant)) = key.value().2.split_once(':') else {
+            continue;
+        };
+        let slot = match kind {
+            metric::QR_SCANS => 0,
+            metric::QR_FORM_VIEWS => 1,
+            metric::QR_LEADS => 2,
+            _ => continue,
+        };
+        stats.entry(variant.to_owned()).or_default()[slot] += count.value();
+    }
+    Ok(stats)
+}
+
+pub fn campaign_by_tracking_number(
+    txn: &ReadTransaction,
+    number: &str,
+) -> Result<Option<Campaign>> {
+    let numbers = txn.open_table(tables::TRACKING_NUMBERS).map_err(storage)?;
+    let slug = match numbers.get(number).map_err(storage)? {
+        Some(slug) => slug.value().to_owned(),
+        None => return Ok(None),
+    };
+    campaign(txn, &slug)
 }

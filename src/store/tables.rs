@@ -40,4 +40,14 @@ pub mod metric {
     pub const MQLS: &str = "mqls";
     pub const DISQUALIFIED: &str = "disqualified";
     pub const SCANS: &str = "scans";
+
+    /// Per-placement QR counters: `qr_scans:booth-a`, `qr_form_views:booth-a`,
+    /// `qr_leads:booth-a` (`qr_scans:` alone for a code without a variant).
+    pub const QR_SCANS: &str = "qr_scans";
+    pub const QR_FORM_VIEWS: &str = "qr_form_views";
+    pub const QR_LEADS: &str = "qr_leads";
+
+    pub fn per_variant(kind: &str, variant: &str) -> String {
+        format!("{kind}:{variant}")
+    }
 }

@@ -10,7 +10,7 @@ use super::writer::WriteContext;
 use crate::campaign::Campaign;
 use crate::conversion::{ContactRef, Conversion, ConversionInput, Matched, Upsert, merge};
 use crate::cost::CostEntry;
-use crate::domain::{LeadId, LeadStatus, Slug, day_number};
+use crate::domain::{LeadId, LeadStatus, Slug, Source, day_number};
 use crate::error::{Error, Result};
 use crate::lead::Lead;
 
@@ -151,11 +151,32 @@ pub fn insert_lead(
         bump(&mut counters, slug, day, metric::NEW_CONTACTS, 1)?;
         // A back-dated import can precede the lead that was the contact's first until now.
         if let Some((old_slug, old_at)) = replaced {
-            bump(&mut counters, &old_slug, day_number(old_at, &ctx.tz), metric::NEW_CONTACTS, -1)?;
+            bump(
+                &mut counters,
+                &old_slug,
+                day_number(old_at, &ctx.tz),
+                metric::NEW_CONTACTS,
+                -1,
+            )?;
         }
     }
     for (metric, delta) in status_deltas(LeadStatus::New, lead.status) {
         bump(&mut counters, slug, day, metric, delta)?;
+    }
+    if lead.source == Source::Qr {
+        let variant = lead
+            .utm
+            .get("utm_content")
+            .map(String::as_str)
+            .filter(|v| crate::qr::is_variant(v))
+            .unwrap_or("");
+        bump(
+            &mut counters,
+            slug,
+            day,
+            &metric::per_variant(metric::QR_LEADS, variant),
+            1,
+        )?;
     }
     if let Some(key) = &idempotency_key {
         tokens.insert(key.as_str(), id).map_err(storage)?;
@@ -214,14 +235,21 @@ fn record_contact(txn: &WriteTransaction, lead: &Lead) -> Result<FirstLead> {
             (c, first)
         }
     };
-    let bytes = serde_json::to_vec(&contact).map_err(|e| Error::internal(format!("cannot encode a contact: {e}")))?;
-    contacts.insert(lead.contact.as_str(), bytes.as_slice()).map_err(storage)?;
+    let bytes = serde_json::to_vec(&contact)
+        .map_err(|e| Error::internal(format!("cannot encode a contact: {e}")))?;
+    contacts
+        .insert(lead.contact.as_str(), bytes.as_slice())
+        .map_err(storage)?;
     Ok(first)
 }
 
 /// Stores many leads in this one transaction; each row succeeds or fails on its own.
 /// Only a storage failure fails the whole batch.
-pub fn import_leads(txn: &WriteTransaction, ctx: &WriteContext, rows: Vec<(usize, NewLead)>) -> Result<Vec<(usize, Result<LeadOutcome>)>> {
+pub fn import_leads(
+    txn: &WriteTransaction,
+    ctx: &WriteContext,
+    rows: Vec<(usize, NewLead)>,
+) -> Result<Vec<(usize, Result<LeadOutcome>)>> {
     let mut outcomes = Vec::with_capacity(rows.len());
     for (line, lead) in rows {
         match insert_lead(txn, ctx, lead) {
@@ -232,18 +260,57 @@ pub fn import_leads(txn: &WriteTransaction, ctx: &WriteContext, rows: Vec<(usize
     Ok(outcomes)
 }
 
+/// Counts one render of a campaign's form; `qr_variant` when the visitor came by a scan.
 pub fn count_form_view(
     txn: &WriteTransaction,
     ctx: &WriteContext,
     slug: &Slug,
     at: jiff::Timestamp,
+    qr_variant: Option<&str>,
 ) -> Result<()> {
     let mut counters = txn.open_table(tables::COUNTERS).map_err(storage)?;
+    let day = day_number(at, &ctx.tz);
+    bump(&mut counters, slug.as_str(), day, metric::FORM_VIEWS, 1)?;
+    if let Some(variant) = qr_variant {
+        bump(
+            &mut counters,
+            slug.as_str(),
+            day,
+            &metric::per_variant(metric::QR_FORM_VIEWS, variant),
+            1,
+        )?;
+    }
+    Ok(())
+}
+
+/// Counts one QR scan, in total and for its placement.
+pub fn count_scan(
+    txn: &WriteTransaction,
+    ctx: &WriteContext,
+    slug: &Slug,
+    variant: &str,
+    at: jiff::Timestamp,
+) -> Result<()> {
+    if txn
+        .open_table(tables::CAMPAIGNS)
+        .map_err(storage)?
+        .get(slug.as_str())
+        .map_err(storage)?
+        .is_none()
+    {
+        return Err(Error::not_found(
+            "unknown_campaign",
+            format!("there is no campaign {:?}", slug.as_str()),
+        ));
+    }
+    let mut counters = txn.open_table(tables::COUNTERS).map_err(storage)?;
+    let day = day_number(at, &ctx.tz);
+    bump(&mut counters, slug.as_str(), day, metric::SCANS, 1)?;
     bump(
         &mut counters,
         slug.as_str(),
-        day_number(at, &ctx.tz),
-        metric::FORM_VIEWS,
+        day,
+        &metric::per_variant(metric::QR_SCANS, variant),
         1,
     )
 }
@@ -405,18 +472,33 @@ pub fn set_lead_status(
 
 fn has_costs(txn: &WriteTransaction, slug: &str) -> Result<bool> {
     let costs = txn.open_table(tables::COSTS).map_err(storage)?;
-    let mut range = costs.range((slug, 0, "")..=(slug, u32::MAX, "\u{10FFFF}")).map_err(storage)?;
+    let mut range = costs
+        .range((slug, 0, "")..=(slug, u32::MAX, "\u{10FFFF}"))
+        .map_err(storage)?;
     Ok(range.next().is_some())
 }
 
 pub fn add_cost(txn: &WriteTransaction, slug: &Slug, entry: CostEntry) -> Result<CostEntry> {
-    if txn.open_table(tables::CAMPAIGNS).map_err(storage)?.get(slug.as_str()).map_err(storage)?.is_none() {
-        return Err(Error::not_found("unknown_campaign", format!("there is no campaign {:?}", slug.as_str())));
+    if txn
+        .open_table(tables::CAMPAIGNS)
+        .map_err(storage)?
+        .get(slug.as_str())
+        .map_err(storage)?
+        .is_none()
+    {
+        return Err(Error::not_found(
+            "unknown_campaign",
+            format!("there is no campaign {:?}", slug.as_str()),
+        ));
     }
-    let bytes = serde_json::to_vec(&entry).map_err(|e| Error::internal(format!("cannot encode a cost: {e}")))?;
+    let bytes = serde_json::to_vec(&entry)
+        .map_err(|e| Error::internal(format!("cannot encode a cost: {e}")))?;
     txn.open_table(tables::COSTS)
         .map_err(storage)?
-        .insert((slug.as_str(), entry.day(), entry.id.as_str()), bytes.as_slice())
+        .insert(
+            (slug.as_str(), entry.day(), entry.id.as_str()),
+            bytes.as_slice(),
+        )
         .map_err(storage)?;
     Ok(entry)
 }
@@ -424,7 +506,10 @@ pub fn add_cost(txn: &WriteTransaction, slug: &Slug, entry: CostEntry) -> Result
 pub fn delete_cost(txn: &WriteTransaction, slug: &Slug, id: &str) -> Result<()> {
     let mut costs = txn.open_table(tables::COSTS).map_err(storage)?;
     let mut found = None;
-    for entry in costs.range((slug.as_str(), 0, "")..=(slug.as_str(), u32::MAX, "\u{10FFFF}")).map_err(storage)? {
+    for entry in costs
+        .range((slug.as_str(), 0, "")..=(slug.as_str(), u32::MAX, "\u{10FFFF}"))
+        .map_err(storage)?
+    {
         let (key, _) = entry.map_err(storage)?;
         let (_, day, entry_id) = key.value();
         if entry_id == id {
@@ -432,7 +517,12 @@ pub fn delete_cost(txn: &WriteTransaction, slug: &Slug, id: &str) -> Result<()> 
             break;
         }
     }
-    let day = found.ok_or_else(|| Error::not_found("unknown_cost", format!("campaign {:?} has no cost entry {id:?}", slug.as_str())))?;
+    let day = found.ok_or_else(|| {
+        Error::not_found(
+            "unknown_cost",
+            format!("campaign {:?} has no cost entry {id:?}", slug.as_str()),
+        )
+    })?;
     costs.remove((slug.as_str(), day, id)).map_err(storage)?;
     Ok(())
 }
@@ -440,7 +530,13 @@ pub fn delete_cost(txn: &WriteTransaction, slug: &Slug, id: &str) -> Result<()> 
 /// Finds the contact a conversion names, and the currency its amount is read in by
 /// default (that of the campaign of the lead it names, else of the contact's first lead).
 fn match_contact(txn: &WriteTransaction, reference: &ContactRef) -> Result<Matched> {
-    let unknown = || Error::invalid(reference.field(), "unknown_contact", format!("no lead matches this {}", reference.field()));
+    let unknown = || {
+        Error::invalid(
+            reference.field(),
+            "unknown_contact",
+            format!("no lead matches this {}", reference.field()),
+        )
+    };
     let leads = txn.open_table(tables::LEADS).map_err(storage)?;
     let read_lead = |id: LeadId| -> Result<Option<Lead>> {
         match leads.get(id.to_u128()).map_err(storage)? {
@@ -469,10 +565,18 @@ fn match_contact(txn: &WriteTransaction, reference: &ContactRef) -> Result<Match
         Some(bytes) => decode::<Campaign>(bytes.value(), "campaign")?.currency,
         None => crate::domain::Currency::CNY,
     };
-    Ok(Matched { contact: lead.contact, lead_id: named, currency })
+    Ok(Matched {
+        contact: lead.contact,
+        lead_id: named,
+        currency,
+    })
 }
 
-pub fn upsert_conversion(txn: &WriteTransaction, input: &ConversionInput, now: jiff::Timestamp) -> Result<(Conversion, Upsert)> {
+pub fn upsert_conversion(
+    txn: &WriteTransaction,
+    input: &ConversionInput,
+    now: jiff::Timestamp,
+) -> Result<(Conversion, Upsert)> {
     let matched = match_contact(txn, &input.contact)?;
     let mut conversions = txn.open_table(tables::CONVERSIONS).map_err(storage)?;
     let existing: Option<Conversion> = match conversions.get(input.id.as_str()).map_err(storage)? {
@@ -481,14 +585,21 @@ pub fn upsert_conversion(txn: &WriteTransaction, input: &ConversionInput, now: j
     };
     let (conversion, upsert) = merge(existing.as_ref(), input, matched, now)?;
     if upsert != Upsert::Unchanged {
-        let bytes = serde_json::to_vec(&conversion).map_err(|e| Error::internal(format!("cannot encode a conversion: {e}")))?;
-        conversions.insert(conversion.id.as_str(), bytes.as_slice()).map_err(storage)?;
+        let bytes = serde_json::to_vec(&conversion)
+            .map_err(|e| Error::internal(format!("cannot encode a conversion: {e}")))?;
+        conversions
+            .insert(conversion.id.as_str(), bytes.as_slice())
+            .map_err(storage)?;
     }
     Ok((conversion, upsert))
 }
 
 /// Upserts many conversions in this one transaction; rows fail on their own.
-pub fn import_conversions(txn: &WriteTransaction, rows: Vec<(usize, ConversionInput)>, now: jiff::Timestamp) -> Result<Vec<(usize, Result<Upsert>)>> {
+pub fn import_conversions(
+    txn: &WriteTransaction,
+    rows: Vec<(usize, ConversionInput)>,
+    now: jiff::Timestamp,
+) -> Result<Vec<(usize, Result<Upsert>)>> {
     let mut outcomes = Vec::with_capacity(rows.len());
     for (line, input) in rows {
         match upsert_conversion(txn, &input, now) {

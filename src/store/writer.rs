@@ -128,6 +128,16 @@ impl WriterHandle {
         })
     }
 
+    /// `close` for code that runs without an async runtime (command-line tools).
+    pub fn close_blocking(self) {
+        let WriterHandle { jobs, thread, .. } = self;
+        drop(jobs);
+        let handle = thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+    }
+
     /// Drops this handle's sender and waits for the writer thread to drain and exit.
     pub async fn close(self) {
         let WriterHandle { jobs, thread, .. } = self;

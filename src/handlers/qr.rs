@@ -1,0 +1,201 @@
+//! QR codes: the scan entry `/q/{slug}`, the images `/q/{slug}.png|.svg`, per-placement
+//! counts for marketers, and the printable sheet.
+
+use askama::Template;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, StatusCode};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::find_campaign;
+use crate::app::AppState;
+use crate::campaign::Campaign;
+use crate::error::{Error, Result};
+use crate::http::{self, Reply};
+use crate::qr::{self, Style};
+use crate::templates::{QrCard, QrSheet};
+
+/// `GET /q/{slug}`: count the scan, then send the visitor to the form with the QR tags.
+pub async fn scan(state: &AppState, request: Request<Incoming>, slug: &str) -> Result<Reply> {
+    let campaign = find_campaign(state, slug).await?;
+    let variant = variant_param(request.uri().query())?;
+    let now = jiff::Timestamp::now();
+    // The visitor is standing at the booth: an uncounted scan beats a dead end.
+    if let Err(error) = state
+        .store
+        .count_scan(
+            campaign.slug.clone(),
+            variant.clone().unwrap_or_default(),
+            now,
+        )
+        .await
+    {
+        tracing::warn!("scan of {} not counted: {error}", campaign.slug);
+    }
+    let mut location = format!(
+        "/f/{0}?utm_source=qr&utm_medium=offline&utm_campaign={0}",
+        campaign.slug
+    );
+    if let Some(variant) = &variant {
+        location.push_str("&utm_content=");
+        location.push_str(variant);
+    }
+    let mut reply = http::with_type(StatusCode::FOUND, Vec::new(), "text/plain; charset=utf-8");
+    let headers = reply.headers_mut();
+    headers.insert(
+        header::LOCATION,
+        HeaderValue::from_str(&location).map_err(|_| Error::internal("bad redirect"))?,
+    );
+    // Every scan must reach us to be counted.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(reply)
+}
+
+/// `GET /q/{slug}.png` and `.svg`.
+pub async fn image(
+    state: &AppState,
+    request: Request<Incoming>,
+    slug: &str,
+    format: &str,
+) -> Result<Reply> {
+    let campaign = find_campaign(state, slug).await?;
+    let query = request.uri().query();
+    let variant = variant_param(query)?;
+    let style = Style::parse(|k| http::query_value(query, k).filter(|v| !v.is_empty()))?;
+    let data = scan_url(&state.public_url, &campaign, variant.as_deref());
+    let etag = format!("\"{}\"", etag_of(&data, &style, format));
+    let fresh = request
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let mut reply = if fresh {
+        http::with_type(StatusCode::NOT_MODIFIED, Vec::new(), "text/plain")
+    } else {
+        let format_owned = format.to_owned();
+        let (body, content_type) =
+            tokio::task::spawn_blocking(move || render(&data, &style, &format_owned))
+                .await
+                .map_err(|e| Error::internal(format!("QR task failed: {e}")))??;
+        http::with_type(StatusCode::OK, body, content_type)
+    };
+    let headers = reply.headers_mut();
+    headers.insert(
+        header::ETAG,
+        HeaderValue::from_str(&etag).map_err(|_| Error::internal("bad etag"))?,
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=86400"),
+    );
+    Ok(reply)
+}
+
+fn render(data: &str, style: &Style, format: &str) -> Result<(Vec<u8>, &'static str)> {
+    match format {
+        "png" => Ok((qr::png(data, style)?, "image/png")),
+        _ => Ok((qr::svg(data, style)?.into_bytes(), "image/svg+xml")),
+    }
+}
+
+/// `GET /api/campaigns/{slug}/qr`: scans, form views and leads per placement.
+pub async fn stats(state: &AppState, slug: &str) -> Result<Reply> {
+    let campaign = find_campaign(state, slug).await?;
+    let mut stats = state.store.qr_stats(campaign.slug.clone()).await?;
+    for variant in &campaign.qr_variants {
+        stats.entry(variant.clone()).or_default();
+    }
+    let rows: Vec<_> = stats
+        .iter()
+        .map(|(variant, [scans, views, leads])| {
+            let variant = (!variant.is_empty()).then_some(variant.as_str());
+            json!({
+                "variant": variant,
+                "scans": scans,
+                "form_views": views,
+                "leads": leads,
+                "scan_to_lead_pct": (*scans > 0).then(|| {
+                    crate::domain::div_round_half_away(i128::from(*leads) * 10_000, i128::from(*scans)) as f64 / 100.0
+                }),
+                "scan_url": scan_url(&state.public_url, &campaign, variant),
+            })
+        })
+        .collect();
+    Ok(http::json(
+        StatusCode::OK,
+        &json!({ "campaign": campaign.slug, "variants": rows }),
+    ))
+}
+
+/// `GET /admin/campaigns/{slug}/qr`: one card per placement, laid out for A4.
+pub async fn sheet(state: &AppState, slug: &str) -> Result<Reply> {
+    let campaign = find_campaign(state, slug).await?;
+    let mut variants: Vec<String> = campaign.qr_variants.clone();
+    for variant in state
+        .store
+        .qr_stats(campaign.slug.clone())
+        .await?
+        .into_keys()
+    {
+        if !variant.is_empty() && !variants.contains(&variant) {
+            variants.push(variant);
+        }
+    }
+    let variants: Vec<Option<String>> = if variants.is_empty() {
+        vec![None]
+    } else {
+        variants.into_iter().map(Some).collect()
+    };
+    let style = Style {
+        size: 240,
+        ecc: qrcode::EcLevel::Q,
+        ..Style::default()
+    };
+    let mut cards = Vec::new();
+    for variant in variants {
+        let url = scan_url(&state.public_url, &campaign, variant.as_deref());
+        cards.push(QrCard {
+            svg: qr::svg(&url, &style)?,
+            variant,
+            url,
+        });
+    }
+    let page = QrSheet {
+        campaign_name: campaign.name.clone(),
+        cards,
+    };
+    let body = page
+        .render()
+        .map_err(|e| Error::internal(format!("template failed: {e}")))?;
+    Ok(http::html(StatusCode::OK, body))
+}
+
+/// What a code encodes: `{public_url}/q/{slug}`, plus `?v=` for a placement.
+pub fn scan_url(public_url: &str, campaign: &Campaign, variant: Option<&str>) -> String {
+    match variant {
+        Some(v) => format!("{public_url}/q/{}?v={v}", campaign.slug),
+        None => format!("{public_url}/q/{}", campaign.slug),
+    }
+}
+
+fn variant_param(query: Option<&str>) -> Result<Option<String>> {
+    match http::query_value(query, "v").filter(|v| !v.is_empty()) {
+        Some(v) if qr::is_variant(&v) => Ok(Some(v)),
+        Some(_) => Err(Error::invalid(
+            "v",
+            "invalid_variant",
+            "v (the placement) must be 1 to 32 characters of a-z, 0-9, _ and -",
+        )),
+        None => Ok(None),
+    }
+}
+
+fn etag_of(data: &str, style: &Style, format: &str) -> String {
+    let key = format!("{data}|{style:?}|{format}");
+    Sha256::digest(key.as_bytes())
+        .iter()
+        .take(12)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
