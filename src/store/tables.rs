@@ -17,6 +17,9 @@ pub const LEADS_BY_CAMPAIGN: TableDefinition<(&str, u128), ()> =
     TableDefinition::new("leads_by_campaign");
 /// contact key -> Contact (JSON).
 pub const CONTACTS: TableDefinition<&str, &[u8]> = TableDefinition::new("contacts");
+/// lower-cased e-mail -> (received_at ms, contact key) of the latest lead with that
+/// address: how a CRM that only knows the e-mail finds a contact keyed by phone.
+pub const EMAILS: TableDefinition<&str, (i64, &str)> = TableDefinition::new("emails");
 /// (contact key, received_at ms, LeadId) -> campaign slug: a contact's journey.
 pub const TOUCHES: TableDefinition<(&str, i64, u128), &str> = TableDefinition::new("touches");
 /// idempotency key (`form:{slug}:{token}`, later `call:{id}`) -> LeadId.

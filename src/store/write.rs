@@ -79,6 +79,7 @@ pub fn initialise(db: &Database, tz: &jiff::tz::TimeZone) -> Result<()> {
         txn.open_table(tables::LEADS).map_err(storage)?;
         txn.open_table(tables::LEADS_BY_CAMPAIGN).map_err(storage)?;
         txn.open_table(tables::CONTACTS).map_err(storage)?;
+        txn.open_table(tables::EMAILS).map_err(storage)?;
         txn.open_table(tables::TOUCHES).map_err(storage)?;
         txn.open_table(tables::TOKENS).map_err(storage)?;
         txn.open_table(tables::COUNTERS).map_err(storage)?;
@@ -139,6 +140,9 @@ pub fn insert_lead(
         .insert((slug, id), ())
         .map_err(storage)?;
     let first = record_contact(txn, &lead)?;
+    if let Some(email) = &lead.email {
+        record_email(txn, email.as_str(), &lead)?;
+    }
     let received_ms = lead.received_at.as_millisecond();
     txn.open_table(tables::TOUCHES)
         .map_err(storage)?
@@ -241,6 +245,23 @@ fn record_contact(txn: &WriteTransaction, lead: &Lead) -> Result<FirstLead> {
         .insert(lead.contact.as_str(), bytes.as_slice())
         .map_err(storage)?;
     Ok(first)
+}
+
+/// Points the e-mail at this lead's contact unless a later lead already claims it.
+fn record_email(txn: &WriteTransaction, email: &str, lead: &Lead) -> Result<()> {
+    let mut emails = txn.open_table(tables::EMAILS).map_err(storage)?;
+    let key = email.to_lowercase();
+    let at = lead.received_at.as_millisecond();
+    let newer = match emails.get(key.as_str()).map_err(storage)? {
+        Some(existing) => at >= existing.value().0,
+        None => true,
+    };
+    if newer {
+        emails
+            .insert(key.as_str(), (at, lead.contact.as_str()))
+            .map_err(storage)?;
+    }
+    Ok(())
 }
 
 /// Stores many leads in this one transaction; each row succeeds or fails on its own.
@@ -549,7 +570,16 @@ fn match_contact(txn: &WriteTransaction, reference: &ContactRef) -> Result<Match
         ContactRef::Phone(_) | ContactRef::Email(_) => {
             let key = match reference {
                 ContactRef::Phone(phone) => phone.as_str().to_owned(),
-                ContactRef::Email(email) => email.as_str().to_lowercase(),
+                // The address may belong to a contact keyed by phone.
+                ContactRef::Email(email) => {
+                    let emails = txn.open_table(tables::EMAILS).map_err(storage)?;
+                    let found = emails
+                        .get(email.as_str().to_lowercase().as_str())
+                        .map_err(storage)?;
+                    found
+                        .map(|entry| entry.value().1.to_owned())
+                        .ok_or_else(unknown)?
+                }
                 ContactRef::Lead(_) => unreachable!(),
             };
             let contacts = txn.open_table(tables::CONTACTS).map_err(storage)?;

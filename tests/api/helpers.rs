@@ -65,6 +65,11 @@ pub fn client() -> Client {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// `spawn_app` with settings changed by `configure` (e.g. a call-webhook secret).
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("create temp data dir");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -76,6 +81,7 @@ pub async fn spawn_app() -> TestApp {
     config.listen = addr;
     config.public_url = base.clone();
     config.admin_token = Some(TOKEN.to_owned());
+    configure(&mut config);
 
     let (tx, rx) = oneshot::channel::<()>();
     let shutdown = async move {
@@ -499,4 +505,181 @@ pub fn visible_text(html: &str) -> String {
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Costs, imports, conversions and the ROI summary.
+
+impl TestApp {
+    /// An admin POST with a raw body of the given content type.
+    pub async fn admin_post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(&self.token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("admin POST request")
+    }
+
+    pub async fn admin_delete(&self, path: &str) -> Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("admin DELETE request")
+    }
+
+    /// `POST /api/leads/import` with a `text/csv` body, asserting 200; returns the summary.
+    pub async fn import_leads_csv(&self, csv: &str) -> Value {
+        let resp = self
+            .admin_post_raw("/api/leads/import", "text/csv", csv.to_owned())
+            .await;
+        let (status, value) = json_body(resp).await;
+        assert_eq!(status, 200, "leads import: {value}");
+        value
+    }
+
+    /// `POST /api/conversions/import` with a `text/csv` body, asserting 200.
+    pub async fn import_conversions_csv(&self, csv: &str) -> Value {
+        let resp = self
+            .admin_post_raw("/api/conversions/import", "text/csv", csv.to_owned())
+            .await;
+        let (status, value) = json_body(resp).await;
+        assert_eq!(status, 200, "conversions import: {value}");
+        value
+    }
+
+    /// `POST /api/conversions`, asserting `status`; returns the conversion.
+    pub async fn post_conversion(&self, body: &Value, status: u16) -> Value {
+        let (got, value) = json_body(self.admin_post("/api/conversions", body).await).await;
+        assert_eq!(got, status, "POST /api/conversions {body}: {value}");
+        value
+    }
+
+    /// Adds a cost entry, asserting `201`; returns the entry.
+    pub async fn add_cost(&self, slug: &str, amount: Value, incurred_on: &str) -> Value {
+        let body = json!({"amount": amount, "incurred_on": incurred_on, "note": "test"});
+        let resp = self
+            .admin_post(&format!("/api/campaigns/{slug}/costs"), &body)
+            .await;
+        let (status, value) = json_body(resp).await;
+        assert_eq!(status, 201, "add cost to {slug} {body}: {value}");
+        value
+    }
+
+    /// `GET /api/roi?{query}`, asserting 200.
+    pub async fn roi(&self, query: &str) -> Value {
+        let (status, value) = json_body(self.admin_get(&format!("/api/roi?{query}")).await).await;
+        assert_eq!(status, 200, "GET /api/roi?{query}: {value}");
+        value
+    }
+
+    /// `GET /api/roi.csv?{query}`, asserting 200 and a CSV content type; returns the raw bytes.
+    pub async fn roi_csv(&self, query: &str) -> Vec<u8> {
+        let resp = self.admin_get(&format!("/api/roi.csv?{query}")).await;
+        assert_eq!(resp.status(), 200, "GET /api/roi.csv?{query}");
+        let ct = content_type(&resp);
+        assert!(ct.starts_with("text/csv"), "roi.csv content type: {ct}");
+        resp.bytes().await.expect("roi.csv body").to_vec()
+    }
+}
+
+/// The row of an ROI report whose `key` is `key`.
+pub fn roi_row<'a>(report: &'a Value, key: &str) -> &'a Value {
+    report["rows"]
+        .as_array()
+        .unwrap_or_else(|| panic!("rows array: {report}"))
+        .iter()
+        .find(|r| r["key"] == key)
+        .unwrap_or_else(|| panic!("no row {key} in {report}"))
+}
+
+/// A JSON number as `f64` (integers and floats alike); panics on anything else.
+pub fn num(value: &Value) -> f64 {
+    value
+        .as_f64()
+        .unwrap_or_else(|| panic!("not a JSON number: {value}"))
+}
+
+/// Asserts `row[field]` is the number `expected` (compared as `f64`, so `525` and `525.0` agree).
+pub fn assert_num(row: &Value, field: &str, expected: f64) {
+    let got = row[field]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{field} is not a number in {row}"));
+    assert_eq!(got, expected, "{field} of {}: {row}", row["key"]);
+}
+
+/// Asserts `row[field]` is the money string `expected`.
+pub fn assert_money(row: &Value, field: &str, expected: &str) {
+    assert_eq!(
+        row[field],
+        json!(expected),
+        "{field} of {}: {row}",
+        row["key"]
+    );
+}
+
+/// Asserts `row[field]` is `null`.
+pub fn assert_null(row: &Value, field: &str) {
+    assert!(
+        row[field].is_null(),
+        "{field} of {} should be null: {row}",
+        row["key"]
+    );
+}
+
+/// Splits a CSV body that starts with a UTF-8 BOM and ends every line with CRLF into records.
+pub fn excel_csv(bytes: &[u8]) -> Vec<Vec<String>> {
+    assert!(
+        bytes.starts_with(b"\xEF\xBB\xBF"),
+        "CSV does not start with a UTF-8 BOM: {:?}",
+        String::from_utf8_lossy(&bytes[..bytes.len().min(40)])
+    );
+    let text = std::str::from_utf8(&bytes[3..]).expect("CSV is UTF-8");
+    assert!(
+        text.ends_with("\r\n"),
+        "CSV does not end with CRLF: {text:?}"
+    );
+    for (i, b) in text.bytes().enumerate() {
+        if b == b'\n' {
+            assert!(
+                i > 0 && text.as_bytes()[i - 1] == b'\r',
+                "bare LF at byte {i} of the CSV: {text:?}"
+            );
+        }
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text.as_bytes());
+    reader
+        .records()
+        .map(|r| {
+            r.expect("well-formed CSV record")
+                .iter()
+                .map(str::to_owned)
+                .collect()
+        })
+        .collect()
+}
+
+/// Asserts `value` is a UTC (`Z`) RFC 3339 timestamp of the instant `expected` (fractional
+/// seconds allowed).
+pub fn assert_instant(value: &Value, expected: &str) {
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a timestamp: {value}, expected {expected}"));
+    assert!(text.ends_with('Z'), "not UTC: {text}");
+    let got: jiff::Timestamp = text
+        .parse()
+        .unwrap_or_else(|e| panic!("not RFC 3339: {text}: {e}"));
+    let want: jiff::Timestamp = expected.parse().expect("expected timestamp");
+    assert_eq!(got, want, "{text} is not {expected}");
 }

@@ -4,6 +4,10 @@
 mod helpers;
 
 mod campaigns;
+mod conversions;
+mod costs;
 mod forms;
+mod imports;
 mod leads;
 mod process;
+mod roi;
