@@ -1,5 +1,6 @@
 //! Routing, admin authentication, and the one place where an `Error` becomes a response.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -27,17 +28,26 @@ pub struct AppState {
     /// `LEADGATE_CALL_SECRET`; without it the call webhook answers 503.
     pub call_secret: Option<Vec<u8>>,
     pub rejects: Rejects,
+    pub limits: crate::limits::Limits,
+    /// Origins allowed to post to `/f/{slug}` from a browser.
+    pub cors_origins: Vec<String>,
+    pub body_timeout: std::time::Duration,
 }
 
-/// Submissions refused without storing anything, by reason (for operators).
+/// Requests refused without storing anything, by reason (for operators).
 #[derive(Debug, Default)]
 pub struct Rejects {
     pub honeypot: AtomicU64,
+    pub rate_limited: AtomicU64,
 }
 
 impl Rejects {
     pub fn count_honeypot(&self) {
         self.honeypot.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn count_rate_limited(&self) {
+        self.rate_limited.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -46,15 +56,34 @@ pub fn hash_token(token: &str) -> [u8; 32] {
 }
 
 /// Serves one request. Never fails: every error is turned into its response here.
-pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Reply {
+/// Serves one request from `peer`. Never fails: every error becomes its response here.
+pub async fn handle(
+    state: Arc<AppState>,
+    mut request: Request<Incoming>,
+    peer: SocketAddr,
+) -> Reply {
     let path = request.uri().path().to_owned();
+    let forwarded_for = request
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    let client = state.limits.client_address(peer.ip(), forwarded_for);
+    request.extensions_mut().insert(http::ClientAddr(client));
+    request
+        .extensions_mut()
+        .insert(http::BodyTimeout(state.body_timeout));
+    let origin = request
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let is_image = path.ends_with(".png") || path.ends_with(".svg");
     let is_page =
         (path.starts_with("/f/") || path.starts_with("/q/") || path.starts_with("/admin"))
             && !is_image
             && !http::wants_json(request.headers());
     let result = route(&state, request, &path).await;
-    let reply = result.unwrap_or_else(|error| {
+    let mut reply = result.unwrap_or_else(|error| {
         if error.kind == ErrorKind::Internal {
             tracing::error!("{path}: {error}");
         }
@@ -64,7 +93,60 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Reply {
             http::error_json(&error)
         }
     });
+    if path.starts_with("/f/") {
+        allow_cross_origin(&state, origin.as_deref(), &mut reply);
+    }
     with_common_headers(reply)
+}
+
+/// Embedded widgets on a campaign's own site post to `/f/{slug}` from the browser: the
+/// configured origins may read the answer. Nothing else is shared across origins.
+fn allow_cross_origin(state: &AppState, origin: Option<&str>, reply: &mut Reply) {
+    let headers = reply.headers_mut();
+    headers.append(header::VARY, HeaderValue::from_static("Origin"));
+    let Some(origin) = origin.filter(|o| state.cors_origins.iter().any(|allowed| allowed == o))
+    else {
+        return;
+    };
+    if let Ok(value) = HeaderValue::from_str(origin) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+    }
+}
+
+/// The answer to a CORS preflight for `/f/{slug}`.
+fn preflight() -> Reply {
+    let mut reply = http::with_type(StatusCode::NO_CONTENT, Vec::new(), "text/plain");
+    let headers = reply.headers_mut();
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("POST"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("Content-Type, Accept"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("600"),
+    );
+    reply
+}
+
+/// Counts one rate-limited request of `client` (for `campaign`, if known).
+pub fn check_rate(
+    state: &AppState,
+    request: &Request<Incoming>,
+    campaign: Option<&crate::campaign::Campaign>,
+) -> Result<()> {
+    let Some(http::ClientAddr(client)) = request.extensions().get::<http::ClientAddr>().copied()
+    else {
+        return Ok(());
+    };
+    let campaign = campaign.map(|c| (c.slug.as_str(), c.rate_limit.as_deref()));
+    state.limits.check(client, campaign).map_err(|wait| {
+        state.rejects.count_rate_limited();
+        Error::too_many_requests(wait.seconds())
+    })
 }
 
 async fn route(state: &AppState, request: Request<Incoming>, path: &str) -> Result<Reply> {
@@ -73,11 +155,12 @@ async fn route(state: &AppState, request: Request<Incoming>, path: &str) -> Resu
     match segments.as_slice() {
         ["healthz"] => {
             allow(&method, &[Method::GET, Method::HEAD])?;
-            Ok(health(state))
+            Ok(health(state).await)
         }
         ["f", slug] => match method {
             Method::GET | Method::HEAD => handlers::forms::show(state, request, slug).await,
             Method::POST => handlers::forms::submit(state, request, slug).await,
+            Method::OPTIONS => Ok(preflight()),
             _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
         },
         ["f", slug, "thanks"] => {
@@ -243,24 +326,31 @@ fn authorise(state: &AppState, request: &Request<Incoming>) -> Result<()> {
     }
 }
 
-fn health(state: &AppState) -> Reply {
+/// 200 when the store takes writes. After a failed commit it tries a small write, so the
+/// answer turns back to 200 as soon as the disk works again, with or without traffic.
+async fn health(state: &AppState) -> Reply {
     let health = state.store.health();
-    if health.is_writable() {
-        http::text(StatusCode::OK, "ok\n")
-    } else {
-        let why = health
-            .last_error()
-            .unwrap_or_else(|| "the store is not writable".into());
-        http::text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("unavailable: {why}\n"),
-        )
+    if health.is_writable() || state.store.probe().await.is_ok() {
+        return http::text(StatusCode::OK, "ok\n");
     }
+    let why = health
+        .last_error()
+        .unwrap_or_else(|| "the store is not writable".into());
+    let mut reply = http::text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("unavailable: {why}\n"),
+    );
+    reply
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    reply
 }
 
 /// Errors on visitor-facing pages are pages too, in the visitor's language.
 fn error_page(error: &Error) -> Reply {
     let (title, message) = match error.kind {
+        ErrorKind::TooManyRequests => ("请求过于频繁", "提交或扫码次数过多，请稍后再试。"),
+        ErrorKind::RequestTimeout => ("请求超时", "网络较慢，提交未完成，请重试。"),
         ErrorKind::Unauthorized => ("需要登录", "请登录：用户名任意，密码为管理员令牌。"),
         ErrorKind::Invalid => ("链接有误", "链接中的参数无效，请检查二维码或链接。"),
         ErrorKind::NotFound => ("页面不存在", "该活动不存在或链接有误，请检查二维码或链接。"),
@@ -289,11 +379,7 @@ fn error_page(error: &Error) -> Reply {
                     HeaderValue::from_static("Basic realm=\"leadgate\", charset=\"UTF-8\""),
                 );
             }
-            if status == StatusCode::SERVICE_UNAVAILABLE {
-                reply
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            }
+            http::set_retry_after(&mut reply, error);
             reply
         }
         Err(_) => http::error_json(error),
@@ -301,6 +387,10 @@ fn error_page(error: &Error) -> Reply {
 }
 
 fn with_common_headers(mut reply: Reply) -> Reply {
+    let is_html = reply
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
     let headers = reply.headers_mut();
     headers.insert(
         "x-content-type-options",
@@ -310,5 +400,11 @@ fn with_common_headers(mut reply: Reply) -> Reply {
         "referrer-policy",
         HeaderValue::from_static("strict-origin-when-cross-origin"),
     );
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    if is_html
+        && let Ok(policy) = HeaderValue::from_str(crate::templates::content_security_policy())
+    {
+        headers.insert("content-security-policy", policy);
+    }
     reply
 }

@@ -4,10 +4,12 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
 pub use crate::domain::RateLimit;
+use crate::limits::{IpNet, parse_ip_list};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "./leadgate-data";
@@ -15,6 +17,12 @@ pub const DEFAULT_TZ: &str = "Asia/Shanghai";
 /// 300 submissions in 10 minutes from one address: enough for a busy booth behind one
 /// venue Wi-Fi address, still a wall against a script.
 pub const DEFAULT_RATE_LIMIT: &str = "300/10m";
+/// All rate-limited requests together: far above a real event's peak, far below what
+/// would starve the writer.
+pub const DEFAULT_GLOBAL_RATE_LIMIT: &str = "3000/1s";
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+pub const DEFAULT_HEADER_TIMEOUT_S: u64 = 10;
+pub const DEFAULT_BODY_TIMEOUT_S: u64 = 30;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -32,6 +40,22 @@ pub struct Config {
     pub forms_dir: Option<PathBuf>,
     /// Load the sample campaigns into an empty store.
     pub demo: bool,
+    /// Ceiling over all rate-limited requests together, from any address.
+    pub global_rate_limit: Option<RateLimit>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Sites whose pages may post to `/f/{slug}` from the browser (embedded widgets).
+    pub cors_origins: Vec<String>,
+    /// Open connections at most; past this, new ones wait in the listen queue.
+    pub max_connections: usize,
+    /// How long a client may take to send its request headers (slow-loris guard).
+    pub header_timeout: Duration,
+    /// How long a client may take to send its request body.
+    pub body_timeout: Duration,
+    /// Test seam: makes commits fail on demand, as a full or broken disk would.
+    pub commit_faults: crate::store::FaultSwitch,
+    /// Writes waiting for the writer at most; past this, requests get 503 at once.
+    pub writer_queue: usize,
 }
 
 impl Config {
@@ -49,6 +73,15 @@ impl Config {
                 .expect("default rate limit parses"),
             forms_dir: None,
             demo: false,
+            global_rate_limit: RateLimit::parse_setting(DEFAULT_GLOBAL_RATE_LIMIT)
+                .expect("default global limit parses"),
+            trusted_proxies: Vec::new(),
+            cors_origins: Vec::new(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_timeout: Duration::from_secs(DEFAULT_HEADER_TIMEOUT_S),
+            body_timeout: Duration::from_secs(DEFAULT_BODY_TIMEOUT_S),
+            commit_faults: crate::store::FaultSwitch::default(),
+            writer_queue: crate::store::DEFAULT_QUEUE_CAPACITY,
         }
     }
 
@@ -71,6 +104,16 @@ pub struct Settings {
     pub tz: Option<String>,
     pub rate_limit: Option<String>,
     pub forms: Option<PathBuf>,
+    pub global_rate_limit: Option<String>,
+    /// Comma-separated addresses or ranges (`10.0.0.0/8, 127.0.0.1`).
+    pub trusted_proxies: Option<String>,
+    /// Comma-separated origins (`https://www.example.com`).
+    pub cors_origins: Option<String>,
+    pub max_connections: Option<usize>,
+    /// Seconds.
+    pub header_timeout: Option<u64>,
+    /// Seconds.
+    pub body_timeout: Option<u64>,
 }
 
 impl Settings {
@@ -85,6 +128,12 @@ impl Settings {
             tz: self.tz.or(lower.tz),
             rate_limit: self.rate_limit.or(lower.rate_limit),
             forms: self.forms.or(lower.forms),
+            global_rate_limit: self.global_rate_limit.or(lower.global_rate_limit),
+            trusted_proxies: self.trusted_proxies.or(lower.trusted_proxies),
+            cors_origins: self.cors_origins.or(lower.cors_origins),
+            max_connections: self.max_connections.or(lower.max_connections),
+            header_timeout: self.header_timeout.or(lower.header_timeout),
+            body_timeout: self.body_timeout.or(lower.body_timeout),
         }
     }
 
@@ -117,7 +166,52 @@ impl Settings {
         {
             return Err("admin token (LEADGATE_ADMIN_TOKEN) must be at least 16 characters".into());
         }
+        let global_rate_limit = RateLimit::parse_setting(
+            self.global_rate_limit
+                .as_deref()
+                .unwrap_or(DEFAULT_GLOBAL_RATE_LIMIT),
+        )
+        .map_err(|why| format!("global rate limit: {why}"))?;
+        let trusted_proxies = parse_ip_list(self.trusted_proxies.as_deref().unwrap_or(""))
+            .map_err(|why| format!("trusted proxies: {why}"))?;
+        let cors_origins = self
+            .cors_origins
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(parse_origin)
+            .collect::<Result<Vec<_>, _>>()?;
+        let max_connections = self.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS);
+        if !(16..=1_000_000).contains(&max_connections) {
+            return Err(format!(
+                "max connections {max_connections} must be between 16 and 1000000"
+            ));
+        }
+        let seconds = |value: Option<u64>, default: u64, name: &str| -> Result<Duration, String> {
+            let secs = value.unwrap_or(default);
+            if (1..=3600).contains(&secs) {
+                Ok(Duration::from_secs(secs))
+            } else {
+                Err(format!("{name} must be between 1 and 3600 seconds"))
+            }
+        };
+        let header_timeout = seconds(
+            self.header_timeout,
+            DEFAULT_HEADER_TIMEOUT_S,
+            "header timeout",
+        )?;
+        let body_timeout = seconds(self.body_timeout, DEFAULT_BODY_TIMEOUT_S, "body timeout")?;
         Ok(Config {
+            global_rate_limit,
+            trusted_proxies,
+            cors_origins,
+            max_connections,
+            header_timeout,
+            body_timeout,
+            commit_faults: crate::store::FaultSwitch::default(),
+            writer_queue: crate::store::DEFAULT_QUEUE_CAPACITY,
             listen,
             data_dir: self.data.unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
             public_url,
@@ -129,6 +223,22 @@ impl Settings {
             demo,
         })
     }
+}
+
+/// An origin as browsers send it: scheme, host and port, nothing else.
+fn parse_origin(text: &str) -> Result<String, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("CORS origin {text:?}: {e}"))?;
+    let origin = url.origin().ascii_serialization();
+    if !matches!(url.scheme(), "http" | "https")
+        || url.path() != "/"
+        || url.query().is_some()
+        || origin == "null"
+    {
+        return Err(format!(
+            "CORS origin {text:?} must be like https://www.example.com (no path)"
+        ));
+    }
+    Ok(origin)
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {

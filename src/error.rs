@@ -11,9 +11,12 @@ pub enum ErrorKind {
     NotFound,
     MethodNotAllowed,
     Conflict,
+    RequestTimeout,
     PayloadTooLarge,
     UnsupportedMediaType,
     Invalid,
+    /// Over a rate limit; `Error::retry_after` says for how long.
+    TooManyRequests,
     /// The store cannot take writes right now (full disk, I/O error, writer stopped).
     Unavailable,
     /// A bug or an environment problem at start-up; never caused by request input.
@@ -27,10 +30,12 @@ impl ErrorKind {
             ErrorKind::Unauthorized => 401,
             ErrorKind::NotFound => 404,
             ErrorKind::MethodNotAllowed => 405,
+            ErrorKind::RequestTimeout => 408,
             ErrorKind::Conflict => 409,
             ErrorKind::PayloadTooLarge => 413,
             ErrorKind::UnsupportedMediaType => 415,
             ErrorKind::Invalid => 422,
+            ErrorKind::TooManyRequests => 429,
             ErrorKind::Unavailable => 503,
             ErrorKind::Internal => 500,
         }
@@ -43,6 +48,8 @@ pub struct Error {
     pub code: &'static str,
     pub message: String,
     pub field: Option<String>,
+    /// Seconds the client should wait before trying again (429, 503).
+    pub retry_after: Option<u64>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -54,7 +61,19 @@ impl Error {
             code,
             message: message.into(),
             field: None,
+            retry_after: None,
         }
+    }
+
+    /// A 429: this client (or everyone) must wait `seconds` before the next try.
+    pub fn too_many_requests(seconds: u64) -> Error {
+        let mut error = Error::new(
+            ErrorKind::TooManyRequests,
+            "rate_limited",
+            format!("too many requests from this address; try again in {seconds} s"),
+        );
+        error.retry_after = Some(seconds);
+        error
     }
 
     /// A 422 about one input field.

@@ -17,8 +17,26 @@ pub const FORM_BODY_LIMIT: usize = 64 * 1024;
 /// Admin JSON bodies (campaigns, status changes).
 pub const JSON_BODY_LIMIT: usize = 64 * 1024;
 
-/// Reads the whole body, refusing with 413 as soon as it passes `limit` bytes.
-pub async fn read_body(headers: &HeaderMap, body: Incoming, limit: usize) -> Result<Bytes> {
+/// How long a body may take to arrive; `app` puts it into each request's extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyTimeout(pub std::time::Duration);
+
+/// The client's address as the rate limits see it (after trusted proxies).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
+/// Reads the whole body, refusing with 413 as soon as it passes `limit` bytes and with
+/// 408 when it takes longer than the request's `BodyTimeout`.
+pub async fn read_body(
+    parts: &hyper::http::request::Parts,
+    body: Incoming,
+    limit: usize,
+) -> Result<Bytes> {
+    let headers = &parts.headers;
+    let timeout = parts
+        .extensions
+        .get::<BodyTimeout>()
+        .map_or(std::time::Duration::from_secs(30), |t| t.0);
     let too_large = || {
         Error::new(
             ErrorKind::PayloadTooLarge,
@@ -33,7 +51,19 @@ pub async fn read_body(headers: &HeaderMap, body: Incoming, limit: usize) -> Res
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    match Limited::new(body, limit).collect().await {
+    let collected = tokio::time::timeout(timeout, Limited::new(body, limit).collect())
+        .await
+        .map_err(|_| {
+            Error::new(
+                ErrorKind::RequestTimeout,
+                "body_timeout",
+                format!(
+                    "the request body did not arrive within {} s",
+                    timeout.as_secs()
+                ),
+            )
+        })?;
+    match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(too_large()),
         Err(error) => Err(Error::bad_request(
@@ -69,18 +99,89 @@ pub fn wants_json(headers: &HeaderMap) -> bool {
             })
 }
 
-/// Parses a JSON body that must be an object.
+/// Parses a JSON body that must be an object whose keys are all different (a repeated
+/// key is ambiguous: which value did the sender mean?).
 pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>> {
-    match serde_json::from_slice::<serde_json::Value>(body) {
-        Ok(serde_json::Value::Object(map)) => Ok(map),
-        Ok(_) => Err(Error::bad_request(
+    match serde_json::from_slice::<UniqueKeys>(body) {
+        Ok(UniqueKeys(Some(map))) => Ok(map),
+        Ok(UniqueKeys(None)) => Err(Error::bad_request(
             "malformed_json",
             "the body must be a JSON object",
+        )),
+        Err(error) if error.to_string().starts_with(DUPLICATE_KEY) => Err(Error::bad_request(
+            "duplicate_key",
+            format!(
+                "the body repeats a key: {}",
+                error.to_string().trim_start_matches(DUPLICATE_KEY)
+            ),
         )),
         Err(error) => Err(Error::bad_request(
             "malformed_json",
             format!("the body is not valid JSON: {error}"),
         )),
+    }
+}
+
+const DUPLICATE_KEY: &str = "duplicate key ";
+
+/// A top-level JSON object read with duplicate keys refused; `None` for any other value.
+struct UniqueKeys(Option<serde_json::Map<String, serde_json::Value>>);
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<UniqueKeys, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = UniqueKeys;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> std::result::Result<UniqueKeys, A::Error> {
+                let mut map = serde_json::Map::new();
+                while let Some(key) = access.next_key::<String>()? {
+                    if map.contains_key(&key) {
+                        return Err(serde::de::Error::custom(format!("{DUPLICATE_KEY}{key:?}")));
+                    }
+                    let value: serde_json::Value = access.next_value()?;
+                    map.insert(key, value);
+                }
+                Ok(UniqueKeys(Some(map)))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut access: A,
+            ) -> std::result::Result<UniqueKeys, A::Error> {
+                while access.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(UniqueKeys(None))
+            }
+
+            fn visit_bool<E>(self, _: bool) -> std::result::Result<UniqueKeys, E> {
+                Ok(UniqueKeys(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> std::result::Result<UniqueKeys, E> {
+                Ok(UniqueKeys(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> std::result::Result<UniqueKeys, E> {
+                Ok(UniqueKeys(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> std::result::Result<UniqueKeys, E> {
+                Ok(UniqueKeys(None))
+            }
+            fn visit_str<E>(self, _: &str) -> std::result::Result<UniqueKeys, E> {
+                Ok(UniqueKeys(None))
+            }
+            fn visit_unit<E>(self) -> std::result::Result<UniqueKeys, E> {
+                Ok(UniqueKeys(None))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
     }
 }
 
@@ -139,11 +240,7 @@ pub fn error_json(error: &Error) -> Reply {
             HeaderValue::from_static(challenge),
         );
     }
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        reply
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    }
+    set_retry_after(&mut reply, error);
     reply
 }
 
@@ -159,4 +256,45 @@ pub fn referer_query(headers: &HeaderMap) -> Option<String> {
     let referer = headers.get(header::REFERER)?.to_str().ok()?;
     let url = url::Url::parse(referer).ok()?;
     url.query().map(str::to_owned)
+}
+
+/// `Retry-After` on 429 (the limiter's wait) and 503 (a second: the writer catches up fast).
+pub fn set_retry_after(reply: &mut Reply, error: &Error) {
+    let seconds = match (error.retry_after, reply.status()) {
+        (Some(seconds), _) => seconds,
+        (None, StatusCode::SERVICE_UNAVAILABLE) => 1,
+        _ => return,
+    };
+    reply
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_bodies_must_be_objects_without_repeated_keys() {
+        assert_eq!(json_object(br#"{"a":1,"b":{"a":2}}"#).unwrap().len(), 2);
+        assert_eq!(
+            json_object(br#"{"a":1,"a":2}"#).unwrap_err().code,
+            "duplicate_key"
+        );
+        assert_eq!(json_object(b"[1]").unwrap_err().code, "malformed_json");
+        assert_eq!(json_object(b"\"x\"").unwrap_err().code, "malformed_json");
+        assert_eq!(
+            json_object(b"{\"a\":1e999}").unwrap_err().code,
+            "malformed_json"
+        );
+        assert_eq!(
+            json_object(b"{\"a\":\"\xff\"}").unwrap_err().code,
+            "malformed_json"
+        );
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(10_000), "]".repeat(10_000));
+        assert_eq!(
+            json_object(deep.as_bytes()).unwrap_err().code,
+            "malformed_json"
+        );
+    }
 }

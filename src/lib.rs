@@ -32,6 +32,7 @@ mod handlers;
 pub mod http;
 pub mod import;
 pub mod lead;
+pub mod limits;
 pub mod qr;
 pub mod report;
 pub mod roi;

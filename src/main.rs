@@ -29,6 +29,8 @@ enum Command {
     Roi(RoiArgs),
     /// Write a campaign's QR code to a file (PNG or SVG), for print shops and designers.
     Qr(QrArgs),
+    /// Verify a stopped server's store: counters, indexes and tokens against the rows.
+    Check(StoreArgs),
 }
 
 #[derive(Args)]
@@ -112,6 +114,18 @@ struct ServeArgs {
     /// Directory of form definitions [default: ./forms if present, else the built-in forms].
     #[arg(long, env = "LEADGATE_FORMS")]
     forms: Option<PathBuf>,
+    /// Ceiling over all rate-limited requests together, like 3000/1s, or off [default: 3000/1s].
+    #[arg(long, env = "LEADGATE_GLOBAL_RATE_LIMIT")]
+    global_rate_limit: Option<String>,
+    /// Proxies whose X-Forwarded-For is believed: addresses or ranges, comma-separated.
+    #[arg(long, env = "LEADGATE_TRUSTED_PROXIES")]
+    trusted_proxies: Option<String>,
+    /// Origins whose pages may post to /f/{slug} (embedded widgets), comma-separated.
+    #[arg(long, env = "LEADGATE_CORS_ORIGINS")]
+    cors_origins: Option<String>,
+    /// Open connections at most [default: 4096].
+    #[arg(long, env = "LEADGATE_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
     /// Load sample campaigns into an empty store.
     #[arg(long)]
     demo: bool,
@@ -127,6 +141,7 @@ fn main() -> ExitCode {
         Command::ResetToken(args) => reset_token(args),
         Command::Roi(args) => roi(args),
         Command::Qr(args) => qr(args),
+        Command::Check(args) => check(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -150,13 +165,27 @@ fn init_tracing() {
 }
 
 /// Settings only the environment can give (secrets and the reporting zone).
-fn env_settings() -> Settings {
+fn env_settings() -> anyhow::Result<Settings> {
     let var = |name: &str| std::env::var(name).ok();
-    Settings {
+    Ok(Settings {
         admin_token: var("LEADGATE_ADMIN_TOKEN"),
         call_secret: var("LEADGATE_CALL_SECRET"),
         tz: var("LEADGATE_TZ"),
+        header_timeout: env_seconds("LEADGATE_HEADER_TIMEOUT")?,
+        body_timeout: env_seconds("LEADGATE_BODY_TIMEOUT")?,
         ..Settings::default()
+    })
+}
+
+/// A whole number of seconds from the environment; a bad value stops start-up.
+fn env_seconds(name: &str) -> anyhow::Result<Option<u64>> {
+    match std::env::var(name) {
+        Ok(text) => text
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| anyhow!("{name}={text:?} must be a whole number of seconds")),
+        Err(_) => Ok(None),
     }
 }
 
@@ -176,9 +205,13 @@ fn build_config(args: ServeArgs) -> anyhow::Result<(Config, bool)> {
         public_url: args.public_url,
         rate_limit: args.rate_limit,
         forms: args.forms,
+        global_rate_limit: args.global_rate_limit,
+        trusted_proxies: args.trusted_proxies,
+        cors_origins: args.cors_origins,
+        max_connections: args.max_connections,
         ..Settings::default()
     };
-    let settings = flags.or(env_settings()).or(file);
+    let settings = flags.or(env_settings()?).or(file);
     let public_url_from_listen = settings.public_url.is_none();
     let mut config = settings.into_config(args.demo).map_err(|e| anyhow!(e))?;
     if config.forms_dir.is_none() && PathBuf::from("forms").join("default.toml").is_file() {
@@ -236,7 +269,7 @@ fn store_config(args: StoreArgs) -> anyhow::Result<Config> {
         data: args.data,
         ..Settings::default()
     }
-    .or(env_settings())
+    .or(env_settings()?)
     .or(file);
     let config = settings.into_config(false).map_err(|e| anyhow!(e))?;
     if !config.store_path().exists() {
@@ -347,4 +380,26 @@ fn qr(args: QrArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     eprintln!("wrote {} ({format}) encoding {url}", args.out.display());
     Ok(())
+}
+
+fn check(args: StoreArgs) -> anyhow::Result<()> {
+    let config = store_config(args)?;
+    let store = leadgate::store::Store::open(&config.store_path(), config.tz.clone())
+        .map_err(|e| anyhow!(e))?;
+    let report = store.check_blocking().map_err(|e| anyhow!(e));
+    store.close_blocking();
+    let report = report?;
+    println!(
+        "{} leads, {} contacts, {} idempotency keys checked",
+        report.leads, report.contacts, report.tokens
+    );
+    for problem in &report.problems {
+        println!("problem: {problem}");
+    }
+    if report.problems.is_empty() {
+        println!("ok: every counter, index and token agrees with the stored leads");
+        Ok(())
+    } else {
+        Err(anyhow!("{} problems found", report.problems.len()))
+    }
 }

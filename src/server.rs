@@ -15,10 +15,13 @@ use crate::app::{self, AppState, Rejects};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::forms::FormSet;
+use crate::limits::Limits;
 use crate::store::Store;
 
-/// How long a client may take to send its request headers (slow-loris guard).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest request head (request line and headers) a client may send.
+const MAX_HEAD_BYTES: usize = 32 * 1024;
+/// How often limiter entries of quiet addresses are dropped.
+const EVICT_EVERY: Duration = Duration::from_secs(60);
 /// How long shutdown waits for in-flight requests before it gives up on them.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -30,7 +33,9 @@ pub async fn prepare(config: &Config) -> Result<AppState> {
     };
     let path = config.store_path();
     let tz = config.tz.clone();
-    let store = tokio::task::spawn_blocking(move || Store::open(&path, tz))
+    let faults = config.commit_faults.clone();
+    let capacity = config.writer_queue;
+    let store = tokio::task::spawn_blocking(move || Store::open_with(&path, tz, faults, capacity))
         .await
         .map_err(|e| Error::internal(format!("store open task failed: {e}")))??;
     let admin_token_hash = match &config.admin_token {
@@ -56,6 +61,13 @@ pub async fn prepare(config: &Config) -> Result<AppState> {
         admin_token_hash,
         call_secret: config.call_secret.as_ref().map(|s| s.as_bytes().to_vec()),
         rejects: Rejects::default(),
+        limits: Limits::new(
+            config.rate_limit,
+            config.global_rate_limit,
+            config.trusted_proxies.clone(),
+        ),
+        cors_origins: config.cors_origins.clone(),
+        body_timeout: config.body_timeout,
     })
 }
 
@@ -64,6 +76,17 @@ fn announce_token(token: &str) {
     eprintln!(
         "\n  Admin token (shown once, keep it safe; `leadgate reset-token` makes a new one):\n\n    {token}\n\n  Use it as: Authorization: Bearer {token}\n"
     );
+}
+
+/// Periodically forgets rate-limit entries of addresses that went quiet.
+fn spawn_evictor(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(EVICT_EVERY);
+        loop {
+            tick.tick().await;
+            state.limits.evict();
+        }
+    })
 }
 
 /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests
@@ -85,13 +108,25 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(config.header_timeout)
+        .max_buf_size(MAX_HEAD_BYTES);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(MAX_HEAD_BYTES as u32);
     let graceful = GracefulShutdown::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
+    let evictor = spawn_evictor(state.clone());
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
+        // At the connection cap, stop accepting: new clients wait in the kernel's queue.
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, _peer) = match accepted {
+                let (stream, peer) = match accepted {
                     Ok(connection) => connection,
                     Err(error) => {
                         // Usually out of file descriptors: back off instead of spinning.
@@ -103,7 +138,7 @@ pub async fn serve(
                 let state = state.clone();
                 let service = service_fn(move |request| {
                     let state = state.clone();
-                    async move { Ok::<_, Infallible>(app::handle(state, request).await) }
+                    async move { Ok::<_, Infallible>(app::handle(state, request, peer).await) }
                 });
                 let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
                 let connection = graceful.watch(connection);
@@ -111,11 +146,13 @@ pub async fn serve(
                     if let Err(error) = connection.await {
                         tracing::debug!("connection ended: {error}");
                     }
+                    drop(slot);
                 });
             }
             () = &mut shutdown => break,
         }
     }
+    evictor.abort();
     drop(listener);
     tracing::info!("shutting down: finishing requests in flight");
     drop(state);

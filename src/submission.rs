@@ -11,6 +11,8 @@ use crate::forms::{FieldDef, FieldKind, FormDef};
 
 pub const TOKEN_FIELD: &str = "_token";
 pub const HONEYPOT_FIELD: &str = "_hp";
+/// Pairs a form post may carry: fields, the tracking set and the control fields, with room.
+pub const MAX_FIELDS: usize = 200;
 const MAX_TOKEN_CHARS: usize = 128;
 
 /// Where the visitor came from: UTM parameters, ad click ids and a free `ref`.
@@ -121,12 +123,47 @@ pub struct RawSubmission {
 }
 
 impl RawSubmission {
-    pub fn from_urlencoded(body: &[u8]) -> RawSubmission {
-        RawSubmission {
-            values: url::form_urlencoded::parse(body)
-                .map(|(k, v)| (k.into_owned(), Some(v.into_owned())))
-                .collect(),
+    /// Reads a urlencoded body strictly: the text must be UTF-8 once decoded, no key may
+    /// come twice, and a form has at most `MAX_FIELDS` pairs.
+    pub fn from_urlencoded(body: &[u8]) -> crate::Result<RawSubmission> {
+        let decode = |part: &[u8]| -> crate::Result<String> {
+            let spaced: Vec<u8> = part
+                .iter()
+                .map(|&b| if b == b'+' { b' ' } else { b })
+                .collect();
+            percent_encoding::percent_decode(&spaced)
+                .decode_utf8()
+                .map(|text| text.into_owned())
+                .map_err(|_| {
+                    crate::Error::bad_request(
+                        "invalid_utf8",
+                        "the form is not valid UTF-8; send it with accept-charset=\"utf-8\"",
+                    )
+                })
+        };
+        let mut values: Vec<(String, Option<String>)> = Vec::new();
+        for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+            if values.len() == MAX_FIELDS {
+                return Err(crate::Error::bad_request(
+                    "too_many_fields",
+                    format!("a form has at most {MAX_FIELDS} fields"),
+                ));
+            }
+            let (key, value) = match pair.iter().position(|&b| b == b'=') {
+                Some(at) => (&pair[..at], &pair[at + 1..]),
+                None => (pair, &pair[pair.len()..]),
+            };
+            let key = decode(key)?;
+            if values.iter().any(|(k, _)| *k == key) {
+                return Err(crate::Error::bad_request(
+                    "duplicate_field",
+                    format!("the field {key:?} was sent twice"),
+                )
+                .with_field(key));
+            }
+            values.push((key, Some(decode(value)?)));
         }
+        Ok(RawSubmission { values })
     }
 
     /// A JSON object; strings, numbers and booleans are text (`false` is an unticked box).
@@ -369,7 +406,20 @@ mod tests {
     }
 
     fn post(body: &str) -> RawSubmission {
-        RawSubmission::from_urlencoded(body.as_bytes())
+        RawSubmission::from_urlencoded(body.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn hostile_form_bodies_are_refused_whole() {
+        let code = |body: &[u8]| RawSubmission::from_urlencoded(body).unwrap_err().code;
+        assert_eq!(code(b"name=%FF%FE&phone=1"), "invalid_utf8");
+        assert_eq!(code(b"name=\xff"), "invalid_utf8");
+        assert_eq!(code(b"phone=1&phone=2"), "duplicate_field");
+        let many: Vec<String> = (0..=MAX_FIELDS).map(|i| format!("f{i}=x")).collect();
+        assert_eq!(code(many.join("&").as_bytes()), "too_many_fields");
+        let raw = RawSubmission::from_urlencoded(b"name=a+b%20c&empty=&flag").unwrap();
+        assert_eq!(raw.get("name"), Some(Some("a b c")));
+        assert_eq!(raw.get("flag"), Some(Some("")));
     }
 
     fn fields_of(errors: Vec<FieldError>) -> Vec<String> {
@@ -472,7 +522,9 @@ mod tests {
     proptest! {
         #[test]
         fn validation_never_panics_on_any_urlencoded_body(body in proptest::collection::vec(any::<u8>(), 0..300)) {
-            let _ = validate(&default_form(), &RawSubmission::from_urlencoded(&body), Some("utm_source=%FF"));
+            if let Ok(raw) = RawSubmission::from_urlencoded(&body) {
+                let _ = validate(&default_form(), &raw, Some("utm_source=%FF"));
+            }
         }
 
         #[test]

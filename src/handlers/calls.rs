@@ -33,8 +33,23 @@ pub async fn call(state: &AppState, request: Request<Incoming>) -> Result<Reply>
         .get(SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let body = http::read_body(&parts.headers, body, http::FORM_BODY_LIMIT).await?;
-    verify(secret, &body, signature.as_deref())?;
+    let body = http::read_body(&parts, body, http::FORM_BODY_LIMIT).await?;
+    if let Err(refused) = verify(secret, &body, signature.as_deref()) {
+        // Guessing signatures costs the guesser its address's quota; the platform's
+        // signed calls are held only by the global ceiling.
+        if let Some(http::ClientAddr(client)) = parts.extensions.get::<http::ClientAddr>().copied()
+        {
+            state
+                .limits
+                .check(client, None)
+                .map_err(|wait| Error::too_many_requests(wait.seconds()))?;
+        }
+        return Err(refused);
+    }
+    state
+        .limits
+        .check_global()
+        .map_err(|wait| Error::too_many_requests(wait.seconds()))?;
     let object = http::json_object(&body)?;
     let call = CallReport::parse(&object, jiff::Timestamp::now())?;
     let campaign = state

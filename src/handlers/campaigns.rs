@@ -68,7 +68,7 @@ pub(crate) async fn json_body(
             "send the body as application/json",
         ));
     }
-    let bytes = http::read_body(&parts.headers, body, http::JSON_BODY_LIMIT).await?;
+    let bytes = http::read_body(&parts, body, http::JSON_BODY_LIMIT).await?;
     http::json_object(&bytes)
 }
 

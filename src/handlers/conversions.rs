@@ -54,7 +54,7 @@ pub async fn import(state: &AppState, request: Request<Incoming>) -> Result<Repl
             "send the conversions as text/csv with a header row",
         ));
     }
-    let body = http::read_body(&parts.headers, body, import::IMPORT_BODY_LIMIT).await?;
+    let body = http::read_body(&parts, body, import::IMPORT_BODY_LIMIT).await?;
     let rows = import::read_rows(Format::Csv, &body)?;
     let now = jiff::Timestamp::now();
     let mut errors = Vec::new();

@@ -46,15 +46,16 @@ pub async fn show(state: &AppState, request: Request<Incoming>, slug: &str) -> R
 
 pub async fn submit(state: &AppState, request: Request<Incoming>, slug: &str) -> Result<Reply> {
     let campaign = find_campaign(state, slug).await?;
+    crate::app::check_rate(state, &request, Some(&campaign))?;
     let form = form_of(state, &campaign);
     let (parts, body) = request.into_parts();
     let as_json = http::wants_json(&parts.headers);
     let raw = match http::content_type(&parts.headers).as_deref() {
         Some("application/x-www-form-urlencoded") => RawSubmission::from_urlencoded(
-            &http::read_body(&parts.headers, body, http::FORM_BODY_LIMIT).await?,
-        ),
+            &http::read_body(&parts, body, http::FORM_BODY_LIMIT).await?,
+        )?,
         Some("application/json") => {
-            let body = http::read_body(&parts.headers, body, http::FORM_BODY_LIMIT).await?;
+            let body = http::read_body(&parts, body, http::FORM_BODY_LIMIT).await?;
             RawSubmission::from_json(http::json_object(&body)?)
         }
         _ => {

@@ -202,7 +202,7 @@ pub async fn import(state: &AppState, request: Request<Incoming>) -> Result<Repl
             ));
         }
     };
-    let body = http::read_body(&parts.headers, body, import::IMPORT_BODY_LIMIT).await?;
+    let body = http::read_body(&parts, body, import::IMPORT_BODY_LIMIT).await?;
     let rows = import::read_rows(format, &body)?;
     let campaigns: HashMap<String, Campaign> = state
         .store

@@ -19,6 +19,7 @@ use crate::templates::{QrCard, QrSheet};
 /// `GET /q/{slug}`: count the scan, then send the visitor to the form with the QR tags.
 pub async fn scan(state: &AppState, request: Request<Incoming>, slug: &str) -> Result<Reply> {
     let campaign = find_campaign(state, slug).await?;
+    crate::app::check_rate(state, &request, Some(&campaign))?;
     let variant = variant_param(request.uri().query())?;
     let now = jiff::Timestamp::now();
     // The visitor is standing at the booth: an uncounted scan beats a dead end.
@@ -60,6 +61,7 @@ pub async fn image(
     format: &str,
 ) -> Result<Reply> {
     let campaign = find_campaign(state, slug).await?;
+    crate::app::check_rate(state, &request, Some(&campaign))?;
     let query = request.uri().query();
     let variant = variant_param(query)?;
     let style = Style::parse(|k| http::query_value(query, k).filter(|v| !v.is_empty()))?;

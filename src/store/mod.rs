@@ -2,6 +2,7 @@
 //! commits in groups; reads run on tokio's blocking pool. Nothing here runs redb on an
 //! async worker thread, and nothing is acknowledged before its commit returns.
 
+mod check;
 mod read;
 mod tables;
 mod write;
@@ -20,9 +21,10 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::lead::Lead;
 use crate::roi::RoiInput;
 
+pub use check::Report as CheckReport;
 pub use read::LeadQuery;
 pub use write::{LeadOutcome, NewLead};
-pub use writer::Health;
+pub use writer::{DEFAULT_QUEUE_CAPACITY, FaultSwitch, Health};
 
 /// Handle to the store; cheap to clone. The writer thread stops when the last handle
 /// is dropped, after committing what was queued.
@@ -37,6 +39,17 @@ impl Store {
     /// Opens (or creates) the store file, checks its schema and starts the writer.
     /// Blocking: call it before serving, or from a blocking context.
     pub fn open(path: &Path, tz: jiff::tz::TimeZone) -> Result<Store> {
+        Store::open_with(path, tz, FaultSwitch::default(), DEFAULT_QUEUE_CAPACITY)
+    }
+
+    /// `open` with a writer queue of `capacity` jobs and a switch that makes commits fail
+    /// or stall on demand (for tests).
+    pub fn open_with(
+        path: &Path,
+        tz: jiff::tz::TimeZone,
+        faults: FaultSwitch,
+        capacity: usize,
+    ) -> Result<Store> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| {
                 Error::internal(format!(
@@ -56,7 +69,7 @@ impl Store {
             .map_err(|e| open_error(path, e))?;
         write::initialise(&db, &tz)?;
         let db = Arc::new(db);
-        let writer = writer::spawn(db.clone(), tz.clone())?;
+        let writer = writer::spawn(db.clone(), tz.clone(), faults, capacity)?;
         Ok(Store { db, writer, tz })
     }
 
@@ -174,6 +187,14 @@ impl Store {
             .await
     }
 
+    /// A tiny write that tells whether commits work again after a failure.
+    pub async fn probe(&self) -> Result<()> {
+        let now = jiff::Timestamp::now().as_millisecond().to_le_bytes();
+        self.writer
+            .run(move |txn, _| write::set_meta(txn, "health_probe", &now))
+            .await
+    }
+
     pub async fn set_admin_token_hash(&self, hash: [u8; 32]) -> Result<()> {
         self.writer
             .run(move |txn, _| write::set_meta(txn, write::ADMIN_TOKEN_KEY, &hash))
@@ -230,6 +251,12 @@ impl Store {
     /// What the ROI summary needs for the days `from..=to` (`YYYYMMDD`).
     pub async fn roi_input(&self, from: u32, to: u32) -> Result<RoiInput> {
         self.read(move |txn| read::roi_input(txn, from, to)).await
+    }
+
+    /// Verifies every derived table against the rows (`leadgate check`). Blocking.
+    pub fn check_blocking(&self) -> Result<CheckReport> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        check::check(&txn, &self.tz)
     }
 
     /// Blocking variant for the `leadgate roi` command, which runs without a server.

@@ -12,9 +12,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::storage;
 use crate::error::{Error, ErrorKind, Result};
 
-/// Jobs waiting for the writer. Past this, requests are refused with 503 at once rather
-/// than queued without bound.
-const QUEUE_CAPACITY: usize = 4096;
+/// Jobs waiting for the writer by default. Past the capacity, requests are refused with
+/// 503 at once rather than queued without bound.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 4096;
 /// Jobs per transaction at most, so one commit never holds the queue too long.
 const MAX_BATCH: usize = 1024;
 
@@ -30,6 +30,38 @@ struct Applied {
     /// The store itself failed (not the request): the whole batch must be rolled back.
     storage_failed: bool,
     answer: Box<dyn FnOnce(Result<()>) + Send>,
+}
+
+/// Test seam: while on, every commit fails as it would on a full or broken disk (the
+/// transaction is aborted and its requests are answered 503).
+#[derive(Debug, Clone, Default)]
+pub struct FaultSwitch(Arc<Faults>);
+
+#[derive(Debug, Default)]
+struct Faults {
+    fail: AtomicBool,
+    stall: AtomicBool,
+}
+
+impl FaultSwitch {
+    pub fn fail_commits(&self, on: bool) {
+        self.0.fail.store(on, Ordering::SeqCst);
+    }
+
+    /// While on, the writer holds its next batch uncommitted, as a stalled disk would.
+    pub fn stall_commits(&self, on: bool) {
+        self.0.stall.store(on, Ordering::SeqCst);
+    }
+
+    fn is_on(&self) -> bool {
+        self.0.fail.load(Ordering::SeqCst)
+    }
+
+    fn wait_while_stalled(&self) {
+        while self.0.stall.load(Ordering::SeqCst) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
 }
 
 /// Whether the last commit worked, for `/healthz`, and how deep the queue is.
@@ -66,13 +98,18 @@ pub struct WriterHandle {
     thread: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
-pub fn spawn(db: Arc<Database>, tz: jiff::tz::TimeZone) -> Result<WriterHandle> {
-    let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
+pub fn spawn(
+    db: Arc<Database>,
+    tz: jiff::tz::TimeZone,
+    faults: FaultSwitch,
+    capacity: usize,
+) -> Result<WriterHandle> {
+    let (sender, receiver) = mpsc::channel(capacity.max(1));
     let health = Arc::new(Health::default());
     let thread_health = health.clone();
     let thread = std::thread::Builder::new()
         .name("leadgate-writer".into())
-        .spawn(move || write_loop(&db, receiver, &WriteContext { tz }, &thread_health))
+        .spawn(move || write_loop(&db, receiver, &WriteContext { tz }, &thread_health, &faults))
         .map_err(|e| Error::internal(format!("cannot start the writer thread: {e}")))?;
     Ok(WriterHandle {
         jobs: sender,
@@ -149,7 +186,13 @@ impl WriterHandle {
     }
 }
 
-fn write_loop(db: &Database, mut jobs: mpsc::Receiver<Job>, ctx: &WriteContext, health: &Health) {
+fn write_loop(
+    db: &Database,
+    mut jobs: mpsc::Receiver<Job>,
+    ctx: &WriteContext,
+    health: &Health,
+    faults: &FaultSwitch,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = jobs.blocking_recv() {
         batch.push(first);
@@ -160,7 +203,7 @@ fn write_loop(db: &Database, mut jobs: mpsc::Receiver<Job>, ctx: &WriteContext, 
             }
         }
         health.queued.fetch_sub(batch.len(), Ordering::Relaxed);
-        commit_batch(db, batch.drain(..), ctx, health);
+        commit_batch(db, batch.drain(..), ctx, health, faults);
     }
 }
 
@@ -169,6 +212,7 @@ fn commit_batch(
     batch: impl Iterator<Item = Job>,
     ctx: &WriteContext,
     health: &Health,
+    faults: &FaultSwitch,
 ) {
     let txn = match begin(db) {
         Ok(txn) => txn,
@@ -181,10 +225,16 @@ fn commit_batch(
         }
     };
     let applied: Vec<Applied> = batch.map(|job| job(&txn, ctx)).collect();
+    faults.wait_while_stalled();
     let result = if applied.iter().any(|a| a.storage_failed) {
         let _ = txn.abort();
         Err(Error::unavailable(
             "the store failed while writing; nothing in this batch was saved",
+        ))
+    } else if faults.is_on() {
+        let _ = txn.abort();
+        Err(Error::unavailable(
+            "commit failed (injected fault); nothing in this batch was saved",
         ))
     } else {
         txn.commit().map_err(storage)

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod calls;
 mod campaigns;
 mod conversions;
 mod costs;
@@ -10,4 +11,5 @@ mod forms;
 mod imports;
 mod leads;
 mod process;
+mod qr;
 mod roi;

@@ -1,0 +1,212 @@
+//! `leadgate check`: reads the whole store and verifies that everything derived agrees
+//! with the rows it was derived from — the daily counters, the campaign index, contacts,
+//! touches and idempotency tokens. After a crash this is the proof that no transaction
+//! was half applied.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
+
+use super::storage;
+use super::tables::{self, metric};
+use super::write::{Contact, decode};
+use crate::domain::{LeadStatus, day_number};
+use crate::error::Result;
+use crate::lead::Lead;
+
+/// What the check read, and every disagreement it found.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub leads: u64,
+    pub contacts: u64,
+    pub tokens: u64,
+    pub problems: Vec<String>,
+}
+
+pub fn check(txn: &ReadTransaction, tz: &jiff::tz::TimeZone) -> Result<Report> {
+    let mut report = Report::default();
+    let mut expected: BTreeMap<(String, u32, &'static str), u64> = BTreeMap::new();
+    let mut ids = HashSet::new();
+    let mut per_contact: HashMap<String, (u64, (jiff::Timestamp, u128))> = HashMap::new();
+    let leads = txn.open_table(tables::LEADS).map_err(storage)?;
+    let by_campaign = txn.open_table(tables::LEADS_BY_CAMPAIGN).map_err(storage)?;
+    let touches = txn.open_table(tables::TOUCHES).map_err(storage)?;
+    for entry in leads.iter().map_err(storage)? {
+        let (key, bytes) = entry.map_err(storage)?;
+        let lead: Lead = decode(bytes.value(), "lead")?;
+        let id = key.value();
+        report.leads += 1;
+        ids.insert(id);
+        if lead.id.to_u128() != id {
+            report
+                .problems
+                .push(format!("lead stored under {id:x} says it is {}", lead.id));
+        }
+        let slug = lead.campaign.to_string();
+        let day = day_number(lead.received_at, tz);
+        *expected
+            .entry((slug.clone(), day, metric::LEADS))
+            .or_default() += 1;
+        match lead.status {
+            LeadStatus::Mql | LeadStatus::Sql => {
+                *expected
+                    .entry((slug.clone(), day, metric::MQLS))
+                    .or_default() += 1
+            }
+            LeadStatus::Disqualified => {
+                *expected
+                    .entry((slug.clone(), day, metric::DISQUALIFIED))
+                    .or_default() += 1
+            }
+            LeadStatus::New => {}
+        }
+        if by_campaign
+            .get((slug.as_str(), id))
+            .map_err(storage)?
+            .is_none()
+        {
+            report.problems.push(format!(
+                "lead {} is missing from its campaign's index",
+                lead.id
+            ));
+        }
+        let touch = touches
+            .get((lead.contact.as_str(), lead.received_at.as_millisecond(), id))
+            .map_err(storage)?;
+        if touch.map(|t| t.value().to_owned()) != Some(slug) {
+            report
+                .problems
+                .push(format!("lead {} has no touch for its contact", lead.id));
+        }
+        let seen = per_contact
+            .entry(lead.contact.clone())
+            .or_insert((0, (lead.received_at, id)));
+        seen.0 += 1;
+        seen.1 = seen.1.min((lead.received_at, id));
+    }
+    let index_rows = by_campaign.len().map_err(storage)?;
+    if index_rows != report.leads {
+        report.problems.push(format!(
+            "the campaign index has {index_rows} rows for {} leads",
+            report.leads
+        ));
+    }
+    let touch_rows = touches.len().map_err(storage)?;
+    if touch_rows != report.leads {
+        report.problems.push(format!(
+            "the touch index has {touch_rows} rows for {} leads",
+            report.leads
+        ));
+    }
+    check_contacts(txn, tz, &per_contact, &mut expected, &mut report)?;
+    check_counters(txn, &expected, &mut report)?;
+    let tokens = txn.open_table(tables::TOKENS).map_err(storage)?;
+    for entry in tokens.iter().map_err(storage)? {
+        let (key, id) = entry.map_err(storage)?;
+        report.tokens += 1;
+        if !ids.contains(&id.value()) {
+            report.problems.push(format!(
+                "idempotency key {:?} points to a missing lead",
+                key.value()
+            ));
+        }
+    }
+    Ok(report)
+}
+
+fn check_contacts(
+    txn: &ReadTransaction,
+    tz: &jiff::tz::TimeZone,
+    per_contact: &HashMap<String, (u64, (jiff::Timestamp, u128))>,
+    expected: &mut BTreeMap<(String, u32, &'static str), u64>,
+    report: &mut Report,
+) -> Result<()> {
+    let contacts = txn.open_table(tables::CONTACTS).map_err(storage)?;
+    let leads = txn.open_table(tables::LEADS).map_err(storage)?;
+    for entry in contacts.iter().map_err(storage)? {
+        let (key, bytes) = entry.map_err(storage)?;
+        let contact: Contact = decode(bytes.value(), "contact")?;
+        report.contacts += 1;
+        match per_contact.get(key.value()) {
+            None => report
+                .problems
+                .push(format!("contact {:?} has no leads", key.value())),
+            Some((count, (_, first))) => {
+                if *count != contact.leads {
+                    report.problems.push(format!(
+                        "contact {:?} counts {} leads, the store has {count}",
+                        key.value(),
+                        contact.leads
+                    ));
+                }
+                if *first != contact.first_lead.to_u128() {
+                    report.problems.push(format!(
+                        "contact {:?} names the wrong first lead",
+                        key.value()
+                    ));
+                }
+            }
+        }
+        if let Some(bytes) = leads.get(contact.first_lead.to_u128()).map_err(storage)? {
+            let first: Lead = decode(bytes.value(), "lead")?;
+            *expected
+                .entry((
+                    first.campaign.to_string(),
+                    day_number(first.received_at, tz),
+                    metric::NEW_CONTACTS,
+                ))
+                .or_default() += 1;
+        }
+    }
+    if report.contacts != per_contact.len() as u64 {
+        report.problems.push(format!(
+            "{} contacts stored for {} distinct contacts of leads",
+            report.contacts,
+            per_contact.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Every lead-derived counter must equal the count recomputed from the rows.
+fn check_counters(
+    txn: &ReadTransaction,
+    expected: &BTreeMap<(String, u32, &'static str), u64>,
+    report: &mut Report,
+) -> Result<()> {
+    let derived = [
+        metric::LEADS,
+        metric::NEW_CONTACTS,
+        metric::MQLS,
+        metric::DISQUALIFIED,
+    ];
+    let counters = txn.open_table(tables::COUNTERS).map_err(storage)?;
+    let mut stored: BTreeMap<(String, u32, &'static str), u64> = BTreeMap::new();
+    for entry in counters.iter().map_err(storage)? {
+        let (key, count) = entry.map_err(storage)?;
+        let (slug, day, name) = key.value();
+        if let Some(metric) = derived.iter().find(|m| **m == name)
+            && count.value() != 0
+        {
+            stored.insert((slug.to_owned(), day, metric), count.value());
+        }
+    }
+    for (key, want) in expected {
+        let have = stored.get(key).copied().unwrap_or(0);
+        if have != *want {
+            report.problems.push(format!(
+                "counter {} {} {}: stored {have}, rows say {want}",
+                key.0, key.1, key.2
+            ));
+        }
+    }
+    for (key, have) in &stored {
+        if !expected.contains_key(key) {
+            report.problems.push(format!(
+                "counter {} {} {}: stored {have}, rows say 0",
+                key.0, key.1, key.2
+            ));
+        }
+    }
+    Ok(())
+}
