@@ -2,7 +2,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use askama::Template;
 use hyper::body::Incoming;
@@ -15,6 +14,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::forms::FormSet;
 use crate::handlers;
 use crate::http::{self, Reply};
+use crate::metrics::{Metrics, Reject};
 use crate::store::Store;
 use crate::templates::MessagePage;
 
@@ -27,28 +27,11 @@ pub struct AppState {
     pub admin_token_hash: [u8; 32],
     /// `LEADGATE_CALL_SECRET`; without it the call webhook answers 503.
     pub call_secret: Option<Vec<u8>>,
-    pub rejects: Rejects,
+    pub metrics: crate::metrics::Metrics,
     pub limits: crate::limits::Limits,
     /// Origins allowed to post to `/f/{slug}` from a browser.
     pub cors_origins: Vec<String>,
     pub body_timeout: std::time::Duration,
-}
-
-/// Requests refused without storing anything, by reason (for operators).
-#[derive(Debug, Default)]
-pub struct Rejects {
-    pub honeypot: AtomicU64,
-    pub rate_limited: AtomicU64,
-}
-
-impl Rejects {
-    pub fn count_honeypot(&self) {
-        self.honeypot.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn count_rate_limited(&self) {
-        self.rate_limited.fetch_add(1, Ordering::Relaxed);
-    }
 }
 
 pub fn hash_token(token: &str) -> [u8; 32] {
@@ -82,6 +65,7 @@ pub async fn handle(
         (path.starts_with("/f/") || path.starts_with("/q/") || path.starts_with("/admin"))
             && !is_image
             && !http::wants_json(request.headers());
+    let route_name = route_name(&path);
     let result = route(&state, request, &path).await;
     let mut reply = result.unwrap_or_else(|error| {
         if error.kind == ErrorKind::Internal {
@@ -96,7 +80,52 @@ pub async fn handle(
     if path.starts_with("/f/") {
         allow_cross_origin(&state, origin.as_deref(), &mut reply);
     }
+    count(&state.metrics, route_name, reply.status().as_u16());
     with_common_headers(reply)
+}
+
+/// Counts the request by route and status class, and a refusal by its reason.
+fn count(metrics: &Metrics, route: &'static str, status: u16) {
+    metrics.request(route, status);
+    let reason = match status {
+        400 | 408 | 415 | 422 => Reject::InvalidInput,
+        401 => Reject::Unauthorized,
+        413 | 431 => Reject::TooLarge,
+        429 => Reject::RateLimited,
+        503 => Reject::StoreUnavailable,
+        _ => return,
+    };
+    metrics.reject(reason);
+}
+
+/// A fixed name for each route, for metrics: never the path itself (slugs and ids are
+/// unbounded).
+fn route_name(path: &str) -> &'static str {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["healthz"] => "healthz",
+        ["metrics"] => "metrics",
+        ["f", _] => "form",
+        ["f", _, "thanks"] => "form_thanks",
+        ["q", name] if name.ends_with(".png") || name.ends_with(".svg") => "qr_image",
+        ["q", _] => "qr_scan",
+        ["hooks", "call"] => "call_webhook",
+        ["admin", ..] => "admin",
+        ["api", "campaigns"] => "api_campaigns",
+        ["api", "campaigns", _] => "api_campaign",
+        ["api", "campaigns", _, "costs"] => "api_costs",
+        ["api", "campaigns", _, "costs", _] => "api_cost",
+        ["api", "campaigns", _, "qr"] => "api_qr",
+        ["api", "leads"] => "api_leads",
+        ["api", "leads", "import"] => "api_leads_import",
+        ["api", "leads", _] => "api_lead",
+        ["api", "conversions"] => "api_conversions",
+        ["api", "conversions", "import"] => "api_conversions_import",
+        ["api", "conversions", _] => "api_conversion",
+        ["api", "roi"] => "api_roi",
+        ["api", "roi.csv"] => "api_roi_csv",
+        _ => "other",
+    }
 }
 
 /// Embedded widgets on a campaign's own site post to `/f/{slug}` from the browser: the
@@ -143,10 +172,10 @@ pub fn check_rate(
         return Ok(());
     };
     let campaign = campaign.map(|c| (c.slug.as_str(), c.rate_limit.as_deref()));
-    state.limits.check(client, campaign).map_err(|wait| {
-        state.rejects.count_rate_limited();
-        Error::too_many_requests(wait.seconds())
-    })
+    state
+        .limits
+        .check(client, campaign)
+        .map_err(|wait| Error::too_many_requests(wait.seconds()))
 }
 
 async fn route(state: &AppState, request: Request<Incoming>, path: &str) -> Result<Reply> {
@@ -156,6 +185,14 @@ async fn route(state: &AppState, request: Request<Incoming>, path: &str) -> Resu
         ["healthz"] => {
             allow(&method, &[Method::GET, Method::HEAD])?;
             Ok(health(state).await)
+        }
+        ["metrics"] => {
+            allow(&method, &[Method::GET, Method::HEAD])?;
+            Ok(http::with_type(
+                StatusCode::OK,
+                state.metrics.render(),
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            ))
         }
         ["f", slug] => match method {
             Method::GET | Method::HEAD => handlers::forms::show(state, request, slug).await,

@@ -448,3 +448,179 @@ fn conversion(
     }
     fields
 }
+
+/// A small, fixed pseudo-random sequence (xorshift64*): the same store every run.
+struct Sequence(u64);
+
+impl Sequence {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// Campaigns a generated store spreads its leads over.
+pub const SCALE_CAMPAIGNS: usize = 1000;
+const SCALE_DAYS: i64 = 365;
+/// Rows per transaction while generating: big enough to amortise the commit.
+const SCALE_BATCH: usize = 5000;
+
+/// `leadgate demo --scale N`: fills an empty store with `leads` leads over 1,000 campaigns
+/// and the year before `until`, through the same import paths as real data. Contacts come
+/// back up to four times over different campaigns; one contact in ten opens a deal, half
+/// of those win. Returns (leads, conversion records) written.
+pub async fn generate(
+    store: &Store,
+    forms: &FormSet,
+    leads: usize,
+    until: jiff::Timestamp,
+) -> Result<(usize, usize)> {
+    if !store.campaigns().await?.is_empty() {
+        return Err(Error::new(
+            crate::error::ErrorKind::Conflict,
+            "store_not_empty",
+            "--scale fills only an empty store",
+        ));
+    }
+    let kinds = [
+        "trade_show",
+        "online_ad",
+        "livestream",
+        "content",
+        "offline_event",
+        "email",
+        "social",
+        "referral",
+    ];
+    let channels = [
+        "expo",
+        "baidu_sem",
+        "douyin_feed",
+        "douyin_live",
+        "wechat_mp",
+        "email",
+        "xiaohongshu",
+        "partner",
+    ];
+    let mut campaigns = HashMap::new();
+    let mut slugs = Vec::with_capacity(SCALE_CAMPAIGNS);
+    let now = jiff::Timestamp::now();
+    for i in 0..SCALE_CAMPAIGNS {
+        let slug = format!("c{i:04}");
+        let body = json!({"slug": slug, "name": format!("规模测试活动 {i}"), "kind": kinds[i % kinds.len()],
+            "channel": channels[i % channels.len()], "budget": (10_000 + i * 37) as u64});
+        let campaign = store
+            .create_campaign(Campaign::create(
+                body.as_object().expect("object"),
+                forms,
+                now,
+            )?)
+            .await?;
+        let incurred = (until - jiff::SignedDuration::from_hours(24 * (i as i64 % SCALE_DAYS)))
+            .to_zoned_datetime(store.tz().clone())
+            .date();
+        add_cost(
+            store,
+            &campaign,
+            &format!("{}", 5_000 + i * 13),
+            &incurred.to_string(),
+            "scale",
+        )
+        .await?;
+        campaigns.insert(slug.clone(), campaign);
+        slugs.push(slug);
+    }
+    let mut random = Sequence(0x9e37_79b9_7f4a_7c15);
+    let (mut written, mut conversion_rows, mut contact) = (0_usize, 0_usize, 0_u64);
+    let mut rows = Vec::with_capacity(SCALE_BATCH);
+    let mut conversions = Vec::new();
+    while written < leads {
+        contact += 1;
+        let phone = format!("13{:09}", contact);
+        let touches = (1 + random.below(4) as usize).min(leads - written);
+        let mut at = until
+            - jiff::SignedDuration::from_mins(
+                random.below(SCALE_DAYS as u64 * 24 * 60) as i64 + 60 * 24 * 10,
+            );
+        for _ in 0..touches {
+            let slug = &slugs[random.below(SCALE_CAMPAIGNS as u64) as usize];
+            let mut row = lead_row(
+                slug,
+                &at.to_string(),
+                &phone,
+                "规模客户",
+                if random.below(5) == 0 { "mql" } else { "new" },
+            );
+            row.cells.extend([
+                ("utm_source".into(), "baidu".into()),
+                ("utm_medium".into(), "cpc".into()),
+                ("utm_campaign".into(), slug.clone()),
+                ("company".into(), "上海某某自动化设备有限公司".into()),
+            ]);
+            rows.push(row);
+            at += jiff::SignedDuration::from_mins(random.below(60 * 24 * 3) as i64 + 1);
+        }
+        written += touches;
+        if random.below(10) == 0 {
+            let id = format!("SCALE-{contact}");
+            conversions.push(conversion(&id, &phone, "deal", None, &at.to_string()));
+            if random.below(2) == 0 {
+                let won = (at + jiff::SignedDuration::from_hours(24 * 7)).min(until);
+                conversions.push(conversion(
+                    &id,
+                    &phone,
+                    "won",
+                    Some(&format!("{}", 1_000 + random.below(99_000))),
+                    &won.to_string(),
+                ));
+            }
+        }
+        if rows.len() >= SCALE_BATCH || written >= leads {
+            flush_leads(store, &campaigns, forms, &mut rows, now).await?;
+            conversion_rows += flush_conversions(store, &mut conversions, now).await?;
+        }
+    }
+    Ok((written, conversion_rows))
+}
+
+async fn flush_leads(
+    store: &Store,
+    campaigns: &HashMap<String, Campaign>,
+    forms: &FormSet,
+    rows: &mut Vec<Row>,
+    now: jiff::Timestamp,
+) -> Result<()> {
+    let leads = rows
+        .drain(..)
+        .map(|row| lead_from_row(&row, campaigns, forms, now).map(|lead| (0, lead)))
+        .collect::<Result<Vec<_>>>()?;
+    for (_, outcome) in store.import_leads(leads).await? {
+        outcome?;
+    }
+    Ok(())
+}
+
+async fn flush_conversions(
+    store: &Store,
+    conversions: &mut Vec<HashMap<String, String>>,
+    now: jiff::Timestamp,
+) -> Result<usize> {
+    if conversions.is_empty() {
+        return Ok(0);
+    }
+    let inputs = conversions
+        .drain(..)
+        .map(|get| ConversionInput::parse(|k| get.get(k).cloned(), now).map(|c| (0, c)))
+        .collect::<Result<Vec<_>>>()?;
+    let count = inputs.len();
+    for (_, outcome) in store.import_conversions(inputs, now).await? {
+        outcome?;
+    }
+    Ok(count)
+}

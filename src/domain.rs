@@ -59,8 +59,11 @@ impl fmt::Display for Slug {
 }
 
 /// A phone number in E.164 form (`+8613800138000`).
+/// Deserialising does not re-check: only the store reads phones back, and it wrote only
+/// parsed ones (every input goes through `parse`). Listing 1,000 leads must not mean
+/// 1,000 calls into the phone-number library.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[serde(from = "String", into = "String")]
 pub struct Phone(String);
 
 impl Phone {
@@ -106,10 +109,9 @@ impl Phone {
     }
 }
 
-impl TryFrom<String> for Phone {
-    type Error = Error;
-    fn try_from(text: String) -> Result<Phone> {
-        Phone::parse(&text)
+impl From<String> for Phone {
+    fn from(stored: String) -> Phone {
+        Phone(stored)
     }
 }
 
@@ -121,8 +123,9 @@ impl From<Phone> for String {
 
 /// An e-mail address, trimmed, with the domain lower-cased (the local part is the
 /// mailbox owner's business and is kept as typed).
+/// Deserialised without re-checking, like `Phone`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+#[serde(from = "String", into = "String")]
 pub struct Email(String);
 
 impl Email {
@@ -162,10 +165,9 @@ impl Email {
     }
 }
 
-impl TryFrom<String> for Email {
-    type Error = Error;
-    fn try_from(text: String) -> Result<Email> {
-        Email::parse(&text)
+impl From<String> for Email {
+    fn from(stored: String) -> Email {
+        Email(stored)
     }
 }
 
@@ -232,16 +234,48 @@ impl fmt::Display for LeadId {
     }
 }
 
+/// Text in JSON, 16 bytes in the store's binary records.
 impl Serialize for LeadId {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        if s.is_human_readable() {
+            s.collect_str(self)
+        } else {
+            s.serialize_u128(self.to_u128())
+        }
     }
 }
 
 impl<'de> Deserialize<'de> for LeadId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<LeadId, D::Error> {
-        let text = String::deserialize(d)?;
-        LeadId::parse(&text).ok_or_else(|| serde::de::Error::custom("not a ULID"))
+        if d.is_human_readable() {
+            let text = String::deserialize(d)?;
+            LeadId::parse(&text).ok_or_else(|| serde::de::Error::custom("not a ULID"))
+        } else {
+            u128::deserialize(d).map(LeadId::from_u128)
+        }
+    }
+}
+
+/// `#[serde(with = "compact_time")]`: RFC 3339 text in JSON, Unix milliseconds (8 bytes)
+/// in the store's binary records. Lead times have millisecond precision (their ULIDs do).
+pub mod compact_time {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(ts: &jiff::Timestamp, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            ts.serialize(s)
+        } else {
+            s.serialize_i64(ts.as_millisecond())
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<jiff::Timestamp, D::Error> {
+        if d.is_human_readable() {
+            jiff::Timestamp::deserialize(d)
+        } else {
+            let ms = i64::deserialize(d)?;
+            jiff::Timestamp::from_millisecond(ms).map_err(serde::de::Error::custom)
+        }
     }
 }
 

@@ -11,19 +11,17 @@ use crate::domain::{CLICK_ID_KEYS, Email, LeadId, LeadStatus, Phone, Slug, Sourc
 pub struct Lead {
     pub id: LeadId,
     pub campaign: Slug,
+    #[serde(with = "crate::domain::compact_time")]
     pub received_at: jiff::Timestamp,
     pub name: Option<String>,
     pub phone: Option<Phone>,
     pub email: Option<Email>,
     pub company: Option<String>,
     /// The form's other fields (title, message, consent …).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub fields: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub utm: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub click_ids: BTreeMap<String, String>,
-    #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "ref")]
     pub referral: Option<String>,
     pub source: Source,
     pub status: LeadStatus,
@@ -183,7 +181,10 @@ mod tests {
     #[test]
     fn records_round_trip_through_their_stored_form() {
         let original = lead("x");
-        let bytes = serde_json::to_vec(&original).unwrap();
-        assert_eq!(serde_json::from_slice::<Lead>(&bytes).unwrap(), original);
+        let bytes = postcard::to_allocvec(&original).unwrap();
+        assert_eq!(postcard::from_bytes::<Lead>(&bytes).unwrap(), original);
+        assert!(bytes.len() < 120, "{} bytes", bytes.len());
+        let text = serde_json::to_vec(&original).unwrap();
+        assert_eq!(serde_json::from_slice::<Lead>(&text).unwrap(), original);
     }
 }

@@ -33,6 +33,7 @@ pub mod http;
 pub mod import;
 pub mod lead;
 pub mod limits;
+pub mod metrics;
 pub mod qr;
 pub mod report;
 pub mod roi;

@@ -31,6 +31,19 @@ enum Command {
     Qr(QrArgs),
     /// Verify a stopped server's store: counters, indexes and tokens against the rows.
     Check(StoreArgs),
+    /// Fill an empty store with generated data, to measure the summary and the store at scale.
+    Demo(DemoArgs),
+    /// Rewrite a stopped server's store file without its free space.
+    Compact(StoreArgs),
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Leads to generate (over 1,000 campaigns and the past year; 10% of contacts convert).
+    #[arg(long)]
+    scale: usize,
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 #[derive(Args)]
@@ -142,6 +155,8 @@ fn main() -> ExitCode {
         Command::Roi(args) => roi(args),
         Command::Qr(args) => qr(args),
         Command::Check(args) => check(args),
+        Command::Demo(args) => demo(args),
+        Command::Compact(args) => compact(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -402,4 +417,53 @@ fn check(args: StoreArgs) -> anyhow::Result<()> {
     } else {
         Err(anyhow!("{} problems found", report.problems.len()))
     }
+}
+
+fn demo(args: DemoArgs) -> anyhow::Result<()> {
+    let file = file_settings(args.store.config.as_ref())?;
+    let settings = Settings {
+        data: args.store.data,
+        ..Settings::default()
+    }
+    .or(env_settings()?)
+    .or(file);
+    let config = settings.into_config(false).map_err(|e| anyhow!(e))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let forms = match &config.forms_dir {
+            Some(dir) => leadgate::forms::FormSet::load_dir(dir).map_err(|e| anyhow!(e))?,
+            None => leadgate::forms::FormSet::builtin(),
+        };
+        let path = config.store_path();
+        let tz = config.tz.clone();
+        let store = tokio::task::spawn_blocking(move || leadgate::store::Store::open(&path, tz)).await?.map_err(|e| anyhow!(e))?;
+        let started = std::time::Instant::now();
+        let generated = leadgate::demo::generate(&store, &forms, args.scale, jiff::Timestamp::now()).await;
+        store.close().await;
+        let (leads, conversions) = generated.map_err(|e| anyhow!(e))?;
+        let bytes = std::fs::metadata(config.store_path()).map(|m| m.len()).unwrap_or(0);
+        eprintln!(
+            "generated {leads} leads and {conversions} conversion records over {} campaigns in {:.1} s; store {} MB, {} bytes per lead",
+            leadgate::demo::SCALE_CAMPAIGNS,
+            started.elapsed().as_secs_f64(),
+            bytes / 1_000_000,
+            bytes / leads.max(1) as u64
+        );
+        Ok(())
+    })
+}
+
+fn compact(args: StoreArgs) -> anyhow::Result<()> {
+    let config = store_config(args)?;
+    let (before, after) =
+        leadgate::store::Store::compact_file(&config.store_path()).map_err(|e| anyhow!(e))?;
+    println!(
+        "{}: {:.1} MB -> {:.1} MB",
+        config.store_path().display(),
+        before as f64 / 1e6,
+        after as f64 / 1e6
+    );
+    Ok(())
 }

@@ -11,7 +11,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
-use crate::app::{self, AppState, Rejects};
+use crate::app::{self, AppState};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::forms::FormSet;
@@ -54,13 +54,14 @@ pub async fn prepare(config: &Config) -> Result<AppState> {
     if config.demo {
         crate::demo::load(&store, &forms).await?;
     }
+    let metrics = crate::metrics::Metrics::new(store.clone());
     Ok(AppState {
         store,
         forms,
         public_url: config.public_url.clone(),
         admin_token_hash,
         call_secret: config.call_secret.as_ref().map(|s| s.as_bytes().to_vec()),
-        rejects: Rejects::default(),
+        metrics,
         limits: Limits::new(
             config.rate_limit,
             config.global_rate_limit,
@@ -135,6 +136,8 @@ pub async fn serve(
                         continue;
                     }
                 };
+                // Answers are small and latency matters more than packet count.
+                let _ = stream.set_nodelay(true);
                 let state = state.clone();
                 let service = service_fn(move |request| {
                     let state = state.clone();

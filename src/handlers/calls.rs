@@ -102,6 +102,9 @@ pub async fn call(state: &AppState, request: Request<Incoming>) -> Result<Reply>
             idempotency_key: Some(format!("call:{}", call.call_id)),
         })
         .await?;
+    if !outcome.duplicate {
+        state.metrics.lead_stored(Source::Phone);
+    }
     let status = if outcome.duplicate {
         StatusCode::OK
     } else {

@@ -74,7 +74,7 @@ pub async fn submit(state: &AppState, request: Request<Incoming>, slug: &str) ->
     };
     let thanks = format!("/f/{}/thanks", campaign.slug);
     if submission.is_bot {
-        state.rejects.count_honeypot();
+        state.metrics.reject(crate::metrics::Reject::Honeypot);
         let decoy = LeadId::generate();
         return Ok(if as_json {
             created(&campaign, decoy, false)
@@ -88,6 +88,7 @@ pub async fn submit(state: &AppState, request: Request<Incoming>, slug: &str) ->
         .as_ref()
         .map(|token| format!("form:{}:{token}", campaign.slug));
     let lead = build_lead(&campaign, submission, is_api);
+    let source = lead.source;
     let outcome = state
         .store
         .insert_lead(NewLead {
@@ -95,6 +96,9 @@ pub async fn submit(state: &AppState, request: Request<Incoming>, slug: &str) ->
             idempotency_key,
         })
         .await?;
+    if !outcome.duplicate {
+        state.metrics.lead_stored(source);
+    }
     Ok(if as_json {
         created(&campaign, outcome.id, outcome.duplicate)
     } else {

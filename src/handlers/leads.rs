@@ -233,6 +233,9 @@ pub async fn import(state: &AppState, request: Request<Incoming>) -> Result<Repl
             Err(error) => errors.push(RowError::new(line, &error)),
         }
     }
+    state
+        .metrics
+        .leads_stored(crate::domain::Source::Import, imported);
     errors.sort_by_key(|e| e.line);
     let known = |key: &str| {
         import::LEAD_COLUMNS.contains(&key)

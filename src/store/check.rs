@@ -9,7 +9,7 @@ use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
 
 use super::storage;
 use super::tables::{self, metric};
-use super::write::{Contact, decode};
+use super::write::{Contact, decode_record};
 use crate::domain::{LeadStatus, day_number};
 use crate::error::Result;
 use crate::lead::Lead;
@@ -33,7 +33,7 @@ pub fn check(txn: &ReadTransaction, tz: &jiff::tz::TimeZone) -> Result<Report> {
     let touches = txn.open_table(tables::TOUCHES).map_err(storage)?;
     for entry in leads.iter().map_err(storage)? {
         let (key, bytes) = entry.map_err(storage)?;
-        let lead: Lead = decode(bytes.value(), "lead")?;
+        let lead: Lead = decode_record(bytes.value(), "lead")?;
         let id = key.value();
         report.leads += 1;
         ids.insert(id);
@@ -125,7 +125,7 @@ fn check_contacts(
     let leads = txn.open_table(tables::LEADS).map_err(storage)?;
     for entry in contacts.iter().map_err(storage)? {
         let (key, bytes) = entry.map_err(storage)?;
-        let contact: Contact = decode(bytes.value(), "contact")?;
+        let contact: Contact = decode_record(bytes.value(), "contact")?;
         report.contacts += 1;
         match per_contact.get(key.value()) {
             None => report
@@ -148,7 +148,7 @@ fn check_contacts(
             }
         }
         if let Some(bytes) = leads.get(contact.first_lead.to_u128()).map_err(storage)? {
-            let first: Lead = decode(bytes.value(), "lead")?;
+            let first: Lead = decode_record(bytes.value(), "lead")?;
             *expected
                 .entry((
                     first.campaign.to_string(),

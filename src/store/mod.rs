@@ -3,21 +3,22 @@
 //! async worker thread, and nothing is acknowledged before its commit returns.
 
 mod check;
+mod handle;
 mod read;
 mod tables;
 mod write;
 mod writer;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
-use redb::{Database, ReadableDatabase};
+use redb::ReadableDatabase;
 
 use crate::campaign::Campaign;
 use crate::conversion::{Conversion, ConversionInput, Upsert};
 use crate::cost::CostEntry;
 use crate::domain::{LeadId, LeadStatus, Slug};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::lead::Lead;
 use crate::roi::RoiInput;
 
@@ -30,8 +31,10 @@ pub use writer::{DEFAULT_QUEUE_CAPACITY, FaultSwitch, Health};
 /// is dropped, after committing what was queued.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<Database>,
+    db: Arc<handle::DbHandle>,
     writer: writer::WriterHandle,
+    campaigns: Arc<CampaignCache>,
+    path: std::path::PathBuf,
     tz: jiff::tz::TimeZone,
 }
 
@@ -58,23 +61,30 @@ impl Store {
                 ))
             })?;
         }
-        let db = Database::builder()
-            .set_repair_callback(|progress| {
-                tracing::warn!(
-                    "repairing the store after an unclean stop: {:.0}%",
-                    progress.progress() * 100.0
-                );
-            })
-            .create(path)
-            .map_err(|e| open_error(path, e))?;
-        write::initialise(&db, &tz)?;
-        let db = Arc::new(db);
+        let db = Arc::new(handle::DbHandle::open(path)?);
+        write::initialise(&*db.get()?, &tz)?;
+        let campaigns = {
+            let database = db.get()?;
+            let txn = database.begin_read().map_err(storage)?;
+            Arc::new(CampaignCache::new(read::campaigns(&txn)?))
+        };
         let writer = writer::spawn(db.clone(), tz.clone(), faults, capacity)?;
-        Ok(Store { db, writer, tz })
+        Ok(Store {
+            db,
+            writer,
+            campaigns,
+            tz,
+            path: path.to_owned(),
+        })
     }
 
     pub fn health(&self) -> Arc<Health> {
         self.writer.health()
+    }
+
+    /// The redb file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     pub fn tz(&self) -> &jiff::tz::TimeZone {
@@ -95,6 +105,21 @@ impl Store {
         let Store { db, writer, .. } = self;
         drop(db);
         writer.close_blocking();
+    }
+
+    /// Rewrites the file without free space (server stopped). Returns the size before
+    /// and after, in bytes.
+    pub fn compact_file(path: &Path) -> Result<(u64, u64)> {
+        let before = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let mut db = handle::open_database(path)?;
+        let mut rounds = 0;
+        // Each call moves pages towards the start; repeat until nothing moves.
+        while db.compact().map_err(storage)? && rounds < 32 {
+            rounds += 1;
+        }
+        drop(db);
+        let after = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        Ok((before, after))
     }
 
     // ---- writes -------------------------------------------------------------------
@@ -123,8 +148,12 @@ impl Store {
     }
 
     pub async fn create_campaign(&self, campaign: Campaign) -> Result<Campaign> {
+        let cache = self.campaigns.clone();
         self.writer
-            .run(move |txn, _| write::create_campaign(txn, campaign))
+            .run_then(
+                move |txn, _| write::create_campaign(txn, campaign),
+                move |c| cache.put(c),
+            )
             .await
     }
 
@@ -134,8 +163,12 @@ impl Store {
     where
         F: FnOnce(&mut Campaign) -> Result<()> + Send + 'static,
     {
+        let cache = self.campaigns.clone();
         self.writer
-            .run(move |txn, _| write::update_campaign(txn, &slug, change))
+            .run_then(
+                move |txn, _| write::update_campaign(txn, &slug, change),
+                move |c| cache.put(c),
+            )
             .await
     }
 
@@ -208,8 +241,9 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&redb::ReadTransaction) -> Result<T> + Send + 'static,
     {
-        let db = self.db.clone();
+        let handle = self.db.clone();
         tokio::task::spawn_blocking(move || {
+            let db = handle.get()?;
             let txn = db.begin_read().map_err(storage)?;
             query(&txn)
         })
@@ -217,13 +251,18 @@ impl Store {
         .map_err(|e| Error::internal(format!("read task failed: {e}")))?
     }
 
+    /// From memory: every form post and scan looks its campaign up.
     pub async fn campaign(&self, slug: Slug) -> Result<Option<Campaign>> {
-        self.read(move |txn| read::campaign(txn, slug.as_str()))
-            .await
+        Ok(self.campaigns.get(slug.as_str()).map(|c| (*c).clone()))
+    }
+
+    /// The cached campaign itself, without a copy.
+    pub fn cached_campaign(&self, slug: &str) -> Option<Arc<Campaign>> {
+        self.campaigns.get(slug)
     }
 
     pub async fn campaigns(&self) -> Result<Vec<Campaign>> {
-        self.read(read::campaigns).await
+        Ok(self.campaigns.all())
     }
 
     pub async fn lead(&self, id: LeadId) -> Result<Option<Lead>> {
@@ -255,13 +294,13 @@ impl Store {
 
     /// Verifies every derived table against the rows (`leadgate check`). Blocking.
     pub fn check_blocking(&self) -> Result<CheckReport> {
-        let txn = self.db.begin_read().map_err(storage)?;
+        let txn = self.db.get()?.begin_read().map_err(storage)?;
         check::check(&txn, &self.tz)
     }
 
     /// Blocking variant for the `leadgate roi` command, which runs without a server.
     pub fn roi_input_blocking(&self, from: u32, to: u32) -> Result<RoiInput> {
-        let txn = self.db.begin_read().map_err(storage)?;
+        let txn = self.db.get()?.begin_read().map_err(storage)?;
         read::roi_input(&txn, from, to)
     }
 
@@ -289,31 +328,56 @@ impl Store {
 
     /// Blocking variant for command-line tools that run without a server.
     pub fn admin_token_hash_blocking(&self) -> Result<Option<[u8; 32]>> {
-        let txn = self.db.begin_read().map_err(storage)?;
+        let txn = self.db.get()?.begin_read().map_err(storage)?;
         Ok(read::meta(&txn, write::ADMIN_TOKEN_KEY)?.and_then(|b| b.try_into().ok()))
+    }
+}
+
+/// Every campaign, in memory. This process is the store's only writer, and the cache is
+/// updated on the writer thread right after each commit, in commit order, so it is never
+/// behind what a reader could see. Campaigns are few; reading one must not cost a
+/// transaction on every form post.
+struct CampaignCache(std::sync::RwLock<std::collections::HashMap<String, Arc<Campaign>>>);
+
+impl CampaignCache {
+    fn new(campaigns: Vec<Campaign>) -> CampaignCache {
+        CampaignCache(std::sync::RwLock::new(
+            campaigns
+                .into_iter()
+                .map(|c| (c.slug.to_string(), Arc::new(c)))
+                .collect(),
+        ))
+    }
+
+    fn get(&self, slug: &str) -> Option<Arc<Campaign>> {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(slug)
+            .cloned()
+    }
+
+    fn all(&self) -> Vec<Campaign> {
+        let mut all: Vec<Campaign> = self
+            .0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .map(|c| (**c).clone())
+            .collect();
+        all.sort_by(|a, b| a.slug.cmp(&b.slug));
+        all
+    }
+
+    fn put(&self, campaign: &Campaign) {
+        self.0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(campaign.slug.to_string(), Arc::new(campaign.clone()));
     }
 }
 
 /// Any redb failure: the store cannot serve this request, the client may retry.
 pub(crate) fn storage(error: impl std::fmt::Display) -> Error {
     Error::unavailable(format!("store error: {error}"))
-}
-
-fn open_error(path: &Path, error: redb::DatabaseError) -> Error {
-    let dir: PathBuf = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    match error {
-        redb::DatabaseError::DatabaseAlreadyOpen => Error::new(
-            ErrorKind::Unavailable,
-            "store_in_use",
-            format!(
-                "data directory {} is in use by another leadgate process (stop it first, or use --data to pick another directory)",
-                dir.display()
-            ),
-        ),
-        other => Error::new(
-            ErrorKind::Unavailable,
-            "store_open_failed",
-            format!("cannot open the store {}: {other}", path.display()),
-        ),
-    }
 }

@@ -4,18 +4,18 @@
 use redb::TableDefinition;
 
 /// Bumped whenever a table's key or value layout changes; `open` refuses other versions.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// name -> value: `schema_version` (u64 LE), `admin_token_sha256`, `tz`.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// slug -> Campaign (JSON).
 pub const CAMPAIGNS: TableDefinition<&str, &[u8]> = TableDefinition::new("campaigns");
-/// LeadId -> Lead (JSON).
+/// LeadId -> Lead (postcard).
 pub const LEADS: TableDefinition<u128, &[u8]> = TableDefinition::new("leads");
 /// (slug, LeadId) -> (): a campaign's leads in time order.
 pub const LEADS_BY_CAMPAIGN: TableDefinition<(&str, u128), ()> =
     TableDefinition::new("leads_by_campaign");
-/// contact key -> Contact (JSON).
+/// contact key -> Contact (postcard).
 pub const CONTACTS: TableDefinition<&str, &[u8]> = TableDefinition::new("contacts");
 /// lower-cased e-mail -> (received_at ms, contact key) of the latest lead with that
 /// address: how a CRM that only knows the e-mail finds a contact keyed by phone.

@@ -35,7 +35,9 @@ pub struct LeadOutcome {
 /// First and latest sighting of a person, across campaigns.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Contact {
+    #[serde(with = "crate::domain::compact_time")]
     pub first_seen: jiff::Timestamp,
+    #[serde(with = "crate::domain::compact_time")]
     pub last_seen: jiff::Timestamp,
     pub first_lead: LeadId,
     pub leads: u64,
@@ -129,8 +131,7 @@ pub fn insert_lead(
     }
     let id = lead.id.to_u128();
     let slug = lead.campaign.as_str();
-    let record = serde_json::to_vec(&lead)
-        .map_err(|e| Error::internal(format!("cannot encode a lead: {e}")))?;
+    let record = encode_record(&lead, "lead")?;
     txn.open_table(tables::LEADS)
         .map_err(storage)?
         .insert(id, record.as_slice())
@@ -204,7 +205,7 @@ enum FirstLead {
 fn record_contact(txn: &WriteTransaction, lead: &Lead) -> Result<FirstLead> {
     let mut contacts = txn.open_table(tables::CONTACTS).map_err(storage)?;
     let existing: Option<Contact> = match contacts.get(lead.contact.as_str()).map_err(storage)? {
-        Some(bytes) => Some(decode(bytes.value(), "contact")?),
+        Some(bytes) => Some(decode_record(bytes.value(), "contact")?),
         None => None,
     };
     let (contact, first) = match existing {
@@ -225,7 +226,7 @@ fn record_contact(txn: &WriteTransaction, lead: &Lead) -> Result<FirstLead> {
                 let previous = txn.open_table(tables::LEADS).map_err(storage)?;
                 let replaced = match previous.get(c.first_lead.to_u128()).map_err(storage)? {
                     Some(bytes) => {
-                        let old: Lead = decode(bytes.value(), "lead")?;
+                        let old: Lead = decode_record(bytes.value(), "lead")?;
                         Some((old.campaign.to_string(), old.received_at))
                     }
                     None => None,
@@ -239,8 +240,7 @@ fn record_contact(txn: &WriteTransaction, lead: &Lead) -> Result<FirstLead> {
             (c, first)
         }
     };
-    let bytes = serde_json::to_vec(&contact)
-        .map_err(|e| Error::internal(format!("cannot encode a contact: {e}")))?;
+    let bytes = encode_record(&contact, "contact")?;
     contacts
         .insert(lead.contact.as_str(), bytes.as_slice())
         .map_err(storage)?;
@@ -466,7 +466,7 @@ pub fn set_lead_status(
 ) -> Result<Lead> {
     let mut leads = txn.open_table(tables::LEADS).map_err(storage)?;
     let mut lead: Lead = match leads.get(id.to_u128()).map_err(storage)? {
-        Some(bytes) => decode(bytes.value(), "lead")?,
+        Some(bytes) => decode_record(bytes.value(), "lead")?,
         None => {
             return Err(Error::not_found(
                 "unknown_lead",
@@ -483,8 +483,7 @@ pub fn set_lead_status(
         bump(&mut counters, lead.campaign.as_str(), day, metric, delta)?;
     }
     lead.status = status;
-    let record = serde_json::to_vec(&lead)
-        .map_err(|e| Error::internal(format!("cannot encode a lead: {e}")))?;
+    let record = encode_record(&lead, "lead")?;
     leads
         .insert(id.to_u128(), record.as_slice())
         .map_err(storage)?;
@@ -561,7 +560,7 @@ fn match_contact(txn: &WriteTransaction, reference: &ContactRef) -> Result<Match
     let leads = txn.open_table(tables::LEADS).map_err(storage)?;
     let read_lead = |id: LeadId| -> Result<Option<Lead>> {
         match leads.get(id.to_u128()).map_err(storage)? {
-            Some(bytes) => decode(bytes.value(), "lead").map(Some),
+            Some(bytes) => decode_record(bytes.value(), "lead").map(Some),
             None => Ok(None),
         }
     };
@@ -584,7 +583,7 @@ fn match_contact(txn: &WriteTransaction, reference: &ContactRef) -> Result<Match
             };
             let contacts = txn.open_table(tables::CONTACTS).map_err(storage)?;
             let contact: Contact = match contacts.get(key.as_str()).map_err(storage)? {
-                Some(bytes) => decode(bytes.value(), "contact")?,
+                Some(bytes) => decode_record(bytes.value(), "contact")?,
                 None => return Err(unknown()),
             };
             (read_lead(contact.first_lead)?.ok_or_else(unknown)?, None)
@@ -682,6 +681,19 @@ fn encode_campaign(campaign: &Campaign) -> Result<Vec<u8>> {
         .map_err(|e| Error::internal(format!("cannot encode a campaign: {e}")))
 }
 
+/// Leads and contacts, the high-volume records, are stored as compact postcard bytes;
+/// their layout is fixed by `SCHEMA_VERSION`.
+pub(super) fn encode_record<T: Serialize>(value: &T, what: &str) -> Result<Vec<u8>> {
+    postcard::to_allocvec(value)
+        .map_err(|e| Error::internal(format!("cannot encode a {what}: {e}")))
+}
+
+pub(super) fn decode_record<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
+    postcard::from_bytes(bytes)
+        .map_err(|e| Error::internal(format!("a stored {what} cannot be read: {e}")))
+}
+
+/// Campaigns, costs and conversions are few and change shape as features grow: JSON.
 pub(super) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
     serde_json::from_slice(bytes)
         .map_err(|e| Error::internal(format!("a stored {what} cannot be read: {e}")))

@@ -7,6 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use redb::{Database, Durability, WriteTransaction};
+
+use super::handle::DbHandle;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use tokio::sync::{mpsc, oneshot};
 
 use super::storage;
@@ -65,11 +69,29 @@ impl FaultSwitch {
 }
 
 /// Whether the last commit worked, for `/healthz`, and how deep the queue is.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Health {
     failing: AtomicBool,
     last_error: Mutex<Option<String>>,
     pub queued: AtomicUsize,
+    /// Seconds from the first write of a batch to the end of its commit.
+    pub commit_seconds: Histogram,
+    /// Writes per committed transaction: how well group commit amortises each fsync.
+    pub batch_size: Histogram,
+    pub failures: Counter,
+}
+
+impl Default for Health {
+    fn default() -> Health {
+        Health {
+            failing: AtomicBool::new(false),
+            last_error: Mutex::new(None),
+            queued: AtomicUsize::new(0),
+            commit_seconds: Histogram::new(exponential_buckets(0.0002, 2.0, 14)),
+            batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
+            failures: Counter::default(),
+        }
+    }
 }
 
 impl Health {
@@ -85,6 +107,9 @@ impl Health {
     }
 
     fn record(&self, result: &Result<()>) {
+        if result.is_err() {
+            self.failures.inc();
+        }
         self.failing.store(result.is_err(), Ordering::Relaxed);
         *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) =
             result.as_ref().err().map(|e| e.message.clone());
@@ -99,7 +124,7 @@ pub struct WriterHandle {
 }
 
 pub fn spawn(
-    db: Arc<Database>,
+    db: Arc<DbHandle>,
     tz: jiff::tz::TimeZone,
     faults: FaultSwitch,
     capacity: usize,
@@ -131,15 +156,30 @@ impl WriterHandle {
         T: Send + 'static,
         F: FnOnce(&WriteTransaction, &WriteContext) -> Result<T> + Send + 'static,
     {
+        self.run_then(apply, |_| {}).await
+    }
+
+    /// `run`, and `committed` is called with the result on the writer thread right after
+    /// the commit, in commit order — how in-memory copies of stored data stay in step.
+    pub async fn run_then<T, F, C>(&self, apply: F, committed: C) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&WriteTransaction, &WriteContext) -> Result<T> + Send + 'static,
+        C: FnOnce(&T) + Send + 'static,
+    {
         let (reply, answer) = oneshot::channel::<Result<T>>();
         let job: Job = Box::new(move |txn, ctx| {
             let outcome = apply(txn, ctx);
             let storage_failed = matches!(&outcome, Err(e) if e.kind == ErrorKind::Unavailable);
             Applied {
                 storage_failed,
-                answer: Box::new(move |committed: Result<()>| {
+                answer: Box::new(move |commit: Result<()>| {
+                    let result = commit.and(outcome);
+                    if let Ok(value) = &result {
+                        committed(value);
+                    }
                     // The requester may have gone away; its answer is simply dropped.
-                    let _ = reply.send(committed.and(outcome));
+                    let _ = reply.send(result);
                 }),
             }
         });
@@ -186,14 +226,19 @@ impl WriterHandle {
     }
 }
 
+/// After a failed commit, how long before the writer tries to reopen the store.
+const REOPEN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 fn write_loop(
-    db: &Database,
+    db: &DbHandle,
     mut jobs: mpsc::Receiver<Job>,
     ctx: &WriteContext,
     health: &Health,
     faults: &FaultSwitch,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut broken_since: Option<std::time::Instant> = None;
+    let mut last_reopen: Option<std::time::Instant> = None;
     while let Some(first) = jobs.blocking_recv() {
         batch.push(first);
         while batch.len() < MAX_BATCH {
@@ -203,7 +248,26 @@ fn write_loop(
             }
         }
         health.queued.fetch_sub(batch.len(), Ordering::Relaxed);
-        commit_batch(db, batch.drain(..), ctx, health, faults);
+        // redb refuses all work after an I/O error until reopened: try that, not too often.
+        if broken_since.is_some() && last_reopen.is_none_or(|at| at.elapsed() >= REOPEN_EVERY) {
+            last_reopen = Some(std::time::Instant::now());
+            match db.reopen() {
+                Ok(()) => broken_since = None,
+                Err(error) => tracing::warn!("store still unavailable: {error}"),
+            }
+        }
+        let disk_failed = match db.get() {
+            Ok(database) => commit_batch(&database, batch.drain(..), ctx, health, faults),
+            Err(error) => {
+                health.record(&Err(error));
+                // Dropping a job drops its reply sender: the request is answered 503.
+                batch.clear();
+                true
+            }
+        };
+        if disk_failed && broken_since.is_none() {
+            broken_since = Some(std::time::Instant::now());
+        }
     }
 }
 
@@ -213,7 +277,7 @@ fn commit_batch(
     ctx: &WriteContext,
     health: &Health,
     faults: &FaultSwitch,
-) {
+) -> bool {
     let txn = match begin(db) {
         Ok(txn) => txn,
         Err(error) => {
@@ -221,12 +285,14 @@ fn commit_batch(
             // Dropping a job drops its reply sender: the request is answered 503.
             drop(batch.collect::<Vec<_>>());
             tracing::error!("cannot start a write transaction: {error}");
-            return;
+            return true;
         }
     };
+    let started = std::time::Instant::now();
     let applied: Vec<Applied> = batch.map(|job| job(&txn, ctx)).collect();
     faults.wait_while_stalled();
-    let result = if applied.iter().any(|a| a.storage_failed) {
+    let storage_failed = applied.iter().any(|a| a.storage_failed);
+    let result = if storage_failed {
         let _ = txn.abort();
         Err(Error::unavailable(
             "the store failed while writing; nothing in this batch was saved",
@@ -239,6 +305,13 @@ fn commit_batch(
     } else {
         txn.commit().map_err(storage)
     };
+    let disk_failed = storage_failed || (result.is_err() && !faults.is_on());
+    if result.is_ok() {
+        health
+            .commit_seconds
+            .observe(started.elapsed().as_secs_f64());
+        health.batch_size.observe(applied.len() as f64);
+    }
     if let Err(error) = &result {
         tracing::error!("commit failed: {error}");
     }
@@ -246,6 +319,7 @@ fn commit_batch(
     for Applied { answer, .. } in applied {
         answer(result.clone());
     }
+    disk_failed
 }
 
 fn begin(db: &Database) -> Result<WriteTransaction> {

@@ -1,0 +1,188 @@
+//! `GET /metrics`: Prometheus text for operators. Every label value comes from a fixed
+//! set chosen here (route names, status classes, sources, reasons) — never from the wire,
+//! so a scanner probing random paths cannot blow up the series count.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::domain::Source;
+use crate::store::Store;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: &'static str,
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabels {
+    source: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+/// Why a request stored nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reject {
+    Honeypot,
+    RateLimited,
+    InvalidInput,
+    TooLarge,
+    Unauthorized,
+    StoreUnavailable,
+}
+
+impl Reject {
+    fn label(self) -> &'static str {
+        match self {
+            Reject::Honeypot => "honeypot",
+            Reject::RateLimited => "rate_limited",
+            Reject::InvalidInput => "invalid_input",
+            Reject::TooLarge => "too_large",
+            Reject::Unauthorized => "unauthorized",
+            Reject::StoreUnavailable => "store_unavailable",
+        }
+    }
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    leads: Family<SourceLabels, Counter>,
+    rejects: Family<ReasonLabels, Counter>,
+    queue_depth: Gauge,
+    store_bytes: Gauge,
+    store: Store,
+}
+
+impl Metrics {
+    pub fn new(store: Store) -> Metrics {
+        let mut registry = Registry::with_prefix("leadgate");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let leads = Family::<SourceLabels, Counter>::default();
+        let rejects = Family::<ReasonLabels, Counter>::default();
+        let queue_depth = Gauge::default();
+        let store_bytes = Gauge::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status class",
+            requests.clone(),
+        );
+        registry.register(
+            "leads_stored",
+            "Leads committed to the store, by source",
+            leads.clone(),
+        );
+        registry.register(
+            "rejects",
+            "Requests refused without storing anything, by reason",
+            rejects.clone(),
+        );
+        registry.register(
+            "writer_queue_depth",
+            "Writes waiting for the single writer",
+            queue_depth.clone(),
+        );
+        registry.register(
+            "store_file_bytes",
+            "Size of the redb file",
+            store_bytes.clone(),
+        );
+        let health = store.health();
+        registry.register(
+            "commit_duration_seconds",
+            "Time from the first write of a batch to the end of its durable commit",
+            health.commit_seconds.clone(),
+        );
+        registry.register(
+            "commit_batch_size",
+            "Writes committed together in one transaction",
+            health.batch_size.clone(),
+        );
+        registry.register(
+            "commit_failures",
+            "Commits that failed (disk full, I/O error)",
+            health.failures.clone(),
+        );
+        // Every source is listed from the start, at 0: a rate() over a series that appears
+        // later misses its first increments.
+        for source in Source::ALL {
+            drop(leads.get_or_create(&SourceLabels {
+                source: source.as_str(),
+            }));
+        }
+        Metrics {
+            registry,
+            requests,
+            leads,
+            rejects,
+            queue_depth,
+            store_bytes,
+            store,
+        }
+    }
+
+    pub fn request(&self, route: &'static str, status: u16) {
+        let status = match status {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        self.requests
+            .get_or_create(&RequestLabels { route, status })
+            .inc();
+    }
+
+    pub fn lead_stored(&self, source: Source) {
+        self.leads
+            .get_or_create(&SourceLabels {
+                source: source.as_str(),
+            })
+            .inc();
+    }
+
+    pub fn leads_stored(&self, source: Source, count: u64) {
+        self.leads
+            .get_or_create(&SourceLabels {
+                source: source.as_str(),
+            })
+            .inc_by(count);
+    }
+
+    pub fn reject(&self, reason: Reject) {
+        self.rejects
+            .get_or_create(&ReasonLabels {
+                reason: reason.label(),
+            })
+            .inc();
+    }
+
+    /// The text exposition, with the gauges read now.
+    pub fn render(&self) -> String {
+        let health = self.store.health();
+        self.queue_depth
+            .set(health.queued.load(std::sync::atomic::Ordering::Relaxed) as i64);
+        let bytes = std::fs::metadata(self.store.path())
+            .map(|m| m.len())
+            .unwrap_or(0);
+        self.store_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
+
+/// A shared handle, as the app state keeps it.
+pub type SharedMetrics = Arc<Metrics>;

@@ -1,0 +1,100 @@
+//! The open database, behind a handle that can close and reopen it. After an I/O error
+//! (a full disk, a yanked volume) redb refuses all further work until the file is opened
+//! again; the writer does that once writes may work again, so the server heals itself.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use redb::Database;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// How long a reopen waits for reads in flight to let go of the old database.
+const READERS_GRACE: Duration = Duration::from_secs(2);
+
+pub struct DbHandle {
+    path: PathBuf,
+    current: RwLock<Option<Arc<Database>>>,
+}
+
+impl DbHandle {
+    pub fn open(path: &Path) -> Result<DbHandle> {
+        let db = open_database(path)?;
+        Ok(DbHandle {
+            path: path.to_owned(),
+            current: RwLock::new(Some(Arc::new(db))),
+        })
+    }
+
+    /// The database to use now, or 503 while it is closed for a reopen that failed.
+    pub fn get(&self) -> Result<Arc<Database>> {
+        let current = self.current.read().unwrap_or_else(|e| e.into_inner());
+        current.clone().ok_or_else(|| {
+            Error::unavailable(
+                "the store is closed after a disk error; it reopens once the disk works",
+            )
+        })
+    }
+
+    /// Closes the database and opens it again (redb repairs it on open).
+    pub fn reopen(&self) -> Result<()> {
+        let mut slot = self.current.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(mut old) = slot.take() {
+            let deadline = Instant::now() + READERS_GRACE;
+            loop {
+                match Arc::try_unwrap(old) {
+                    Ok(db) => {
+                        drop(db);
+                        break;
+                    }
+                    Err(still_shared) if Instant::now() < deadline => {
+                        old = still_shared;
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    Err(still_shared) => {
+                        *slot = Some(still_shared);
+                        return Err(Error::unavailable(
+                            "reads in flight still hold the store; reopen postponed",
+                        ));
+                    }
+                }
+            }
+        }
+        let db = open_database(&self.path)?;
+        *slot = Some(Arc::new(db));
+        tracing::info!("store reopened after a disk error");
+        Ok(())
+    }
+}
+
+pub(super) fn open_database(path: &Path) -> Result<Database> {
+    Database::builder()
+        .set_repair_callback(|progress| {
+            tracing::warn!(
+                "repairing the store after an unclean stop: {:.0}%",
+                progress.progress() * 100.0
+            );
+        })
+        .create(path)
+        .map_err(|e| open_error(path, e))
+}
+
+fn open_error(path: &Path, error: redb::DatabaseError) -> Error {
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    match error {
+        redb::DatabaseError::DatabaseAlreadyOpen => Error::new(
+            ErrorKind::Unavailable,
+            "store_in_use",
+            format!(
+                "data directory {} is in use by another leadgate process (stop it first, or use --data to pick another directory)",
+                dir.display()
+            ),
+        ),
+        other => Error::new(
+            ErrorKind::Unavailable,
+            "store_open_failed",
+            format!("cannot open the store {}: {other}", path.display()),
+        ),
+    }
+}
