@@ -60,6 +60,11 @@ pub async fn handle(
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let has_body = request.headers().contains_key(header::TRANSFER_ENCODING)
+        || request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
     let is_image = path.ends_with(".png") || path.ends_with(".svg");
     let is_page =
         (path.starts_with("/f/") || path.starts_with("/q/") || path.starts_with("/admin"))
@@ -81,6 +86,13 @@ pub async fn handle(
         allow_cross_origin(&state, origin.as_deref(), &mut reply);
     }
     count(&state.metrics, route_name, reply.status().as_u16());
+    if has_body && reply.status().as_u16() >= 400 {
+        // A refused request's body may be left unread, and then the connection cannot carry
+        // another request: say so, instead of letting the client's next request fail.
+        reply
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     with_common_headers(reply)
 }
 

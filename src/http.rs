@@ -122,10 +122,10 @@ pub fn json_object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Va
     }
 }
 
-const DUPLICATE_KEY: &str = "duplicate key ";
+pub(crate) const DUPLICATE_KEY: &str = "duplicate key ";
 
 /// A top-level JSON object read with duplicate keys refused; `None` for any other value.
-struct UniqueKeys(Option<serde_json::Map<String, serde_json::Value>>);
+pub(crate) struct UniqueKeys(pub(crate) Option<serde_json::Map<String, serde_json::Value>>);
 
 impl<'de> serde::Deserialize<'de> for UniqueKeys {
     fn deserialize<D: serde::Deserializer<'de>>(

@@ -96,6 +96,16 @@ fn csv_rows(body: &[u8]) -> Result<Vec<Row>> {
             "the CSV has no header row",
         ));
     }
+    if let Some((i, repeated)) = header
+        .iter()
+        .enumerate()
+        .find(|(i, h)| !h.is_empty() && header[..*i].contains(h))
+    {
+        return Err(Error::bad_request(
+            "duplicate_column",
+            format!("the CSV header names {repeated:?} twice (column {})", i + 1),
+        ));
+    }
     let mut rows = Vec::new();
     let mut lines = LineCounter::new(text);
     for record in reader.records() {
@@ -157,18 +167,22 @@ impl<'a> LineCounter<'a> {
 }
 
 fn json_rows(body: &[u8]) -> Result<Vec<Row>> {
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-        Error::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
+    use crate::http::{DUPLICATE_KEY, UniqueKeys};
+    let items: Vec<UniqueKeys> = serde_json::from_slice(body).map_err(|e| {
+        let text = e.to_string();
+        match text.strip_prefix(DUPLICATE_KEY) {
+            Some(rest) => {
+                Error::bad_request("duplicate_key", format!("a row repeats a key: {rest}"))
+            }
+            None => Error::bad_request(
+                "malformed_json",
+                format!("the body must be a JSON array of objects: {text}"),
+            ),
+        }
     })?;
-    let serde_json::Value::Array(items) = value else {
-        return Err(Error::bad_request(
-            "malformed_json",
-            "the body must be a JSON array of objects",
-        ));
-    };
     let mut rows = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
-        let serde_json::Value::Object(object) = item else {
+        let crate::http::UniqueKeys(Some(object)) = item else {
             return Err(Error::bad_request(
                 "malformed_json",
                 format!("item {} is not an object", index + 1),

@@ -79,6 +79,33 @@ fn announce_token(token: &str) {
     );
 }
 
+/// The HTTP/2 connection preface; a client may send it in pieces.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Waits until the client has sent enough to tell HTTP/1 from HTTP/2 (any byte that
+/// cannot begin the HTTP/2 preface, or the whole preface), at most `timeout`. False when
+/// the client closed or stayed silent.
+async fn request_starts(stream: &tokio::net::TcpStream, timeout: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut buf = [0u8; 24];
+    loop {
+        // `timeout_at` polls the peek first, and a peek with bytes waiting is always ready:
+        // the deadline must be checked by hand.
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        match tokio::time::timeout_at(deadline, stream.peek(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return false,
+            Ok(Ok(n)) if n >= H2_PREFACE.len() || !H2_PREFACE.starts_with(&buf[..n]) => {
+                return true;
+            }
+            // Part of the preface: peek would return the same bytes at once, so wait a
+            // little for the rest.
+            Ok(Ok(_)) => tokio::time::sleep(Duration::from_millis(5)).await,
+        }
+    }
+}
+
 /// Periodically forgets rate-limit entries of addresses that went quiet.
 fn spawn_evictor(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -114,7 +141,10 @@ pub async fn serve(
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_header_list_size(MAX_HEAD_BYTES as u32);
+        .max_header_list_size(MAX_HEAD_BYTES as u32)
+        // HTTP/2 has no head timeout: ping idle connections, drop those that never answer.
+        .keep_alive_interval(Some(config.header_timeout))
+        .keep_alive_timeout(config.header_timeout);
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
     let evictor = spawn_evictor(state.clone());
@@ -143,11 +173,17 @@ pub async fn serve(
                     let state = state.clone();
                     async move { Ok::<_, Infallible>(app::handle(state, request, peer).await) }
                 });
-                let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                let connection = graceful.watch(connection);
+                let builder = builder.clone();
+                let watcher = graceful.watcher();
+                let header_timeout = config.header_timeout;
                 tokio::spawn(async move {
-                    if let Err(error) = connection.await {
-                        tracing::debug!("connection ended: {error}");
+                    // hyper's head timeout starts only once it knows the protocol: a client
+                    // that connects and says nothing would hold its slot for ever.
+                    if request_starts(&stream, header_timeout).await {
+                        let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                        if let Err(error) = watcher.watch(connection).await {
+                            tracing::debug!("connection ended: {error}");
+                        }
                     }
                     drop(slot);
                 });

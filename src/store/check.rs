@@ -100,6 +100,7 @@ pub fn check(txn: &ReadTransaction, tz: &jiff::tz::TimeZone) -> Result<Report> {
     }
     check_contacts(txn, tz, &per_contact, &mut expected, &mut report)?;
     check_counters(txn, &expected, &mut report)?;
+    check_tiers(txn, &mut report)?;
     let tokens = txn.open_table(tables::TOKENS).map_err(storage)?;
     for entry in tokens.iter().map_err(storage)? {
         let (key, id) = entry.map_err(storage)?;
@@ -163,6 +164,74 @@ fn check_contacts(
             "{} contacts stored for {} distinct contacts of leads",
             report.contacts,
             per_contact.len()
+        ));
+    }
+    Ok(())
+}
+
+/// The month and all-time tiers must equal the sums of the day rows, metric by metric.
+fn check_tiers(txn: &ReadTransaction, report: &mut Report) -> Result<()> {
+    let mut months: BTreeMap<(String, u32, String), u64> = BTreeMap::new();
+    let mut totals: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for entry in txn
+        .open_table(tables::COUNTERS)
+        .map_err(storage)?
+        .iter()
+        .map_err(storage)?
+    {
+        let (key, count) = entry.map_err(storage)?;
+        let (slug, day, name) = key.value();
+        *months
+            .entry((slug.to_owned(), day / 100, name.to_owned()))
+            .or_default() += count.value();
+        *totals
+            .entry((slug.to_owned(), name.to_owned()))
+            .or_default() += count.value();
+    }
+    for entry in txn
+        .open_table(tables::MONTHLY_COUNTERS)
+        .map_err(storage)?
+        .iter()
+        .map_err(storage)?
+    {
+        let (key, count) = entry.map_err(storage)?;
+        let (slug, month, name) = key.value();
+        let want = months
+            .remove(&(slug.to_owned(), month, name.to_owned()))
+            .unwrap_or(0);
+        if want != count.value() {
+            report.problems.push(format!(
+                "month counter {slug} {month} {name}: stored {}, days say {want}",
+                count.value()
+            ));
+        }
+    }
+    for entry in txn
+        .open_table(tables::TOTAL_COUNTERS)
+        .map_err(storage)?
+        .iter()
+        .map_err(storage)?
+    {
+        let (key, count) = entry.map_err(storage)?;
+        let (slug, name) = key.value();
+        let want = totals
+            .remove(&(slug.to_owned(), name.to_owned()))
+            .unwrap_or(0);
+        if want != count.value() {
+            report.problems.push(format!(
+                "total counter {slug} {name}: stored {}, days say {want}",
+                count.value()
+            ));
+        }
+    }
+    for ((slug, month, name), want) in months.into_iter().filter(|(_, v)| *v != 0) {
+        report.problems.push(format!(
+            "month counter {slug} {month} {name}: missing, days say {want}"
+        ));
+    }
+    for ((slug, name), want) in totals.into_iter().filter(|(_, v)| *v != 0) {
+        report.problems.push(format!(
+            "total counter {slug} {name}: missing, days say {want}"
         ));
     }
     Ok(())

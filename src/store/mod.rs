@@ -220,11 +220,16 @@ impl Store {
             .await
     }
 
-    /// A tiny write that tells whether commits work again after a failure.
+    /// After a failure: can the store take a burst of requests again? Writes
+    /// `PROBE_BYTES`, then removes them. (A tiny write fits in the pages a failed
+    /// transaction freed even while the disk is still full.)
     pub async fn probe(&self) -> Result<()> {
-        let now = jiff::Timestamp::now().as_millisecond().to_le_bytes();
+        // Two commits: written and removed in one transaction, the bytes never reach disk.
         self.writer
-            .run(move |txn, _| write::set_meta(txn, "health_probe", &now))
+            .run(|txn, _| write::set_meta(txn, "health_probe", &vec![0u8; PROBE_BYTES]))
+            .await?;
+        self.writer
+            .run(|txn, _| write::remove_meta(txn, "health_probe"))
             .await
     }
 
@@ -376,6 +381,9 @@ impl CampaignCache {
             .insert(campaign.slug.to_string(), Arc::new(campaign.clone()));
     }
 }
+
+/// Headroom a health probe asks for: sixteen of the largest form posts.
+const PROBE_BYTES: usize = 16 * crate::http::FORM_BODY_LIMIT;
 
 /// Any redb failure: the store cannot serve this request, the client may retry.
 pub(crate) fn storage(error: impl std::fmt::Display) -> Error {

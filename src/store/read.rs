@@ -156,29 +156,13 @@ pub fn roi_input(txn: &ReadTransaction, from: u32, to: u32) -> Result<RoiInput> 
         .enumerate()
         .map(|(i, c)| (c.slug.as_str(), i))
         .collect();
-    let counter_table = txn.open_table(tables::COUNTERS).map_err(storage)?;
+    let tiers = CounterTiers::open(txn)?;
     let cost_table = txn.open_table(tables::COSTS).map_err(storage)?;
     let mut counters = Vec::with_capacity(campaigns.len());
     let mut costs = Vec::with_capacity(campaigns.len());
     for campaign in &campaigns {
         let slug = campaign.slug.as_str();
-        let mut sums = Counters::default();
-        for entry in counter_table
-            .range((slug, from, "")..=(slug, to, "\u{10FFFF}"))
-            .map_err(storage)?
-        {
-            let (key, count) = entry.map_err(storage)?;
-            let count = count.value();
-            match key.value().2 {
-                metric::SCANS => sums.scans += count,
-                metric::FORM_VIEWS => sums.form_views += count,
-                metric::LEADS => sums.leads += count,
-                metric::NEW_CONTACTS => sums.new_contacts += count,
-                metric::MQLS => sums.mqls += count,
-                metric::DISQUALIFIED => sums.disqualified += count,
-                _ => {}
-            }
-        }
+        let sums = tiers.sum(slug, from, to)?;
         counters.push(sums);
         let mut cost = 0_i64;
         for entry in cost_table
@@ -266,4 +250,136 @@ pub fn campaign_by_tracking_number(
         None => return Ok(None),
     };
     campaign(txn, &slug)
+}
+
+/// The day, month and all-time counter tables, read so that a range costs few rows: the
+/// total for all time, month rows for whole months, day rows only for the partial months
+/// at either end.
+struct CounterTiers {
+    day: redb::ReadOnlyTable<(&'static str, u32, &'static str), u64>,
+    month: redb::ReadOnlyTable<(&'static str, u32, &'static str), u64>,
+    total: redb::ReadOnlyTable<(&'static str, &'static str), u64>,
+}
+
+impl CounterTiers {
+    fn open(txn: &ReadTransaction) -> Result<CounterTiers> {
+        Ok(CounterTiers {
+            day: txn.open_table(tables::COUNTERS).map_err(storage)?,
+            month: txn.open_table(tables::MONTHLY_COUNTERS).map_err(storage)?,
+            total: txn.open_table(tables::TOTAL_COUNTERS).map_err(storage)?,
+        })
+    }
+
+    /// The counters of `slug` over the days `from..=to` (`YYYYMMDD`; 0 and `u32::MAX` for
+    /// open ends).
+    fn sum(&self, slug: &str, from: u32, to: u32) -> Result<Counters> {
+        let mut sums = Counters::default();
+        if from == 0 && to == u32::MAX {
+            for entry in self
+                .total
+                .range((slug, "")..=(slug, "\u{10FFFF}"))
+                .map_err(storage)?
+            {
+                let (key, count) = entry.map_err(storage)?;
+                add(&mut sums, key.value().1, count.value());
+            }
+            return Ok(sums);
+        }
+        // Whole months inside the range come from the month table …
+        let first_whole = if from % 100 <= 1 {
+            from / 100
+        } else {
+            next_month(from / 100)
+        };
+        let last_whole = if to == u32::MAX || to % 100 >= days_in_month(to / 100) {
+            to / 100
+        } else {
+            previous_month(to / 100)
+        };
+        if first_whole <= last_whole {
+            for entry in self
+                .month
+                .range((slug, first_whole, "")..=(slug, last_whole, "\u{10FFFF}"))
+                .map_err(storage)?
+            {
+                let (key, count) = entry.map_err(storage)?;
+                add(&mut sums, key.value().2, count.value());
+            }
+        }
+        // … and the days outside them from the day table.
+        let mut day_ranges = Vec::new();
+        if first_whole <= last_whole {
+            if from < first_whole * 100 {
+                day_ranges.push((from, first_whole * 100));
+            }
+            if to != u32::MAX && to > last_whole * 100 + 99 {
+                day_ranges.push((next_month(last_whole) * 100, to));
+            }
+        } else {
+            day_ranges.push((from, to));
+        }
+        for (start, end) in day_ranges {
+            for entry in self
+                .day
+                .range((slug, start, "")..=(slug, end, "\u{10FFFF}"))
+                .map_err(storage)?
+            {
+                let (key, count) = entry.map_err(storage)?;
+                add(&mut sums, key.value().2, count.value());
+            }
+        }
+        Ok(sums)
+    }
+}
+
+fn add(sums: &mut Counters, metric: &str, count: u64) {
+    match metric {
+        metric::SCANS => sums.scans += count,
+        metric::FORM_VIEWS => sums.form_views += count,
+        metric::LEADS => sums.leads += count,
+        metric::NEW_CONTACTS => sums.new_contacts += count,
+        metric::MQLS => sums.mqls += count,
+        metric::DISQUALIFIED => sums.disqualified += count,
+        _ => {}
+    }
+}
+
+/// `YYYYMM` arithmetic.
+fn next_month(month: u32) -> u32 {
+    if month % 100 >= 12 {
+        (month / 100 + 1) * 100 + 1
+    } else {
+        month + 1
+    }
+}
+
+fn previous_month(month: u32) -> u32 {
+    if month % 100 <= 1 {
+        (month / 100 - 1) * 100 + 12
+    } else {
+        month - 1
+    }
+}
+
+fn days_in_month(month: u32) -> u32 {
+    let (year, month) = (month / 100, month % 100);
+    i16::try_from(year)
+        .ok()
+        .and_then(|y| jiff::civil::Date::new(y, i8::try_from(month).ok()?, 1).ok())
+        .map_or(31, |d| u32::from(d.days_in_month().unsigned_abs()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn month_arithmetic() {
+        assert_eq!(next_month(202512), 202601);
+        assert_eq!(next_month(202503), 202504);
+        assert_eq!(previous_month(202601), 202512);
+        assert_eq!(days_in_month(202402), 29);
+        assert_eq!(days_in_month(202502), 28);
+        assert_eq!(days_in_month(202504), 30);
+    }
 }

@@ -4,7 +4,7 @@
 use redb::TableDefinition;
 
 /// Bumped whenever a table's key or value layout changes; `open` refuses other versions.
-pub const SCHEMA_VERSION: u64 = 2;
+pub const SCHEMA_VERSION: u64 = 3;
 
 /// name -> value: `schema_version` (u64 LE), `admin_token_sha256`, `tz`.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -26,6 +26,12 @@ pub const TOUCHES: TableDefinition<(&str, i64, u128), &str> = TableDefinition::n
 pub const TOKENS: TableDefinition<&str, u128> = TableDefinition::new("tokens");
 /// (slug, day YYYYMMDD in the reporting zone, metric) -> count.
 pub const COUNTERS: TableDefinition<(&str, u32, &str), u64> = TableDefinition::new("counters");
+/// (slug, month YYYYMM, metric) -> count: the daily counters summed by month.
+pub const MONTHLY_COUNTERS: TableDefinition<(&str, u32, &str), u64> =
+    TableDefinition::new("monthly_counters");
+/// (slug, metric) -> count: the daily counters summed over all time.
+pub const TOTAL_COUNTERS: TableDefinition<(&str, &str), u64> =
+    TableDefinition::new("total_counters");
 /// E.164 tracking number -> slug of the campaign that prints it.
 pub const TRACKING_NUMBERS: TableDefinition<&str, &str> = TableDefinition::new("tracking_numbers");
 /// (slug, day YYYYMMDD incurred, entry id) -> CostEntry (JSON).

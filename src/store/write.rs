@@ -85,6 +85,8 @@ pub fn initialise(db: &Database, tz: &jiff::tz::TimeZone) -> Result<()> {
         txn.open_table(tables::TOUCHES).map_err(storage)?;
         txn.open_table(tables::TOKENS).map_err(storage)?;
         txn.open_table(tables::COUNTERS).map_err(storage)?;
+        txn.open_table(tables::MONTHLY_COUNTERS).map_err(storage)?;
+        txn.open_table(tables::TOTAL_COUNTERS).map_err(storage)?;
         txn.open_table(tables::TRACKING_NUMBERS).map_err(storage)?;
         txn.open_table(tables::COSTS).map_err(storage)?;
         txn.open_table(tables::CONVERSIONS).map_err(storage)?;
@@ -95,6 +97,12 @@ pub fn initialise(db: &Database, tz: &jiff::tz::TimeZone) -> Result<()> {
 pub fn set_meta(txn: &WriteTransaction, key: &str, value: &[u8]) -> Result<()> {
     let mut meta = txn.open_table(tables::META).map_err(storage)?;
     meta.insert(key, value).map_err(storage)?;
+    Ok(())
+}
+
+pub fn remove_meta(txn: &WriteTransaction, key: &str) -> Result<()> {
+    let mut meta = txn.open_table(tables::META).map_err(storage)?;
+    meta.remove(key).map_err(storage)?;
     Ok(())
 }
 
@@ -150,14 +158,13 @@ pub fn insert_lead(
         .insert((lead.contact.as_str(), received_ms, id), slug)
         .map_err(storage)?;
     let day = day_number(lead.received_at, &ctx.tz);
-    let mut counters = txn.open_table(tables::COUNTERS).map_err(storage)?;
-    bump(&mut counters, slug, day, metric::LEADS, 1)?;
+    let mut counters = CounterTables::open(txn)?;
+    counters.bump(slug, day, metric::LEADS, 1)?;
     if let FirstLead::Now { replaced } = first {
-        bump(&mut counters, slug, day, metric::NEW_CONTACTS, 1)?;
+        counters.bump(slug, day, metric::NEW_CONTACTS, 1)?;
         // A back-dated import can precede the lead that was the contact's first until now.
         if let Some((old_slug, old_at)) = replaced {
-            bump(
-                &mut counters,
+            counters.bump(
                 &old_slug,
                 day_number(old_at, &ctx.tz),
                 metric::NEW_CONTACTS,
@@ -166,7 +173,7 @@ pub fn insert_lead(
         }
     }
     for (metric, delta) in status_deltas(LeadStatus::New, lead.status) {
-        bump(&mut counters, slug, day, metric, delta)?;
+        counters.bump(slug, day, metric, delta)?;
     }
     if lead.source == Source::Qr {
         let variant = lead
@@ -175,8 +182,7 @@ pub fn insert_lead(
             .map(String::as_str)
             .filter(|v| crate::qr::is_variant(v))
             .unwrap_or("");
-        bump(
-            &mut counters,
+        counters.bump(
             slug,
             day,
             &metric::per_variant(metric::QR_LEADS, variant),
@@ -289,12 +295,11 @@ pub fn count_form_view(
     at: jiff::Timestamp,
     qr_variant: Option<&str>,
 ) -> Result<()> {
-    let mut counters = txn.open_table(tables::COUNTERS).map_err(storage)?;
+    let mut counters = CounterTables::open(txn)?;
     let day = day_number(at, &ctx.tz);
-    bump(&mut counters, slug.as_str(), day, metric::FORM_VIEWS, 1)?;
+    counters.bump(slug.as_str(), day, metric::FORM_VIEWS, 1)?;
     if let Some(variant) = qr_variant {
-        bump(
-            &mut counters,
+        counters.bump(
             slug.as_str(),
             day,
             &metric::per_variant(metric::QR_FORM_VIEWS, variant),
@@ -324,11 +329,10 @@ pub fn count_scan(
             format!("there is no campaign {:?}", slug.as_str()),
         ));
     }
-    let mut counters = txn.open_table(tables::COUNTERS).map_err(storage)?;
+    let mut counters = CounterTables::open(txn)?;
     let day = day_number(at, &ctx.tz);
-    bump(&mut counters, slug.as_str(), day, metric::SCANS, 1)?;
-    bump(
-        &mut counters,
+    counters.bump(slug.as_str(), day, metric::SCANS, 1)?;
+    counters.bump(
         slug.as_str(),
         day,
         &metric::per_variant(metric::QR_SCANS, variant),
@@ -478,9 +482,9 @@ pub fn set_lead_status(
         return Ok(lead);
     }
     let day = day_number(lead.received_at, &ctx.tz);
-    let mut counters = txn.open_table(tables::COUNTERS).map_err(storage)?;
+    let mut counters = CounterTables::open(txn)?;
     for (metric, delta) in status_deltas(lead.status, status) {
-        bump(&mut counters, lead.campaign.as_str(), day, metric, delta)?;
+        counters.bump(lead.campaign.as_str(), day, metric, delta)?;
     }
     lead.status = status;
     let record = encode_record(&lead, "lead")?;
@@ -658,22 +662,48 @@ fn status_deltas(old: LeadStatus, new: LeadStatus) -> Vec<(&'static str, i64)> {
         .collect()
 }
 
-fn bump(
-    counters: &mut Table<(&str, u32, &str), u64>,
-    slug: &str,
-    day: u32,
-    metric: &str,
-    delta: i64,
-) -> Result<()> {
-    let key = (slug, day, metric);
-    let current = counters
-        .get(key)
-        .map_err(storage)?
-        .map(|v| v.value())
-        .unwrap_or(0);
-    let next = current.saturating_add_signed(delta);
-    counters.insert(key, next).map_err(storage)?;
-    Ok(())
+/// The three tiers of daily counters, open for one write: every event adds to its day,
+/// its month and the all-time total, so a summary of any range reads few rows.
+pub(super) struct CounterTables<'txn> {
+    day: Table<'txn, (&'static str, u32, &'static str), u64>,
+    month: Table<'txn, (&'static str, u32, &'static str), u64>,
+    total: Table<'txn, (&'static str, &'static str), u64>,
+}
+
+impl<'txn> CounterTables<'txn> {
+    pub(super) fn open(txn: &'txn WriteTransaction) -> Result<CounterTables<'txn>> {
+        Ok(CounterTables {
+            day: txn.open_table(tables::COUNTERS).map_err(storage)?,
+            month: txn.open_table(tables::MONTHLY_COUNTERS).map_err(storage)?,
+            total: txn.open_table(tables::TOTAL_COUNTERS).map_err(storage)?,
+        })
+    }
+
+    /// Adds `delta` to `metric` of `slug` on `day` (`YYYYMMDD`).
+    pub(super) fn bump(&mut self, slug: &str, day: u32, metric: &str, delta: i64) -> Result<()> {
+        fn add(current: Option<u64>, delta: i64) -> u64 {
+            current.unwrap_or(0).saturating_add_signed(delta)
+        }
+        let key = (slug, day, metric);
+        let next = add(
+            self.day.get(key).map_err(storage)?.map(|v| v.value()),
+            delta,
+        );
+        self.day.insert(key, next).map_err(storage)?;
+        let key = (slug, day / 100, metric);
+        let next = add(
+            self.month.get(key).map_err(storage)?.map(|v| v.value()),
+            delta,
+        );
+        self.month.insert(key, next).map_err(storage)?;
+        let key = (slug, metric);
+        let next = add(
+            self.total.get(key).map_err(storage)?.map(|v| v.value()),
+            delta,
+        );
+        self.total.insert(key, next).map_err(storage)?;
+        Ok(())
+    }
 }
 
 fn encode_campaign(campaign: &Campaign) -> Result<Vec<u8>> {

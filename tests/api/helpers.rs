@@ -683,3 +683,137 @@ pub fn assert_instant(value: &Value, expected: &str) {
     let want: jiff::Timestamp = expected.parse().expect("expected timestamp");
     assert_eq!(got, want, "{text} is not {expected}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Edge hardening: headers, `Retry-After`, raw HTTP/1.1 over TCP.
+
+/// The value of header `name` as text, if present.
+pub fn header(resp: &Response, name: &str) -> Option<String> {
+    resp.headers()
+        .get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+}
+
+/// The `Retry-After` header as whole seconds; fails if it is missing or not a number.
+pub fn retry_after(resp: &Response) -> u64 {
+    let value = header(resp, "retry-after")
+        .unwrap_or_else(|| panic!("no Retry-After on a {} response", resp.status()));
+    value
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("Retry-After is not whole seconds: {value:?}"))
+}
+
+/// A mainland mobile number that differs for each `n` (`13800000000 + n`).
+pub fn mobile(n: usize) -> String {
+    format!("138{:08}", n % 100_000_000)
+}
+
+/// One response read off a raw connection.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    /// Header names lower-cased.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads one HTTP/1.1 response (head and a `Content-Length` body, or up to EOF) from `stream`,
+/// giving up after `limit`.
+pub async fn read_raw_response(
+    stream: &mut tokio::net::TcpStream,
+    limit: Duration,
+) -> std::io::Result<RawResponse> {
+    use tokio::io::AsyncReadExt;
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at;
+        }
+        let n = tokio::time::timeout_at(deadline, stream.read(&mut chunk))
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no response head"))??;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!(
+                    "connection closed after {} bytes of response head",
+                    buf.len()
+                ),
+            ));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or("");
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("bad status line {status_line:?}"),
+            )
+        })?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let mut body = buf[head_end + 4..].to_vec();
+    let length = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok());
+    loop {
+        if length.is_some_and(|len| body.len() >= len) {
+            break;
+        }
+        let n = match tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await {
+            Ok(Ok(n)) => n,
+            Ok(Err(_)) | Err(_) if length.is_none() => 0,
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "response body did not arrive",
+                ));
+            }
+        };
+        if n == 0 {
+            break;
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    Ok(RawResponse {
+        status,
+        headers,
+        body,
+    })
+}
+
+impl TestApp {
+    /// The `host:port` the server listens on.
+    pub fn addr(&self) -> String {
+        self.base.trim_start_matches("http://").to_owned()
+    }
+
+    /// Opens a raw TCP connection to the server.
+    pub async fn connect(&self) -> tokio::net::TcpStream {
+        tokio::net::TcpStream::connect(self.addr())
+            .await
+            .expect("connect to the test server")
+    }
+}
