@@ -484,3 +484,32 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Dates and times from the wire: parsed or refused with the field named.
+        #[test]
+        fn dates_and_times_never_panic(text in "[0-9T:+\\-Z. ]{0,32}") {
+            if let Err(error) = parse_timestamp(&text, "occurred_at") {
+                prop_assert_eq!(error.field.as_deref(), Some("occurred_at"));
+            }
+            if let Err(error) = crate::campaign::parse_date(&text) {
+                prop_assert_eq!(error.status(), 422);
+            }
+        }
+
+        #[test]
+        fn conversion_records_never_panic(fields in proptest::collection::hash_map(
+            prop_oneof![Just("id"), Just("phone"), Just("email"), Just("lead_id"), Just("stage"), Just("amount"), Just("occurred_at"), Just("currency")],
+            "\\PC{0,30}", 0..8)) {
+            let now: jiff::Timestamp = "2025-06-01T00:00:00Z".parse().unwrap();
+            if let Err(error) = ConversionInput::parse(|k| fields.get(k).cloned(), now) {
+                prop_assert_eq!(error.status(), 422);
+            }
+        }
+    }
+}

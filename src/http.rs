@@ -298,3 +298,20 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn json_bodies_never_panic(body in proptest::collection::vec(prop_oneof![
+            Just(b'{'), Just(b'}'), Just(b'['), Just(b']'), Just(b'"'), Just(b':'), Just(b','), Just(b'1'), Just(b'a'), any::<u8>()
+        ], 0..300)) {
+            if let Err(error) = json_object(&body) {
+                prop_assert_eq!(error.status(), 400);
+            }
+        }
+    }
+}

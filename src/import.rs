@@ -156,9 +156,15 @@ impl<'a> LineCounter<'a> {
             start += 1;
         }
         if start > self.offset {
-            self.line += self.text[self.offset..start]
+            // A line ends at "\n", "\r\n" or a lone "\r" (old spreadsheet exports).
+            let text = self.text;
+            let from = self.offset;
+            self.line += text[from..start]
                 .iter()
-                .filter(|&&b| b == b'\n')
+                .enumerate()
+                .filter(|&(i, &b)| {
+                    b == b'\n' || (b == b'\r' && text.get(from + i + 1) != Some(&b'\n'))
+                })
                 .count();
             self.offset = start;
         }
@@ -401,5 +407,49 @@ mod tests {
             (1, Some("13800138000"))
         );
         assert_eq!(rows[1].cells.len(), 1);
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        /// Any bytes as a CSV import: rows or a clear 4xx, never a panic, and line
+        /// numbers that only grow.
+        #[test]
+        fn csv_import_never_panics(body in proptest::collection::vec(prop_oneof![
+            Just(b','), Just(b'"'), Just(b'\n'), Just(b'\r'), Just(b'a'), Just(b'1'), any::<u8>()
+        ], 0..400)) {
+            match read_rows(Format::Csv, &body) {
+                Ok(rows) => prop_assert!(rows.windows(2).all(|w| w[0].line < w[1].line)),
+                Err(error) => prop_assert!((400..500).contains(&error.status())),
+            }
+        }
+
+        #[test]
+        fn json_import_never_panics(body in "[\\[\\]{}\",:a-z0-9 ]{0,200}") {
+            if let Err(error) = read_rows(Format::Json, body.as_bytes()) {
+                prop_assert!((400..500).contains(&error.status()));
+            }
+        }
+
+        /// A row of arbitrary cells becomes a lead or a 422 naming a field.
+        #[test]
+        fn lead_rows_never_panic(cells in proptest::collection::vec(("[a-z_]{1,12}", "\\PC{0,40}"), 0..12)) {
+            let forms = crate::forms::FormSet::builtin();
+            let body = serde_json::json!({"slug": "expo", "name": "x"});
+            let campaign = crate::campaign::Campaign::create(body.as_object().unwrap(), &forms, jiff::Timestamp::UNIX_EPOCH).unwrap();
+            let campaigns = std::collections::HashMap::from([("expo".to_owned(), campaign)]);
+            let mut row = Row { line: 2, cells: vec![("campaign".into(), "expo".into())] };
+            row.cells.extend(cells);
+            if let Err(error) = lead_from_row(&row, &campaigns, &forms, jiff::Timestamp::now()) {
+                prop_assert_eq!(error.status(), 422);
+                prop_assert!(error.field.is_some());
+            }
+        }
     }
 }

@@ -730,3 +730,23 @@ mod tests {
         assert_eq!(bad("from", "2025-3-1"), "from");
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// ROI query strings: a report query or a 422 naming the parameter.
+        #[test]
+        fn roi_queries_never_panic(query in "[a-z_=&0-9.\\-%]{0,80}") {
+            let tz = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
+            let pairs = crate::submission::query_pairs(&query);
+            let get = |k: &str| crate::submission::first_value(&pairs, k).map(str::to_owned);
+            if let Err(error) = parse_query(get, &tz) {
+                prop_assert_eq!(error.status(), 422);
+                prop_assert!(error.field.is_some());
+            }
+        }
+    }
+}
