@@ -124,19 +124,7 @@ pub fn insert_lead(
             duplicate: true,
         });
     }
-    {
-        let campaigns = txn.open_table(tables::CAMPAIGNS).map_err(storage)?;
-        if campaigns
-            .get(lead.campaign.as_str())
-            .map_err(storage)?
-            .is_none()
-        {
-            return Err(Error::not_found(
-                "unknown_campaign",
-                format!("there is no campaign {:?}", lead.campaign.as_str()),
-            ));
-        }
-    }
+    require_campaign(txn, lead.campaign.as_str())?;
     let id = lead.id.to_u128();
     let slug = lead.campaign.as_str();
     let record = encode_record(&lead, "lead")?;
@@ -317,18 +305,7 @@ pub fn count_scan(
     variant: &str,
     at: jiff::Timestamp,
 ) -> Result<()> {
-    if txn
-        .open_table(tables::CAMPAIGNS)
-        .map_err(storage)?
-        .get(slug.as_str())
-        .map_err(storage)?
-        .is_none()
-    {
-        return Err(Error::not_found(
-            "unknown_campaign",
-            format!("there is no campaign {:?}", slug.as_str()),
-        ));
-    }
+    require_campaign(txn, slug.as_str())?;
     let mut counters = CounterTables::open(txn)?;
     let day = day_number(at, &ctx.tz);
     counters.bump(slug.as_str(), day, metric::SCANS, 1)?;
@@ -494,6 +471,23 @@ pub fn set_lead_status(
     Ok(lead)
 }
 
+/// 404 unless the campaign exists (it may not, if a request raced a bad slug).
+fn require_campaign(txn: &WriteTransaction, slug: &str) -> Result<()> {
+    if txn
+        .open_table(tables::CAMPAIGNS)
+        .map_err(storage)?
+        .get(slug)
+        .map_err(storage)?
+        .is_none()
+    {
+        return Err(Error::not_found(
+            "unknown_campaign",
+            format!("there is no campaign {slug:?}"),
+        ));
+    }
+    Ok(())
+}
+
 fn has_costs(txn: &WriteTransaction, slug: &str) -> Result<bool> {
     let costs = txn.open_table(tables::COSTS).map_err(storage)?;
     let mut range = costs
@@ -503,18 +497,7 @@ fn has_costs(txn: &WriteTransaction, slug: &str) -> Result<bool> {
 }
 
 pub fn add_cost(txn: &WriteTransaction, slug: &Slug, entry: CostEntry) -> Result<CostEntry> {
-    if txn
-        .open_table(tables::CAMPAIGNS)
-        .map_err(storage)?
-        .get(slug.as_str())
-        .map_err(storage)?
-        .is_none()
-    {
-        return Err(Error::not_found(
-            "unknown_campaign",
-            format!("there is no campaign {:?}", slug.as_str()),
-        ));
-    }
+    require_campaign(txn, slug.as_str())?;
     let bytes = serde_json::to_vec(&entry)
         .map_err(|e| Error::internal(format!("cannot encode a cost: {e}")))?;
     txn.open_table(tables::COSTS)
