@@ -387,7 +387,13 @@ pub fn parse_date(text: &str) -> Result<jiff::civil::Date> {
     if text.len() != 10 {
         return Err(bad());
     }
-    text.parse::<jiff::civil::Date>().map_err(|_| bad())
+    let date = text.parse::<jiff::civil::Date>().map_err(|_| bad())?;
+    // Campaign data starts well after 1970; earlier years are typos, and they would fall
+    // outside the day keys of the counters.
+    if date.year() < 1970 {
+        return Err(bad());
+    }
+    Ok(date)
 }
 
 fn optional_money(value: &Value, exponent: u32, field: &str) -> Result<i64> {

@@ -405,7 +405,9 @@ async fn add_cost(
         campaign,
         jiff::Timestamp::now(),
     )?;
-    store.add_cost(campaign.slug.clone(), entry).await?;
+    store
+        .add_cost(campaign.slug.clone(), entry, campaign.currency)
+        .await?;
     Ok(())
 }
 

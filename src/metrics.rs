@@ -2,8 +2,6 @@
 //! set chosen here (route names, status classes, sources, reasons) — never from the wire,
 //! so a scanner probing random paths cannot blow up the series count.
 
-use std::sync::Arc;
-
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -183,6 +181,3 @@ impl Metrics {
         out
     }
 }
-
-/// A shared handle, as the app state keeps it.
-pub type SharedMetrics = Arc<Metrics>;

@@ -99,9 +99,6 @@ impl Default for Style {
     }
 }
 
-/// Query parameters that shape a code, besides the variant `v`.
-pub const STYLE_KEYS: &[&str] = &["size", "ecc", "fg", "bg", "margin"];
-
 impl Style {
     /// Reads `size`, `ecc`, `fg`, `bg` and `margin`; refuses codes that would not scan.
     pub fn parse(get: impl Fn(&str) -> Option<String>) -> Result<Style> {
@@ -178,6 +175,15 @@ impl Style {
         }
         Ok(style)
     }
+}
+
+/// The placement a QR visitor came from: `utm_content` when it is a variant name, else ""
+/// (the code without a variant). Form views and leads are counted under it.
+pub fn variant_of(utm: &std::collections::BTreeMap<String, String>) -> &str {
+    utm.get("utm_content")
+        .map(String::as_str)
+        .filter(|v| is_variant(v))
+        .unwrap_or("")
 }
 
 /// A variant (placement) name: `[a-z0-9_-]{1,32}`.

@@ -135,8 +135,8 @@ impl Row {
     /// Adds `other` (same currency) into this row.
     fn absorb(&mut self, other: &Row) {
         debug_assert_eq!(self.currency, other.currency);
-        self.budget += other.budget;
-        self.cost += other.cost;
+        self.budget = self.budget.saturating_add(other.budget);
+        self.cost = self.cost.saturating_add(other.cost);
         let (a, b) = (&mut self.counters, &other.counters);
         a.scans += b.scans;
         a.form_views += b.form_views;
@@ -146,10 +146,10 @@ impl Row {
         a.disqualified += b.disqualified;
         self.deal_units += other.deal_units;
         self.order_units += other.order_units;
-        self.revenue += other.revenue;
+        self.revenue = self.revenue.saturating_add(other.revenue);
         self.cycle_unit_days += other.cycle_unit_days;
         self.target_leads += other.target_leads;
-        self.target_revenue += other.target_revenue;
+        self.target_revenue = self.target_revenue.saturating_add(other.target_revenue);
         if self.kind != other.kind {
             self.kind = None;
         }
@@ -348,7 +348,7 @@ fn credit_journey(
             row.cycle_unit_days +=
                 credit.units as f64 * (won_ms - earliest_ms) as f64 / DAY_MS as f64;
             if row.currency == conversion.currency {
-                row.revenue += credit.amount;
+                row.revenue = row.revenue.saturating_add(credit.amount);
             } else if credit.amount != 0 {
                 warnings.push(format!(
                     "conversion {:?} is in {} but campaign {:?} reports in {}: its share of the revenue is not shown",

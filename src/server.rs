@@ -69,6 +69,7 @@ pub async fn prepare(config: &Config) -> Result<AppState> {
         ),
         cors_origins: config.cors_origins.clone(),
         body_timeout: config.body_timeout,
+        last_probe: std::sync::Mutex::new(None),
     })
 }
 

@@ -4,9 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::domain::{
-    CLICK_ID_KEYS, Email, Phone, REF_KEY, UTM_KEYS, clean_tracking_value, is_tracking_key,
-};
+use crate::domain::{CLICK_ID_KEYS, Email, Phone, REF_KEY, UTM_KEYS, clean_tracking_value};
 use crate::forms::{FieldDef, FieldKind, FormDef};
 
 pub const TOKEN_FIELD: &str = "_token";
@@ -276,10 +274,7 @@ pub fn validate(
         return Err(errors);
     }
     let referer_pairs = referer_query.map(query_pairs).unwrap_or_default();
-    let tracking = Tracking::collect(
-        |k| raw.text(k).filter(|_| is_tracking_key(k)),
-        |k| first_value(&referer_pairs, k),
-    );
+    let tracking = Tracking::collect(|k| raw.text(k), |k| first_value(&referer_pairs, k));
     Ok(Submission {
         name: values.remove("name"),
         company: values.remove("company"),

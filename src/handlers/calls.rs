@@ -66,7 +66,13 @@ pub async fn call(state: &AppState, request: Request<Incoming>) -> Result<Reply>
                 ),
             )
         })?;
-    let received_ms = u64::try_from(call.started_at.as_millisecond()).unwrap_or(0);
+    let received_ms = u64::try_from(call.started_at.as_millisecond()).map_err(|_| {
+        Error::invalid(
+            "started_at",
+            "invalid_time",
+            "started_at must be after 1970",
+        )
+    })?;
     let id = LeadId::at(received_ms);
     let mut fields = std::collections::BTreeMap::from([
         ("call_id".to_owned(), call.call_id.clone()),

@@ -76,7 +76,10 @@ pub async fn add_cost(state: &AppState, request: Request<Incoming>, slug: &str) 
     let campaign = find_campaign(state, slug).await?;
     let body = json_body(request).await?;
     let entry = CostEntry::from_json(&body, &campaign, jiff::Timestamp::now())?;
-    let entry = state.store.add_cost(campaign.slug.clone(), entry).await?;
+    let entry = state
+        .store
+        .add_cost(campaign.slug.clone(), entry, campaign.currency)
+        .await?;
     Ok(http::json(StatusCode::CREATED, &entry.to_json(&campaign)))
 }
 

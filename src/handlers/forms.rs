@@ -25,7 +25,9 @@ pub async fn show(state: &AppState, request: Request<Incoming>, slug: &str) -> R
     let form = form_of(state, &campaign);
     let tracking = Tracking::from_query(request.uri().query().unwrap_or(""));
     let now = jiff::Timestamp::now();
-    let qr_variant = tracking.is_qr_scan().then(|| qr_variant_of(&tracking));
+    let qr_variant = tracking
+        .is_qr_scan()
+        .then(|| crate::qr::variant_of(&tracking.utm).to_owned());
     // A lost view count must not cost a lead: the visitor still gets the form.
     if let Err(error) = state
         .store
@@ -66,14 +68,14 @@ pub async fn submit(state: &AppState, request: Request<Incoming>, slug: &str) ->
             ));
         }
     };
-    let referer_query = http::referer_query(&parts.headers);
-    let submission = match submission::validate(&form, &raw, referer_query.as_deref()) {
-        Ok(submission) => submission,
-        Err(errors) if as_json => return Ok(invalid_json(&errors)),
-        Err(errors) => return invalid_page(&campaign, &form, &raw, &errors),
-    };
     let thanks = format!("/f/{}/thanks", campaign.slug);
-    if submission.is_bot {
+    // A bot that filled the honeypot sees success whatever else it sent: an error listing
+    // its bad fields would teach it how to pass.
+    if raw
+        .get(submission::HONEYPOT_FIELD)
+        .flatten()
+        .is_some_and(|v| !v.trim().is_empty())
+    {
         state.metrics.reject(crate::metrics::Reject::Honeypot);
         let decoy = LeadId::generate();
         return Ok(if as_json {
@@ -82,6 +84,12 @@ pub async fn submit(state: &AppState, request: Request<Incoming>, slug: &str) ->
             http::see_other(&thanks)
         });
     }
+    let referer_query = http::referer_query(&parts.headers);
+    let submission = match submission::validate(&form, &raw, referer_query.as_deref()) {
+        Ok(submission) => submission,
+        Err(errors) if as_json => return Ok(invalid_json(&errors)),
+        Err(errors) => return invalid_page(&campaign, &form, &raw, &errors),
+    };
     let is_api = as_json && submission.token.is_none();
     let idempotency_key = submission
         .token
@@ -116,16 +124,6 @@ pub async fn thanks(state: &AppState, slug: &str) -> Result<Reply> {
             message: form.thanks.clone(),
         },
     )
-}
-
-/// The placement a QR visitor scanned (`utm_content`), or "" when it is not a variant name.
-fn qr_variant_of(tracking: &Tracking) -> String {
-    tracking
-        .utm
-        .get("utm_content")
-        .filter(|v| crate::qr::is_variant(v))
-        .cloned()
-        .unwrap_or_default()
 }
 
 /// The campaign's form; if its file was removed since the campaign chose it, the default

@@ -137,7 +137,7 @@ impl Store {
         qr_variant: Option<String>,
     ) -> Result<()> {
         self.writer
-            .run(move |txn, ctx| write::count_form_view(txn, ctx, &slug, at, qr_variant.as_deref()))
+            .run(move |_, ctx| write::count_form_view(ctx, &slug, at, qr_variant.as_deref()))
             .await
     }
 
@@ -188,9 +188,15 @@ impl Store {
             .await
     }
 
-    pub async fn add_cost(&self, slug: Slug, entry: CostEntry) -> Result<CostEntry> {
+    /// `currency` is the campaign currency the amount was read in.
+    pub async fn add_cost(
+        &self,
+        slug: Slug,
+        entry: CostEntry,
+        currency: crate::domain::Currency,
+    ) -> Result<CostEntry> {
         self.writer
-            .run(move |txn, _| write::add_cost(txn, &slug, entry))
+            .run(move |txn, _| write::add_cost(txn, &slug, entry, currency))
             .await
     }
 
@@ -261,11 +267,6 @@ impl Store {
         Ok(self.campaigns.get(slug.as_str()).map(|c| (*c).clone()))
     }
 
-    /// The cached campaign itself, without a copy.
-    pub fn cached_campaign(&self, slug: &str) -> Option<Arc<Campaign>> {
-        self.campaigns.get(slug)
-    }
-
     pub async fn campaigns(&self) -> Result<Vec<Campaign>> {
         Ok(self.campaigns.all())
     }
@@ -277,11 +278,6 @@ impl Store {
     /// A page of leads, newest first, plus whether more follow.
     pub async fn leads(&self, query: LeadQuery) -> Result<(Vec<Lead>, bool)> {
         self.read(move |txn| read::leads(txn, &query)).await
-    }
-
-    pub async fn counter(&self, slug: Slug, day: u32, metric: &'static str) -> Result<u64> {
-        self.read(move |txn| read::counter(txn, slug.as_str(), day, metric))
-            .await
     }
 
     pub async fn costs(&self, slug: Slug) -> Result<Vec<CostEntry>> {
@@ -386,6 +382,8 @@ impl CampaignCache {
 const PROBE_BYTES: usize = 16 * crate::http::FORM_BODY_LIMIT;
 
 /// Any redb failure: the store cannot serve this request, the client may retry.
+/// The detail (paths, OS errors) goes to the log, not to anonymous clients.
 pub(crate) fn storage(error: impl std::fmt::Display) -> Error {
-    Error::unavailable(format!("store error: {error}"))
+    tracing::error!("store error: {error}");
+    Error::unavailable("the store cannot take this request right now; please retry shortly")
 }

@@ -111,15 +111,6 @@ pub fn leads(txn: &ReadTransaction, query: &LeadQuery) -> Result<(Vec<Lead>, boo
     Ok((page, more))
 }
 
-pub fn counter(txn: &ReadTransaction, slug: &str, day: u32, metric: &str) -> Result<u64> {
-    let table = txn.open_table(tables::COUNTERS).map_err(storage)?;
-    Ok(table
-        .get((slug, day, metric))
-        .map_err(storage)?
-        .map(|v| v.value())
-        .unwrap_or(0))
-}
-
 pub fn meta(txn: &ReadTransaction, key: &str) -> Result<Option<Vec<u8>>> {
     let table = txn.open_table(tables::META).map_err(storage)?;
     Ok(table.get(key).map_err(storage)?.map(|v| v.value().to_vec()))
@@ -170,7 +161,7 @@ pub fn roi_input(txn: &ReadTransaction, from: u32, to: u32) -> Result<RoiInput> 
             .map_err(storage)?
         {
             let (_, bytes) = entry.map_err(storage)?;
-            cost += decode::<CostEntry>(bytes.value(), "cost")?.amount;
+            cost = cost.saturating_add(decode::<CostEntry>(bytes.value(), "cost")?.amount);
         }
         costs.push(cost);
     }

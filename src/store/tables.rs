@@ -22,7 +22,7 @@ pub const CONTACTS: TableDefinition<&str, &[u8]> = TableDefinition::new("contact
 pub const EMAILS: TableDefinition<&str, (i64, &str)> = TableDefinition::new("emails");
 /// (contact key, received_at ms, LeadId) -> campaign slug: a contact's journey.
 pub const TOUCHES: TableDefinition<(&str, i64, u128), &str> = TableDefinition::new("touches");
-/// idempotency key (`form:{slug}:{token}`, later `call:{id}`) -> LeadId.
+/// idempotency key (`form:{slug}:{token}`, `call:{call_id}`, `import:{external_id}`) -> LeadId.
 pub const TOKENS: TableDefinition<&str, u128> = TableDefinition::new("tokens");
 /// (slug, day YYYYMMDD in the reporting zone, metric) -> count.
 pub const COUNTERS: TableDefinition<(&str, u32, &str), u64> = TableDefinition::new("counters");

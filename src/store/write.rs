@@ -70,11 +70,21 @@ pub fn initialise(db: &Database, tz: &jiff::tz::TimeZone) -> Result<()> {
             .get(TZ_KEY)
             .map_err(storage)?
             .map(|v| String::from_utf8_lossy(v.value()).into_owned());
-        match stored_tz {
-            Some(old) if old != tz_name => tracing::warn!(
-                "reporting time zone changed from {old} to {tz_name}: daily counters already stored keep their {old} days"
-            ),
-            _ => {}
+        // Daily counters are keyed by days of the reporting zone, and status changes move
+        // them by the lead's day: with another zone the -1 could land on another day than
+        // the +1. A store that holds counted events keeps its zone.
+        if let Some(old) = stored_tz.filter(|old| old != tz_name) {
+            let counted = txn
+                .open_table(tables::COUNTERS)
+                .map_err(storage)?
+                .first()
+                .map_err(storage)?
+                .is_some();
+            if counted {
+                return Err(Error::internal(format!(
+                    "this store counts its days in the {old} time zone, not {tz_name}: set LEADGATE_TZ={old} (the reporting zone of a store with data cannot change)"
+                )));
+            }
         }
         meta.insert(TZ_KEY, tz_name.as_bytes()).map_err(storage)?;
         txn.open_table(tables::CAMPAIGNS).map_err(storage)?;
@@ -146,36 +156,30 @@ pub fn insert_lead(
         .insert((lead.contact.as_str(), received_ms, id), slug)
         .map_err(storage)?;
     let day = day_number(lead.received_at, &ctx.tz);
-    let mut counters = CounterTables::open(txn)?;
-    counters.bump(slug, day, metric::LEADS, 1)?;
+    ctx.counters.bump(slug, day, metric::LEADS, 1);
     if let FirstLead::Now { replaced } = first {
-        counters.bump(slug, day, metric::NEW_CONTACTS, 1)?;
+        ctx.counters.bump(slug, day, metric::NEW_CONTACTS, 1);
         // A back-dated import can precede the lead that was the contact's first until now.
         if let Some((old_slug, old_at)) = replaced {
-            counters.bump(
+            ctx.counters.bump(
                 &old_slug,
                 day_number(old_at, &ctx.tz),
                 metric::NEW_CONTACTS,
                 -1,
-            )?;
+            );
         }
     }
     for (metric, delta) in status_deltas(LeadStatus::New, lead.status) {
-        counters.bump(slug, day, metric, delta)?;
+        ctx.counters.bump(slug, day, metric, delta);
     }
     if lead.source == Source::Qr {
-        let variant = lead
-            .utm
-            .get("utm_content")
-            .map(String::as_str)
-            .filter(|v| crate::qr::is_variant(v))
-            .unwrap_or("");
-        counters.bump(
+        let variant = crate::qr::variant_of(&lead.utm);
+        ctx.counters.bump(
             slug,
             day,
             &metric::per_variant(metric::QR_LEADS, variant),
             1,
-        )?;
+        );
     }
     if let Some(key) = &idempotency_key {
         tokens.insert(key.as_str(), id).map_err(storage)?;
@@ -277,22 +281,20 @@ pub fn import_leads(
 
 /// Counts one render of a campaign's form; `qr_variant` when the visitor came by a scan.
 pub fn count_form_view(
-    txn: &WriteTransaction,
     ctx: &WriteContext,
     slug: &Slug,
     at: jiff::Timestamp,
     qr_variant: Option<&str>,
 ) -> Result<()> {
-    let mut counters = CounterTables::open(txn)?;
     let day = day_number(at, &ctx.tz);
-    counters.bump(slug.as_str(), day, metric::FORM_VIEWS, 1)?;
+    ctx.counters.bump(slug.as_str(), day, metric::FORM_VIEWS, 1);
     if let Some(variant) = qr_variant {
-        counters.bump(
+        ctx.counters.bump(
             slug.as_str(),
             day,
             &metric::per_variant(metric::QR_FORM_VIEWS, variant),
             1,
-        )?;
+        );
     }
     Ok(())
 }
@@ -306,15 +308,15 @@ pub fn count_scan(
     at: jiff::Timestamp,
 ) -> Result<()> {
     require_campaign(txn, slug.as_str())?;
-    let mut counters = CounterTables::open(txn)?;
     let day = day_number(at, &ctx.tz);
-    counters.bump(slug.as_str(), day, metric::SCANS, 1)?;
-    counters.bump(
+    ctx.counters.bump(slug.as_str(), day, metric::SCANS, 1);
+    ctx.counters.bump(
         slug.as_str(),
         day,
         &metric::per_variant(metric::QR_SCANS, variant),
         1,
-    )
+    );
+    Ok(())
 }
 
 pub fn create_campaign(txn: &WriteTransaction, campaign: Campaign) -> Result<Campaign> {
@@ -459,9 +461,9 @@ pub fn set_lead_status(
         return Ok(lead);
     }
     let day = day_number(lead.received_at, &ctx.tz);
-    let mut counters = CounterTables::open(txn)?;
     for (metric, delta) in status_deltas(lead.status, status) {
-        counters.bump(lead.campaign.as_str(), day, metric, delta)?;
+        ctx.counters
+            .bump(lead.campaign.as_str(), day, metric, delta);
     }
     lead.status = status;
     let record = encode_record(&lead, "lead")?;
@@ -496,8 +498,32 @@ fn has_costs(txn: &WriteTransaction, slug: &str) -> Result<bool> {
     Ok(range.next().is_some())
 }
 
-pub fn add_cost(txn: &WriteTransaction, slug: &Slug, entry: CostEntry) -> Result<CostEntry> {
-    require_campaign(txn, slug.as_str())?;
+/// `currency` is the one the amount was read in: if the campaign's currency changed since,
+/// the amount would mean something else, so the entry is refused.
+pub fn add_cost(
+    txn: &WriteTransaction,
+    slug: &Slug,
+    entry: CostEntry,
+    currency: crate::domain::Currency,
+) -> Result<CostEntry> {
+    let campaigns = txn.open_table(tables::CAMPAIGNS).map_err(storage)?;
+    let stored: Campaign = match campaigns.get(slug.as_str()).map_err(storage)? {
+        Some(bytes) => decode(bytes.value(), "campaign")?,
+        None => {
+            return Err(Error::not_found(
+                "unknown_campaign",
+                format!("there is no campaign {:?}", slug.as_str()),
+            ));
+        }
+    };
+    drop(campaigns);
+    if stored.currency != currency {
+        return Err(Error::conflict(
+            "currency_changed",
+            "the campaign's currency changed meanwhile; send the amount again",
+        )
+        .with_field("amount"));
+    }
     let bytes = serde_json::to_vec(&entry)
         .map_err(|e| Error::internal(format!("cannot encode a cost: {e}")))?;
     txn.open_table(tables::COSTS)
@@ -645,46 +671,71 @@ fn status_deltas(old: LeadStatus, new: LeadStatus) -> Vec<(&'static str, i64)> {
         .collect()
 }
 
-/// The three tiers of daily counters, open for one write: every event adds to its day,
-/// its month and the all-time total, so a summary of any range reads few rows.
-pub(super) struct CounterTables<'txn> {
-    day: Table<'txn, (&'static str, u32, &'static str), u64>,
-    month: Table<'txn, (&'static str, u32, &'static str), u64>,
-    total: Table<'txn, (&'static str, &'static str), u64>,
-}
+/// Counter changes of one batch, summed in memory and written once before its commit:
+/// twenty leads for one campaign and day cost one update per tier, not twenty. Discarded
+/// with the batch when it fails.
+#[derive(Debug, Default)]
+pub struct PendingCounters(
+    std::cell::RefCell<std::collections::HashMap<(String, u32, String), i64>>,
+);
 
-impl<'txn> CounterTables<'txn> {
-    pub(super) fn open(txn: &'txn WriteTransaction) -> Result<CounterTables<'txn>> {
-        Ok(CounterTables {
-            day: txn.open_table(tables::COUNTERS).map_err(storage)?,
-            month: txn.open_table(tables::MONTHLY_COUNTERS).map_err(storage)?,
-            total: txn.open_table(tables::TOTAL_COUNTERS).map_err(storage)?,
-        })
+impl PendingCounters {
+    /// Adds `delta` to `metric` of `slug` on `day` (`YYYYMMDD`).
+    pub(super) fn bump(&self, slug: &str, day: u32, metric: &str, delta: i64) {
+        *self
+            .0
+            .borrow_mut()
+            .entry((slug.to_owned(), day, metric.to_owned()))
+            .or_default() += delta;
     }
 
-    /// Adds `delta` to `metric` of `slug` on `day` (`YYYYMMDD`).
-    pub(super) fn bump(&mut self, slug: &str, day: u32, metric: &str, delta: i64) -> Result<()> {
-        fn add(current: Option<u64>, delta: i64) -> u64 {
-            current.unwrap_or(0).saturating_add_signed(delta)
+    pub(super) fn discard(&self) {
+        self.0.borrow_mut().clear();
+    }
+
+    /// Writes the summed changes to the day, month and all-time tables: a summary of any
+    /// range then reads few rows.
+    pub(super) fn flush(&self, txn: &WriteTransaction) -> Result<()> {
+        let pending = std::mem::take(&mut *self.0.borrow_mut());
+        if pending.is_empty() {
+            return Ok(());
         }
-        let key = (slug, day, metric);
-        let next = add(
-            self.day.get(key).map_err(storage)?.map(|v| v.value()),
-            delta,
-        );
-        self.day.insert(key, next).map_err(storage)?;
-        let key = (slug, day / 100, metric);
-        let next = add(
-            self.month.get(key).map_err(storage)?.map(|v| v.value()),
-            delta,
-        );
-        self.month.insert(key, next).map_err(storage)?;
-        let key = (slug, metric);
-        let next = add(
-            self.total.get(key).map_err(storage)?.map(|v| v.value()),
-            delta,
-        );
-        self.total.insert(key, next).map_err(storage)?;
+        let mut day = txn.open_table(tables::COUNTERS).map_err(storage)?;
+        let mut month = txn.open_table(tables::MONTHLY_COUNTERS).map_err(storage)?;
+        let mut total = txn.open_table(tables::TOTAL_COUNTERS).map_err(storage)?;
+        let mut months: std::collections::HashMap<(&str, u32, &str), i64> =
+            std::collections::HashMap::new();
+        let mut totals: std::collections::HashMap<(&str, &str), i64> =
+            std::collections::HashMap::new();
+        for ((slug, date, metric), delta) in &pending {
+            let key = (slug.as_str(), *date, metric.as_str());
+            let next = day
+                .get(key)
+                .map_err(storage)?
+                .map_or(0, |v| v.value())
+                .saturating_add_signed(*delta);
+            day.insert(key, next).map_err(storage)?;
+            *months
+                .entry((slug.as_str(), date / 100, metric.as_str()))
+                .or_default() += delta;
+            *totals.entry((slug.as_str(), metric.as_str())).or_default() += delta;
+        }
+        for (key, delta) in months {
+            let next = month
+                .get(key)
+                .map_err(storage)?
+                .map_or(0, |v| v.value())
+                .saturating_add_signed(delta);
+            month.insert(key, next).map_err(storage)?;
+        }
+        for (key, delta) in totals {
+            let next = total
+                .get(key)
+                .map_err(storage)?
+                .map_or(0, |v| v.value())
+                .saturating_add_signed(delta);
+            total.insert(key, next).map_err(storage)?;
+        }
         Ok(())
     }
 }

@@ -25,6 +25,8 @@ const MAX_BATCH: usize = 1024;
 /// What a job needs besides the transaction.
 pub struct WriteContext {
     pub tz: jiff::tz::TimeZone,
+    /// Counter changes of the batch being applied, written just before its commit.
+    pub counters: super::write::PendingCounters,
 }
 
 /// Runs inside the transaction; returns how to answer once the commit's fate is known.
@@ -134,7 +136,18 @@ pub fn spawn(
     let thread_health = health.clone();
     let thread = std::thread::Builder::new()
         .name("leadgate-writer".into())
-        .spawn(move || write_loop(&db, receiver, &WriteContext { tz }, &thread_health, &faults))
+        .spawn(move || {
+            write_loop(
+                &db,
+                receiver,
+                &WriteContext {
+                    tz,
+                    counters: Default::default(),
+                },
+                &thread_health,
+                &faults,
+            )
+        })
         .map_err(|e| Error::internal(format!("cannot start the writer thread: {e}")))?;
     Ok(WriterHandle {
         jobs: sender,
@@ -170,7 +183,9 @@ impl WriterHandle {
         let (reply, answer) = oneshot::channel::<Result<T>>();
         let job: Job = Box::new(move |txn, ctx| {
             let outcome = apply(txn, ctx);
-            let storage_failed = matches!(&outcome, Err(e) if e.kind == ErrorKind::Unavailable);
+            // A storage failure, or a stored record that cannot be read, may strike after
+            // the job has written part of its rows: the whole batch must roll back.
+            let storage_failed = matches!(&outcome, Err(e) if matches!(e.kind, ErrorKind::Unavailable | ErrorKind::Internal));
             Applied {
                 storage_failed,
                 answer: Box::new(move |commit: Result<()>| {
@@ -183,10 +198,14 @@ impl WriterHandle {
                 }),
             }
         });
-        match self.jobs.try_send(job) {
-            Ok(()) => {
-                self.health.queued.fetch_add(1, Ordering::Relaxed);
-            }
+        // Counted before the send: the writer may take the job before `try_send` returns.
+        self.health.queued.fetch_add(1, Ordering::Relaxed);
+        let sent = self.jobs.try_send(job);
+        if sent.is_err() {
+            self.health.queued.fetch_sub(1, Ordering::Relaxed);
+        }
+        match sent {
+            Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 return Err(Error::new(
                     ErrorKind::Unavailable,
@@ -289,9 +308,31 @@ fn commit_batch(
         }
     };
     let started = std::time::Instant::now();
-    let applied: Vec<Applied> = batch.map(|job| job(&txn, ctx)).collect();
+    // A panicking job must not take the only writer thread with it: its batch is rolled
+    // back and its request answered 503 (its reply sender is dropped with it).
+    let mut panicked = false;
+    let applied: Vec<Applied> = batch
+        .filter_map(|job| {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&txn, ctx))) {
+                Ok(applied) => Some(applied),
+                Err(_) => {
+                    panicked = true;
+                    None
+                }
+            }
+        })
+        .collect();
     faults.wait_while_stalled();
-    let storage_failed = applied.iter().any(|a| a.storage_failed);
+    if panicked {
+        tracing::error!("a write panicked; its batch is rolled back");
+    }
+    let mut storage_failed = panicked || applied.iter().any(|a| a.storage_failed);
+    if storage_failed {
+        ctx.counters.discard();
+    } else if let Err(error) = ctx.counters.flush(&txn) {
+        tracing::error!("counter update failed: {error}");
+        storage_failed = true;
+    }
     let result = if storage_failed {
         let _ = txn.abort();
         Err(Error::unavailable(

@@ -563,3 +563,24 @@ fn any_name_is_escaped_in_rerendered_form() {
         })
         .unwrap();
 }
+
+/// A bot that fills the honeypot gets the normal success even when the rest of its post is
+/// invalid: a 422 listing its mistakes would teach it how to pass.
+#[tokio::test]
+async fn honeypot_wins_over_validation_errors() {
+    let app = spawn_app().await;
+    app.create_campaign("expo", json!({})).await;
+    let resp = app
+        .submit_json(
+            "expo",
+            &json!({"phone": "12345", "email": "nope", "_hp": "http://spam.example"}),
+        )
+        .await;
+    let (status, body) = json_body(resp).await;
+    assert_eq!(status, 201, "{body}");
+    let resp = app
+        .submit_form("expo", &[("phone", "12345"), ("_hp", "x")])
+        .await;
+    assert_eq!(resp.status(), 303);
+    assert!(app.all_leads("expo").await.is_empty(), "nothing stored");
+}

@@ -581,3 +581,28 @@ async fn kill_9_under_load_never_loses_or_half_writes() {
     }
     assert!(acked.len() as u64 >= CYCLES * 5);
 }
+
+/// Counters are keyed by days of the reporting zone: a store with data keeps its zone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_with_data_refuses_another_reporting_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start_server(dir.path());
+    let http = client();
+    create_campaign(&http, &server.base, "live").await;
+    let resp = http
+        .post(format!("{}/f/live", server.base))
+        .json(&json!({"phone": "13800138000"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    server.guard.kill();
+    let mut cmd = serve_command(dir.path());
+    cmd.env("LEADGATE_TZ", "UTC");
+    let (ok, message) = run_to_exit(cmd);
+    assert!(!ok);
+    assert!(
+        message.contains("Asia/Shanghai") && message.contains("LEADGATE_TZ"),
+        "{message}"
+    );
+}
