@@ -557,7 +557,7 @@ impl fmt::Display for RateLimit {
         let secs = self.period.as_secs();
         let (amount, unit) = [(86_400, 'd'), (3600, 'h'), (60, 'm')]
             .into_iter()
-            .find(|(unit, _)| secs % unit == 0)
+            .find(|(unit, _)| secs.is_multiple_of(*unit))
             .map(|(unit, name)| (secs / unit, name))
             .unwrap_or((secs, 's'));
         write!(f, "{}/{amount}{unit}", self.count)

@@ -140,7 +140,7 @@ fn verify(secret: &[u8], body: &[u8], signature: Option<&str>) -> Result<()> {
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())

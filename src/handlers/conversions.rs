@@ -55,16 +55,22 @@ pub async fn import(state: &AppState, request: Request<Incoming>) -> Result<Repl
         ));
     }
     let body = http::read_body(&parts, body, import::IMPORT_BODY_LIMIT).await?;
-    let rows = import::read_rows(Format::Csv, &body)?;
     let now = jiff::Timestamp::now();
-    let mut errors = Vec::new();
-    let mut inputs = Vec::new();
-    for row in &rows {
-        match ConversionInput::parse(|key| row.get(key).map(str::to_owned), now) {
-            Ok(input) => inputs.push((row.line, input)),
-            Err(error) => errors.push(RowError::new(row.line, &error)),
+    // Parsing a large file is seconds of CPU: not on an async worker.
+    let (rows, inputs, mut errors) = tokio::task::spawn_blocking(move || {
+        let rows = import::read_rows(Format::Csv, &body)?;
+        let mut errors = Vec::new();
+        let mut inputs = Vec::new();
+        for row in &rows {
+            match ConversionInput::parse(|key| row.get(key).map(str::to_owned), now) {
+                Ok(input) => inputs.push((row.line, input)),
+                Err(error) => errors.push(RowError::new(row.line, &error)),
+            }
         }
-    }
+        Ok::<_, Error>((rows, inputs, errors))
+    })
+    .await
+    .map_err(|e| Error::internal(format!("import task failed: {e}")))??;
     let outcomes = if inputs.is_empty() {
         Vec::new()
     } else {

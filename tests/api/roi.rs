@@ -411,7 +411,7 @@ const PATCHED_DISQUALIFIED: usize = 2;
 
 fn import_status(r: &Reference, i: usize) -> &'static str {
     if i < r.mqls.saturating_sub(PATCHED_MQLS) {
-        if i % 10 == 0 { "sql" } else { "mql" }
+        if i.is_multiple_of(10) { "sql" } else { "mql" }
     } else if i >= r.leads - r.disqualified + PATCHED_DISQUALIFIED && i < r.leads - r.form_leads {
         "disqualified"
     } else {
