@@ -9,8 +9,6 @@ use crate::error::{Error, Result};
 use crate::lead::format_timestamp;
 
 const MAX_ID_CHARS: usize = 128;
-/// How far in the future an `occurred_at` may lie: clocks differ, but not by much.
-const MAX_CLOCK_SKEW: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -133,13 +131,7 @@ impl ConversionInput {
             Some(text) => parse_timestamp(&text, "occurred_at")?,
             None => now,
         };
-        if occurred_at > now + MAX_CLOCK_SKEW {
-            return Err(Error::invalid(
-                "occurred_at",
-                "in_future",
-                "occurred_at must not be in the future",
-            ));
-        }
+        let occurred_at = not_in_future(occurred_at, now, "occurred_at")?;
         let currency = get("currency")
             .map(|c| Currency::parse(c.trim()))
             .transpose()?;
@@ -199,6 +191,25 @@ impl ConversionInput {
         }
         ConversionInput::parse(get, now)
     }
+}
+
+/// How far in the future a reported time may lie: clocks differ, but not by much.
+const MAX_CLOCK_SKEW: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
+
+/// Refuses a time (`occurred_at`, `received_at`, `started_at`) later than `now` allows.
+pub fn not_in_future(
+    ts: jiff::Timestamp,
+    now: jiff::Timestamp,
+    field: &str,
+) -> Result<jiff::Timestamp> {
+    if ts > now + MAX_CLOCK_SKEW {
+        return Err(Error::invalid(
+            field,
+            "in_future",
+            format!("{field} must not be in the future"),
+        ));
+    }
+    Ok(ts)
 }
 
 /// Parses an RFC 3339 timestamp with an offset (`2025-03-01T10:00:00+08:00`).

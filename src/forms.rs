@@ -243,6 +243,14 @@ impl FormSet {
         Ok(set)
     }
 
+    /// The form a campaign chose; if its file was removed since, the default form keeps
+    /// the landing page (and imports) working.
+    pub fn for_campaign(&self, campaign: &crate::campaign::Campaign) -> Arc<FormDef> {
+        self.get(&campaign.form)
+            .or_else(|| self.get("default"))
+            .expect("a default form is always loaded")
+    }
+
     pub fn get(&self, name: &str) -> Option<Arc<FormDef>> {
         self.forms.get(name).cloned()
     }

@@ -222,8 +222,6 @@ fn json_rows(body: &[u8]) -> Result<Vec<Row>> {
 /// Columns an import row may carry besides its form's fields and the tracking set.
 pub const LEAD_COLUMNS: &[&str] = &["campaign", "received_at", "status", "external_id"];
 const MAX_EXTERNAL_ID_CHARS: usize = 128;
-/// How far in the future `received_at` may lie (clocks differ, a little).
-const MAX_CLOCK_SKEW: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
 
 /// Turns one import row into a lead for the campaign it names, checked exactly like a form
 /// submission (formats, lengths, normalisation, phone-or-email) but without the form's
@@ -255,13 +253,7 @@ pub fn lead_from_row(
         Some(text) => crate::conversion::parse_timestamp(text, "received_at")?,
         None => now,
     };
-    if received_at > now + MAX_CLOCK_SKEW {
-        return Err(Error::invalid(
-            "received_at",
-            "in_future",
-            "received_at must not be in the future",
-        ));
-    }
+    let received_at = crate::conversion::not_in_future(received_at, now, "received_at")?;
     let received_ms = u64::try_from(received_at.as_millisecond()).map_err(|_| {
         Error::invalid(
             "received_at",
@@ -291,11 +283,7 @@ pub fn lead_from_row(
             format!("{key} must be text"),
         ));
     }
-    let form = forms
-        .get(&campaign.form)
-        .or_else(|| forms.get("default"))
-        .expect("a default form is always loaded")
-        .for_import();
+    let form = forms.for_campaign(campaign).for_import();
     let raw = RawSubmission {
         values: row
             .cells

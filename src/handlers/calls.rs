@@ -17,7 +17,6 @@ use crate::store::NewLead;
 pub const SIGNATURE_HEADER: &str = "x-leadgate-signature";
 const MAX_CALL_ID_CHARS: usize = 128;
 const MAX_DURATION_S: u64 = 7 * 86_400;
-const MAX_CLOCK_SKEW: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
 
 pub async fn call(state: &AppState, request: Request<Incoming>) -> Result<Reply> {
     let Some(secret) = state.call_secret.as_deref() else {
@@ -191,13 +190,7 @@ impl CallReport {
             Some(t) => crate::conversion::parse_timestamp(&t, "started_at")?,
             None => now,
         };
-        if started_at > now + MAX_CLOCK_SKEW {
-            return Err(Error::invalid(
-                "started_at",
-                "in_future",
-                "started_at must not be in the future",
-            ));
-        }
+        let started_at = crate::conversion::not_in_future(started_at, now, "started_at")?;
         let duration_s = match body.get("duration_s") {
             None | Some(Value::Null) => None,
             Some(Value::Number(n)) => Some(n.as_u64().filter(|d| *d <= MAX_DURATION_S).ok_or_else(|| {

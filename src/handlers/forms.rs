@@ -1,8 +1,6 @@
 //! The landing form: `GET /f/{slug}` shows it, `POST /f/{slug}` stores a lead,
 //! `GET /f/{slug}/thanks` confirms.
 
-use std::sync::Arc;
-
 use askama::Template;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -22,7 +20,7 @@ use crate::templates::{FormPage, ThanksPage};
 
 pub async fn show(state: &AppState, request: Request<Incoming>, slug: &str) -> Result<Reply> {
     let campaign = find_campaign(state, slug).await?;
-    let form = form_of(state, &campaign);
+    let form = state.forms.for_campaign(&campaign);
     let tracking = Tracking::from_query(request.uri().query().unwrap_or(""));
     let now = jiff::Timestamp::now();
     let qr_variant = tracking
@@ -49,7 +47,7 @@ pub async fn show(state: &AppState, request: Request<Incoming>, slug: &str) -> R
 pub async fn submit(state: &AppState, request: Request<Incoming>, slug: &str) -> Result<Reply> {
     let campaign = find_campaign(state, slug).await?;
     crate::app::check_rate(state, &request, Some(&campaign))?;
-    let form = form_of(state, &campaign);
+    let form = state.forms.for_campaign(&campaign);
     let (parts, body) = request.into_parts();
     let as_json = http::wants_json(&parts.headers);
     let raw = match http::content_type(&parts.headers).as_deref() {
@@ -116,7 +114,7 @@ pub async fn submit(state: &AppState, request: Request<Incoming>, slug: &str) ->
 
 pub async fn thanks(state: &AppState, slug: &str) -> Result<Reply> {
     let campaign = find_campaign(state, slug).await?;
-    let form = form_of(state, &campaign);
+    let form = state.forms.for_campaign(&campaign);
     render(
         StatusCode::OK,
         &ThanksPage {
@@ -124,16 +122,6 @@ pub async fn thanks(state: &AppState, slug: &str) -> Result<Reply> {
             message: form.thanks.clone(),
         },
     )
-}
-
-/// The campaign's form; if its file was removed since the campaign chose it, the default
-/// form keeps the landing page working.
-fn form_of(state: &AppState, campaign: &Campaign) -> Arc<FormDef> {
-    state
-        .forms
-        .get(&campaign.form)
-        .or_else(|| state.forms.get("default"))
-        .expect("a default form is always loaded")
 }
 
 fn build_lead(campaign: &Campaign, submission: Submission, is_api: bool) -> Lead {

@@ -244,15 +244,20 @@ pub async fn import(state: &AppState, request: Request<Incoming>) -> Result<Repl
         .metrics
         .leads_stored(crate::domain::Source::Import, imported);
     errors.sort_by_key(|e| e.line);
+    let form_fields: std::collections::HashSet<String> = campaigns
+        .values()
+        .flat_map(|c| {
+            state
+                .forms
+                .for_campaign(c)
+                .for_import()
+                .fields
+                .into_iter()
+                .map(|f| f.name)
+        })
+        .collect();
     let known = |key: &str| {
-        import::LEAD_COLUMNS.contains(&key)
-            || is_tracking_key(key)
-            || campaigns.values().any(|c| {
-                state
-                    .forms
-                    .get(&c.form)
-                    .is_some_and(|f| f.for_import().field(key).is_some())
-            })
+        import::LEAD_COLUMNS.contains(&key) || is_tracking_key(key) || form_fields.contains(key)
     };
     let ignored = import::ignored_columns(&rows, known);
     Ok(http::json(
