@@ -10,11 +10,14 @@ use hyper::{Method, Request, StatusCode};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::admin::{self, Upload};
 use crate::error::{Error, ErrorKind, Result};
 use crate::forms::FormSet;
 use crate::handlers;
 use crate::http::{self, Reply};
 use crate::metrics::{Metrics, Reject};
+use crate::report;
+use crate::routes::{self, Route};
 use crate::store::Store;
 use crate::templates::MessagePage;
 
@@ -71,7 +74,7 @@ pub async fn handle(
         (path.starts_with("/f/") || path.starts_with("/q/") || path.starts_with("/admin"))
             && !is_image
             && !http::wants_json(request.headers());
-    let route_name = route_name(&path);
+    let route_name = routes::metric_name(&path);
     let method = request.method().clone();
     let result = route(&state, request, &path).await;
     let mut reply = result.unwrap_or_else(|error| {
@@ -110,36 +113,6 @@ fn count(metrics: &Metrics, route: &'static str, status: u16) {
         _ => return,
     };
     metrics.reject(reason);
-}
-
-/// A fixed name for each route, for metrics: never the path itself (slugs and ids are
-/// unbounded).
-fn route_name(path: &str) -> &'static str {
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    match segments.as_slice() {
-        ["healthz"] => "healthz",
-        ["metrics"] => "metrics",
-        ["f", _] => "form",
-        ["f", _, "thanks"] => "form_thanks",
-        ["q", name] if name.ends_with(".png") || name.ends_with(".svg") => "qr_image",
-        ["q", _] => "qr_scan",
-        ["hooks", "call"] => "call_webhook",
-        ["admin", ..] => "admin",
-        ["api", "campaigns"] => "api_campaigns",
-        ["api", "campaigns", _] => "api_campaign",
-        ["api", "campaigns", _, "costs"] => "api_costs",
-        ["api", "campaigns", _, "costs", _] => "api_cost",
-        ["api", "campaigns", _, "qr"] => "api_qr",
-        ["api", "leads"] => "api_leads",
-        ["api", "leads", "import"] => "api_leads_import",
-        ["api", "leads", _] => "api_lead",
-        ["api", "conversions"] => "api_conversions",
-        ["api", "conversions", "import"] => "api_conversions_import",
-        ["api", "conversions", _] => "api_conversion",
-        ["api", "roi"] => "api_roi",
-        ["api", "roi.csv"] => "api_roi_csv",
-        _ => "other",
-    }
 }
 
 /// Embedded widgets on a campaign's own site post to `/f/{slug}` from the browser: the
@@ -193,118 +166,82 @@ pub fn check_rate(
 }
 
 async fn route(state: &AppState, request: Request<Incoming>, path: &str) -> Result<Reply> {
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let protected = ["/api", "/admin"]
+        .iter()
+        .any(|prefix| path == *prefix || path.starts_with(&format!("{prefix}/")));
+    if protected {
+        authorise(state, &request)?;
+    }
+    let matched = routes::resolve(path).ok_or_else(not_found)?;
     let method = request.method().clone();
-    match segments.as_slice() {
-        ["healthz"] => {
-            allow(&method, &[Method::GET, Method::HEAD])?;
-            Ok(health(state).await)
+    if method == Method::OPTIONS && matched.entry.route == Route::Form {
+        return Ok(preflight());
+    }
+    if !matched.allows(&method) {
+        return Err(method_not_allowed(matched.entry.methods));
+    }
+    if method == Method::POST && path.starts_with("/admin") {
+        // Before the body is read or anything validated: browsers send Basic credentials
+        // with any site's request, so a console change must prove it came from the console.
+        admin::csrf::check_origin(state, &request)?;
+    }
+    let post = method == Method::POST;
+    let p: Vec<&str> = matched.params.iter().map(String::as_str).collect();
+    match matched.entry.route {
+        Route::Healthz => Ok(health(state).await),
+        Route::Metrics => Ok(http::with_type(
+            StatusCode::OK,
+            state.metrics.render(),
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )),
+        Route::Form if post => handlers::forms::submit(state, request, p[0]).await,
+        Route::Form => handlers::forms::show(state, request, p[0]).await,
+        Route::FormThanks => handlers::forms::thanks(state, p[0]).await,
+        Route::QrScan => handlers::qr::scan(state, request, p[0]).await,
+        Route::QrPng => handlers::qr::image(state, request, p[0], "png").await,
+        Route::QrSvg => handlers::qr::image(state, request, p[0], "svg").await,
+        Route::CallHook => handlers::calls::call(state, request).await,
+        Route::ApiCampaigns if post => handlers::campaigns::create(state, request).await,
+        Route::ApiCampaigns => handlers::campaigns::list(state).await,
+        Route::ApiCampaign if method == Method::PATCH => {
+            handlers::campaigns::patch(state, request, p[0]).await
         }
-        ["metrics"] => {
-            allow(&method, &[Method::GET, Method::HEAD])?;
-            Ok(http::with_type(
-                StatusCode::OK,
-                state.metrics.render(),
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            ))
+        Route::ApiCampaign => handlers::campaigns::get(state, p[0]).await,
+        Route::ApiCosts if post => handlers::campaigns::add_cost(state, request, p[0]).await,
+        Route::ApiCosts => handlers::campaigns::list_costs(state, p[0]).await,
+        Route::ApiCost => handlers::campaigns::delete_cost(state, p[0], p[1]).await,
+        Route::ApiCampaignQr => handlers::qr::stats(state, p[0]).await,
+        Route::ApiLeads => handlers::leads::list(state, request).await,
+        Route::ApiLeadsImport => handlers::leads::import(state, request).await,
+        Route::ApiLead if method == Method::PATCH => {
+            handlers::leads::patch(state, request, p[0]).await
         }
-        ["f", slug] => match method {
-            Method::GET | Method::HEAD => handlers::forms::show(state, request, slug).await,
-            Method::POST => handlers::forms::submit(state, request, slug).await,
-            Method::OPTIONS => Ok(preflight()),
-            _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
-        },
-        ["f", slug, "thanks"] => {
-            allow(&method, &[Method::GET, Method::HEAD])?;
-            handlers::forms::thanks(state, slug).await
+        Route::ApiLead => handlers::leads::get(state, p[0]).await,
+        Route::ApiConversions => handlers::conversions::upsert(state, request).await,
+        Route::ApiConversionsImport => handlers::conversions::import(state, request).await,
+        Route::ApiConversion => handlers::conversions::get(state, p[0]).await,
+        Route::ApiRoi => handlers::roi::json(state, request).await,
+        Route::ApiRoiCsv => handlers::roi::csv(state, request, report::Lang::Fields).await,
+        Route::ApiRoiXlsx => handlers::roi::xlsx(state, request, report::Lang::Fields).await,
+        Route::ApiOpenapi => Ok(crate::openapi::reply(&state.public_url)),
+        Route::AdminOverview => admin::overview::page(state, request).await,
+        Route::AdminRoiCsv => handlers::roi::csv(state, request, report::Lang::Zh).await,
+        Route::AdminRoiXlsx => handlers::roi::xlsx(state, request, report::Lang::Zh).await,
+        Route::AdminCampaigns if post => admin::campaigns::create(state, request).await,
+        Route::AdminCampaigns => admin::campaigns::list(state, request).await,
+        Route::AdminCampaignNew => admin::campaigns::new_page(state, request).await,
+        Route::AdminCampaign if post => admin::campaigns::save(state, request, p[0]).await,
+        Route::AdminCampaign => admin::campaigns::edit_page(state, request, p[0]).await,
+        Route::AdminCosts => admin::campaigns::add_cost(state, request, p[0]).await,
+        Route::AdminCostDelete => admin::campaigns::delete_cost(state, request, p[0], p[1]).await,
+        Route::AdminQrSheet => handlers::qr::sheet(state, p[0]).await,
+        Route::AdminLeads => admin::leads::page(state, request).await,
+        Route::AdminLeadsCsv => admin::leads::export(state, request).await,
+        Route::AdminLeadStatus => admin::leads::set_status(state, request, p[0]).await,
+        Route::AdminLeadsImport => admin::leads::import(state, request, Upload::Leads).await,
+        Route::AdminConversionsImport => {
+            admin::leads::import(state, request, Upload::Conversions).await
         }
-        ["q", name] => {
-            allow(&method, &[Method::GET, Method::HEAD])?;
-            match name.rsplit_once('.') {
-                Some((slug, format @ ("png" | "svg"))) => {
-                    handlers::qr::image(state, request, slug, format).await
-                }
-                Some(_) => Err(not_found()),
-                None => handlers::qr::scan(state, request, name).await,
-            }
-        }
-        ["hooks", "call"] => {
-            allow(&method, &[Method::POST])?;
-            handlers::calls::call(state, request).await
-        }
-        ["admin", rest @ ..] => {
-            authorise(state, &request)?;
-            match rest {
-                ["campaigns", slug, "qr"] => {
-                    allow(&method, &[Method::GET, Method::HEAD])?;
-                    handlers::qr::sheet(state, slug).await
-                }
-                _ => Err(not_found()),
-            }
-        }
-        ["api", rest @ ..] => {
-            authorise(state, &request)?;
-            match rest {
-                ["campaigns"] => match method {
-                    Method::GET => handlers::campaigns::list(state).await,
-                    Method::POST => handlers::campaigns::create(state, request).await,
-                    _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
-                },
-                ["campaigns", slug] => match method {
-                    Method::GET => handlers::campaigns::get(state, slug).await,
-                    Method::PATCH => handlers::campaigns::patch(state, request, slug).await,
-                    _ => Err(method_not_allowed(&[Method::GET, Method::PATCH])),
-                },
-                ["campaigns", slug, "qr"] => {
-                    allow(&method, &[Method::GET])?;
-                    handlers::qr::stats(state, slug).await
-                }
-                ["campaigns", slug, "costs"] => match method {
-                    Method::GET => handlers::campaigns::list_costs(state, slug).await,
-                    Method::POST => handlers::campaigns::add_cost(state, request, slug).await,
-                    _ => Err(method_not_allowed(&[Method::GET, Method::POST])),
-                },
-                ["campaigns", slug, "costs", id] => {
-                    allow(&method, &[Method::DELETE])?;
-                    handlers::campaigns::delete_cost(state, slug, id).await
-                }
-                ["leads"] => {
-                    allow(&method, &[Method::GET])?;
-                    handlers::leads::list(state, request).await
-                }
-                ["leads", "import"] => {
-                    allow(&method, &[Method::POST])?;
-                    handlers::leads::import(state, request).await
-                }
-                ["conversions"] => {
-                    allow(&method, &[Method::POST])?;
-                    handlers::conversions::upsert(state, request).await
-                }
-                ["conversions", "import"] => {
-                    allow(&method, &[Method::POST])?;
-                    handlers::conversions::import(state, request).await
-                }
-                ["conversions", id] => {
-                    allow(&method, &[Method::GET])?;
-                    handlers::conversions::get(state, id).await
-                }
-                ["roi"] => {
-                    allow(&method, &[Method::GET])?;
-                    handlers::roi::json(state, request).await
-                }
-                ["roi.csv"] => {
-                    allow(&method, &[Method::GET])?;
-                    handlers::roi::csv(state, request).await
-                }
-                ["leads", id] => match method {
-                    Method::GET => handlers::leads::get(state, id).await,
-                    Method::PATCH => handlers::leads::patch(state, request, id).await,
-                    _ => Err(method_not_allowed(&[Method::GET, Method::PATCH])),
-                },
-                _ => Err(not_found()),
-            }
-        }
-        _ => Err(not_found()),
     }
 }
 
@@ -312,20 +249,11 @@ fn not_found() -> Error {
     Error::not_found("not_found", "there is nothing at this address")
 }
 
-fn allow(method: &Method, allowed: &[Method]) -> Result<()> {
-    if allowed.contains(method) {
-        Ok(())
-    } else {
-        Err(method_not_allowed(allowed))
-    }
-}
-
-fn method_not_allowed(allowed: &[Method]) -> Error {
-    let names: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+fn method_not_allowed(allowed: &[&str]) -> Error {
     Error::new(
         ErrorKind::MethodNotAllowed,
         "method_not_allowed",
-        format!("this address accepts {}", names.join(", ")),
+        format!("this address accepts {}", allowed.join(", ")),
     )
 }
 
@@ -418,6 +346,10 @@ fn error_page(error: &Error) -> Reply {
         ErrorKind::TooManyRequests => ("请求过于频繁", "提交或扫码次数过多，请稍后再试。"),
         ErrorKind::RequestTimeout => ("请求超时", "网络较慢，提交未完成，请重试。"),
         ErrorKind::Unauthorized => ("需要登录", "请登录：用户名任意，密码为管理员令牌。"),
+        ErrorKind::Forbidden => (
+            "请求被拒绝",
+            "此操作只能从管理后台自己的页面提交。请刷新页面后重试。",
+        ),
         ErrorKind::Invalid => ("链接有误", "链接中的参数无效，请检查二维码或链接。"),
         ErrorKind::NotFound => ("页面不存在", "该活动不存在或链接有误，请检查二维码或链接。"),
         ErrorKind::Unavailable => (

@@ -8,6 +8,8 @@ use std::fmt;
 pub enum ErrorKind {
     BadRequest,
     Unauthorized,
+    /// Authenticated, but the request did not come from where it must (CSRF checks).
+    Forbidden,
     NotFound,
     MethodNotAllowed,
     Conflict,
@@ -28,6 +30,7 @@ impl ErrorKind {
         match self {
             ErrorKind::BadRequest => 400,
             ErrorKind::Unauthorized => 401,
+            ErrorKind::Forbidden => 403,
             ErrorKind::NotFound => 404,
             ErrorKind::MethodNotAllowed => 405,
             ErrorKind::RequestTimeout => 408,

@@ -9,7 +9,9 @@
 //! - [`config`]: flags > env > TOML file > defaults, validated once.
 //! - [`server`]: transport only (accept loop, timeouts, graceful shutdown).
 //! - [`app`]: routing, admin auth, and turning [`Error`]s into responses.
+//! - [`routes`]: every address as data: dispatch, metrics names, the OpenAPI check.
 //! - `handlers`: one module per area, thin.
+//! - [`admin`]: the marketer console (server-rendered pages, CSRF defence, charts).
 //! - [`http`]: bounded body reading, content negotiation, response builders.
 //! - [`domain`]: newtypes valid by construction (slug, phone, e-mail, money, …).
 //! - [`forms`] and [`submission`]: form definitions and validation of a post.
@@ -18,6 +20,7 @@
 //! - [`templates`]: askama page structs (HTML in `templates/`).
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod app;
 pub mod attribution;
 pub mod campaign;
@@ -28,19 +31,22 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod forms;
-mod handlers;
+pub(crate) mod handlers;
 pub mod http;
 pub mod import;
 pub mod lead;
 pub mod limits;
 pub mod metrics;
+pub mod openapi;
 pub mod qr;
 pub mod report;
 pub mod roi;
+pub mod routes;
 pub mod server;
 pub mod store;
 pub mod submission;
 pub mod templates;
+pub mod xlsx;
 
 pub use error::{Error, ErrorKind, Result};
 

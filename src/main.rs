@@ -310,7 +310,8 @@ fn roi(args: RoiArgs) -> anyhow::Result<()> {
         }
     };
     let (query, days) = leadgate::roi::parse_query(get, &config.tz).map_err(|e| anyhow!(e))?;
-    let lang = leadgate::report::Lang::parse(args.lang.as_deref()).map_err(|e| anyhow!(e))?;
+    let lang = leadgate::report::Lang::parse(args.lang.as_deref(), leadgate::report::Lang::Fields)
+        .map_err(|e| anyhow!(e))?;
     let store = leadgate::store::Store::open(&config.store_path(), config.tz.clone())
         .map_err(|e| anyhow!(e))?;
     let input = store

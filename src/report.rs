@@ -15,9 +15,10 @@ pub enum Lang {
 }
 
 impl Lang {
-    pub fn parse(text: Option<&str>) -> crate::Result<Lang> {
+    /// `lang=zh|en`; without it, `default` (field names for the API, Chinese in the console).
+    pub fn parse(text: Option<&str>, default: Lang) -> crate::Result<Lang> {
         match text {
-            None | Some("") => Ok(Lang::Fields),
+            None | Some("") => Ok(default),
             Some("en") => Ok(Lang::En),
             Some("zh") => Ok(Lang::Zh),
             Some(_) => Err(crate::Error::invalid(
@@ -71,7 +72,7 @@ pub const COLUMNS: &[(&str, &str, &str)] = &[
 /// Columns holding free text from users: the only ones a formula could hide in.
 const TEXT_COLUMNS: &[&str] = &["key", "name", "kind", "channel"];
 
-fn title(column: &(&'static str, &'static str, &'static str), lang: Lang) -> &'static str {
+pub fn title(column: &(&'static str, &'static str, &'static str), lang: Lang) -> &'static str {
     match lang {
         Lang::Fields => column.0,
         Lang::En => column.1,
@@ -91,7 +92,7 @@ fn cell(value: &Value) -> String {
 }
 
 /// Rows then one total line per currency.
-fn lines(report: &Report, lang: Lang) -> Vec<Vec<String>> {
+pub fn lines(report: &Report, lang: Lang) -> Vec<Vec<String>> {
     let total_label = match lang {
         Lang::Zh => "合计",
         _ => "TOTAL",

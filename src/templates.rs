@@ -136,8 +136,9 @@ pub struct QrCard {
 /// allowed by hash in the Content-Security-Policy (no `unsafe-inline`).
 pub const PAGE_STYLE: &str = include_str!("../templates/style.css");
 pub const SHEET_STYLE: &str = include_str!("../templates/sheet.css");
+pub const ADMIN_STYLE: &str = include_str!("../templates/admin.css");
 
-/// The Content-Security-Policy of every HTML page: only this origin, the two inline
+/// The Content-Security-Policy of every HTML page: only this origin, the inline
 /// stylesheets by hash, no scripts at all, no framing.
 pub fn content_security_policy() -> &'static str {
     static POLICY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
@@ -146,9 +147,10 @@ pub fn content_security_policy() -> &'static str {
         use sha2::Digest as _;
         let hash = |css: &str| base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(css.as_bytes()));
         format!(
-            "default-src 'self'; script-src 'none'; style-src 'sha256-{}' 'sha256-{}'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
+            "default-src 'self'; script-src 'none'; style-src 'sha256-{}' 'sha256-{}' 'sha256-{}'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'",
             hash(PAGE_STYLE),
-            hash(SHEET_STYLE)
+            hash(SHEET_STYLE),
+            hash(ADMIN_STYLE)
         )
     })
 }

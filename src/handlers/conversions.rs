@@ -55,6 +55,12 @@ pub async fn import(state: &AppState, request: Request<Incoming>) -> Result<Repl
         ));
     }
     let body = http::read_body(&parts, body, import::IMPORT_BODY_LIMIT).await?;
+    let report = import_csv(state, body).await?;
+    Ok(http::json(StatusCode::OK, &report))
+}
+
+/// Imports a CSV of conversions and reports each row, for the API and the console alike.
+pub(crate) async fn import_csv(state: &AppState, body: bytes::Bytes) -> Result<serde_json::Value> {
     let now = jiff::Timestamp::now();
     // Parsing a large file is seconds of CPU: not on an async worker.
     let (rows, inputs, mut errors) = tokio::task::spawn_blocking(move || {
@@ -87,8 +93,7 @@ pub async fn import(state: &AppState, request: Request<Incoming>) -> Result<Repl
     }
     errors.sort_by_key(|e| e.line);
     let ignored = import::ignored_columns(&rows, |k| crate::conversion::FIELDS.contains(&k));
-    Ok(http::json(
-        StatusCode::OK,
-        &json!({ "imported": imported, "updated": updated, "unchanged": unchanged, "errors": errors, "ignored_columns": ignored }),
-    ))
+    Ok(
+        json!({ "imported": imported, "updated": updated, "unchanged": unchanged, "errors": errors, "ignored_columns": ignored }),
+    )
 }

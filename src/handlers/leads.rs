@@ -15,7 +15,7 @@ use crate::domain::{LeadId, LeadStatus, is_tracking_key};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{self, Reply};
 use crate::import::{self, Format, RowError};
-use crate::lead::leads_csv;
+use crate::lead::{Lead, leads_csv};
 use crate::store::LeadQuery;
 
 const DEFAULT_PAGE: usize = 100;
@@ -37,6 +37,52 @@ pub async fn list(state: &AppState, request: Request<Incoming>) -> Result<Reply>
             ));
         }
     };
+    let default_limit = if as_csv { MAX_CSV_ROWS } else { DEFAULT_PAGE };
+    let query = lead_query(state, value, default_limit).await?;
+    let (leads, next_cursor) = page(state, query).await?;
+    if as_csv {
+        return Ok(csv_download(&leads, next_cursor.as_deref()));
+    }
+    let shown: Vec<_> = leads.iter().map(|l| l.to_json()).collect();
+    Ok(http::json(
+        StatusCode::OK,
+        &json!({ "leads": shown, "next_cursor": next_cursor }),
+    ))
+}
+
+/// The leads of `query` and the cursor of the next page, if there is one.
+pub(crate) async fn page(
+    state: &AppState,
+    query: LeadQuery,
+) -> Result<(Vec<Lead>, Option<String>)> {
+    let (leads, more) = state.store.leads(query).await?;
+    let next_cursor = if more {
+        leads.last().map(|l| l.id.to_string())
+    } else {
+        None
+    };
+    Ok((leads, next_cursor))
+}
+
+/// Leads as a CSV file; `X-Next-Cursor` when the export stopped at its limit.
+pub(crate) fn csv_download(leads: &[Lead], next_cursor: Option<&str>) -> Reply {
+    let mut reply = http::with_type(StatusCode::OK, leads_csv(leads), "text/csv; charset=utf-8");
+    reply.headers_mut().insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_static("attachment; filename=\"leads.csv\""),
+    );
+    if let Some(cursor) = next_cursor.and_then(|c| HeaderValue::from_str(c).ok()) {
+        reply.headers_mut().insert("x-next-cursor", cursor);
+    }
+    reply
+}
+
+/// The filters of a lead listing (`campaign, since, until, status, cursor, limit`), checked.
+pub(crate) async fn lead_query(
+    state: &AppState,
+    value: impl Fn(&str) -> Option<String>,
+    default_limit: usize,
+) -> Result<LeadQuery> {
     let campaign = match value("campaign") {
         Some(slug) => Some(find_campaign(state, &slug).await?.slug),
         None => None,
@@ -75,42 +121,16 @@ pub async fn list(state: &AppState, request: Request<Incoming>) -> Result<Reply>
                     format!("limit must be a whole number from 1 to {MAX_PAGE}"),
                 )
             })?,
-        None if as_csv => MAX_CSV_ROWS,
-        None => DEFAULT_PAGE,
+        None => default_limit,
     };
-    let (leads, more) = state
-        .store
-        .leads(LeadQuery {
-            campaign,
-            from,
-            to,
-            before,
-            status,
-            limit,
-        })
-        .await?;
-    let next_cursor = if more {
-        leads.last().map(|l| l.id.to_string())
-    } else {
-        None
-    };
-    if as_csv {
-        let mut reply =
-            http::with_type(StatusCode::OK, leads_csv(&leads), "text/csv; charset=utf-8");
-        reply.headers_mut().insert(
-            header::CONTENT_DISPOSITION,
-            HeaderValue::from_static("attachment; filename=\"leads.csv\""),
-        );
-        if let Some(cursor) = next_cursor.and_then(|c| HeaderValue::from_str(&c).ok()) {
-            reply.headers_mut().insert("x-next-cursor", cursor);
-        }
-        return Ok(reply);
-    }
-    let shown: Vec<_> = leads.iter().map(|l| l.to_json()).collect();
-    Ok(http::json(
-        StatusCode::OK,
-        &json!({ "leads": shown, "next_cursor": next_cursor }),
-    ))
+    Ok(LeadQuery {
+        campaign,
+        from,
+        to,
+        before,
+        status,
+        limit,
+    })
 }
 
 pub async fn get(state: &AppState, id: &str) -> Result<Reply> {
@@ -203,6 +223,17 @@ pub async fn import(state: &AppState, request: Request<Incoming>) -> Result<Repl
         }
     };
     let body = http::read_body(&parts, body, import::IMPORT_BODY_LIMIT).await?;
+    let report = import_leads(state, format, body).await?;
+    Ok(http::json(StatusCode::OK, &report))
+}
+
+/// Imports a file of leads and reports what happened to each row, for the API and the
+/// console's upload alike.
+pub(crate) async fn import_leads(
+    state: &AppState,
+    format: Format,
+    body: bytes::Bytes,
+) -> Result<serde_json::Value> {
     let campaigns: HashMap<String, Campaign> = state
         .store
         .campaigns()
@@ -260,8 +291,7 @@ pub async fn import(state: &AppState, request: Request<Incoming>) -> Result<Repl
         import::LEAD_COLUMNS.contains(&key) || is_tracking_key(key) || form_fields.contains(key)
     };
     let ignored = import::ignored_columns(&rows, known);
-    Ok(http::json(
-        StatusCode::OK,
-        &json!({ "imported": imported, "skipped": skipped, "errors": errors, "ignored_columns": ignored }),
-    ))
+    Ok(
+        json!({ "imported": imported, "skipped": skipped, "errors": errors, "ignored_columns": ignored }),
+    )
 }

@@ -1,0 +1,573 @@
+//! `/admin/campaigns…`: list, create and edit campaigns, record and remove costs, and
+//! build tagged links with their QR codes. Form posts go through the same validation as
+//! `POST /api/campaigns`, and its message is shown next to the field it names.
+
+use askama::Template;
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde_json::{Map, Value};
+
+use super::{Ui, csrf, field, page, read_form};
+use crate::app::AppState;
+use crate::campaign::Campaign;
+use crate::cost::CostEntry;
+use crate::domain::{CampaignKind, CampaignStatus, format_money};
+use crate::error::{Error, ErrorKind, Result};
+use crate::handlers::find_campaign;
+use crate::http::{self, Reply};
+
+#[derive(Template)]
+#[template(path = "admin/campaigns.html")]
+pub struct ListPage {
+    pub ui: Ui,
+    pub campaigns: Vec<Campaign>,
+}
+
+/// One input of the campaign form.
+pub struct Input {
+    pub key: &'static str,
+    pub label: &'static str,
+    /// `text`, `date`, `number`, `select` or `textarea`.
+    pub kind: &'static str,
+    pub options: Vec<(String, String)>,
+    pub value: String,
+    pub error: Option<String>,
+    pub readonly: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin/campaign.html")]
+pub struct CampaignPage {
+    pub ui: Ui,
+    /// `None` while creating.
+    pub campaign: Option<Campaign>,
+    pub title: String,
+    pub action: String,
+    pub csrf: String,
+    pub inputs: Vec<Input>,
+    pub error: Option<String>,
+    pub saved: bool,
+    pub costs: Vec<CostView>,
+    pub cost_total: String,
+    pub cost_form: CostForm,
+    pub landing_url: String,
+    pub builder: Option<Builder>,
+}
+
+pub struct CostView {
+    pub amount: String,
+    pub incurred_on: String,
+    pub note: String,
+    pub delete_action: String,
+    pub delete_csrf: String,
+}
+
+#[derive(Default)]
+pub struct CostForm {
+    pub action: String,
+    pub csrf: String,
+    pub amount: String,
+    pub incurred_on: String,
+    pub note: String,
+    pub error: Option<String>,
+}
+
+/// The UTM link builder's inputs and, once filled in, its link and QR code.
+#[derive(Default)]
+pub struct Builder {
+    pub source: String,
+    pub medium: String,
+    pub content: String,
+    pub link: Option<String>,
+    /// SVG markup from `qr::svg` (numbers and fixed colours only).
+    pub qr_svg: String,
+}
+
+pub async fn list(state: &AppState, request: Request<Incoming>) -> Result<Reply> {
+    let ui = Ui::new(&request, "campaigns");
+    let mut campaigns = state.store.campaigns().await?;
+    campaigns.sort_by_key(|c| std::cmp::Reverse(c.created_at));
+    page(StatusCode::OK, &ListPage { ui, campaigns })
+}
+
+pub async fn new_page(state: &AppState, request: Request<Incoming>) -> Result<Reply> {
+    let ui = Ui::new(&request, "campaigns");
+    let form = CampaignPage::creating(state, ui, &[], None);
+    page(StatusCode::OK, &form)
+}
+
+/// `POST /admin/campaigns`: 303 to the new campaign's page, or the form again with the
+/// message next to the bad field.
+pub async fn create(state: &AppState, request: Request<Incoming>) -> Result<Reply> {
+    let ui = Ui::new(&request, "campaigns");
+    let fields = read_form(state, request).await?;
+    let body = campaign_body(&fields, true);
+    let created = match Campaign::create(&body, &state.forms, jiff::Timestamp::now()) {
+        Ok(campaign) => state.store.create_campaign(campaign).await,
+        Err(error) => Err(error),
+    };
+    match created {
+        Ok(campaign) => Ok(http::see_other(
+            &ui.link_with(&format!("/admin/campaigns/{}", campaign.slug), "saved=1"),
+        )),
+        Err(error) if is_input_error(&error) => {
+            let form = CampaignPage::creating(state, ui, &fields, Some(error));
+            page(StatusCode::UNPROCESSABLE_ENTITY, &form)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+pub async fn edit_page(state: &AppState, request: Request<Incoming>, slug: &str) -> Result<Reply> {
+    let ui = Ui::new(&request, "campaigns");
+    let query = request.uri().query();
+    let campaign = find_campaign(state, slug).await?;
+    let saved = http::query_value(query, "saved").is_some();
+    let builder = Builder::from_query(state, &campaign, query)?;
+    let form = CampaignPage::editing(state, ui, campaign, None, None, CostForm::default()).await?;
+    page(
+        StatusCode::OK,
+        &CampaignPage {
+            saved,
+            builder: Some(builder),
+            ..form
+        },
+    )
+}
+
+/// `POST /admin/campaigns/{slug}`: saves every field of the form (a cleared field clears
+/// the setting), like a `PATCH` with all of them.
+pub async fn save(state: &AppState, request: Request<Incoming>, slug: &str) -> Result<Reply> {
+    let ui = Ui::new(&request, "campaigns");
+    let campaign = find_campaign(state, slug).await?;
+    let fields = read_form(state, request).await?;
+    let body = campaign_body(&fields, false);
+    let forms = state.forms.clone();
+    let now = jiff::Timestamp::now();
+    let saved = state
+        .store
+        .update_campaign(campaign.slug.clone(), move |c| c.patch(&body, &forms, now))
+        .await;
+    match saved {
+        Ok(campaign) => Ok(http::see_other(
+            &ui.link_with(&format!("/admin/campaigns/{}", campaign.slug), "saved=1"),
+        )),
+        Err(error) if is_input_error(&error) => {
+            let form = CampaignPage::editing(
+                state,
+                ui,
+                campaign,
+                Some(&fields),
+                Some(error),
+                CostForm::default(),
+            )
+            .await?;
+            page(StatusCode::UNPROCESSABLE_ENTITY, &form)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+pub async fn add_cost(state: &AppState, request: Request<Incoming>, slug: &str) -> Result<Reply> {
+    let ui = Ui::new(&request, "campaigns");
+    let campaign = find_campaign(state, slug).await?;
+    let fields = read_form(state, request).await?;
+    let mut body = Map::new();
+    for key in ["amount", "incurred_on", "note"] {
+        if let Some(value) = field(&fields, key) {
+            body.insert(key.to_owned(), Value::from(value));
+        }
+    }
+    let added = match CostEntry::from_json(&body, &campaign, jiff::Timestamp::now()) {
+        Ok(entry) => {
+            state
+                .store
+                .add_cost(campaign.slug.clone(), entry, campaign.currency)
+                .await
+        }
+        Err(error) => Err(error),
+    };
+    match added {
+        Ok(_) => Ok(http::see_other(
+            &ui.link(&format!("/admin/campaigns/{}#costs", campaign.slug)),
+        )),
+        Err(error) if is_input_error(&error) => {
+            let value = |key| field(&fields, key).unwrap_or_default().to_owned();
+            let cost_form = CostForm {
+                amount: value("amount"),
+                incurred_on: value("incurred_on"),
+                note: value("note"),
+                error: Some(error.message),
+                ..CostForm::default()
+            };
+            let form = CampaignPage::editing(state, ui, campaign, None, None, cost_form).await?;
+            page(StatusCode::UNPROCESSABLE_ENTITY, &form)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+pub async fn delete_cost(
+    state: &AppState,
+    request: Request<Incoming>,
+    slug: &str,
+    id: &str,
+) -> Result<Reply> {
+    let ui = Ui::new(&request, "campaigns");
+    let campaign = find_campaign(state, slug).await?;
+    read_form(state, request).await?;
+    state
+        .store
+        .delete_cost(campaign.slug.clone(), id.to_owned())
+        .await?;
+    Ok(http::see_other(&ui.link(&format!(
+        "/admin/campaigns/{}#costs",
+        campaign.slug
+    ))))
+}
+
+/// Errors the marketer can fix in the form (as opposed to a store that is down).
+fn is_input_error(error: &Error) -> bool {
+    matches!(error.kind, ErrorKind::Invalid | ErrorKind::Conflict)
+}
+
+/// Keys of the campaign form, in the order shown.
+const FORM_KEYS: &[&str] = &[
+    "slug",
+    "name",
+    "kind",
+    "channel",
+    "status",
+    "owner",
+    "starts_on",
+    "ends_on",
+    "currency",
+    "budget",
+    "target_leads",
+    "target_revenue",
+    "form",
+    "tracking_numbers",
+    "utm_campaigns",
+    "qr_variants",
+    "rate_limit",
+];
+const LIST_KEYS: &[&str] = &["tracking_numbers", "utm_campaigns", "qr_variants"];
+
+/// The posted form as the JSON body the API takes. Lists are one item per line (commas
+/// work too). Creating, an empty field is left out (the default applies); editing, it
+/// clears the setting.
+fn campaign_body(fields: &[(String, String)], creating: bool) -> Map<String, Value> {
+    let mut body = Map::new();
+    for key in FORM_KEYS {
+        if !creating && *key == "slug" {
+            continue;
+        }
+        let text = crate::submission::first_value(fields, key)
+            .unwrap_or_default()
+            .trim();
+        let value = if LIST_KEYS.contains(key) {
+            Value::Array(
+                text.split(['\n', '\r', ',', '，'])
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(Value::from)
+                    .collect(),
+            )
+        } else if text.is_empty() {
+            match *key {
+                _ if creating => continue,
+                // An empty name must reach validation, which says it is required.
+                "name" => Value::from(""),
+                _ => Value::Null,
+            }
+        } else if *key == "target_leads" {
+            // A number when it is one; otherwise the text, which validation refuses.
+            text.parse::<u64>()
+                .map_or_else(|_| Value::from(text), Value::from)
+        } else {
+            Value::from(text)
+        };
+        body.insert((*key).to_owned(), value);
+    }
+    body
+}
+
+impl CampaignPage {
+    fn creating(
+        state: &AppState,
+        ui: Ui,
+        fields: &[(String, String)],
+        error: Option<Error>,
+    ) -> CampaignPage {
+        let action = "/admin/campaigns".to_owned();
+        let value = |key: &str| match crate::submission::first_value(fields, key) {
+            Some(text) => text.to_owned(),
+            None => defaults(key).to_owned(),
+        };
+        let inputs = inputs(&ui, state, value, error.as_ref(), true);
+        CampaignPage {
+            title: ui.t.new_campaign.to_owned(),
+            csrf: csrf::token(&state.admin_token_hash, &action),
+            action: ui.link(&action),
+            campaign: None,
+            inputs,
+            error: error.map(|_| ui.t.fix_errors.to_owned()),
+            saved: false,
+            costs: Vec::new(),
+            cost_total: String::new(),
+            cost_form: CostForm::default(),
+            landing_url: String::new(),
+            builder: None,
+            ui,
+        }
+    }
+
+    /// The edit page; `fields` are the values just posted (kept when they were refused).
+    async fn editing(
+        state: &AppState,
+        ui: Ui,
+        campaign: Campaign,
+        fields: Option<&[(String, String)]>,
+        error: Option<Error>,
+        cost_form: CostForm,
+    ) -> Result<CampaignPage> {
+        let stored = stored_values(&campaign);
+        let value = |key: &str| match fields.and_then(|f| crate::submission::first_value(f, key)) {
+            Some(text) => text.to_owned(),
+            None => stored(key),
+        };
+        let inputs = inputs(&ui, state, value, error.as_ref(), false);
+        let exponent = campaign.currency.exponent();
+        let entries = state.store.costs(campaign.slug.clone()).await?;
+        let total: i64 = entries
+            .iter()
+            .map(|e| e.amount)
+            .fold(0, i64::saturating_add);
+        let costs = entries
+            .iter()
+            .map(|entry| {
+                let delete_action = format!(
+                    "/admin/campaigns/{}/costs/{}/delete",
+                    campaign.slug, entry.id
+                );
+                CostView {
+                    amount: format_money(entry.amount, exponent),
+                    incurred_on: entry.incurred_on.to_string(),
+                    note: entry.note.clone().unwrap_or_default(),
+                    delete_csrf: csrf::token(&state.admin_token_hash, &delete_action),
+                    delete_action: ui.link(&delete_action),
+                }
+            })
+            .collect();
+        let cost_action = format!("/admin/campaigns/{}/costs", campaign.slug);
+        let action = format!("/admin/campaigns/{}", campaign.slug);
+        Ok(CampaignPage {
+            title: campaign.name.clone(),
+            csrf: csrf::token(&state.admin_token_hash, &action),
+            action: ui.link(&action),
+            inputs,
+            error: error.map(|_| ui.t.fix_errors.to_owned()),
+            saved: false,
+            costs,
+            cost_total: format!(
+                "{} {}",
+                format_money(total, exponent),
+                campaign.currency.code()
+            ),
+            cost_form: CostForm {
+                csrf: csrf::token(&state.admin_token_hash, &cost_action),
+                action: ui.link(&cost_action),
+                ..cost_form
+            },
+            landing_url: format!("{}/f/{}", state.public_url, campaign.slug),
+            builder: Some(Builder::default()),
+            campaign: Some(campaign),
+            ui,
+        })
+    }
+}
+
+fn defaults(key: &str) -> &'static str {
+    match key {
+        "kind" => "other",
+        "status" => "planned",
+        "currency" => "CNY",
+        "form" => "default",
+        _ => "",
+    }
+}
+
+/// The stored campaign as form values (lists one per line).
+fn stored_values(campaign: &Campaign) -> impl Fn(&str) -> String + use<> {
+    let json = campaign.to_json("");
+    move |key: &str| match &json[key] {
+        Value::String(s) => s.clone(),
+        Value::Number(n) if key == "target_leads" && n.as_u64() == Some(0) => String::new(),
+        Value::Number(n) => n.to_string(),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
+fn inputs(
+    ui: &Ui,
+    state: &AppState,
+    value: impl Fn(&str) -> String,
+    error: Option<&Error>,
+    creating: bool,
+) -> Vec<Input> {
+    let t = ui.t;
+    let options = |values: Vec<&str>| -> Vec<(String, String)> {
+        values
+            .into_iter()
+            .map(|v| (v.to_owned(), ui.label(v).to_owned()))
+            .collect()
+    };
+    FORM_KEYS
+        .iter()
+        .map(|key| {
+            let (label, kind, options) = match *key {
+                "slug" => (t.slug, "text", Vec::new()),
+                "name" => (t.name, "text", Vec::new()),
+                "kind" => (
+                    t.kind,
+                    "select",
+                    options(CampaignKind::ALL.iter().map(|k| k.as_str()).collect()),
+                ),
+                "channel" => (t.channel, "text", Vec::new()),
+                "status" => (
+                    t.status,
+                    "select",
+                    options(CampaignStatus::ALL.iter().map(|s| s.as_str()).collect()),
+                ),
+                "owner" => (t.owner, "text", Vec::new()),
+                "starts_on" => (t.starts_on, "date", Vec::new()),
+                "ends_on" => (t.ends_on, "date", Vec::new()),
+                "currency" => (t.currency, "text", Vec::new()),
+                "budget" => (t.budget, "text", Vec::new()),
+                "target_leads" => (t.target_leads, "number", Vec::new()),
+                "target_revenue" => (t.target_revenue, "text", Vec::new()),
+                "form" => (
+                    t.form,
+                    "select",
+                    state
+                        .forms
+                        .names()
+                        .map(|n| (n.to_owned(), n.to_owned()))
+                        .collect(),
+                ),
+                "tracking_numbers" => (t.tracking_numbers, "textarea", Vec::new()),
+                "utm_campaigns" => (t.utm_campaigns, "textarea", Vec::new()),
+                "qr_variants" => (t.qr_variants, "textarea", Vec::new()),
+                _ => (t.rate_limit, "text", Vec::new()),
+            };
+            Input {
+                key,
+                label,
+                kind,
+                options,
+                value: value(key),
+                error: error
+                    .filter(|e| e.field.as_deref() == Some(*key))
+                    .map(|e| e.message.clone()),
+                readonly: *key == "slug" && !creating,
+            }
+        })
+        .collect()
+}
+
+impl Builder {
+    /// The builder with what `utm_source`, `utm_medium` and `utm_content` asked for.
+    fn from_query(state: &AppState, campaign: &Campaign, query: Option<&str>) -> Result<Builder> {
+        let value = |key| {
+            http::query_value(query, key)
+                .and_then(|v| crate::domain::clean_tracking_value(&v))
+                .unwrap_or_default()
+        };
+        let mut builder = Builder {
+            source: value("utm_source"),
+            medium: value("utm_medium"),
+            content: value("utm_content"),
+            ..Builder::default()
+        };
+        if builder.source.is_empty() && builder.medium.is_empty() && builder.content.is_empty() {
+            return Ok(builder);
+        }
+        let mut link = url::Url::parse(&format!("{}/f/{}", state.public_url, campaign.slug))
+            .map_err(|e| Error::internal(format!("public URL: {e}")))?;
+        {
+            let mut pairs = link.query_pairs_mut();
+            for (key, value) in [
+                ("utm_source", &builder.source),
+                ("utm_medium", &builder.medium),
+                ("utm_campaign", &campaign.slug.to_string()),
+                ("utm_content", &builder.content),
+            ] {
+                if !value.is_empty() {
+                    pairs.append_pair(key, value);
+                }
+            }
+        }
+        let link = link.to_string();
+        builder.qr_svg = crate::qr::svg(&link, &crate::qr::Style::default())?;
+        builder.link = Some(link);
+        Ok(builder)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn creating_leaves_out_empty_fields_and_splits_lists() {
+        let body = campaign_body(
+            &fields(&[
+                ("slug", "expo"),
+                ("name", "展会"),
+                ("budget", ""),
+                ("target_leads", "500"),
+                ("qr_variants", "booth-a\r\nposter, brochure\n"),
+                ("_csrf", "x"),
+            ]),
+            true,
+        );
+        assert_eq!(body["slug"], "expo");
+        assert_eq!(body["target_leads"], 500);
+        assert!(!body.contains_key("budget"));
+        assert!(!body.contains_key("_csrf"));
+        assert_eq!(
+            body["qr_variants"],
+            serde_json::json!(["booth-a", "poster", "brochure"])
+        );
+    }
+
+    #[test]
+    fn editing_clears_empty_fields_and_keeps_the_slug_out() {
+        let body = campaign_body(
+            &fields(&[("slug", "other"), ("owner", ""), ("name", "")]),
+            false,
+        );
+        assert!(!body.contains_key("slug"));
+        assert_eq!(body["owner"], Value::Null);
+        assert_eq!(body["name"], "");
+        assert_eq!(body["tracking_numbers"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn a_bad_target_stays_text_for_validation_to_name() {
+        let body = campaign_body(&fields(&[("target_leads", "many")]), true);
+        assert_eq!(body["target_leads"], "many");
+    }
+}

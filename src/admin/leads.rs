@@ -1,0 +1,294 @@
+//! `/admin/leads…`: filter and page through leads, change their status, export them, and
+//! upload a CSV of leads (paper sign-up sheets) or conversions (CRM orders).
+
+use askama::Template;
+use bytes::Bytes;
+use http_body_util::BodyDataStream;
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde_json::Value;
+
+use super::{Ui, Upload, csrf, field, read_form};
+use crate::app::AppState;
+use crate::domain::LeadStatus;
+use crate::error::{Error, ErrorKind, Result};
+use crate::handlers::leads::{csv_download, lead_query, page as lead_page};
+use crate::http::{self, Reply};
+use crate::import::{self, Format};
+
+const PAGE_SIZE: usize = 50;
+/// The export takes every lead the filters match, up to this many.
+const MAX_EXPORT: usize = 1_000_000;
+const FILTERS: &[&str] = &["campaign", "since", "until", "status"];
+
+#[derive(Template)]
+#[template(path = "admin/leads.html")]
+pub struct LeadsPage {
+    pub ui: Ui,
+    pub campaigns: Vec<(String, String)>,
+    pub campaign: String,
+    pub since: String,
+    pub until: String,
+    pub status: String,
+    pub statuses: Vec<&'static str>,
+    pub rows: Vec<LeadRow>,
+    /// The filters as a query string, for the export and paging links.
+    pub filters: String,
+    /// The next page's address, when there is one.
+    pub next_href: Option<String>,
+    pub paged: bool,
+    pub uploads: Vec<UploadForm>,
+}
+
+pub struct LeadRow {
+    pub id: String,
+    pub received_at: String,
+    pub campaign: String,
+    pub name: String,
+    pub contact: String,
+    pub source: String,
+    pub status: &'static str,
+    pub action: String,
+    pub csrf: String,
+}
+
+pub struct UploadForm {
+    pub id: &'static str,
+    pub label: &'static str,
+    pub action: String,
+    pub csrf: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/import.html")]
+pub struct ImportPage {
+    pub ui: Ui,
+    pub title: &'static str,
+    /// (label, count) lines of the summary.
+    pub counts: Vec<(&'static str, u64)>,
+    pub errors: Vec<(u64, String, String)>,
+    pub ignored: Vec<String>,
+}
+
+pub async fn page(state: &AppState, request: Request<Incoming>) -> Result<Reply> {
+    let ui = Ui::new(&request, "leads");
+    let query = request.uri().query();
+    let value = |key: &str| http::query_value(query, key).filter(|v| !v.is_empty());
+    let lead_filter = lead_query(
+        state,
+        |k| (k != "limit").then(|| value(k)).flatten(),
+        PAGE_SIZE,
+    )
+    .await?;
+    let (leads, next_cursor) = lead_page(state, lead_filter).await?;
+    let mut campaigns: Vec<(String, String)> = state
+        .store
+        .campaigns()
+        .await?
+        .into_iter()
+        .map(|c| (c.slug.to_string(), c.name))
+        .collect();
+    campaigns.sort();
+    let tz = state.store.tz().clone();
+    let rows = leads
+        .iter()
+        .map(|lead| {
+            let action = format!("/admin/leads/{}/status", lead.id);
+            LeadRow {
+                id: lead.id.to_string(),
+                received_at: lead
+                    .received_at
+                    .to_zoned_datetime(tz.clone())
+                    .strftime("%Y-%m-%d %H:%M")
+                    .to_string(),
+                campaign: lead.campaign.to_string(),
+                name: lead.name.clone().unwrap_or_default(),
+                contact: [
+                    lead.phone.as_ref().map(|p| p.as_str().to_owned()),
+                    lead.email.as_ref().map(|e| e.as_str().to_owned()),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(" · "),
+                source: lead.source.as_str().to_owned(),
+                status: lead.status.as_str(),
+                csrf: csrf::token(&state.admin_token_hash, &action),
+                action,
+            }
+        })
+        .collect();
+    let filters: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(FILTERS.iter().filter_map(|k| value(k).map(|v| (*k, v))))
+        .finish();
+    let uploads = [
+        ("upload-leads", ui.t.upload_leads, "/admin/leads/import"),
+        (
+            "upload-conversions",
+            ui.t.upload_conversions,
+            "/admin/conversions/import",
+        ),
+    ]
+    .into_iter()
+    .map(|(id, label, action)| UploadForm {
+        id,
+        label,
+        csrf: csrf::token(&state.admin_token_hash, action),
+        action: ui.link(action),
+    })
+    .collect();
+    let leads_page = LeadsPage {
+        campaigns,
+        campaign: value("campaign").unwrap_or_default(),
+        since: value("since").unwrap_or_default(),
+        until: value("until").unwrap_or_default(),
+        status: value("status").unwrap_or_default(),
+        statuses: LeadStatus::ALL.iter().map(|s| s.as_str()).collect(),
+        rows,
+        next_href: next_cursor.map(|cursor| {
+            let query = if filters.is_empty() {
+                format!("cursor={cursor}")
+            } else {
+                format!("{filters}&cursor={cursor}")
+            };
+            ui.link_with("/admin/leads", &query)
+        }),
+        filters,
+        paged: value("cursor").is_some(),
+        uploads,
+        ui,
+    };
+    super::page(StatusCode::OK, &leads_page)
+}
+
+/// `GET /admin/leads.csv`: every lead the page's filters match.
+pub async fn export(state: &AppState, request: Request<Incoming>) -> Result<Reply> {
+    let query = request.uri().query();
+    let value = |key: &str| {
+        FILTERS
+            .contains(&key)
+            .then(|| http::query_value(query, key).filter(|v| !v.is_empty()))
+            .flatten()
+    };
+    let filter = lead_query(state, value, MAX_EXPORT).await?;
+    let (leads, next_cursor) = lead_page(state, filter).await?;
+    Ok(csv_download(&leads, next_cursor.as_deref()))
+}
+
+/// `POST /admin/leads/{id}/status`, then back to the list the marketer was looking at.
+pub async fn set_status(state: &AppState, request: Request<Incoming>, id: &str) -> Result<Reply> {
+    let ui = Ui::new(&request, "leads");
+    let fields = read_form(state, request).await?;
+    let lead_id = crate::domain::LeadId::parse(id)
+        .ok_or_else(|| Error::not_found("unknown_lead", format!("there is no lead {id:?}")))?;
+    let status: LeadStatus = field(&fields, "status")
+        .ok_or_else(|| Error::invalid("status", "required", "status is required"))?
+        .parse()?;
+    state.store.set_lead_status(lead_id, status).await?;
+    // Only back to the lead list: a posted address must not send the browser elsewhere.
+    let filters = field(&fields, "back")
+        .filter(|q| !q.contains(['/', '\\', '#']))
+        .unwrap_or_default();
+    Ok(http::see_other(&ui.link_with("/admin/leads", filters)))
+}
+
+/// `POST /admin/leads/import` and `/admin/conversions/import`: a `multipart/form-data`
+/// upload (a file input), imported like the API's CSV import, answered with its report.
+pub async fn import(state: &AppState, request: Request<Incoming>, upload: Upload) -> Result<Reply> {
+    let ui = Ui::new(&request, "leads");
+    let action = request.uri().path().to_owned();
+    let (parts, body) = request.into_parts();
+    let content_type = parts
+        .headers
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let boundary = multer::parse_boundary(&content_type).map_err(|_| {
+        Error::new(
+            ErrorKind::UnsupportedMediaType,
+            "unsupported_media_type",
+            "upload the file with a multipart/form-data form",
+        )
+    })?;
+    let bytes = http::read_body(&parts, body, import::IMPORT_BODY_LIMIT).await?;
+    let (token, file) = multipart_fields(bytes, boundary).await?;
+    csrf::verify(&state.admin_token_hash, &action, token.as_deref())?;
+    let file = file
+        .filter(|f| !f.is_empty())
+        .ok_or_else(|| Error::invalid("file", "required", "choose a CSV file to upload"))?;
+    let t = ui.t;
+    let report = match upload {
+        Upload::Leads => crate::handlers::leads::import_leads(state, Format::Csv, file).await?,
+        Upload::Conversions => crate::handlers::conversions::import_csv(state, file).await?,
+    };
+    let count = |key: &str| report[key].as_u64().unwrap_or(0);
+    let counts = match upload {
+        Upload::Leads => vec![
+            (t.imported, count("imported")),
+            (t.skipped, count("skipped")),
+        ],
+        Upload::Conversions => vec![
+            (t.imported, count("imported")),
+            (t.updated, count("updated")),
+            (t.unchanged, count("unchanged")),
+        ],
+    };
+    let errors = report["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            (
+                e["line"].as_u64().unwrap_or(0),
+                e["field"].as_str().unwrap_or_default().to_owned(),
+                e["message"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let ignored = report["ignored_columns"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect();
+    let title = match upload {
+        Upload::Leads => t.upload_leads,
+        Upload::Conversions => t.upload_conversions,
+    };
+    super::page(
+        StatusCode::OK,
+        &ImportPage {
+            ui,
+            title,
+            counts,
+            errors,
+            ignored,
+        },
+    )
+}
+
+/// The `_csrf` and `file` parts of an upload; other parts are ignored.
+async fn multipart_fields(
+    body: Bytes,
+    boundary: String,
+) -> Result<(Option<String>, Option<Bytes>)> {
+    let stream = BodyDataStream::new(http_body_util::Full::new(body));
+    let mut multipart = multer::Multipart::new(stream, boundary);
+    let malformed = |e: multer::Error| {
+        Error::bad_request(
+            "malformed_upload",
+            format!("the upload could not be read: {e}"),
+        )
+    };
+    let (mut token, mut file) = (None, None);
+    while let Some(part) = multipart.next_field().await.map_err(malformed)? {
+        match part.name() {
+            Some(csrf::FIELD) => token = Some(part.text().await.map_err(malformed)?),
+            Some("file") => file = Some(part.bytes().await.map_err(malformed)?),
+            _ => {}
+        }
+    }
+    Ok((token, file))
+}

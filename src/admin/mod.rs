@@ -1,0 +1,115 @@
+//! The marketer console under `/admin`: server-rendered pages (askama, no JavaScript, no
+//! external assets), Chinese by default and English with `?lang=en`. The pages call the
+//! same domain code as the JSON API, so both show the same numbers and the same errors.
+
+pub mod campaigns;
+pub mod charts;
+pub mod csrf;
+pub mod i18n;
+pub mod leads;
+pub mod overview;
+
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+
+use crate::app::AppState;
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::{self, Reply};
+use i18n::{Lang, Texts};
+
+/// Which file a console upload holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Upload {
+    Leads,
+    Conversions,
+}
+
+/// What every console page needs: the language, its words, and where it is.
+pub struct Ui {
+    pub lang: Lang,
+    pub t: &'static Texts,
+    pub section: &'static str,
+    /// The same page in the other language.
+    pub switch_href: String,
+}
+
+impl Ui {
+    pub fn new(request: &Request<Incoming>, section: &'static str) -> Ui {
+        let lang = Lang::from_query(request.uri().query());
+        let other = match lang {
+            Lang::Zh => "lang=en",
+            Lang::En => "lang=zh",
+        };
+        Ui {
+            lang,
+            t: lang.texts(),
+            section,
+            switch_href: format!("{}?{other}", request.uri().path()),
+        }
+    }
+
+    /// `path` with this page's language kept.
+    pub fn link(&self, path: &str) -> String {
+        self.link_with(path, "")
+    }
+
+    /// `path?query` with this page's language kept.
+    pub fn link_with(&self, path: &str, query: &str) -> String {
+        let parts: Vec<&str> = [query, self.lang.param()]
+            .into_iter()
+            .filter(|p| !p.is_empty())
+            .collect();
+        if parts.is_empty() {
+            path.to_owned()
+        } else {
+            format!("{path}?{}", parts.join("&"))
+        }
+    }
+
+    /// The label of a stored enum value in this page's language.
+    pub fn label(&self, value: &str) -> &'static str {
+        self.lang.label(value)
+    }
+}
+
+/// A rendered console page.
+pub fn page(status: StatusCode, template: &impl askama::Template) -> Result<Reply> {
+    let body = template
+        .render()
+        .map_err(|e| Error::internal(format!("rendering a console page failed: {e}")))?;
+    Ok(http::html(status, body))
+}
+
+/// A form post's fields, after its token is checked against `action` (the path it was
+/// posted to). Nothing in the body is looked at before the token passes.
+pub async fn read_form(
+    state: &AppState,
+    request: Request<Incoming>,
+) -> Result<Vec<(String, String)>> {
+    let action = request.uri().path().to_owned();
+    let (parts, body) = request.into_parts();
+    if http::content_type(&parts.headers).as_deref() != Some("application/x-www-form-urlencoded") {
+        return Err(Error::new(
+            ErrorKind::UnsupportedMediaType,
+            "unsupported_media_type",
+            "console forms are posted as application/x-www-form-urlencoded",
+        ));
+    }
+    let bytes = http::read_body(&parts, body, http::FORM_BODY_LIMIT).await?;
+    let fields: Vec<(String, String)> = url::form_urlencoded::parse(&bytes)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    csrf::verify(
+        &state.admin_token_hash,
+        &action,
+        crate::submission::first_value(&fields, csrf::FIELD),
+    )?;
+    Ok(fields)
+}
+
+/// The value of a posted field, trimmed; empty counts as absent.
+pub fn field<'a>(fields: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    crate::submission::first_value(fields, key)
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
