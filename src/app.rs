@@ -189,11 +189,25 @@ async fn route(state: &AppState, request: Request<Incoming>, path: &str) -> Resu
     let p: Vec<&str> = matched.params.iter().map(String::as_str).collect();
     match matched.entry.route {
         Route::Healthz => Ok(health(state).await),
-        Route::Metrics => Ok(http::with_type(
-            StatusCode::OK,
-            state.metrics.render(),
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )),
+        Route::Metrics => {
+            // Scrapers that ask for OpenMetrics get its media type; everyone else the
+            // classic Prometheus text type, which reads the same body.
+            let openmetrics = request
+                .headers()
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("application/openmetrics-text"));
+            let content_type = if openmetrics {
+                "application/openmetrics-text; version=1.0.0; charset=utf-8"
+            } else {
+                "text/plain; version=0.0.4; charset=utf-8"
+            };
+            Ok(http::with_type(
+                StatusCode::OK,
+                state.metrics.render(),
+                content_type,
+            ))
+        }
         Route::Form if post => handlers::forms::submit(state, request, p[0]).await,
         Route::Form => handlers::forms::show(state, request, p[0]).await,
         Route::FormThanks => handlers::forms::thanks(state, p[0]).await,

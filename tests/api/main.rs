@@ -3,17 +3,21 @@
 
 mod helpers;
 
+mod browser;
 mod calls;
 mod campaigns;
+mod console;
 mod conversions;
 mod costs;
 mod disk;
+mod exports;
 mod faults;
 mod forms;
 mod hostile;
 mod imports;
 mod leads;
 mod limits;
+mod operations;
 mod process;
 mod qr;
 mod ranges;

@@ -1,0 +1,375 @@
+//! Real-browser tests: headless Chromium driven over WebDriver (chromedriver + fantoccini)
+//! against the server on port 0. A visitor fills the landing form on a phone-sized screen;
+//! a marketer creates a campaign and a cost in the console and downloads the summary.
+//!
+//! Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them). Without
+//! chromedriver the tests say SKIPPED, unless `LEADGATE_REQUIRE_BROWSER=1` (set by CI),
+//! which makes a missing browser a failure. `LEADGATE_SCREENSHOT_DIR=docs/screenshots`
+//! saves the README's screenshots.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+use crate::helpers::{TOKEN, TestApp, json_body, lead, spawn_app};
+
+/// A chromedriver child on a free port, killed on drop.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn chromedriver_path() -> Option<String> {
+    std::env::var("CHROMEDRIVER_PATH")
+        .ok()
+        .or_else(|| Some("/usr/bin/chromedriver".to_owned()))
+        .filter(|p| std::path::Path::new(p).exists())
+}
+
+/// Starts chromedriver, or returns `None` (after saying so) where it is not installed.
+async fn driver(test: &str) -> Option<Driver> {
+    let Some(path) = chromedriver_path() else {
+        assert!(
+            std::env::var("LEADGATE_REQUIRE_BROWSER").as_deref() != Ok("1"),
+            "{test}: chromedriver is not installed but LEADGATE_REQUIRE_BROWSER=1"
+        );
+        eprintln!("SKIPPED {test}: no chromedriver (apt-get install chromium chromium-driver)");
+        return None;
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let child = Command::new(path)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let driver = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let http = crate::helpers::client();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(resp) = http.get(format!("{}/status", driver.url)).send().await
+            && let Ok(status) = resp.json::<Value>().await
+            && status["value"]["ready"] == true
+        {
+            return Some(driver);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A headless Chromium session; `phone` emulates a 390×844 phone screen.
+async fn browser(driver: &Driver, phone: bool) -> Client {
+    let mut options = json!({
+        "args": [
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+            "--no-first-run", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--window-size=1280,1000"
+        ]
+    });
+    if phone {
+        options["mobileEmulation"] = json!({
+            "deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 1.0, "mobile": true, "touch": true}
+        });
+    }
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert("goog:chromeOptions".into(), options);
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
+        .capabilities(capabilities)
+        .connect(&driver.url)
+        .await
+        .expect("a WebDriver session")
+}
+
+/// Saves a screenshot for the README when asked to.
+async fn screenshot(client: &Client, name: &str) {
+    if let Ok(dir) = std::env::var("LEADGATE_SCREENSHOT_DIR") {
+        let png = client.screenshot().await.expect("screenshot");
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        std::fs::write(format!("{dir}/{name}.png"), png).expect("write screenshot");
+    }
+}
+
+async fn wait_for_path(client: &Client, path: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let url = client.current_url().await.expect("current url");
+        if url.path() == path {
+            return;
+        }
+        assert!(Instant::now() < deadline, "still at {url}, expected {path}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn fill(client: &Client, css: &str, text: &str) {
+    let field = client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    field.clear().await.ok();
+    field.send_keys(text).await.expect("type");
+}
+
+async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .expect("click");
+}
+
+#[tokio::test]
+async fn a_visitor_fills_the_landing_form_on_a_phone() {
+    let Some(driver) = driver("a_visitor_fills_the_landing_form_on_a_phone").await else {
+        return;
+    };
+    let app = spawn_app().await;
+    app.create_campaign(
+        "spring-expo",
+        json!({"name": "2026 春季工业展", "kind": "trade_show"}),
+    )
+    .await;
+    let client = browser(&driver, true).await;
+    client
+        .goto(&app.url("/f/spring-expo?utm_source=douyin&utm_medium=live&utm_campaign=spring"))
+        .await
+        .unwrap();
+    let width = client
+        .execute("return window.innerWidth", vec![])
+        .await
+        .unwrap();
+    assert_eq!(width, json!(390), "a phone-sized viewport");
+    fill(&client, "#name", "张三").await;
+    fill(&client, "#phone", "138 0013 8000").await;
+    fill(&client, "#company", "上海某某机械有限公司").await;
+    click(&client, "#consent").await;
+    screenshot(&client, "landing-form").await;
+    click(&client, "button[type=submit]").await;
+    wait_for_path(&client, "/f/spring-expo/thanks").await;
+    let text = client
+        .find(Locator::Css("main"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("2026 春季工业展"), "thanks page: {text}");
+
+    let leads = app.all_leads("spring-expo").await;
+    assert_eq!(leads.len(), 1, "{leads:?}");
+    assert_eq!(leads[0]["phone"], "+8613800138000");
+    assert_eq!(leads[0]["name"], "张三");
+    assert_eq!(leads[0]["utm"]["utm_source"], "douyin");
+    assert_eq!(leads[0]["source"], "form");
+    client.close().await.ok();
+}
+
+/// Figures for the overview: a few campaigns with costs, leads and orders this month.
+async fn load_month(app: &TestApp) {
+    let today = jiff::Timestamp::now()
+        .in_tz("Asia/Shanghai")
+        .unwrap()
+        .date();
+    let campaigns = [
+        (
+            "douyin-live",
+            "抖音直播 · 新品发布",
+            "livestream",
+            "douyin_live",
+            "30000",
+            6,
+            2,
+        ),
+        (
+            "baidu-sem",
+            "百度 SEM 品牌词",
+            "online_ad",
+            "baidu_sem",
+            "45000",
+            9,
+            1,
+        ),
+        (
+            "wechat-articles",
+            "公众号案例文章",
+            "content",
+            "wechat_mp",
+            "5000",
+            4,
+            0,
+        ),
+    ];
+    let mut phone = 13_800_138_100u64;
+    for (slug, name, kind, channel, cost, leads, orders) in campaigns {
+        app.create_campaign(
+            slug,
+            json!({"name": name, "kind": kind, "channel": channel, "target_leads": 10}),
+        )
+        .await;
+        let resp = app
+            .admin_post(
+                &format!("/api/campaigns/{slug}/costs"),
+                &json!({"amount": cost, "incurred_on": today.to_string()}),
+            )
+            .await;
+        assert_eq!(resp.status(), 201);
+        for i in 0..leads {
+            phone += 1;
+            let id = app
+                .submit_json_ok(slug, &lead(&phone.to_string(), "访客"))
+                .await;
+            if i < orders {
+                let resp = app
+                    .admin_post(
+                        "/api/conversions",
+                        &json!({"id": format!("{slug}-{i}"), "lead_id": id, "stage": "won",
+                                "amount": "38000", "occurred_at": jiff::Timestamp::now().to_string()}),
+                    )
+                    .await;
+                assert!(resp.status().is_success());
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_marketer_creates_a_campaign_and_a_cost_and_downloads_the_summary() {
+    let Some(driver) =
+        driver("a_marketer_creates_a_campaign_and_a_cost_and_downloads_the_summary").await
+    else {
+        return;
+    };
+    let app = spawn_app().await;
+    load_month(&app).await;
+    let client = browser(&driver, false).await;
+    // Basic credentials in the URL, as a password manager would fill the login prompt.
+    let authority = app.base.trim_start_matches("http://");
+    client
+        .goto(&format!(
+            "http://marketing:{TOKEN}@{authority}/admin/campaigns/new"
+        ))
+        .await
+        .unwrap();
+    fill(&client, "#f-slug", "autumn-expo").await;
+    fill(&client, "#f-name", "2026 秋季展会").await;
+    client
+        .find(Locator::Css("#f-kind option[value=trade_show]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    fill(&client, "#f-channel", "expo").await;
+    fill(&client, "#f-budget", "80000").await;
+    click(&client, "#campaign-form button[type=submit]").await;
+    wait_for_path(&client, "/admin/campaigns/autumn-expo").await;
+
+    let today = jiff::Timestamp::now()
+        .in_tz("Asia/Shanghai")
+        .unwrap()
+        .date();
+    fill(&client, "#cost-amount", "25000.50").await;
+    // A date input takes the typed digits in the browser's locale order (en-US here).
+    fill(&client, "#cost-date", &today.strftime("%m%d%Y").to_string()).await;
+    fill(&client, "#cost-note", "展位费").await;
+    click(&client, "#cost-form button[type=submit]").await;
+    wait_for_path(&client, "/admin/campaigns/autumn-expo").await;
+    let (_, costs) = json_body(app.admin_get("/api/campaigns/autumn-expo/costs").await).await;
+    assert_eq!(costs["total"], "25000.50", "{costs}");
+    assert_eq!(costs["costs"][0]["incurred_on"], today.to_string());
+
+    client.goto(&app.url("/admin")).await.unwrap();
+    let table = client
+        .find(Locator::Id("roi"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let row = table
+        .lines()
+        .find(|l| l.contains("autumn-expo"))
+        .unwrap_or_else(|| panic!("no ROI row for the new campaign: {table}"));
+    assert!(row.contains("25000.50"), "the row shows the cost: {row}");
+    screenshot(&client, "overview").await;
+
+    // The download button's file has the figures of /api/roi.
+    let href = client
+        .find(Locator::Id("download-csv"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .expect("download link");
+    let query = href
+        .split_once('?')
+        .map(|(_, q)| q.to_owned())
+        .unwrap_or_default();
+    let csv = app
+        .client
+        .get(app.url(&format!("/admin/roi.csv?{query}")))
+        .basic_auth("marketing", Some(TOKEN))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let report = app.roi(&query).await;
+    let mut reader = csv::Reader::from_reader(csv.trim_start_matches('\u{feff}').as_bytes());
+    let titles: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let fields: Vec<&str> = leadgate::report::COLUMNS.iter().map(|c| c.0).collect();
+    assert_eq!(titles.len(), fields.len());
+    let mut rows_seen = 0;
+    for record in reader.records() {
+        let record = record.unwrap();
+        let Some(row) = report["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["key"] == record[0])
+        else {
+            continue;
+        };
+        rows_seen += 1;
+        for (i, field) in fields.iter().enumerate() {
+            let expected = match &row[*field] {
+                Value::Null => String::new(),
+                Value::String(s) => s.clone(),
+                Value::Number(n) if n.is_f64() => format!("{:.2}", n.as_f64().unwrap()),
+                other => other.to_string(),
+            };
+            assert_eq!(record[i], expected, "{} {field}", &record[0]);
+        }
+    }
+    assert_eq!(rows_seen, report["rows"].as_array().unwrap().len());
+    client.close().await.ok();
+}

@@ -1,0 +1,568 @@
+//! The marketer console under `/admin`: the login, CSRF defence, the pages' forms doing
+//! what the API does, uploads, languages, and escaping of user text in pages and charts.
+
+use reqwest::{RequestBuilder, Response};
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    TOKEN, TestApp, assert_ulid, content_type, header, json_body, lead, spawn_app, start_tags,
+    urlencode,
+};
+
+/// Every console page and action, with a method; `{slug}` is `expo`.
+const CONSOLE: &[(&str, &str)] = &[
+    ("GET", "/admin"),
+    ("GET", "/admin/roi.csv"),
+    ("GET", "/admin/roi.xlsx"),
+    ("GET", "/admin/campaigns"),
+    ("POST", "/admin/campaigns"),
+    ("GET", "/admin/campaigns/new"),
+    ("GET", "/admin/campaigns/expo"),
+    ("POST", "/admin/campaigns/expo"),
+    ("POST", "/admin/campaigns/expo/costs"),
+    (
+        "POST",
+        "/admin/campaigns/expo/costs/01J0000000000000000000000A/delete",
+    ),
+    ("GET", "/admin/campaigns/expo/qr"),
+    ("GET", "/admin/leads"),
+    ("GET", "/admin/leads.csv"),
+    ("POST", "/admin/leads/01J0000000000000000000000A/status"),
+    ("POST", "/admin/leads/import"),
+    ("POST", "/admin/conversions/import"),
+];
+
+trait Console {
+    fn login(self) -> Self;
+}
+
+impl Console for RequestBuilder {
+    /// As a browser sends it after the login prompt: any user name, the token as password.
+    fn login(self) -> Self {
+        self.basic_auth("marketing", Some(TOKEN))
+    }
+}
+
+async fn console_app() -> TestApp {
+    let app = spawn_app().await;
+    app.create_campaign("expo", json!({"kind": "trade_show", "channel": "expo"}))
+        .await;
+    app
+}
+
+async fn page(app: &TestApp, path: &str) -> String {
+    let resp = app.client.get(app.url(path)).login().send().await.unwrap();
+    assert_eq!(resp.status(), 200, "GET {path}");
+    assert!(content_type(&resp).starts_with("text/html"), "GET {path}");
+    resp.text().await.unwrap()
+}
+
+/// The `_csrf` value of the form whose action is `action` (query ignored).
+fn form_token(html: &str, action: &str) -> String {
+    let tags = start_tags(html);
+    let start = tags
+        .iter()
+        .position(|t| {
+            t.tag == "form"
+                && t.attr("action")
+                    .is_some_and(|a| a.split('?').next() == Some(action))
+        })
+        .unwrap_or_else(|| panic!("no form posting to {action}"));
+    tags[start..]
+        .iter()
+        .find(|t| t.attr("name") == Some("_csrf"))
+        .and_then(|t| t.attr("value"))
+        .unwrap_or_else(|| panic!("no _csrf in the form posting to {action}"))
+        .to_owned()
+}
+
+/// Posts a console form as the browser does, from the console's own origin.
+async fn post_form(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> Response {
+    app.client
+        .post(app.url(path))
+        .login()
+        .header("origin", &app.base)
+        .header("sec-fetch-site", "same-origin")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(urlencode(fields))
+        .send()
+        .await
+        .unwrap()
+}
+
+fn location(resp: &Response) -> String {
+    header(resp, "location").unwrap_or_default()
+}
+
+#[tokio::test]
+async fn every_console_address_asks_for_the_login() {
+    let app = console_app().await;
+    for (method, path) in CONSOLE {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let anonymous = app
+            .client
+            .request(method.clone(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            anonymous.status(),
+            401,
+            "{method} {path} without credentials"
+        );
+        let challenge = header(&anonymous, "www-authenticate").unwrap_or_default();
+        assert!(
+            challenge.starts_with("Basic"),
+            "{method} {path}: {challenge:?}"
+        );
+        let wrong = app
+            .client
+            .request(method.clone(), app.url(path))
+            .basic_auth("marketing", Some("not-the-token"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), 401, "{method} {path} with a wrong password");
+    }
+    for (method, path) in CONSOLE.iter().filter(|(m, _)| *m == "GET") {
+        let resp = app.client.get(app.url(path)).login().send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{method} {path} logged in");
+    }
+}
+
+#[tokio::test]
+async fn a_campaign_and_its_costs_are_managed_through_the_pages() {
+    let app = spawn_app().await;
+    let html = page(&app, "/admin/campaigns/new").await;
+    let token = form_token(&html, "/admin/campaigns");
+
+    // A refused field: the form comes back with the API's message next to it, values kept.
+    let bad = post_form(
+        &app,
+        "/admin/campaigns",
+        &[
+            ("_csrf", &token),
+            ("slug", "Spring Expo"),
+            ("name", "春季展会"),
+        ],
+    )
+    .await;
+    assert_eq!(bad.status(), 422);
+    let html = bad.text().await.unwrap();
+    let marked = html
+        .split("class=\"field bad\"")
+        .nth(1)
+        .expect("a field is marked");
+    assert!(marked.contains("name=\"slug\""), "the slug field is marked");
+    assert!(html.contains("slug"), "{html}");
+    assert!(html.contains("春季展会"), "the name typed is kept");
+
+    let created = post_form(
+        &app,
+        "/admin/campaigns",
+        &[
+            ("_csrf", &token),
+            ("slug", "spring-expo"),
+            ("name", "春季展会"),
+            ("kind", "trade_show"),
+            ("channel", "expo"),
+            ("budget", "50000"),
+            ("target_leads", "300"),
+            ("qr_variants", "booth-a\nposter"),
+            ("tracking_numbers", ""),
+        ],
+    )
+    .await;
+    assert_eq!(created.status(), 303);
+    assert!(location(&created).starts_with("/admin/campaigns/spring-expo"));
+    let (_, campaign) = json_body(app.admin_get("/api/campaigns/spring-expo").await).await;
+    assert_eq!(campaign["name"], "春季展会");
+    assert_eq!(campaign["budget"], "50000.00");
+    assert_eq!(campaign["target_leads"], 300);
+    assert_eq!(campaign["qr_variants"], json!(["booth-a", "poster"]));
+
+    // Edit: every field is posted; a cleared one clears the setting.
+    let html = page(&app, "/admin/campaigns/spring-expo").await;
+    let token = form_token(&html, "/admin/campaigns/spring-expo");
+    let saved = post_form(
+        &app,
+        "/admin/campaigns/spring-expo",
+        &[
+            ("_csrf", &token),
+            ("name", "春季展会（上海）"),
+            ("kind", "trade_show"),
+            ("status", "running"),
+            ("channel", ""),
+            ("budget", "60000.50"),
+        ],
+    )
+    .await;
+    assert_eq!(saved.status(), 303);
+    let (_, campaign) = json_body(app.admin_get("/api/campaigns/spring-expo").await).await;
+    assert_eq!(campaign["name"], "春季展会（上海）");
+    assert_eq!(campaign["status"], "running");
+    assert_eq!(campaign["channel"], Value::Null);
+    assert_eq!(campaign["budget"], "60000.50");
+    let html = page(&app, "/admin/campaigns/spring-expo?saved=1").await;
+    assert!(html.contains("已保存"));
+
+    // Costs: a bad amount is shown on the page; a good one is stored; remove deletes it.
+    let token = form_token(&html, "/admin/campaigns/spring-expo/costs");
+    let bad = post_form(
+        &app,
+        "/admin/campaigns/spring-expo/costs",
+        &[
+            ("_csrf", &token),
+            ("amount", "12.345"),
+            ("incurred_on", "2025-03-01"),
+        ],
+    )
+    .await;
+    assert_eq!(bad.status(), 422);
+    assert!(bad.text().await.unwrap().contains("12.345"), "amount kept");
+    let added = post_form(
+        &app,
+        "/admin/campaigns/spring-expo/costs",
+        &[
+            ("_csrf", &token),
+            ("amount", "18000"),
+            ("incurred_on", "2025-03-01"),
+            ("note", "展位费"),
+        ],
+    )
+    .await;
+    assert_eq!(added.status(), 303);
+    let (_, costs) = json_body(app.admin_get("/api/campaigns/spring-expo/costs").await).await;
+    assert_eq!(costs["total"], "18000.00");
+    let id = costs["costs"][0]["id"].as_str().unwrap().to_owned();
+    let html = page(&app, "/admin/campaigns/spring-expo").await;
+    assert!(html.contains("展位费") && html.contains("18000.00"));
+    let delete = format!("/admin/campaigns/spring-expo/costs/{id}/delete");
+    let removed = post_form(&app, &delete, &[("_csrf", &form_token(&html, &delete))]).await;
+    assert_eq!(removed.status(), 303);
+    let (_, costs) = json_body(app.admin_get("/api/campaigns/spring-expo/costs").await).await;
+    assert_eq!(costs["costs"], json!([]));
+}
+
+#[tokio::test]
+async fn the_utm_builder_gives_a_tagged_link_and_its_qr_code() {
+    let app = console_app().await;
+    let html = page(
+        &app,
+        "/admin/campaigns/expo?utm_source=baidu&utm_medium=cpc&utm_content=%E6%A8%AA%E5%B9%85",
+    )
+    .await;
+    let link = format!(
+        "{}/f/expo?utm_source=baidu&#38;utm_medium=cpc&#38;utm_campaign=expo&#38;utm_content=%E6%A8%AA%E5%B9%85",
+        app.base
+    );
+    assert!(html.contains(&link), "tagged link in {html}");
+    assert!(html.contains("<svg"), "its QR code is drawn inline");
+}
+
+#[tokio::test]
+async fn changes_from_other_sites_are_refused_before_validation() {
+    let app = console_app().await;
+    let html = page(&app, "/admin/campaigns/new").await;
+    let token = form_token(&html, "/admin/campaigns");
+    let fields = [("_csrf", token.as_str()), ("slug", "x"), ("name", "x")];
+    let no_token = [("slug", "x"), ("name", "x")];
+    let bad_token = [("_csrf", "00"), ("slug", "x"), ("name", "x")];
+    type Headers<'a> = Vec<(&'a str, &'a str)>;
+    type Fields<'a> = &'a [(&'a str, &'a str)];
+    let attempts: Vec<(&str, Headers, Fields)> = vec![
+        (
+            "foreign origin",
+            vec![("origin", "https://evil.example")],
+            &fields[..],
+        ),
+        ("null origin", vec![("origin", "null")], &fields[..]),
+        (
+            "cross-site fetch",
+            vec![("sec-fetch-site", "cross-site")],
+            &fields[..],
+        ),
+        ("no token", vec![], &no_token[..]),
+        ("a malformed token", vec![], &bad_token[..]),
+    ];
+    for (what, headers, body) in attempts {
+        let mut request = app
+            .client
+            .post(app.url("/admin/campaigns"))
+            .login()
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(urlencode(body));
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        let resp = request.send().await.unwrap();
+        assert_eq!(resp.status(), 403, "{what}");
+    }
+    // A token is bound to its form: the campaign form's token cannot delete a cost.
+    let delete = "/admin/campaigns/expo/costs/01J0000000000000000000000A/delete";
+    let resp = post_form(&app, delete, &[("_csrf", &token)]).await;
+    assert_eq!(resp.status(), 403);
+    // Refused before the body was judged: an invalid body from another site is a 403 too.
+    let resp = app
+        .client
+        .post(app.url("/admin/campaigns"))
+        .login()
+        .header("origin", "https://evil.example")
+        .header("content-type", "text/plain")
+        .body("nonsense")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    let (_, list) = json_body(app.admin_get("/api/campaigns").await).await;
+    assert_eq!(
+        list["campaigns"].as_array().unwrap().len(),
+        1,
+        "nothing was created"
+    );
+
+    // The console's own form still works.
+    let ok = post_form(
+        &app,
+        "/admin/campaigns",
+        &[("_csrf", &token), ("slug", "x"), ("name", "x")],
+    )
+    .await;
+    assert_eq!(ok.status(), 303);
+}
+
+#[tokio::test]
+async fn leads_are_filtered_marked_and_exported() {
+    let app = console_app().await;
+    app.create_campaign("live", json!({"kind": "livestream"}))
+        .await;
+    let first = app
+        .submit_json_ok("expo", &lead("13800138000", "张三"))
+        .await;
+    app.submit_json_ok("expo", &lead("13900139000", "李四"))
+        .await;
+    app.submit_json_ok("live", &lead("13700137000", "王五"))
+        .await;
+
+    let html = page(&app, "/admin/leads?campaign=expo").await;
+    assert!(html.contains("张三") && html.contains("李四"));
+    assert!(!html.contains("王五"), "filtered by campaign");
+
+    let action = format!("/admin/leads/{first}/status");
+    let token = form_token(&html, &action);
+    let resp = post_form(
+        &app,
+        &action,
+        &[
+            ("_csrf", &token),
+            ("status", "mql"),
+            ("back", "campaign=expo"),
+        ],
+    )
+    .await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(location(&resp), "/admin/leads?campaign=expo");
+    let (_, stored) = json_body(app.admin_get(&format!("/api/leads/{first}")).await).await;
+    assert_eq!(stored["status"], "mql");
+    let html = page(&app, "/admin/leads?status=mql").await;
+    assert!(html.contains("张三") && !html.contains("李四"));
+
+    // A posted "back" cannot send the browser off the console.
+    let resp = post_form(
+        &app,
+        &action,
+        &[
+            ("_csrf", &token),
+            ("status", "sql"),
+            ("back", "//evil.example/x"),
+        ],
+    )
+    .await;
+    assert_eq!(location(&resp), "/admin/leads");
+
+    let resp = app
+        .client
+        .get(app.url("/admin/leads.csv?campaign=expo"))
+        .login()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(content_type(&resp).starts_with("text/csv"));
+    let csv = resp.text().await.unwrap();
+    assert_eq!(csv.lines().count(), 3, "header and two leads: {csv}");
+    assert!(csv.contains("+8613800138000") && !csv.contains("+8613700137000"));
+}
+
+#[tokio::test]
+async fn leads_page_through_with_a_cursor() {
+    let app = console_app().await;
+    for i in 0..55 {
+        app.submit_json_ok("expo", &lead(&format!("1380013{i:04}"), "访客"))
+            .await;
+    }
+    let html = page(&app, "/admin/leads").await;
+    let next = start_tags(&html)
+        .into_iter()
+        .find(|t| t.attr("id") == Some("next-page"))
+        .and_then(|t| t.attr("href").map(str::to_owned))
+        .expect("a next-page link");
+    let rows = |html: &str| html.matches("name=\"status\"").count() - 1;
+    assert_eq!(rows(&html), 50);
+    let second = page(&app, &next).await;
+    assert_eq!(rows(&second), 5);
+    assert!(!second.contains("id=\"next-page\""));
+}
+
+/// A multipart upload as a browser's file input sends it.
+async fn upload(app: &TestApp, path: &str, token: &str, csv: &str) -> Response {
+    let boundary = "----leadgateTestBoundary7MA4YWxk";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"_csrf\"\r\n\r\n{token}\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"sheet.csv\"\r\n\
+         Content-Type: text/csv\r\n\r\n{csv}\r\n--{boundary}--\r\n"
+    );
+    app.client
+        .post(app.url(path))
+        .login()
+        .header("origin", &app.base)
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn uploads_import_files_and_report_each_bad_line() {
+    let app = console_app().await;
+    let html = page(&app, "/admin/leads").await;
+    let leads_token = form_token(&html, "/admin/leads/import");
+    let orders_token = form_token(&html, "/admin/conversions/import");
+
+    let sheet = "campaign,name,phone,received_at,external_id\n\
+                 expo,张三,13800138000,2025-03-01T10:00:00+08:00,p1\n\
+                 expo,李四,not-a-phone,2025-03-01T10:05:00+08:00,p2\n";
+    let resp = upload(&app, "/admin/leads/import", &leads_token, sheet).await;
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    let report = html.split("id=\"import-report\"").nth(1).unwrap();
+    assert!(report.contains("<td>1</td>"), "one imported: {html}");
+    let errors = html
+        .split("id=\"import-errors\"")
+        .nth(1)
+        .expect("error table");
+    assert!(errors.contains("<td>3</td>"), "line 3 is named: {errors}");
+    assert!(errors.contains("phone"), "its field is named: {errors}");
+    assert_eq!(app.all_leads("expo").await.len(), 1);
+
+    let lead_id = app.all_leads("expo").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ulid(&lead_id);
+    let orders = format!(
+        "id,lead_id,stage,amount,occurred_at\nD-1,{lead_id},won,48500.50,2025-03-20T10:00:00+08:00\nD-2,,won,1,2025-03-20T10:00:00+08:00\n"
+    );
+    let resp = upload(&app, "/admin/conversions/import", &orders_token, &orders).await;
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains("<td>3</td>"), "line 3 refused: {html}");
+    let (status, conversion) = json_body(app.admin_get("/api/conversions/D-1").await).await;
+    assert_eq!(status, 200, "{conversion}");
+
+    // Without the form token nothing is imported.
+    let resp = upload(&app, "/admin/leads/import", "", sheet).await;
+    assert_eq!(resp.status(), 403);
+}
+
+#[tokio::test]
+async fn user_text_is_escaped_in_every_page_and_chart() {
+    let app = spawn_app().await;
+    let evil = "<script>alert(1)</script>\"'&";
+    app.create_campaign(
+        "evil",
+        json!({"name": evil, "channel": "<b>ch</b>", "owner": "<i>o</i>", "kind": "online_ad"}),
+    )
+    .await;
+    let resp = app
+        .admin_post(
+            "/api/campaigns/evil/costs",
+            &json!({"amount": "100", "incurred_on": "2025-03-01", "note": "<img src=x>"}),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    app.submit_json_ok("evil", &lead("13800138000", "<svg onload=alert(2)>"))
+        .await;
+    for path in [
+        "/admin?from=1970-01-01&to=2030-12-31",
+        "/admin?from=1970-01-01&to=2030-12-31&group_by=channel",
+        "/admin/campaigns",
+        "/admin/campaigns/evil",
+        "/admin/campaigns/evil?utm_source=%3Cx%3E",
+        "/admin/campaigns/evil/qr",
+        "/admin/leads",
+    ] {
+        let html = page(&app, path).await;
+        for raw in [
+            "<script>alert",
+            "<b>ch",
+            "<i>o",
+            "<img src",
+            "<svg onload",
+            "<x>",
+        ] {
+            assert!(!html.contains(raw), "{path} shows {raw:?} unescaped");
+        }
+    }
+    let html = page(&app, "/admin?from=1970-01-01&to=2030-12-31").await;
+    let chart_labels = html.split("<svg").skip(1).collect::<String>();
+    assert!(
+        chart_labels.contains("&#60;script&#62;") || chart_labels.contains("&lt;script&gt;"),
+        "the campaign name is in a chart, escaped"
+    );
+}
+
+#[tokio::test]
+async fn chinese_by_default_english_on_request() {
+    let app = console_app().await;
+    let zh = page(&app, "/admin").await;
+    assert!(zh.contains("lang=\"zh-CN\"") && zh.contains("总览") && zh.contains("下载 Excel"));
+    let en = page(&app, "/admin?lang=en").await;
+    assert!(en.contains("lang=\"en\"") && en.contains("Overview") && en.contains("Download Excel"));
+    assert!(!en.contains("总览"));
+    // Links keep the language.
+    assert!(en.contains("href=\"/admin/campaigns?lang=en\""));
+    let en = page(&app, "/admin/campaigns/expo?lang=en").await;
+    assert!(en.contains("Cost entries"));
+}
+
+#[tokio::test]
+async fn the_overview_defaults_to_this_month_in_the_reporting_zone() {
+    let app = console_app().await;
+    let html = page(&app, "/admin").await;
+    let today = jiff::Timestamp::now()
+        .in_tz("Asia/Shanghai")
+        .unwrap()
+        .date();
+    let from = crate::helpers::control(&html, "from").unwrap();
+    let to = crate::helpers::control(&html, "to").unwrap();
+    assert_eq!(
+        from.attr("value"),
+        Some(today.first_of_month().to_string().as_str())
+    );
+    assert_eq!(to.attr("value"), Some(today.to_string().as_str()));
+    // The download buttons carry the same period.
+    let csv = start_tags(&html)
+        .into_iter()
+        .find(|t| t.attr("id") == Some("download-csv"))
+        .and_then(|t| t.attr("href").map(str::to_owned))
+        .unwrap();
+    assert!(
+        csv.contains(&format!("from={}", today.first_of_month())),
+        "{csv}"
+    );
+}
