@@ -74,17 +74,21 @@ pub async fn handle(
         (path.starts_with("/f/") || path.starts_with("/q/") || path.starts_with("/admin"))
             && !is_image
             && !http::wants_json(request.headers());
-    let route_name = routes::metric_name(&path);
+    let matched = routes::resolve(&path);
+    let route_name = matched.as_ref().map_or("other", |m| m.entry.metric);
+    let admin_lang = path
+        .starts_with("/admin")
+        .then(|| admin::i18n::Lang::from_query(request.uri().query()));
     let method = request.method().clone();
-    let result = route(&state, request, &path).await;
+    let result = route(&state, request, &path, matched).await;
     let mut reply = result.unwrap_or_else(|error| {
         if error.kind == ErrorKind::Internal {
             tracing::error!("{path}: {error}");
         }
-        if is_page {
-            error_page(&error)
-        } else {
-            http::error_json(&error)
+        match admin_lang {
+            Some(lang) if is_page => with_error_headers(admin::error_page(&error, lang), &error),
+            _ if is_page => error_page(&error),
+            _ => http::error_json(&error),
         }
     });
     if path.starts_with("/f/") && matches!(method, Method::POST | Method::OPTIONS) {
@@ -165,14 +169,19 @@ pub fn check_rate(
         .map_err(|wait| Error::too_many_requests(wait.seconds()))
 }
 
-async fn route(state: &AppState, request: Request<Incoming>, path: &str) -> Result<Reply> {
+async fn route(
+    state: &AppState,
+    request: Request<Incoming>,
+    path: &str,
+    matched: Option<routes::Matched>,
+) -> Result<Reply> {
     let protected = ["/api", "/admin"]
         .iter()
         .any(|prefix| path == *prefix || path.starts_with(&format!("{prefix}/")));
     if protected {
         authorise(state, &request)?;
     }
-    let matched = routes::resolve(path).ok_or_else(not_found)?;
+    let matched = matched.ok_or_else(not_found)?;
     let method = request.method().clone();
     if method == Method::OPTIONS && matched.entry.route == Route::Form {
         return Ok(preflight());
@@ -180,83 +189,102 @@ async fn route(state: &AppState, request: Request<Incoming>, path: &str) -> Resu
     if !matched.allows(&method) {
         return Err(method_not_allowed(matched.entry.methods));
     }
-    if method == Method::POST && path.starts_with("/admin") {
+    let changes = !matches!(method, Method::GET | Method::HEAD);
+    let basic = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .get(..6)
+                .is_some_and(|s| s.eq_ignore_ascii_case("basic "))
+        });
+    if protected && changes && (path.starts_with("/admin") || basic) {
         // Before the body is read or anything validated: browsers send Basic credentials
-        // with any site's request, so a console change must prove it came from the console.
+        // with any site's request, so a change made with them must come from the console.
         admin::csrf::check_origin(state, &request)?;
     }
-    let post = method == Method::POST;
     let p: Vec<&str> = matched.params.iter().map(String::as_str).collect();
-    match matched.entry.route {
-        Route::Healthz => Ok(health(state).await),
-        Route::Metrics => {
-            // Scrapers that ask for OpenMetrics get its media type; everyone else the
-            // classic Prometheus text type, which reads the same body.
-            let openmetrics = request
-                .headers()
-                .get(header::ACCEPT)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.contains("application/openmetrics-text"));
-            let content_type = if openmetrics {
-                "application/openmetrics-text; version=1.0.0; charset=utf-8"
-            } else {
-                "text/plain; version=0.0.4; charset=utf-8"
-            };
-            Ok(http::with_type(
-                StatusCode::OK,
-                state.metrics.render(),
-                content_type,
-            ))
+    // HEAD is answered by the GET handler (hyper drops the body).
+    let verb = if method == Method::HEAD {
+        "GET"
+    } else {
+        method.as_str()
+    };
+    match (matched.entry.route, verb) {
+        (Route::Healthz, "GET") => Ok(health(state).await),
+        (Route::Metrics, "GET") => Ok(metrics(state, &request)),
+        (Route::Form, "GET") => handlers::forms::show(state, request, p[0]).await,
+        (Route::Form, "POST") => handlers::forms::submit(state, request, p[0]).await,
+        (Route::FormThanks, "GET") => handlers::forms::thanks(state, p[0]).await,
+        (Route::QrScan, "GET") => handlers::qr::scan(state, request, p[0]).await,
+        (Route::QrPng, "GET") => handlers::qr::image(state, request, p[0], "png").await,
+        (Route::QrSvg, "GET") => handlers::qr::image(state, request, p[0], "svg").await,
+        (Route::CallHook, "POST") => handlers::calls::call(state, request).await,
+        (Route::ApiCampaigns, "GET") => handlers::campaigns::list(state).await,
+        (Route::ApiCampaigns, "POST") => handlers::campaigns::create(state, request).await,
+        (Route::ApiCampaign, "GET") => handlers::campaigns::get(state, p[0]).await,
+        (Route::ApiCampaign, "PATCH") => handlers::campaigns::patch(state, request, p[0]).await,
+        (Route::ApiCosts, "GET") => handlers::campaigns::list_costs(state, p[0]).await,
+        (Route::ApiCosts, "POST") => handlers::campaigns::add_cost(state, request, p[0]).await,
+        (Route::ApiCost, "DELETE") => handlers::campaigns::delete_cost(state, p[0], p[1]).await,
+        (Route::ApiCampaignQr, "GET") => handlers::qr::stats(state, p[0]).await,
+        (Route::ApiLeads, "GET") => handlers::leads::list(state, request).await,
+        (Route::ApiLeadsImport, "POST") => handlers::leads::import(state, request).await,
+        (Route::ApiLead, "GET") => handlers::leads::get(state, p[0]).await,
+        (Route::ApiLead, "PATCH") => handlers::leads::patch(state, request, p[0]).await,
+        (Route::ApiConversions, "POST") => handlers::conversions::upsert(state, request).await,
+        (Route::ApiConversionsImport, "POST") => {
+            handlers::conversions::import(state, request).await
         }
-        Route::Form if post => handlers::forms::submit(state, request, p[0]).await,
-        Route::Form => handlers::forms::show(state, request, p[0]).await,
-        Route::FormThanks => handlers::forms::thanks(state, p[0]).await,
-        Route::QrScan => handlers::qr::scan(state, request, p[0]).await,
-        Route::QrPng => handlers::qr::image(state, request, p[0], "png").await,
-        Route::QrSvg => handlers::qr::image(state, request, p[0], "svg").await,
-        Route::CallHook => handlers::calls::call(state, request).await,
-        Route::ApiCampaigns if post => handlers::campaigns::create(state, request).await,
-        Route::ApiCampaigns => handlers::campaigns::list(state).await,
-        Route::ApiCampaign if method == Method::PATCH => {
-            handlers::campaigns::patch(state, request, p[0]).await
+        (Route::ApiConversion, "GET") => handlers::conversions::get(state, p[0]).await,
+        (Route::ApiRoi, "GET") => handlers::roi::json(state, request).await,
+        (Route::ApiRoiCsv, "GET") => handlers::roi::csv(state, request, report::Lang::Fields).await,
+        (Route::ApiRoiXlsx, "GET") => {
+            handlers::roi::xlsx(state, request, report::Lang::Fields).await
         }
-        Route::ApiCampaign => handlers::campaigns::get(state, p[0]).await,
-        Route::ApiCosts if post => handlers::campaigns::add_cost(state, request, p[0]).await,
-        Route::ApiCosts => handlers::campaigns::list_costs(state, p[0]).await,
-        Route::ApiCost => handlers::campaigns::delete_cost(state, p[0], p[1]).await,
-        Route::ApiCampaignQr => handlers::qr::stats(state, p[0]).await,
-        Route::ApiLeads => handlers::leads::list(state, request).await,
-        Route::ApiLeadsImport => handlers::leads::import(state, request).await,
-        Route::ApiLead if method == Method::PATCH => {
-            handlers::leads::patch(state, request, p[0]).await
+        (Route::ApiOpenapi, "GET") => Ok(crate::openapi::reply(&state.public_url)),
+        (Route::AdminOverview, "GET") => admin::overview::page(state, request).await,
+        (Route::AdminRoiCsv, "GET") => handlers::roi::csv(state, request, report::Lang::Zh).await,
+        (Route::AdminRoiXlsx, "GET") => handlers::roi::xlsx(state, request, report::Lang::Zh).await,
+        (Route::AdminCampaigns, "GET") => admin::campaigns::list(state, request).await,
+        (Route::AdminCampaigns, "POST") => admin::campaigns::create(state, request).await,
+        (Route::AdminCampaignNew, "GET") => admin::campaigns::new_page(state, request).await,
+        (Route::AdminCampaign, "GET") => admin::campaigns::edit_page(state, request, p[0]).await,
+        (Route::AdminCampaign, "POST") => admin::campaigns::save(state, request, p[0]).await,
+        (Route::AdminCosts, "POST") => admin::campaigns::add_cost(state, request, p[0]).await,
+        (Route::AdminCostDelete, "POST") => {
+            admin::campaigns::delete_cost(state, request, p[0], p[1]).await
         }
-        Route::ApiLead => handlers::leads::get(state, p[0]).await,
-        Route::ApiConversions => handlers::conversions::upsert(state, request).await,
-        Route::ApiConversionsImport => handlers::conversions::import(state, request).await,
-        Route::ApiConversion => handlers::conversions::get(state, p[0]).await,
-        Route::ApiRoi => handlers::roi::json(state, request).await,
-        Route::ApiRoiCsv => handlers::roi::csv(state, request, report::Lang::Fields).await,
-        Route::ApiRoiXlsx => handlers::roi::xlsx(state, request, report::Lang::Fields).await,
-        Route::ApiOpenapi => Ok(crate::openapi::reply(&state.public_url)),
-        Route::AdminOverview => admin::overview::page(state, request).await,
-        Route::AdminRoiCsv => handlers::roi::csv(state, request, report::Lang::Zh).await,
-        Route::AdminRoiXlsx => handlers::roi::xlsx(state, request, report::Lang::Zh).await,
-        Route::AdminCampaigns if post => admin::campaigns::create(state, request).await,
-        Route::AdminCampaigns => admin::campaigns::list(state, request).await,
-        Route::AdminCampaignNew => admin::campaigns::new_page(state, request).await,
-        Route::AdminCampaign if post => admin::campaigns::save(state, request, p[0]).await,
-        Route::AdminCampaign => admin::campaigns::edit_page(state, request, p[0]).await,
-        Route::AdminCosts => admin::campaigns::add_cost(state, request, p[0]).await,
-        Route::AdminCostDelete => admin::campaigns::delete_cost(state, request, p[0], p[1]).await,
-        Route::AdminQrSheet => handlers::qr::sheet(state, p[0]).await,
-        Route::AdminLeads => admin::leads::page(state, request).await,
-        Route::AdminLeadsCsv => admin::leads::export(state, request).await,
-        Route::AdminLeadStatus => admin::leads::set_status(state, request, p[0]).await,
-        Route::AdminLeadsImport => admin::leads::import(state, request, Upload::Leads).await,
-        Route::AdminConversionsImport => {
+        (Route::AdminQrSheet, "GET") => handlers::qr::sheet(state, p[0]).await,
+        (Route::AdminLeads, "GET") => admin::leads::page(state, request).await,
+        (Route::AdminLeadsCsv, "GET") => admin::leads::export(state, request).await,
+        (Route::AdminLeadStatus, "POST") => admin::leads::set_status(state, request, p[0]).await,
+        (Route::AdminLeadsImport, "POST") => {
+            admin::leads::import(state, request, Upload::Leads).await
+        }
+        (Route::AdminConversionsImport, "POST") => {
             admin::leads::import(state, request, Upload::Conversions).await
         }
+        // A method listed in the table without a handler here: refuse it rather than guess.
+        _ => Err(method_not_allowed(matched.entry.methods)),
     }
+}
+
+/// `GET /metrics`. Scrapers that ask for OpenMetrics get its media type; everyone else the
+/// classic Prometheus text type, whose parsers read the same body.
+fn metrics(state: &AppState, request: &Request<Incoming>) -> Reply {
+    let openmetrics = request
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/openmetrics-text"));
+    let content_type = if openmetrics {
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    } else {
+        "text/plain; version=0.0.4; charset=utf-8"
+    };
+    http::with_type(StatusCode::OK, state.metrics.render(), content_type)
 }
 
 fn not_found() -> Error {
@@ -383,19 +411,21 @@ fn error_page(error: &Error) -> Reply {
     };
     let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     match page.render() {
-        Ok(body) => {
-            let mut reply = http::html(status, body);
-            if status == StatusCode::UNAUTHORIZED {
-                reply.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Basic realm=\"leadgate\", charset=\"UTF-8\""),
-                );
-            }
-            http::set_retry_after(&mut reply, error);
-            reply
-        }
+        Ok(body) => with_error_headers(http::html(status, body), error),
         Err(_) => http::error_json(error),
     }
+}
+
+/// What an error page must carry besides its text: the login prompt, and when to retry.
+fn with_error_headers(mut reply: Reply, error: &Error) -> Reply {
+    if reply.status() == StatusCode::UNAUTHORIZED {
+        reply.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"leadgate\", charset=\"UTF-8\""),
+        );
+    }
+    http::set_retry_after(&mut reply, error);
+    reply
 }
 
 fn with_common_headers(mut reply: Reply) -> Reply {

@@ -9,8 +9,12 @@ const DOCUMENT: &str = include_str!("openapi.json");
 
 /// The document with `servers` pointing at this server's public URL.
 pub fn document(public_url: &str) -> serde_json::Value {
-    let mut document: serde_json::Value =
-        serde_json::from_str(DOCUMENT).expect("src/openapi.json is valid JSON (tested)");
+    static PARSED: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    let mut document = PARSED
+        .get_or_init(|| {
+            serde_json::from_str(DOCUMENT).expect("src/openapi.json is valid JSON (tested)")
+        })
+        .clone();
     document["servers"] = serde_json::json!([{ "url": public_url }]);
     document
 }

@@ -100,7 +100,8 @@ fn header(
     for (col, column) in (0u16..).zip(COLUMNS) {
         let text = title(column, lang);
         sheet.write_string_with_format(0, col, text, &formats.header)?;
-        // Wide enough for the title (CJK characters count double) and for the values.
+        // Wide enough for the title (CJK characters count double), and at least what the
+        // column's values usually need.
         let title_width = text
             .chars()
             .map(|c| if c.is_ascii() { 1 } else { 2 })
@@ -132,6 +133,8 @@ fn write_row(
             _ => None,
         };
         match (kind(column.0), number) {
+            // No value (a ratio over zero): an empty cell, not an empty string.
+            (kind, None) if kind != Kind::Text && cell.is_null() => {}
             (Kind::Text, _) | (_, None) => {
                 let text = cell.as_str().unwrap_or_default();
                 match bold {

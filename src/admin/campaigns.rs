@@ -81,6 +81,8 @@ pub struct Builder {
     pub link: Option<String>,
     /// SVG markup from `qr::svg` (numbers and fixed colours only).
     pub qr_svg: String,
+    /// Why no QR code could be drawn (a link too long for one).
+    pub error: Option<String>,
 }
 
 pub async fn list(state: &AppState, request: Request<Incoming>) -> Result<Reply> {
@@ -139,8 +141,8 @@ pub async fn edit_page(state: &AppState, request: Request<Incoming>, slug: &str)
 /// the setting), like a `PATCH` with all of them.
 pub async fn save(state: &AppState, request: Request<Incoming>, slug: &str) -> Result<Reply> {
     let ui = Ui::new(&request, "campaigns");
-    let campaign = find_campaign(state, slug).await?;
     let fields = read_form(state, request).await?;
+    let campaign = find_campaign(state, slug).await?;
     let body = campaign_body(&fields, false);
     let forms = state.forms.clone();
     let now = jiff::Timestamp::now();
@@ -170,8 +172,8 @@ pub async fn save(state: &AppState, request: Request<Incoming>, slug: &str) -> R
 
 pub async fn add_cost(state: &AppState, request: Request<Incoming>, slug: &str) -> Result<Reply> {
     let ui = Ui::new(&request, "campaigns");
-    let campaign = find_campaign(state, slug).await?;
     let fields = read_form(state, request).await?;
+    let campaign = find_campaign(state, slug).await?;
     let mut body = Map::new();
     for key in ["amount", "incurred_on", "note"] {
         if let Some(value) = field(&fields, key) {
@@ -188,9 +190,7 @@ pub async fn add_cost(state: &AppState, request: Request<Incoming>, slug: &str) 
         Err(error) => Err(error),
     };
     match added {
-        Ok(_) => Ok(http::see_other(
-            &ui.link(&format!("/admin/campaigns/{}#costs", campaign.slug)),
-        )),
+        Ok(_) => Ok(http::see_other(&costs_anchor(&ui, &campaign))),
         Err(error) if is_input_error(&error) => {
             let value = |key| field(&fields, key).unwrap_or_default().to_owned();
             let cost_form = CostForm {
@@ -214,16 +214,21 @@ pub async fn delete_cost(
     id: &str,
 ) -> Result<Reply> {
     let ui = Ui::new(&request, "campaigns");
-    let campaign = find_campaign(state, slug).await?;
     read_form(state, request).await?;
+    let campaign = find_campaign(state, slug).await?;
     state
         .store
         .delete_cost(campaign.slug.clone(), id.to_owned())
         .await?;
-    Ok(http::see_other(&ui.link(&format!(
-        "/admin/campaigns/{}#costs",
-        campaign.slug
-    ))))
+    Ok(http::see_other(&costs_anchor(&ui, &campaign)))
+}
+
+/// The campaign page scrolled to its costs (the fragment after the query).
+fn costs_anchor(ui: &Ui, campaign: &Campaign) -> String {
+    format!(
+        "{}#costs",
+        ui.link(&format!("/admin/campaigns/{}", campaign.slug))
+    )
 }
 
 /// Errors the marketer can fix in the form (as opposed to a store that is down).
@@ -513,7 +518,10 @@ impl Builder {
             }
         }
         let link = link.to_string();
-        builder.qr_svg = crate::qr::svg(&link, &crate::qr::Style::default())?;
+        match crate::qr::svg(&link, &crate::qr::Style::default()) {
+            Ok(svg) => builder.qr_svg = svg,
+            Err(error) => builder.error = Some(error.message),
+        }
         builder.link = Some(link);
         Ok(builder)
     }

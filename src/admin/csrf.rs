@@ -78,14 +78,17 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The answer to a post without the right form token.
+pub fn refused() -> Error {
+    forbidden(
+        "missing_form_token",
+        "the form token is missing or stale; reload the page and submit again",
+    )
+}
+
 /// Checks a posted token in constant time.
 pub fn verify(admin_token_hash: &[u8; 32], action: &str, presented: Option<&str>) -> Result<()> {
-    let missing = || {
-        forbidden(
-            "missing_form_token",
-            "the form token is missing or stale; reload the page and submit again",
-        )
-    };
+    let missing = refused;
     let presented = presented.ok_or_else(missing)?;
     let bytes = decode_hex(presented).ok_or_else(missing)?;
     mac(admin_token_hash, action)

@@ -18,6 +18,7 @@ messages! {
     overview: "总览", "Overview";
     campaigns: "活动", "Campaigns";
     leads: "线索", "Leads";
+    campaign: "活动", "Campaign";
     other_language: "English", "中文";
     from: "开始日期", "From";
     to: "结束日期", "To";
@@ -120,6 +121,13 @@ messages! {
     campaign_status_running: "进行中", "Running";
     campaign_status_ended: "已结束", "Ended";
     campaign_status_reviewing: "复盘中", "Reviewing";
+    error_login: "请登录", "Please log in";
+    error_forbidden: "请求被拒绝：请从管理后台自己的页面提交（刷新页面后重试）", "Refused: changes must be sent from the console's own pages (reload the page and try again)";
+    error_not_found: "找不到该内容", "Not found";
+    error_invalid: "输入有误", "Invalid input";
+    error_unavailable: "服务暂时繁忙，请稍后重试", "Busy: please try again shortly";
+    error_internal: "出错了，请稍后重试", "Something went wrong: please try again";
+    go_back: "返回总览", "Back to the overview";
     this_month: "本月", "This month";
     last_month: "上月", "Last month";
     this_year: "今年", "This year";

@@ -11,14 +11,12 @@ use serde_json::Value;
 use super::{Ui, Upload, csrf, field, read_form};
 use crate::app::AppState;
 use crate::domain::LeadStatus;
-use crate::error::{Error, ErrorKind, Result};
-use crate::handlers::leads::{csv_download, lead_query, page as lead_page};
+use crate::error::{Error, Result};
+use crate::handlers::leads::{MAX_CSV_ROWS, csv_download, lead_query, page as lead_page};
 use crate::http::{self, Reply};
 use crate::import::{self, Format};
 
 const PAGE_SIZE: usize = 50;
-/// The export takes every lead the filters match, up to this many.
-const MAX_EXPORT: usize = 1_000_000;
 const FILTERS: &[&str] = &["campaign", "since", "until", "status"];
 
 #[derive(Template)]
@@ -34,6 +32,8 @@ pub struct LeadsPage {
     pub rows: Vec<LeadRow>,
     /// The filters as a query string, for the export and paging links.
     pub filters: String,
+    /// This page's filters and cursor: where a status change returns to.
+    pub back: String,
     /// The next page's address, when there is one.
     pub next_href: Option<String>,
     pub paged: bool,
@@ -64,8 +64,8 @@ pub struct UploadForm {
 pub struct ImportPage {
     pub ui: Ui,
     pub title: &'static str,
-    /// (label, count) lines of the summary.
-    pub counts: Vec<(&'static str, u64)>,
+    /// (id, label, count) lines of the summary.
+    pub counts: Vec<(&'static str, &'static str, u64)>,
     pub errors: Vec<(u64, String, String)>,
     pub ignored: Vec<String>,
 }
@@ -145,6 +145,11 @@ pub async fn page(state: &AppState, request: Request<Incoming>) -> Result<Reply>
         status: value("status").unwrap_or_default(),
         statuses: LeadStatus::ALL.iter().map(|s| s.as_str()).collect(),
         rows,
+        back: match value("cursor") {
+            Some(cursor) if filters.is_empty() => format!("cursor={cursor}"),
+            Some(cursor) => format!("{filters}&cursor={cursor}"),
+            None => filters.clone(),
+        },
         next_href: next_cursor.map(|cursor| {
             let query = if filters.is_empty() {
                 format!("cursor={cursor}")
@@ -170,26 +175,30 @@ pub async fn export(state: &AppState, request: Request<Incoming>) -> Result<Repl
             .then(|| http::query_value(query, key).filter(|v| !v.is_empty()))
             .flatten()
     };
-    let filter = lead_query(state, value, MAX_EXPORT).await?;
+    let filter = lead_query(state, value, MAX_CSV_ROWS).await?;
     let (leads, next_cursor) = lead_page(state, filter).await?;
-    Ok(csv_download(&leads, next_cursor.as_deref()))
+    csv_download(leads, next_cursor).await
 }
 
 /// `POST /admin/leads/{id}/status`, then back to the list the marketer was looking at.
 pub async fn set_status(state: &AppState, request: Request<Incoming>, id: &str) -> Result<Reply> {
     let ui = Ui::new(&request, "leads");
     let fields = read_form(state, request).await?;
-    let lead_id = crate::domain::LeadId::parse(id)
-        .ok_or_else(|| Error::not_found("unknown_lead", format!("there is no lead {id:?}")))?;
+    let lead_id = crate::handlers::leads::parse_id(id)?;
     let status: LeadStatus = field(&fields, "status")
         .ok_or_else(|| Error::invalid("status", "required", "status is required"))?
         .parse()?;
     state.store.set_lead_status(lead_id, status).await?;
-    // Only back to the lead list: a posted address must not send the browser elsewhere.
-    let filters = field(&fields, "back")
-        .filter(|q| !q.contains(['/', '\\', '#']))
-        .unwrap_or_default();
-    Ok(http::see_other(&ui.link_with("/admin/leads", filters)))
+    // Back to the page of the list the marketer was on. Only the list's own parameters are
+    // taken from the post, re-encoded, so it cannot send the browser anywhere else.
+    let back = field(&fields, "back").unwrap_or_default();
+    let kept: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(
+            url::form_urlencoded::parse(back.as_bytes())
+                .filter(|(k, _)| FILTERS.contains(&k.as_ref()) || k == "cursor"),
+        )
+        .finish();
+    Ok(http::see_other(&ui.link_with("/admin/leads", &kept)))
 }
 
 /// `POST /admin/leads/import` and `/admin/conversions/import`: a `multipart/form-data`
@@ -204,16 +213,13 @@ pub async fn import(state: &AppState, request: Request<Incoming>, upload: Upload
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let boundary = multer::parse_boundary(&content_type).map_err(|_| {
-        Error::new(
-            ErrorKind::UnsupportedMediaType,
-            "unsupported_media_type",
-            "upload the file with a multipart/form-data form",
-        )
-    })?;
     let bytes = http::read_body(&parts, body, import::IMPORT_BODY_LIMIT).await?;
-    let (token, file) = multipart_fields(bytes, boundary).await?;
-    csrf::verify(&state.admin_token_hash, &action, token.as_deref())?;
+    // No boundary, no readable parts: no token either, so refused like a forged post.
+    let boundary = multer::parse_boundary(&content_type).map_err(|_| csrf::refused())?;
+    let file = multipart_file(bytes, boundary, |token| {
+        csrf::verify(&state.admin_token_hash, &action, token)
+    })
+    .await?;
     let file = file
         .filter(|f| !f.is_empty())
         .ok_or_else(|| Error::invalid("file", "required", "choose a CSV file to upload"))?;
@@ -225,13 +231,13 @@ pub async fn import(state: &AppState, request: Request<Incoming>, upload: Upload
     let count = |key: &str| report[key].as_u64().unwrap_or(0);
     let counts = match upload {
         Upload::Leads => vec![
-            (t.imported, count("imported")),
-            (t.skipped, count("skipped")),
+            ("imported", t.imported, count("imported")),
+            ("skipped", t.skipped, count("skipped")),
         ],
         Upload::Conversions => vec![
-            (t.imported, count("imported")),
-            (t.updated, count("updated")),
-            (t.unchanged, count("unchanged")),
+            ("imported", t.imported, count("imported")),
+            ("updated", t.updated, count("updated")),
+            ("unchanged", t.unchanged, count("unchanged")),
         ],
     };
     let errors = report["errors"]
@@ -269,26 +275,46 @@ pub async fn import(state: &AppState, request: Request<Incoming>, upload: Upload
     )
 }
 
-/// The `_csrf` and `file` parts of an upload; other parts are ignored.
-async fn multipart_fields(
+/// The `file` part of an upload whose `_csrf` part passes `verify`. Until the token has
+/// passed, any failure (a malformed body included) is the token's failure: 403.
+async fn multipart_file(
     body: Bytes,
     boundary: String,
-) -> Result<(Option<String>, Option<Bytes>)> {
+    verify: impl Fn(Option<&str>) -> Result<()>,
+) -> Result<Option<Bytes>> {
     let stream = BodyDataStream::new(http_body_util::Full::new(body));
     let mut multipart = multer::Multipart::new(stream, boundary);
-    let malformed = |e: multer::Error| {
-        Error::bad_request(
-            "malformed_upload",
-            format!("the upload could not be read: {e}"),
-        )
-    };
-    let (mut token, mut file) = (None, None);
-    while let Some(part) = multipart.next_field().await.map_err(malformed)? {
+    let (mut verified, mut file) = (false, None);
+    loop {
+        let part = match multipart.next_field().await {
+            Ok(Some(part)) => part,
+            Ok(None) => break,
+            Err(_) if !verified => return verify(None).map(|_| None),
+            Err(e) => return Err(malformed(e)),
+        };
         match part.name() {
-            Some(csrf::FIELD) => token = Some(part.text().await.map_err(malformed)?),
-            Some("file") => file = Some(part.bytes().await.map_err(malformed)?),
+            Some(csrf::FIELD) => {
+                let token = part.text().await.ok();
+                verify(token.as_deref())?;
+                verified = true;
+            }
+            Some("file") => match part.bytes().await {
+                Ok(bytes) => file = Some(bytes),
+                Err(_) if !verified => return verify(None).map(|_| None),
+                Err(e) => return Err(malformed(e)),
+            },
             _ => {}
         }
     }
-    Ok((token, file))
+    if !verified {
+        verify(None)?;
+    }
+    Ok(file)
+}
+
+fn malformed(e: multer::Error) -> Error {
+    Error::bad_request(
+        "malformed_upload",
+        format!("the upload could not be read: {e}"),
+    )
 }

@@ -36,15 +36,27 @@ pub struct Ui {
 impl Ui {
     pub fn new(request: &Request<Incoming>, section: &'static str) -> Ui {
         let lang = Lang::from_query(request.uri().query());
-        let other = match lang {
-            Lang::Zh => "lang=en",
-            Lang::En => "lang=zh",
-        };
+        // The same address in the other language, keeping the period, filters and inputs.
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        for (key, value) in
+            url::form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes())
+        {
+            if key != "lang" && key != "saved" {
+                query.append_pair(&key, &value);
+            }
+        }
+        query.append_pair(
+            "lang",
+            match lang {
+                Lang::Zh => "en",
+                Lang::En => "zh",
+            },
+        );
         Ui {
             lang,
             t: lang.texts(),
             section,
-            switch_href: format!("{}?{other}", request.uri().path()),
+            switch_href: format!("{}?{}", request.uri().path(), query.finish()),
         }
     }
 
@@ -72,6 +84,48 @@ impl Ui {
     }
 }
 
+#[derive(askama::Template)]
+#[template(path = "admin/error.html")]
+struct ErrorPage {
+    ui: Ui,
+    title: &'static str,
+    detail: String,
+}
+
+/// An error on a console page, in the console's language, with what went wrong.
+pub fn error_page(error: &Error, lang: Lang) -> Reply {
+    let t = lang.texts();
+    let title = match error.kind {
+        ErrorKind::Unauthorized => t.error_login,
+        ErrorKind::Forbidden => t.error_forbidden,
+        ErrorKind::NotFound => t.error_not_found,
+        ErrorKind::Unavailable | ErrorKind::TooManyRequests => t.error_unavailable,
+        ErrorKind::Internal => t.error_internal,
+        _ => t.error_invalid,
+    };
+    // Internal errors keep their details in the log.
+    let detail = match (error.kind, &error.field) {
+        (ErrorKind::Internal, _) => String::new(),
+        (_, Some(field)) => format!("{field}: {}", error.message),
+        (_, None) => error.message.clone(),
+    };
+    let page = ErrorPage {
+        ui: Ui {
+            lang,
+            t,
+            section: "",
+            switch_href: "/admin".into(),
+        },
+        title,
+        detail,
+    };
+    let status = StatusCode::from_u16(error.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    match askama::Template::render(&page) {
+        Ok(body) => http::html(status, body),
+        Err(_) => http::error_json(error),
+    }
+}
+
 /// A rendered console page.
 pub fn page(status: StatusCode, template: &impl askama::Template) -> Result<Reply> {
     let body = template
@@ -81,24 +135,24 @@ pub fn page(status: StatusCode, template: &impl askama::Template) -> Result<Repl
 }
 
 /// A form post's fields, after its token is checked against `action` (the path it was
-/// posted to). Nothing in the body is looked at before the token passes.
+/// posted to). Nothing in the body is judged before the token passes: a body that is not
+/// a form has no token, and is refused like a forged one.
 pub async fn read_form(
     state: &AppState,
     request: Request<Incoming>,
 ) -> Result<Vec<(String, String)>> {
     let action = request.uri().path().to_owned();
     let (parts, body) = request.into_parts();
-    if http::content_type(&parts.headers).as_deref() != Some("application/x-www-form-urlencoded") {
-        return Err(Error::new(
-            ErrorKind::UnsupportedMediaType,
-            "unsupported_media_type",
-            "console forms are posted as application/x-www-form-urlencoded",
-        ));
-    }
+    let is_form =
+        http::content_type(&parts.headers).as_deref() == Some("application/x-www-form-urlencoded");
     let bytes = http::read_body(&parts, body, http::FORM_BODY_LIMIT).await?;
-    let fields: Vec<(String, String)> = url::form_urlencoded::parse(&bytes)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect();
+    let fields: Vec<(String, String)> = if is_form {
+        url::form_urlencoded::parse(&bytes)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    } else {
+        Vec::new()
+    };
     csrf::verify(
         &state.admin_token_hash,
         &action,

@@ -51,7 +51,11 @@ pub struct OverviewPage {
 pub async fn page(state: &AppState, request: Request<Incoming>) -> Result<Reply> {
     let ui = Ui::new(&request, "overview");
     let mut pairs = crate::submission::query_pairs(request.uri().query().unwrap_or(""));
-    pairs.retain(|(_, v)| !v.is_empty());
+    // The page's own language, not whatever `lang` said: the downloads take only zh or en.
+    pairs.retain(|(k, v)| !v.is_empty() && k != "lang");
+    if ui.lang == super::i18n::Lang::En {
+        pairs.push(("lang".to_owned(), "en".to_owned()));
+    }
     // Default period: this month so far, in the reporting zone.
     let today = jiff::Timestamp::now()
         .to_zoned_datetime(state.store.tz().clone())
@@ -78,9 +82,12 @@ pub async fn page(state: &AppState, request: Request<Incoming>) -> Result<Reply>
     };
     let lines = report::lines(&report, ui.lang.report());
     let (rows, totals) = lines.split_at(report.rows.len());
+    let kind_column = COLUMNS.iter().position(|c| c.0 == "kind");
     let label_kind = |mut line: Vec<String>| {
-        if !line[2].is_empty() {
-            line[2] = ui.label(&line[2]).to_owned();
+        if let Some(cell) = kind_column.and_then(|i| line.get_mut(i))
+            && !cell.is_empty()
+        {
+            *cell = ui.label(cell).to_owned();
         }
         line
     };

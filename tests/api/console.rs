@@ -153,8 +153,19 @@ async fn a_campaign_and_its_costs_are_managed_through_the_pages() {
         .split("class=\"field bad\"")
         .nth(1)
         .expect("a field is marked");
-    assert!(marked.contains("name=\"slug\""), "the slug field is marked");
-    assert!(html.contains("slug"), "{html}");
+    let field = marked.split("</label>").next().unwrap();
+    assert!(
+        field.contains("name=\"slug\""),
+        "the slug field is marked: {field}"
+    );
+    let message = field
+        .split("<span class=\"error\">")
+        .nth(1)
+        .expect("a message next to the slug field");
+    assert!(
+        message.contains("slug"),
+        "the API's slug message: {message}"
+    );
     assert!(html.contains("春季展会"), "the name typed is kept");
 
     let created = post_form(
@@ -449,14 +460,11 @@ async fn uploads_import_files_and_report_each_bad_line() {
     let resp = upload(&app, "/admin/leads/import", &leads_token, sheet).await;
     assert_eq!(resp.status(), 200);
     let html = resp.text().await.unwrap();
-    let report = html.split("id=\"import-report\"").nth(1).unwrap();
-    assert!(report.contains("<td>1</td>"), "one imported: {html}");
-    let errors = html
-        .split("id=\"import-errors\"")
-        .nth(1)
-        .expect("error table");
-    assert!(errors.contains("<td>3</td>"), "line 3 is named: {errors}");
-    assert!(errors.contains("phone"), "its field is named: {errors}");
+    assert_eq!(report_count(&html, "imported"), 1, "{html}");
+    assert_eq!(report_count(&html, "skipped"), 0, "{html}");
+    let line = bad_line(&html, 3).expect("line 3 is named");
+    assert!(line.contains("phone"), "its field is named: {line}");
+    assert!(bad_line(&html, 2).is_none(), "line 2 was fine");
     assert_eq!(app.all_leads("expo").await.len(), 1);
 
     let lead_id = app.all_leads("expo").await[0]["id"]
@@ -470,13 +478,44 @@ async fn uploads_import_files_and_report_each_bad_line() {
     let resp = upload(&app, "/admin/conversions/import", &orders_token, &orders).await;
     assert_eq!(resp.status(), 200);
     let html = resp.text().await.unwrap();
-    assert!(html.contains("<td>3</td>"), "line 3 refused: {html}");
+    assert_eq!(report_count(&html, "imported"), 1, "{html}");
+    assert!(bad_line(&html, 3).is_some(), "line 3 refused: {html}");
     let (status, conversion) = json_body(app.admin_get("/api/conversions/D-1").await).await;
     assert_eq!(status, 200, "{conversion}");
 
-    // Without the form token nothing is imported.
+    // Without the form token nothing is imported, whatever else is wrong with the post.
     let resp = upload(&app, "/admin/leads/import", "", sheet).await;
     assert_eq!(resp.status(), 403);
+    let resp = upload(&app, "/admin/leads/import", &orders_token, sheet).await;
+    assert_eq!(resp.status(), 403, "another form's token");
+    let resp = app
+        .client
+        .post(app.url("/admin/leads/import"))
+        .login()
+        .header("content-type", "text/csv")
+        .body(sheet)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403, "not multipart: no token");
+    assert_eq!(app.all_leads("expo").await.len(), 1);
+}
+
+/// The count in the import report's line `id`.
+fn report_count(html: &str, id: &str) -> u64 {
+    let row = html
+        .split(&format!("<tr id=\"{id}\">"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {id} line"));
+    let cell = row.split("class=\"count\">").nth(1).unwrap();
+    cell.split('<').next().unwrap().parse().unwrap()
+}
+
+/// The error row of the import report for `line`, if any.
+fn bad_line(html: &str, line: u64) -> Option<String> {
+    html.split(&format!("id=\"line-{line}\""))
+        .nth(1)
+        .map(|rest| rest.split("</tr>").next().unwrap().to_owned())
 }
 
 #[tokio::test]
@@ -519,10 +558,14 @@ async fn user_text_is_escaped_in_every_page_and_chart() {
         }
     }
     let html = page(&app, "/admin?from=1970-01-01&to=2030-12-31").await;
-    let chart_labels = html.split("<svg").skip(1).collect::<String>();
+    let charts: String = html
+        .split("<svg")
+        .skip(1)
+        .map(|rest| rest.split("</svg>").next().unwrap())
+        .collect();
     assert!(
-        chart_labels.contains("&#60;script&#62;") || chart_labels.contains("&lt;script&gt;"),
-        "the campaign name is in a chart, escaped"
+        charts.contains("&#60;script&#62;") || charts.contains("&lt;script&gt;"),
+        "the campaign name is in a chart, escaped: {charts}"
     );
 }
 
@@ -543,11 +586,20 @@ async fn chinese_by_default_english_on_request() {
 #[tokio::test]
 async fn the_overview_defaults_to_this_month_in_the_reporting_zone() {
     let app = console_app().await;
-    let html = page(&app, "/admin").await;
-    let today = jiff::Timestamp::now()
-        .in_tz("Asia/Shanghai")
-        .unwrap()
-        .date();
+    let today = || {
+        jiff::Timestamp::now()
+            .in_tz("Asia/Shanghai")
+            .unwrap()
+            .date()
+    };
+    // Asked again if the day changed while the page was made (midnight in Shanghai).
+    let (today, html) = loop {
+        let before = today();
+        let html = page(&app, "/admin").await;
+        if today() == before {
+            break (before, html);
+        }
+    };
     let from = crate::helpers::control(&html, "from").unwrap();
     let to = crate::helpers::control(&html, "to").unwrap();
     assert_eq!(
@@ -564,5 +616,117 @@ async fn the_overview_defaults_to_this_month_in_the_reporting_zone() {
     assert!(
         csv.contains(&format!("from={}", today.first_of_month())),
         "{csv}"
+    );
+}
+
+#[tokio::test]
+async fn english_pages_stay_english_after_a_change() {
+    let app = console_app().await;
+    let html = page(&app, "/admin/campaigns/expo?lang=en").await;
+    let token = form_token(&html, "/admin/campaigns/expo/costs");
+    let resp = post_form(
+        &app,
+        "/admin/campaigns/expo/costs?lang=en",
+        &[
+            ("_csrf", &token),
+            ("amount", "100"),
+            ("incurred_on", "2025-03-01"),
+        ],
+    )
+    .await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(location(&resp), "/admin/campaigns/expo?lang=en#costs");
+    // Switching language keeps the page's filters.
+    let html = page(&app, "/admin/leads?campaign=expo&status=mql").await;
+    assert!(
+        html.contains("href=\"/admin/leads?campaign=expo&#38;status=mql&#38;lang=en\""),
+        "{html}"
+    );
+}
+
+#[tokio::test]
+async fn the_form_token_is_checked_before_anything_else() {
+    let app = console_app().await;
+    for (path, content_type) in [
+        (
+            "/admin/campaigns/nobody",
+            "application/x-www-form-urlencoded",
+        ),
+        ("/admin/campaigns/expo", "application/json"),
+        (
+            "/admin/campaigns/nobody/costs",
+            "application/x-www-form-urlencoded",
+        ),
+        (
+            "/admin/leads/not-a-lead-id/status",
+            "application/x-www-form-urlencoded",
+        ),
+    ] {
+        let resp = app
+            .client
+            .post(app.url(path))
+            .login()
+            .header("content-type", content_type)
+            .body("name=x")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 403, "{path} ({content_type})");
+    }
+}
+
+#[tokio::test]
+async fn console_errors_are_pages_in_the_console_language() {
+    let app = console_app().await;
+    let resp = app
+        .client
+        .get(app.url("/admin/leads?since=yesterday&lang=en"))
+        .login()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 422);
+    let html = resp.text().await.unwrap();
+    assert!(
+        html.contains("Invalid input") && html.contains("since"),
+        "{html}"
+    );
+    let resp = app
+        .client
+        .get(app.url("/admin/campaigns/nobody"))
+        .login()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    assert!(resp.text().await.unwrap().contains("找不到"));
+}
+
+#[tokio::test]
+async fn basic_credentials_on_the_api_do_not_work_across_sites() {
+    let app = console_app().await;
+    let resp = app
+        .client
+        .post(app.url("/api/campaigns"))
+        .login()
+        .header("origin", "https://evil.example")
+        .json(&json!({"slug": "x", "name": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    let resp = app
+        .client
+        .post(app.url("/api/campaigns"))
+        .bearer_auth(TOKEN)
+        .header("origin", "https://tools.example")
+        .json(&json!({"slug": "y", "name": "y"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        201,
+        "a bearer token is no ambient credential"
     );
 }
