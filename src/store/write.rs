@@ -1,9 +1,10 @@
 //! What each write does inside the writer's transaction. Each function checks first and
 //! writes after, so a refused request leaves nothing behind in the shared transaction.
 
-use redb::{Database, ReadableTable, Table, WriteTransaction};
+use redb::{Database, ReadableTable, Table};
 use serde::{Deserialize, Serialize};
 
+use super::open::Tables;
 use super::storage;
 use super::tables::{self, metric};
 use super::writer::WriteContext;
@@ -104,55 +105,43 @@ pub fn initialise(db: &Database, tz: &jiff::tz::TimeZone) -> Result<()> {
     txn.commit().map_err(storage)
 }
 
-pub fn set_meta(txn: &WriteTransaction, key: &str, value: &[u8]) -> Result<()> {
-    let mut meta = txn.open_table(tables::META).map_err(storage)?;
-    meta.insert(key, value).map_err(storage)?;
+pub fn set_meta(t: &mut Tables<'_>, key: &str, value: &[u8]) -> Result<()> {
+    t.meta.insert(key, value).map_err(storage)?;
     Ok(())
 }
 
-pub fn remove_meta(txn: &WriteTransaction, key: &str) -> Result<()> {
-    let mut meta = txn.open_table(tables::META).map_err(storage)?;
-    meta.remove(key).map_err(storage)?;
+pub fn remove_meta(t: &mut Tables<'_>, key: &str) -> Result<()> {
+    t.meta.remove(key).map_err(storage)?;
     Ok(())
 }
 
-pub fn insert_lead(
-    txn: &WriteTransaction,
-    ctx: &WriteContext,
-    new: NewLead,
-) -> Result<LeadOutcome> {
+pub fn insert_lead(t: &mut Tables<'_>, ctx: &WriteContext, new: NewLead) -> Result<LeadOutcome> {
     let NewLead {
         lead,
         idempotency_key,
     } = new;
-    let mut tokens = txn.open_table(tables::TOKENS).map_err(storage)?;
     if let Some(key) = &idempotency_key
-        && let Some(first) = tokens.get(key.as_str()).map_err(storage)?
+        && let Some(first) = t.tokens.get(key.as_str()).map_err(storage)?
     {
         return Ok(LeadOutcome {
             id: LeadId::from_u128(first.value()),
             duplicate: true,
         });
     }
-    require_campaign(txn, lead.campaign.as_str())?;
+    require_campaign(t, lead.campaign.as_str())?;
     let id = lead.id.to_u128();
     let slug = lead.campaign.as_str();
     let record = encode_record(&lead, "lead")?;
-    txn.open_table(tables::LEADS)
-        .map_err(storage)?
-        .insert(id, record.as_slice())
-        .map_err(storage)?;
-    txn.open_table(tables::LEADS_BY_CAMPAIGN)
-        .map_err(storage)?
+    t.leads.insert(id, record.as_slice()).map_err(storage)?;
+    t.leads_by_campaign
         .insert((slug, id), ())
         .map_err(storage)?;
-    let first = record_contact(txn, &lead)?;
+    let first = record_contact(t, &lead)?;
     if let Some(email) = &lead.email {
-        record_email(txn, email.as_str(), &lead)?;
+        record_email(t, email.as_str(), &lead)?;
     }
     let received_ms = lead.received_at.as_millisecond();
-    txn.open_table(tables::TOUCHES)
-        .map_err(storage)?
+    t.touches
         .insert((lead.contact.as_str(), received_ms, id), slug)
         .map_err(storage)?;
     let day = day_number(lead.received_at, &ctx.tz);
@@ -182,7 +171,7 @@ pub fn insert_lead(
         );
     }
     if let Some(key) = &idempotency_key {
-        tokens.insert(key.as_str(), id).map_err(storage)?;
+        t.tokens.insert(key.as_str(), id).map_err(storage)?;
     }
     Ok(LeadOutcome {
         id: lead.id,
@@ -200,9 +189,8 @@ enum FirstLead {
 }
 
 /// Adds the lead to its contact, and says whether it is now the contact's first lead.
-fn record_contact(txn: &WriteTransaction, lead: &Lead) -> Result<FirstLead> {
-    let mut contacts = txn.open_table(tables::CONTACTS).map_err(storage)?;
-    let existing: Option<Contact> = match contacts.get(lead.contact.as_str()).map_err(storage)? {
+fn record_contact(t: &mut Tables<'_>, lead: &Lead) -> Result<FirstLead> {
+    let existing: Option<Contact> = match t.contacts.get(lead.contact.as_str()).map_err(storage)? {
         Some(bytes) => Some(decode_record(bytes.value(), "contact")?),
         None => None,
     };
@@ -221,8 +209,7 @@ fn record_contact(txn: &WriteTransaction, lead: &Lead) -> Result<FirstLead> {
             c.last_seen = c.last_seen.max(lead.received_at);
             let precedes = (lead.received_at, lead.id) < (c.first_seen, c.first_lead);
             let first = if precedes {
-                let previous = txn.open_table(tables::LEADS).map_err(storage)?;
-                let replaced = match previous.get(c.first_lead.to_u128()).map_err(storage)? {
+                let replaced = match t.leads.get(c.first_lead.to_u128()).map_err(storage)? {
                     Some(bytes) => {
                         let old: Lead = decode_record(bytes.value(), "lead")?;
                         Some((old.campaign.to_string(), old.received_at))
@@ -239,23 +226,22 @@ fn record_contact(txn: &WriteTransaction, lead: &Lead) -> Result<FirstLead> {
         }
     };
     let bytes = encode_record(&contact, "contact")?;
-    contacts
+    t.contacts
         .insert(lead.contact.as_str(), bytes.as_slice())
         .map_err(storage)?;
     Ok(first)
 }
 
 /// Points the e-mail at this lead's contact unless a later lead already claims it.
-fn record_email(txn: &WriteTransaction, email: &str, lead: &Lead) -> Result<()> {
-    let mut emails = txn.open_table(tables::EMAILS).map_err(storage)?;
+fn record_email(t: &mut Tables<'_>, email: &str, lead: &Lead) -> Result<()> {
     let key = email.to_lowercase();
     let at = lead.received_at.as_millisecond();
-    let newer = match emails.get(key.as_str()).map_err(storage)? {
+    let newer = match t.emails.get(key.as_str()).map_err(storage)? {
         Some(existing) => at >= existing.value().0,
         None => true,
     };
     if newer {
-        emails
+        t.emails
             .insert(key.as_str(), (at, lead.contact.as_str()))
             .map_err(storage)?;
     }
@@ -265,13 +251,13 @@ fn record_email(txn: &WriteTransaction, email: &str, lead: &Lead) -> Result<()> 
 /// Stores many leads in this one transaction; each row succeeds or fails on its own.
 /// Only a storage failure fails the whole batch.
 pub fn import_leads(
-    txn: &WriteTransaction,
+    t: &mut Tables<'_>,
     ctx: &WriteContext,
     rows: Vec<(usize, NewLead)>,
 ) -> Result<Vec<(usize, Result<LeadOutcome>)>> {
     let mut outcomes = Vec::with_capacity(rows.len());
     for (line, lead) in rows {
-        match insert_lead(txn, ctx, lead) {
+        match insert_lead(t, ctx, lead) {
             Err(error) if error.kind == crate::error::ErrorKind::Unavailable => return Err(error),
             outcome => outcomes.push((line, outcome)),
         }
@@ -301,13 +287,13 @@ pub fn count_form_view(
 
 /// Counts one QR scan, in total and for its placement.
 pub fn count_scan(
-    txn: &WriteTransaction,
+    t: &mut Tables<'_>,
     ctx: &WriteContext,
     slug: &Slug,
     variant: &str,
     at: jiff::Timestamp,
 ) -> Result<()> {
-    require_campaign(txn, slug.as_str())?;
+    require_campaign(t, slug.as_str())?;
     let day = day_number(at, &ctx.tz);
     ctx.counters.bump(slug.as_str(), day, metric::SCANS, 1);
     ctx.counters.bump(
@@ -319,9 +305,8 @@ pub fn count_scan(
     Ok(())
 }
 
-pub fn create_campaign(txn: &WriteTransaction, campaign: Campaign) -> Result<Campaign> {
-    let mut campaigns = txn.open_table(tables::CAMPAIGNS).map_err(storage)?;
-    if campaigns
+pub fn create_campaign(t: &mut Tables<'_>, campaign: Campaign) -> Result<Campaign> {
+    if t.campaigns
         .get(campaign.slug.as_str())
         .map_err(storage)?
         .is_some()
@@ -335,15 +320,14 @@ pub fn create_campaign(txn: &WriteTransaction, campaign: Campaign) -> Result<Cam
         )
         .with_field("slug"));
     }
-    let mut numbers = txn.open_table(tables::TRACKING_NUMBERS).map_err(storage)?;
-    check_tracking_numbers(&numbers, &campaign)?;
-    check_utm_campaigns(&campaigns, &campaign)?;
+    check_tracking_numbers(&t.tracking_numbers, &campaign)?;
+    check_utm_campaigns(&t.campaigns, &campaign)?;
     for number in &campaign.tracking_numbers {
-        numbers
+        t.tracking_numbers
             .insert(number.as_str(), campaign.slug.as_str())
             .map_err(storage)?;
     }
-    campaigns
+    t.campaigns
         .insert(
             campaign.slug.as_str(),
             encode_campaign(&campaign)?.as_slice(),
@@ -352,12 +336,11 @@ pub fn create_campaign(txn: &WriteTransaction, campaign: Campaign) -> Result<Cam
     Ok(campaign)
 }
 
-pub fn update_campaign<F>(txn: &WriteTransaction, slug: &Slug, change: F) -> Result<Campaign>
+pub fn update_campaign<F>(t: &mut Tables<'_>, slug: &Slug, change: F) -> Result<Campaign>
 where
     F: FnOnce(&mut Campaign) -> Result<()>,
 {
-    let mut campaigns = txn.open_table(tables::CAMPAIGNS).map_err(storage)?;
-    let before: Campaign = match campaigns.get(slug.as_str()).map_err(storage)? {
+    let before: Campaign = match t.campaigns.get(slug.as_str()).map_err(storage)? {
         Some(bytes) => decode(bytes.value(), "campaign")?,
         None => {
             return Err(Error::not_found(
@@ -368,25 +351,26 @@ where
     };
     let mut after = before.clone();
     change(&mut after)?;
-    if after.currency != before.currency && has_costs(txn, slug.as_str())? {
+    if after.currency != before.currency && has_costs(t, slug.as_str())? {
         return Err(Error::conflict(
             "currency_locked",
             "this campaign has cost entries in its currency; delete them before changing the currency",
         )
         .with_field("currency"));
     }
-    let mut numbers = txn.open_table(tables::TRACKING_NUMBERS).map_err(storage)?;
-    check_tracking_numbers(&numbers, &after)?;
-    check_utm_campaigns(&campaigns, &after)?;
+    check_tracking_numbers(&t.tracking_numbers, &after)?;
+    check_utm_campaigns(&t.campaigns, &after)?;
     for number in &before.tracking_numbers {
-        numbers.remove(number.as_str()).map_err(storage)?;
+        t.tracking_numbers
+            .remove(number.as_str())
+            .map_err(storage)?;
     }
     for number in &after.tracking_numbers {
-        numbers
+        t.tracking_numbers
             .insert(number.as_str(), slug.as_str())
             .map_err(storage)?;
     }
-    campaigns
+    t.campaigns
         .insert(slug.as_str(), encode_campaign(&after)?.as_slice())
         .map_err(storage)?;
     Ok(after)
@@ -442,13 +426,12 @@ fn check_utm_campaigns(campaigns: &Table<&str, &[u8]>, campaign: &Campaign) -> R
 }
 
 pub fn set_lead_status(
-    txn: &WriteTransaction,
+    t: &mut Tables<'_>,
     ctx: &WriteContext,
     id: LeadId,
     status: LeadStatus,
 ) -> Result<Lead> {
-    let mut leads = txn.open_table(tables::LEADS).map_err(storage)?;
-    let mut lead: Lead = match leads.get(id.to_u128()).map_err(storage)? {
+    let mut lead: Lead = match t.leads.get(id.to_u128()).map_err(storage)? {
         Some(bytes) => decode_record(bytes.value(), "lead")?,
         None => {
             return Err(Error::not_found(
@@ -467,21 +450,15 @@ pub fn set_lead_status(
     }
     lead.status = status;
     let record = encode_record(&lead, "lead")?;
-    leads
+    t.leads
         .insert(id.to_u128(), record.as_slice())
         .map_err(storage)?;
     Ok(lead)
 }
 
 /// 404 unless the campaign exists (it may not, if a request raced a bad slug).
-fn require_campaign(txn: &WriteTransaction, slug: &str) -> Result<()> {
-    if txn
-        .open_table(tables::CAMPAIGNS)
-        .map_err(storage)?
-        .get(slug)
-        .map_err(storage)?
-        .is_none()
-    {
+fn require_campaign(t: &Tables<'_>, slug: &str) -> Result<()> {
+    if t.campaigns.get(slug).map_err(storage)?.is_none() {
         return Err(Error::not_found(
             "unknown_campaign",
             format!("there is no campaign {slug:?}"),
@@ -490,9 +467,9 @@ fn require_campaign(txn: &WriteTransaction, slug: &str) -> Result<()> {
     Ok(())
 }
 
-fn has_costs(txn: &WriteTransaction, slug: &str) -> Result<bool> {
-    let costs = txn.open_table(tables::COSTS).map_err(storage)?;
-    let mut range = costs
+fn has_costs(t: &Tables<'_>, slug: &str) -> Result<bool> {
+    let mut range = t
+        .costs
         .range((slug, 0, "")..=(slug, u32::MAX, "\u{10FFFF}"))
         .map_err(storage)?;
     Ok(range.next().is_some())
@@ -501,13 +478,12 @@ fn has_costs(txn: &WriteTransaction, slug: &str) -> Result<bool> {
 /// `currency` is the one the amount was read in: if the campaign's currency changed since,
 /// the amount would mean something else, so the entry is refused.
 pub fn add_cost(
-    txn: &WriteTransaction,
+    t: &mut Tables<'_>,
     slug: &Slug,
     entry: CostEntry,
     currency: crate::domain::Currency,
 ) -> Result<CostEntry> {
-    let campaigns = txn.open_table(tables::CAMPAIGNS).map_err(storage)?;
-    let stored: Campaign = match campaigns.get(slug.as_str()).map_err(storage)? {
+    let stored: Campaign = match t.campaigns.get(slug.as_str()).map_err(storage)? {
         Some(bytes) => decode(bytes.value(), "campaign")?,
         None => {
             return Err(Error::not_found(
@@ -516,7 +492,6 @@ pub fn add_cost(
             ));
         }
     };
-    drop(campaigns);
     if stored.currency != currency {
         return Err(Error::conflict(
             "currency_changed",
@@ -526,8 +501,7 @@ pub fn add_cost(
     }
     let bytes = serde_json::to_vec(&entry)
         .map_err(|e| Error::internal(format!("cannot encode a cost: {e}")))?;
-    txn.open_table(tables::COSTS)
-        .map_err(storage)?
+    t.costs
         .insert(
             (slug.as_str(), entry.day(), entry.id.as_str()),
             bytes.as_slice(),
@@ -536,10 +510,10 @@ pub fn add_cost(
     Ok(entry)
 }
 
-pub fn delete_cost(txn: &WriteTransaction, slug: &Slug, id: &str) -> Result<()> {
-    let mut costs = txn.open_table(tables::COSTS).map_err(storage)?;
+pub fn delete_cost(t: &mut Tables<'_>, slug: &Slug, id: &str) -> Result<()> {
     let mut found = None;
-    for entry in costs
+    for entry in t
+        .costs
         .range((slug.as_str(), 0, "")..=(slug.as_str(), u32::MAX, "\u{10FFFF}"))
         .map_err(storage)?
     {
@@ -556,13 +530,13 @@ pub fn delete_cost(txn: &WriteTransaction, slug: &Slug, id: &str) -> Result<()> 
             format!("campaign {:?} has no cost entry {id:?}", slug.as_str()),
         )
     })?;
-    costs.remove((slug.as_str(), day, id)).map_err(storage)?;
+    t.costs.remove((slug.as_str(), day, id)).map_err(storage)?;
     Ok(())
 }
 
 /// Finds the contact a conversion names, and the currency its amount is read in by
 /// default (that of the campaign of the lead it names, else of the contact's first lead).
-fn match_contact(txn: &WriteTransaction, reference: &ContactRef) -> Result<Matched> {
+fn match_contact(t: &Tables<'_>, reference: &ContactRef) -> Result<Matched> {
     let unknown = || {
         Error::invalid(
             reference.field(),
@@ -570,9 +544,8 @@ fn match_contact(txn: &WriteTransaction, reference: &ContactRef) -> Result<Match
             format!("no lead matches this {}", reference.field()),
         )
     };
-    let leads = txn.open_table(tables::LEADS).map_err(storage)?;
     let read_lead = |id: LeadId| -> Result<Option<Lead>> {
-        match leads.get(id.to_u128()).map_err(storage)? {
+        match t.leads.get(id.to_u128()).map_err(storage)? {
             Some(bytes) => decode_record(bytes.value(), "lead").map(Some),
             None => Ok(None),
         }
@@ -584,8 +557,8 @@ fn match_contact(txn: &WriteTransaction, reference: &ContactRef) -> Result<Match
                 ContactRef::Phone(phone) => phone.as_str().to_owned(),
                 // The address may belong to a contact keyed by phone.
                 ContactRef::Email(email) => {
-                    let emails = txn.open_table(tables::EMAILS).map_err(storage)?;
-                    let found = emails
+                    let found = t
+                        .emails
                         .get(email.as_str().to_lowercase().as_str())
                         .map_err(storage)?;
                     found
@@ -594,16 +567,14 @@ fn match_contact(txn: &WriteTransaction, reference: &ContactRef) -> Result<Match
                 }
                 ContactRef::Lead(_) => unreachable!(),
             };
-            let contacts = txn.open_table(tables::CONTACTS).map_err(storage)?;
-            let contact: Contact = match contacts.get(key.as_str()).map_err(storage)? {
+            let contact: Contact = match t.contacts.get(key.as_str()).map_err(storage)? {
                 Some(bytes) => decode_record(bytes.value(), "contact")?,
                 None => return Err(unknown()),
             };
             (read_lead(contact.first_lead)?.ok_or_else(unknown)?, None)
         }
     };
-    let campaigns = txn.open_table(tables::CAMPAIGNS).map_err(storage)?;
-    let currency = match campaigns.get(lead.campaign.as_str()).map_err(storage)? {
+    let currency = match t.campaigns.get(lead.campaign.as_str()).map_err(storage)? {
         Some(bytes) => decode::<Campaign>(bytes.value(), "campaign")?.currency,
         None => crate::domain::Currency::CNY,
     };
@@ -615,21 +586,21 @@ fn match_contact(txn: &WriteTransaction, reference: &ContactRef) -> Result<Match
 }
 
 pub fn upsert_conversion(
-    txn: &WriteTransaction,
+    t: &mut Tables<'_>,
     input: &ConversionInput,
     now: jiff::Timestamp,
 ) -> Result<(Conversion, Upsert)> {
-    let matched = match_contact(txn, &input.contact)?;
-    let mut conversions = txn.open_table(tables::CONVERSIONS).map_err(storage)?;
-    let existing: Option<Conversion> = match conversions.get(input.id.as_str()).map_err(storage)? {
-        Some(bytes) => Some(decode(bytes.value(), "conversion")?),
-        None => None,
-    };
+    let matched = match_contact(t, &input.contact)?;
+    let existing: Option<Conversion> =
+        match t.conversions.get(input.id.as_str()).map_err(storage)? {
+            Some(bytes) => Some(decode(bytes.value(), "conversion")?),
+            None => None,
+        };
     let (conversion, upsert) = merge(existing.as_ref(), input, matched, now)?;
     if upsert != Upsert::Unchanged {
         let bytes = serde_json::to_vec(&conversion)
             .map_err(|e| Error::internal(format!("cannot encode a conversion: {e}")))?;
-        conversions
+        t.conversions
             .insert(conversion.id.as_str(), bytes.as_slice())
             .map_err(storage)?;
     }
@@ -638,13 +609,13 @@ pub fn upsert_conversion(
 
 /// Upserts many conversions in this one transaction; rows fail on their own.
 pub fn import_conversions(
-    txn: &WriteTransaction,
+    t: &mut Tables<'_>,
     rows: Vec<(usize, ConversionInput)>,
     now: jiff::Timestamp,
 ) -> Result<Vec<(usize, Result<Upsert>)>> {
     let mut outcomes = Vec::with_capacity(rows.len());
     for (line, input) in rows {
-        match upsert_conversion(txn, &input, now) {
+        match upsert_conversion(t, &input, now) {
             Err(error) if error.kind == crate::error::ErrorKind::Unavailable => return Err(error),
             outcome => outcomes.push((line, outcome.map(|(_, upsert)| upsert))),
         }
@@ -695,14 +666,17 @@ impl PendingCounters {
 
     /// Writes the summed changes to the day, month and all-time tables: a summary of any
     /// range then reads few rows.
-    pub(super) fn flush(&self, txn: &WriteTransaction) -> Result<()> {
+    pub(super) fn flush(&self, t: &mut Tables<'_>) -> Result<()> {
         let pending = std::mem::take(&mut *self.0.borrow_mut());
         if pending.is_empty() {
             return Ok(());
         }
-        let mut day = txn.open_table(tables::COUNTERS).map_err(storage)?;
-        let mut month = txn.open_table(tables::MONTHLY_COUNTERS).map_err(storage)?;
-        let mut total = txn.open_table(tables::TOTAL_COUNTERS).map_err(storage)?;
+        let Tables {
+            counters: day,
+            monthly_counters: month,
+            total_counters: total,
+            ..
+        } = t;
         let mut months: std::collections::HashMap<(&str, u32, &str), i64> =
             std::collections::HashMap::new();
         let mut totals: std::collections::HashMap<(&str, &str), i64> =
