@@ -284,6 +284,51 @@ pub mod compact_time {
     }
 }
 
+/// `#[serde(with = "precise_time")]`: RFC 3339 text in JSON, Unix nanoseconds (lossless,
+/// unlike `compact_time`) in the store's binary records: conversion times come from CRMs
+/// with any precision and are echoed back as sent.
+pub mod precise_time {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(ts: &jiff::Timestamp, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            ts.serialize(s)
+        } else {
+            s.serialize_i128(ts.as_nanosecond())
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<jiff::Timestamp, D::Error> {
+        if d.is_human_readable() {
+            jiff::Timestamp::deserialize(d)
+        } else {
+            let ns = i128::deserialize(d)?;
+            jiff::Timestamp::from_nanosecond(ns).map_err(serde::de::Error::custom)
+        }
+    }
+
+    /// The same for an optional time.
+    pub mod option {
+        use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+        #[derive(Serialize, Deserialize)]
+        struct Precise(#[serde(with = "super")] jiff::Timestamp);
+
+        pub fn serialize<S: Serializer>(
+            ts: &Option<jiff::Timestamp>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            ts.map(Precise).serialize(s)
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<jiff::Timestamp>, D::Error> {
+            Ok(Option::<Precise>::deserialize(d)?.map(|p| p.0))
+        }
+    }
+}
+
 /// The calendar day of `ts` in the reporting zone as `YYYYMMDD`: the key of daily counters.
 pub fn day_number(ts: jiff::Timestamp, tz: &jiff::tz::TimeZone) -> u32 {
     let date = ts.to_zoned_datetime(tz.clone()).date();
