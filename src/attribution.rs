@@ -276,6 +276,49 @@ pub fn attribute(
         .collect()
 }
 
+/// For the last- and first-touch models, what [`attribute`] gives without its allocations
+/// (the ROI summary runs this once per conversion): the time of the earliest touch that
+/// counts, and the one touch with all the credit. [`attribute`]'s other credits are all
+/// zero. `None` when no touch counts, or for the other models.
+pub fn sole_credit(
+    model: Model,
+    touches: &[Touch],
+    moment_ms: i64,
+    lookback_days: u32,
+    amount: i64,
+) -> Option<(i64, Credit)> {
+    let last = match model {
+        Model::LastTouch => true,
+        Model::FirstTouch => false,
+        _ => return None,
+    };
+    let earliest = moment_ms.saturating_sub(i64::from(lookback_days) * DAY_MS);
+    let mut counted = touches
+        .iter()
+        .filter(|touch| (earliest..=moment_ms).contains(&touch.at_ms));
+    let first = counted.next()?;
+    let (mut earliest_ms, mut chosen) = (first.at_ms, first);
+    for touch in counted {
+        earliest_ms = earliest_ms.min(touch.at_ms);
+        let key = (touch.at_ms, touch.lead);
+        let chosen_key = (chosen.at_ms, chosen.lead);
+        // `eligible` sorts stably: among equal keys the last (first) one handed over is
+        // the last (first) touch.
+        if (last && key >= chosen_key) || (!last && key < chosen_key) {
+            chosen = touch;
+        }
+    }
+    Some((
+        earliest_ms,
+        Credit {
+            campaign: chosen.campaign,
+            units: CREDIT_UNITS,
+            amount,
+            touch_at_ms: chosen.at_ms,
+        },
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -735,6 +778,24 @@ mod tests {
                     prop_assert!(credits.is_empty());
                 }
             }
+        }
+
+        #[test]
+        fn sole_credit_is_what_attribute_gives_for_single_touch_models(
+            touches in any_journey(),
+            amount in -1_000_000_000_000_i64..=1_000_000_000_000,
+            lookback in prop_oneof![Just(DEFAULT_LOOKBACK_DAYS), 0_u32..400],
+            last in any::<bool>(),
+        ) {
+            let model = if last { Model::LastTouch } else { Model::FirstTouch };
+            let full = attribute(model, &touches, MOMENT, lookback, amount);
+            let expected = full.iter().map(|c| c.touch_at_ms).min().map(|earliest| {
+                let winners: Vec<&Credit> = full.iter().filter(|c| c.units != 0).collect();
+                assert_eq!(winners.len(), 1);
+                assert!(full.iter().all(|c| c.units != 0 || c.amount == 0));
+                (earliest, winners[0].clone())
+            });
+            prop_assert_eq!(sole_credit(model, &touches, MOMENT, lookback, amount), expected);
         }
 
         #[test]

@@ -238,9 +238,13 @@ pub struct Conversion {
     pub currency: Currency,
     /// When the opportunity counts as opened: the first record's `occurred_at`. Touches
     /// are judged against it.
+    #[serde(with = "crate::domain::precise_time")]
     pub moment: jiff::Timestamp,
+    #[serde(with = "crate::domain::precise_time::option")]
     pub won_at: Option<jiff::Timestamp>,
+    #[serde(with = "crate::domain::precise_time::option")]
     pub lost_at: Option<jiff::Timestamp>,
+    #[serde(with = "crate::domain::precise_time")]
     pub updated_at: jiff::Timestamp,
 }
 

@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+mod mobile;
+
 /// Campaign slug: `[a-z0-9][a-z0-9-]{0,63}`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -94,19 +96,22 @@ impl Phone {
             .chars()
             .filter(|c| c.is_ascii_digit() || *c == '+')
             .collect();
-        let number =
-            phonenumber::parse(Some(phonenumber::country::Id::CN), &compact).map_err(|_| bad())?;
-        if !phonenumber::is_valid(&number) {
-            return Err(bad());
+        match mobile::e164(&compact) {
+            Some(e164) => Ok(Phone(e164)),
+            None => via_phonenumber(&compact).map(Phone).ok_or_else(bad),
         }
-        Ok(Phone(
-            number.format().mode(phonenumber::Mode::E164).to_string(),
-        ))
     }
 
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// The general path: any country, read as mainland China when it has no prefix.
+fn via_phonenumber(compact: &str) -> Option<String> {
+    let number = phonenumber::parse(Some(phonenumber::country::Id::CN), compact).ok()?;
+    phonenumber::is_valid(&number)
+        .then(|| number.format().mode(phonenumber::Mode::E164).to_string())
 }
 
 impl From<String> for Phone {
@@ -275,6 +280,51 @@ pub mod compact_time {
         } else {
             let ms = i64::deserialize(d)?;
             jiff::Timestamp::from_millisecond(ms).map_err(serde::de::Error::custom)
+        }
+    }
+}
+
+/// `#[serde(with = "precise_time")]`: RFC 3339 text in JSON, Unix nanoseconds (lossless,
+/// unlike `compact_time`) in the store's binary records: conversion times come from CRMs
+/// with any precision and are echoed back as sent.
+pub mod precise_time {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(ts: &jiff::Timestamp, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            ts.serialize(s)
+        } else {
+            s.serialize_i128(ts.as_nanosecond())
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<jiff::Timestamp, D::Error> {
+        if d.is_human_readable() {
+            jiff::Timestamp::deserialize(d)
+        } else {
+            let ns = i128::deserialize(d)?;
+            jiff::Timestamp::from_nanosecond(ns).map_err(serde::de::Error::custom)
+        }
+    }
+
+    /// The same for an optional time.
+    pub mod option {
+        use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+        #[derive(Serialize, Deserialize)]
+        struct Precise(#[serde(with = "super")] jiff::Timestamp);
+
+        pub fn serialize<S: Serializer>(
+            ts: &Option<jiff::Timestamp>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            ts.map(Precise).serialize(s)
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<jiff::Timestamp>, D::Error> {
+            Ok(Option::<Precise>::deserialize(d)?.map(|p| p.0))
         }
     }
 }
@@ -658,6 +708,33 @@ mod tests {
         );
     }
 
+    /// Every four-digit start (every 1740x block for the one five-digit rule), in every
+    /// prefix spelling: where the fast path answers, `phonenumber` agrees exactly.
+    #[test]
+    fn mobile_fast_path_agrees_with_phonenumber_for_every_block() {
+        let heads = (1000..2000)
+            .map(|head: u32| format!("{head}{{}}"))
+            .chain((0..10).map(|fifth| format!("1740{fifth}{{}}")));
+        let mut answered = 0;
+        for head in heads {
+            let rest = 11 - (head.len() - 2);
+            for fill in ['0', '9'] {
+                let national = head.replace("{}", &fill.to_string().repeat(rest));
+                for prefix in ["", "+86", "86", "0086"] {
+                    let compact = format!("{prefix}{national}");
+                    if let Some(fast) = mobile::e164(&compact) {
+                        answered += 1;
+                        assert_eq!(Some(fast), via_phonenumber(&compact), "{compact}");
+                    }
+                }
+            }
+        }
+        assert!(
+            answered > 4000,
+            "the fast path answered only {answered} times"
+        );
+    }
+
     #[test]
     fn junk_is_not_a_phone() {
         for bad in [
@@ -787,6 +864,28 @@ mod tests {
             let canonical = Phone::parse(&digits);
             let typed: String = prefix.to_string() + &digits.chars().zip(&seps).map(|(d, s)| format!("{d}{s}")).collect::<String>();
             prop_assert_eq!(Phone::parse(&typed).ok(), canonical.ok());
+        }
+
+        /// Wherever the mainland-mobile fast path answers, `phonenumber` agrees exactly;
+        /// the inputs cover every second and third digit, the 1740 block's edges, near
+        /// misses in length and every prefix spelling.
+        #[test]
+        fn mobile_fast_path_agrees_with_phonenumber(
+            prefix in prop_oneof![Just(""), Just("+86"), Just("86"), Just("0086"), Just("+"), Just("0"), Just("+860"), Just("860"), Just("00860"), Just("8")],
+            head in "1[0-9]{2}",
+            block in prop_oneof!["[0-9]{8}", "0[0-9]{7}", "[0-9]{7,9}"],
+        ) {
+            let compact = format!("{prefix}{head}{block}");
+            if let Some(fast) = mobile::e164(&compact) {
+                prop_assert_eq!(Some(fast), via_phonenumber(&compact), "{}", compact);
+            }
+        }
+
+        #[test]
+        fn mobile_fast_path_answers_only_what_phonenumber_accepts(compact in "\\+?[0-9]{6,16}") {
+            if let Some(fast) = mobile::e164(&compact) {
+                prop_assert_eq!(Some(fast), via_phonenumber(&compact), "{}", compact);
+            }
         }
 
         #[test]

@@ -326,17 +326,35 @@ fn credit_journey(
     if !deal_counts && !order_counts {
         return;
     }
-    let credits = attribution::attribute(
+    // Last/first touch: one credit found in one pass, without `attribute`'s allocations.
+    let sole;
+    let full;
+    let (earliest_ms, credits): (i64, &[attribution::Credit]) = match attribution::sole_credit(
         query.model,
         &journey.touches,
         moment_ms,
         query.lookback_days,
         conversion.amount,
-    );
-    let Some(earliest_ms) = credits.iter().map(|c| c.touch_at_ms).min() else {
-        return;
+    ) {
+        Some((earliest_ms, credit)) => {
+            sole = credit;
+            (earliest_ms, std::slice::from_ref(&sole))
+        }
+        None => {
+            full = attribution::attribute(
+                query.model,
+                &journey.touches,
+                moment_ms,
+                query.lookback_days,
+                conversion.amount,
+            );
+            let Some(earliest_ms) = full.iter().map(|c| c.touch_at_ms).min() else {
+                return;
+            };
+            (earliest_ms, &full)
+        }
     };
-    for credit in &credits {
+    for credit in credits {
         let Some(row) = rows.get_mut(credit.campaign) else {
             continue;
         };

@@ -4,6 +4,7 @@
 
 mod check;
 mod handle;
+mod open;
 mod read;
 mod tables;
 mod write;
@@ -126,7 +127,7 @@ impl Store {
 
     pub async fn insert_lead(&self, lead: NewLead) -> Result<LeadOutcome> {
         self.writer
-            .run(move |txn, ctx| write::insert_lead(txn, ctx, lead))
+            .run(move |t, ctx| write::insert_lead(t, ctx, lead))
             .await
     }
 
@@ -143,7 +144,7 @@ impl Store {
 
     pub async fn count_scan(&self, slug: Slug, variant: String, at: jiff::Timestamp) -> Result<()> {
         self.writer
-            .run(move |txn, ctx| write::count_scan(txn, ctx, &slug, &variant, at))
+            .run(move |t, ctx| write::count_scan(t, ctx, &slug, &variant, at))
             .await
     }
 
@@ -151,7 +152,7 @@ impl Store {
         let cache = self.campaigns.clone();
         self.writer
             .run_then(
-                move |txn, _| write::create_campaign(txn, campaign),
+                move |t, _| write::create_campaign(t, campaign),
                 move |c| cache.put(c),
             )
             .await
@@ -166,7 +167,7 @@ impl Store {
         let cache = self.campaigns.clone();
         self.writer
             .run_then(
-                move |txn, _| write::update_campaign(txn, &slug, change),
+                move |t, _| write::update_campaign(t, &slug, change),
                 move |c| cache.put(c),
             )
             .await
@@ -174,7 +175,7 @@ impl Store {
 
     pub async fn set_lead_status(&self, id: LeadId, status: LeadStatus) -> Result<Lead> {
         self.writer
-            .run(move |txn, ctx| write::set_lead_status(txn, ctx, id, status))
+            .run(move |t, ctx| write::set_lead_status(t, ctx, id, status))
             .await
     }
 
@@ -184,7 +185,7 @@ impl Store {
         rows: Vec<(usize, NewLead)>,
     ) -> Result<Vec<(usize, Result<LeadOutcome>)>> {
         self.writer
-            .run(move |txn, ctx| write::import_leads(txn, ctx, rows))
+            .run(move |t, ctx| write::import_leads(t, ctx, rows))
             .await
     }
 
@@ -196,13 +197,13 @@ impl Store {
         currency: crate::domain::Currency,
     ) -> Result<CostEntry> {
         self.writer
-            .run(move |txn, _| write::add_cost(txn, &slug, entry, currency))
+            .run(move |t, _| write::add_cost(t, &slug, entry, currency))
             .await
     }
 
     pub async fn delete_cost(&self, slug: Slug, id: String) -> Result<()> {
         self.writer
-            .run(move |txn, _| write::delete_cost(txn, &slug, &id))
+            .run(move |t, _| write::delete_cost(t, &slug, &id))
             .await
     }
 
@@ -212,7 +213,7 @@ impl Store {
         now: jiff::Timestamp,
     ) -> Result<(Conversion, Upsert)> {
         self.writer
-            .run(move |txn, _| write::upsert_conversion(txn, &input, now))
+            .run(move |t, _| write::upsert_conversion(t, &input, now))
             .await
     }
 
@@ -222,7 +223,7 @@ impl Store {
         now: jiff::Timestamp,
     ) -> Result<Vec<(usize, Result<Upsert>)>> {
         self.writer
-            .run(move |txn, _| write::import_conversions(txn, rows, now))
+            .run(move |t, _| write::import_conversions(t, rows, now))
             .await
     }
 
@@ -232,16 +233,16 @@ impl Store {
     pub async fn probe(&self) -> Result<()> {
         // Two commits: written and removed in one transaction, the bytes never reach disk.
         self.writer
-            .run(|txn, _| write::set_meta(txn, "health_probe", &vec![0u8; PROBE_BYTES]))
+            .run(|t, _| write::set_meta(t, "health_probe", &vec![0u8; PROBE_BYTES]))
             .await?;
         self.writer
-            .run(|txn, _| write::remove_meta(txn, "health_probe"))
+            .run(|t, _| write::remove_meta(t, "health_probe"))
             .await
     }
 
     pub async fn set_admin_token_hash(&self, hash: [u8; 32]) -> Result<()> {
         self.writer
-            .run(move |txn, _| write::set_meta(txn, write::ADMIN_TOKEN_KEY, &hash))
+            .run(move |t, _| write::set_meta(t, write::ADMIN_TOKEN_KEY, &hash))
             .await
     }
 

@@ -132,7 +132,7 @@ pub fn costs(txn: &ReadTransaction, slug: &str) -> Result<Vec<CostEntry>> {
 pub fn conversion(txn: &ReadTransaction, id: &str) -> Result<Option<Conversion>> {
     let table = txn.open_table(tables::CONVERSIONS).map_err(storage)?;
     match table.get(id).map_err(storage)? {
-        Some(bytes) => decode(bytes.value(), "conversion").map(Some),
+        Some(bytes) => decode_record(bytes.value(), "conversion").map(Some),
         None => Ok(None),
     }
 }
@@ -171,7 +171,7 @@ pub fn roi_input(txn: &ReadTransaction, from: u32, to: u32) -> Result<RoiInput> 
     let mut journeys = Vec::new();
     for entry in conversion_table.iter().map_err(storage)? {
         let (_, bytes) = entry.map_err(storage)?;
-        let conversion: Conversion = decode(bytes.value(), "conversion")?;
+        let conversion: Conversion = decode_record(bytes.value(), "conversion")?;
         if !touches_of.contains_key(&conversion.contact) {
             let contact = conversion.contact.as_str();
             let mut touches = Vec::new();

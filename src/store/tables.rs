@@ -4,7 +4,7 @@
 use redb::TableDefinition;
 
 /// Bumped whenever a table's key or value layout changes; `open` refuses other versions.
-pub const SCHEMA_VERSION: u64 = 3;
+pub const SCHEMA_VERSION: u64 = 4;
 
 /// name -> value: `schema_version` (u64 LE), `admin_token_sha256`, `tz`.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -36,7 +36,7 @@ pub const TOTAL_COUNTERS: TableDefinition<(&str, &str), u64> =
 pub const TRACKING_NUMBERS: TableDefinition<&str, &str> = TableDefinition::new("tracking_numbers");
 /// (slug, day YYYYMMDD incurred, entry id) -> CostEntry (JSON).
 pub const COSTS: TableDefinition<(&str, u32, &str), &[u8]> = TableDefinition::new("costs");
-/// CRM id -> Conversion (JSON).
+/// CRM id -> Conversion (postcard; JSON up to schema 3).
 pub const CONVERSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("conversions");
 // A later issue adds: outbox (LeadId) for delivery to downstream sinks.
 

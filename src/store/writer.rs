@@ -9,6 +9,7 @@ use std::thread::JoinHandle;
 use redb::{Database, Durability, WriteTransaction};
 
 use super::handle::DbHandle;
+use super::open::Tables;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use tokio::sync::{mpsc, oneshot};
@@ -29,8 +30,9 @@ pub struct WriteContext {
     pub counters: super::write::PendingCounters,
 }
 
-/// Runs inside the transaction; returns how to answer once the commit's fate is known.
-type Job = Box<dyn FnOnce(&WriteTransaction, &WriteContext) -> Applied + Send>;
+/// Runs inside the transaction, on its tables; returns how to answer once the commit's
+/// fate is known.
+type Job = Box<dyn FnOnce(&mut Tables<'_>, &WriteContext) -> Applied + Send>;
 
 struct Applied {
     /// The store itself failed (not the request): the whole batch must be rolled back.
@@ -167,7 +169,7 @@ impl WriterHandle {
     pub async fn run<T, F>(&self, apply: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&WriteTransaction, &WriteContext) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut Tables<'_>, &WriteContext) -> Result<T> + Send + 'static,
     {
         self.run_then(apply, |_| {}).await
     }
@@ -177,12 +179,12 @@ impl WriterHandle {
     pub async fn run_then<T, F, C>(&self, apply: F, committed: C) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&WriteTransaction, &WriteContext) -> Result<T> + Send + 'static,
+        F: FnOnce(&mut Tables<'_>, &WriteContext) -> Result<T> + Send + 'static,
         C: FnOnce(&T) + Send + 'static,
     {
         let (reply, answer) = oneshot::channel::<Result<T>>();
-        let job: Job = Box::new(move |txn, ctx| {
-            let outcome = apply(txn, ctx);
+        let job: Job = Box::new(move |tables, ctx| {
+            let outcome = apply(tables, ctx);
             // A storage failure, or a stored record that cannot be read, may strike after
             // the job has written part of its rows: the whole batch must roll back.
             let storage_failed = matches!(&outcome, Err(e) if matches!(e.kind, ErrorKind::Unavailable | ErrorKind::Internal));
@@ -308,31 +310,12 @@ fn commit_batch(
         }
     };
     let started = std::time::Instant::now();
-    // A panicking job must not take the only writer thread with it: its batch is rolled
-    // back and its request answered 503 (its reply sender is dropped with it).
-    let mut panicked = false;
-    let applied: Vec<Applied> = batch
-        .filter_map(|job| {
-            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&txn, ctx))) {
-                Ok(applied) => Some(applied),
-                Err(_) => {
-                    panicked = true;
-                    None
-                }
-            }
-        })
-        .collect();
+    let applied = apply_batch(&txn, batch, ctx);
     faults.wait_while_stalled();
-    if panicked {
-        tracing::error!("a write panicked; its batch is rolled back");
-    }
-    let mut storage_failed = panicked || applied.iter().any(|a| a.storage_failed);
-    if storage_failed {
-        ctx.counters.discard();
-    } else if let Err(error) = ctx.counters.flush(&txn) {
-        tracing::error!("counter update failed: {error}");
-        storage_failed = true;
-    }
+    let (applied, storage_failed) = match applied {
+        Ok(applied) => (applied, false),
+        Err(applied) => (applied, true),
+    };
     let result = if storage_failed {
         let _ = txn.abort();
         Err(Error::unavailable(
@@ -361,6 +344,51 @@ fn commit_batch(
         answer(result.clone());
     }
     disk_failed
+}
+
+/// Runs every job of the batch on tables opened once, then writes the batch's counter
+/// changes. `Err` (with the answers still to give) when the batch must be rolled back: a
+/// job panicked, or the store failed under a job or the counters.
+fn apply_batch(
+    txn: &WriteTransaction,
+    batch: impl Iterator<Item = Job>,
+    ctx: &WriteContext,
+) -> std::result::Result<Vec<Applied>, Vec<Applied>> {
+    let mut tables = match Tables::open(txn) {
+        Ok(tables) => tables,
+        Err(error) => {
+            tracing::error!("cannot open the tables: {error}");
+            // Dropping a job drops its reply sender: the request is answered 503.
+            drop(batch.collect::<Vec<_>>());
+            return Err(Vec::new());
+        }
+    };
+    // A panicking job must not take the only writer thread with it: its batch is rolled
+    // back and its request answered 503 (its reply sender is dropped with it).
+    let mut panicked = false;
+    let applied: Vec<Applied> = batch
+        .filter_map(|job| {
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut tables, ctx))) {
+                Ok(applied) => Some(applied),
+                Err(_) => {
+                    panicked = true;
+                    None
+                }
+            }
+        })
+        .collect();
+    if panicked {
+        tracing::error!("a write panicked; its batch is rolled back");
+    }
+    if panicked || applied.iter().any(|a| a.storage_failed) {
+        ctx.counters.discard();
+        return Err(applied);
+    }
+    if let Err(error) = ctx.counters.flush(&mut tables) {
+        tracing::error!("counter update failed: {error}");
+        return Err(applied);
+    }
+    Ok(applied)
 }
 
 fn begin(db: &Database) -> Result<WriteTransaction> {
