@@ -7,6 +7,7 @@
 //! which makes a missing browser a failure. `LEADGATE_SCREENSHOT_DIR=docs/screenshots`
 //! saves the README's screenshots.
 
+use std::os::unix::process::CommandExt as _;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -22,7 +23,12 @@ struct Driver {
 }
 
 impl Drop for Driver {
+    /// Kills chromedriver and the browsers it started: they share its process group, and a
+    /// test that fails before closing its session would otherwise leave Chromium running.
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -50,6 +56,7 @@ async fn driver(test: &str) -> Option<Driver> {
         .expect("a free port")
         .port();
     let child = Command::new(path)
+        .process_group(0)
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
