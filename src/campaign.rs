@@ -42,7 +42,7 @@ pub struct Campaign {
 }
 
 /// The keys a create or patch body may carry.
-const FIELDS: &[&str] = &[
+pub const FIELDS: &[&str] = &[
     "slug",
     "name",
     "kind",

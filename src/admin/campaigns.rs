@@ -236,26 +236,8 @@ fn is_input_error(error: &Error) -> bool {
     matches!(error.kind, ErrorKind::Invalid | ErrorKind::Conflict)
 }
 
-/// Keys of the campaign form, in the order shown.
-const FORM_KEYS: &[&str] = &[
-    "slug",
-    "name",
-    "kind",
-    "channel",
-    "status",
-    "owner",
-    "starts_on",
-    "ends_on",
-    "currency",
-    "budget",
-    "target_leads",
-    "target_revenue",
-    "form",
-    "tracking_numbers",
-    "utm_campaigns",
-    "qr_variants",
-    "rate_limit",
-];
+/// The campaign form shows every field a campaign has, in the API's order.
+const FORM_KEYS: &[&str] = crate::campaign::FIELDS;
 const LIST_KEYS: &[&str] = &["tracking_numbers", "utm_campaigns", "qr_variants"];
 
 /// The posted form as the JSON body the API takes. Lists are one item per line (commas

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
-use crate::helpers::{TOKEN, TestApp, json_body, lead, spawn_app};
+use crate::helpers::{TOKEN, TestApp, assert_roi_csv_matches, json_body, lead, spawn_app};
 
 /// A chromedriver child on a free port, killed on drop.
 struct Driver {
@@ -342,41 +342,14 @@ async fn a_marketer_creates_a_campaign_and_a_cost_and_downloads_the_summary() {
         .send()
         .await
         .unwrap()
-        .text()
+        .bytes()
         .await
         .unwrap();
     let report = app.roi(&query).await;
-    let mut reader = csv::Reader::from_reader(csv.trim_start_matches('\u{feff}').as_bytes());
-    let titles: Vec<String> = reader
-        .headers()
-        .unwrap()
-        .iter()
-        .map(str::to_owned)
-        .collect();
-    let fields: Vec<&str> = leadgate::report::COLUMNS.iter().map(|c| c.0).collect();
-    assert_eq!(titles.len(), fields.len());
-    let mut rows_seen = 0;
-    for record in reader.records() {
-        let record = record.unwrap();
-        let Some(row) = report["rows"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|r| r["key"] == record[0])
-        else {
-            continue;
-        };
-        rows_seen += 1;
-        for (i, field) in fields.iter().enumerate() {
-            let expected = match &row[*field] {
-                Value::Null => String::new(),
-                Value::String(s) => s.clone(),
-                Value::Number(n) if n.is_f64() => format!("{:.2}", n.as_f64().unwrap()),
-                other => other.to_string(),
-            };
-            assert_eq!(record[i], expected, "{} {field}", &record[0]);
-        }
-    }
-    assert_eq!(rows_seen, report["rows"].as_array().unwrap().len());
+    let titles = assert_roi_csv_matches(&csv, &report);
+    assert_eq!(
+        titles[0], "编号",
+        "Chinese titles in the console's download"
+    );
     client.close().await.ok();
 }

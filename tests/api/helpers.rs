@@ -817,3 +817,43 @@ impl TestApp {
             .expect("connect to the test server")
     }
 }
+
+/// Checks a ROI CSV download against the `/api/roi` report it should equal: a BOM, one
+/// line per row with every field in `report::COLUMNS` order (ratios with two decimals,
+/// empty for null), then total lines. Returns the header titles.
+pub fn assert_roi_csv_matches(csv: &[u8], report: &Value) -> Vec<String> {
+    assert!(csv.starts_with(b"\xEF\xBB\xBF"), "BOM for Excel");
+    let mut reader = csv::Reader::from_reader(&csv[3..]);
+    let titles: Vec<String> = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let fields: Vec<&str> = leadgate::report::COLUMNS.iter().map(|c| c.0).collect();
+    assert_eq!(titles.len(), fields.len(), "{titles:?}");
+    let rows = report["rows"].as_array().expect("rows");
+    let mut seen = 0;
+    for record in reader.records() {
+        let record = record.unwrap();
+        let Some(row) = rows.iter().find(|r| r["key"] == record[0]) else {
+            assert!(
+                ["TOTAL", "合计"].contains(&&record[0]),
+                "only rows and totals: {record:?}"
+            );
+            continue;
+        };
+        seen += 1;
+        for (i, field) in fields.iter().enumerate() {
+            let expected = match &row[*field] {
+                Value::Null => String::new(),
+                Value::String(s) => s.clone(),
+                Value::Number(n) if n.is_f64() => format!("{:.2}", n.as_f64().unwrap()),
+                other => other.to_string(),
+            };
+            assert_eq!(record[i], expected, "{} {field}", &record[0]);
+        }
+    }
+    assert_eq!(seen, rows.len(), "every row is in the file");
+    titles
+}
