@@ -71,47 +71,59 @@ fn build(report: &Report, lang: Lang) -> std::result::Result<Vec<u8>, XlsxError>
     if report.totals.is_empty() {
         let sheet = workbook.add_worksheet();
         sheet.set_name("ROI")?;
-        header(sheet, lang, &formats)?;
+        header(sheet, lang, &formats, &[])?;
     }
     for (code, total) in &report.totals {
-        let sheet = workbook.add_worksheet();
-        sheet.set_name(*code)?;
-        header(sheet, lang, &formats)?;
-        let mut line: u32 = 1;
-        for row in report.rows.iter().filter(|r| r.currency.code() == *code) {
-            write_row(sheet, line, &row.to_json(), None, &formats)?;
-            line += 1;
-        }
+        let mut lines: Vec<Value> = report
+            .rows
+            .iter()
+            .filter(|r| r.currency.code() == *code)
+            .map(|r| r.to_json())
+            .collect();
         let mut value = total.to_json();
         value["key"] = Value::from(total_label);
         value["name"] = Value::from(format!("{total_label} {code}"));
         value["kind"] = Value::Null;
         value["channel"] = Value::Null;
-        write_row(sheet, line, &value, Some(&formats.total), &formats)?;
+        lines.push(value);
+        let sheet = workbook.add_worksheet();
+        sheet.set_name(*code)?;
+        header(sheet, lang, &formats, &lines)?;
+        for (line, value) in (1u32..).zip(&lines) {
+            let bold = (line as usize == lines.len()).then_some(&formats.total);
+            write_row(sheet, line, value, bold, &formats)?;
+        }
     }
     workbook.save_to_buffer()
 }
 
+/// The header row, frozen, with each column as wide as its title or its widest value
+/// (CJK characters count double), within reason.
 fn header(
     sheet: &mut Worksheet,
     lang: Lang,
     formats: &Formats,
+    lines: &[Value],
 ) -> std::result::Result<(), XlsxError> {
+    let width = |text: &str| {
+        text.chars()
+            .map(|c| if c.is_ascii() { 1 } else { 2 })
+            .sum::<usize>()
+    };
     for (col, column) in (0u16..).zip(COLUMNS) {
         let text = title(column, lang);
         sheet.write_string_with_format(0, col, text, &formats.header)?;
-        // Wide enough for the title (CJK characters count double), and at least what the
-        // column's values usually need.
-        let title_width = text
-            .chars()
-            .map(|c| if c.is_ascii() { 1 } else { 2 })
-            .sum::<usize>();
-        let min = match kind(column.0) {
-            Kind::Text => 14,
-            Kind::Money => 12,
-            _ => 8,
-        };
-        sheet.set_column_width(col, title_width.max(min) as f64 + 2.0)?;
+        let widest_value = lines
+            .iter()
+            .map(|line| match &line[column.0] {
+                Value::String(s) => width(s),
+                Value::Number(n) => n.to_string().len(),
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0);
+        let chars = width(text).max(widest_value).clamp(8, 40);
+        sheet.set_column_width(col, chars as f64 + 2.0)?;
     }
     sheet.set_freeze_panes(1, 0)?;
     Ok(())
