@@ -9,28 +9,20 @@ use crate::helpers::{
     urlencode,
 };
 
-/// Every console page and action, with a method; `{slug}` is `expo`.
-const CONSOLE: &[(&str, &str)] = &[
-    ("GET", "/admin"),
-    ("GET", "/admin/roi.csv"),
-    ("GET", "/admin/roi.xlsx"),
-    ("GET", "/admin/campaigns"),
-    ("POST", "/admin/campaigns"),
-    ("GET", "/admin/campaigns/new"),
-    ("GET", "/admin/campaigns/expo"),
-    ("POST", "/admin/campaigns/expo"),
-    ("POST", "/admin/campaigns/expo/costs"),
-    (
-        "POST",
-        "/admin/campaigns/expo/costs/01J0000000000000000000000A/delete",
-    ),
-    ("GET", "/admin/campaigns/expo/qr"),
-    ("GET", "/admin/leads"),
-    ("GET", "/admin/leads.csv"),
-    ("POST", "/admin/leads/01J0000000000000000000000A/status"),
-    ("POST", "/admin/leads/import"),
-    ("POST", "/admin/conversions/import"),
-];
+/// Every console page and action from the router's own table, with `{slug}` = `expo`.
+fn console_routes() -> Vec<(&'static str, String)> {
+    leadgate::routes::TABLE
+        .iter()
+        .filter(|entry| entry.pattern.starts_with("/admin"))
+        .flat_map(|entry| {
+            let path = entry
+                .pattern
+                .replace("{slug}", "expo")
+                .replace("{id}", "01J0000000000000000000000A");
+            entry.methods.iter().map(move |m| (*m, path.clone()))
+        })
+        .collect()
+}
 
 trait Console {
     fn login(self) -> Self;
@@ -97,7 +89,9 @@ fn location(resp: &Response) -> String {
 #[tokio::test]
 async fn every_console_address_asks_for_the_login() {
     let app = console_app().await;
-    for (method, path) in CONSOLE {
+    let routes = console_routes();
+    assert!(routes.len() >= 16, "{routes:?}");
+    for (method, path) in &routes {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let anonymous = app
             .client
@@ -124,7 +118,7 @@ async fn every_console_address_asks_for_the_login() {
             .unwrap();
         assert_eq!(wrong.status(), 401, "{method} {path} with a wrong password");
     }
-    for (method, path) in CONSOLE.iter().filter(|(m, _)| *m == "GET") {
+    for (method, path) in routes.iter().filter(|(m, _)| *m == "GET") {
         let resp = app.client.get(app.url(path)).login().send().await.unwrap();
         assert_eq!(resp.status(), 200, "{method} {path} logged in");
     }
