@@ -84,7 +84,7 @@ fn roi_input(journeys: Vec<Journey>) -> RoiInput {
         ],
         costs: vec![5_000_000; 1000],
         campaigns,
-        journeys,
+        journeys: std::sync::Arc::new(journeys),
     }
 }
 

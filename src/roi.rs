@@ -38,7 +38,8 @@ pub struct RoiInput {
     pub campaigns: Vec<Campaign>,
     pub counters: Vec<Counters>,
     pub costs: Vec<i64>,
-    pub journeys: Vec<Journey>,
+    /// Shared: the store keeps them between requests (see `store::journeys`).
+    pub journeys: std::sync::Arc<Vec<Journey>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -286,7 +287,7 @@ pub fn summarise(input: &RoiInput, query: &RoiQuery) -> Report {
         })
         .collect();
     let mut warnings = Vec::new();
-    for journey in &input.journeys {
+    for journey in input.journeys.iter() {
         credit_journey(journey, query, &mut rows, &mut warnings);
     }
     let rows = group(rows, query.group_by);
@@ -597,7 +598,7 @@ mod tests {
                 },
             ],
             costs: vec![30_000, 0, 10_000],
-            journeys: vec![
+            journeys: std::sync::Arc::new(vec![
                 won(
                     "o1",
                     "2025-03-10T00:00:00Z",
@@ -617,7 +618,7 @@ mod tests {
                     "USD",
                     vec![touch("2025-03-09T00:00:00Z", 2)],
                 ),
-            ],
+            ]),
         }
     }
 
@@ -677,7 +678,7 @@ mod tests {
     #[test]
     fn revenue_credited_to_a_campaign_in_another_currency_is_reported_not_added() {
         let mut data = input();
-        data.journeys[1].touches[0].campaign = 0;
+        std::sync::Arc::make_mut(&mut data.journeys)[1].touches[0].campaign = 0;
         let report = summarise(&data, &query(Model::LastTouch, Window::ALL));
         assert_eq!(report.totals["CNY"].revenue, 100_000);
         assert_eq!(report.warnings.len(), 1);

@@ -4,6 +4,7 @@
 
 mod check;
 mod handle;
+mod journeys;
 mod open;
 mod read;
 mod tables;
@@ -35,6 +36,7 @@ pub struct Store {
     db: Arc<handle::DbHandle>,
     writer: writer::WriterHandle,
     campaigns: Arc<CampaignCache>,
+    journeys: Arc<journeys::JourneyCache>,
     path: std::path::PathBuf,
     tz: jiff::tz::TimeZone,
 }
@@ -74,6 +76,7 @@ impl Store {
             db,
             writer,
             campaigns,
+            journeys: Arc::default(),
             tz,
             path: path.to_owned(),
         })
@@ -126,9 +129,14 @@ impl Store {
     // ---- writes -------------------------------------------------------------------
 
     pub async fn insert_lead(&self, lead: NewLead) -> Result<LeadOutcome> {
-        self.writer
+        let contact = lead.lead.contact.clone();
+        let outcome = self
+            .writer
             .run(move |t, ctx| write::insert_lead(t, ctx, lead))
-            .await
+            .await;
+        // After the commit and before the answer: whoever learns of the lead sees its effect.
+        self.journeys.leads_written([contact.as_str()]);
+        outcome
     }
 
     pub async fn count_form_view(
@@ -150,12 +158,16 @@ impl Store {
 
     pub async fn create_campaign(&self, campaign: Campaign) -> Result<Campaign> {
         let cache = self.campaigns.clone();
-        self.writer
+        let created = self
+            .writer
             .run_then(
                 move |t, _| write::create_campaign(t, campaign),
                 move |c| cache.put(c),
             )
-            .await
+            .await;
+        // Journeys name campaigns by their position in the sorted list, which just moved.
+        self.journeys.changed();
+        created
     }
 
     /// Applies `change` to the stored campaign inside the write transaction, so that
@@ -184,9 +196,14 @@ impl Store {
         &self,
         rows: Vec<(usize, NewLead)>,
     ) -> Result<Vec<(usize, Result<LeadOutcome>)>> {
-        self.writer
+        let contacts: Vec<String> = rows.iter().map(|(_, l)| l.lead.contact.clone()).collect();
+        let outcome = self
+            .writer
             .run(move |t, ctx| write::import_leads(t, ctx, rows))
-            .await
+            .await;
+        self.journeys
+            .leads_written(contacts.iter().map(String::as_str));
+        outcome
     }
 
     /// `currency` is the campaign currency the amount was read in.
@@ -212,9 +229,12 @@ impl Store {
         input: ConversionInput,
         now: jiff::Timestamp,
     ) -> Result<(Conversion, Upsert)> {
-        self.writer
+        let upserted = self
+            .writer
             .run(move |t, _| write::upsert_conversion(t, &input, now))
-            .await
+            .await;
+        self.journeys.changed();
+        upserted
     }
 
     pub async fn import_conversions(
@@ -222,9 +242,12 @@ impl Store {
         rows: Vec<(usize, ConversionInput)>,
         now: jiff::Timestamp,
     ) -> Result<Vec<(usize, Result<Upsert>)>> {
-        self.writer
+        let imported = self
+            .writer
             .run(move |t, _| write::import_conversions(t, rows, now))
-            .await
+            .await;
+        self.journeys.changed();
+        imported
     }
 
     /// After a failure: can the store take a burst of requests again? Writes
@@ -290,8 +313,25 @@ impl Store {
     }
 
     /// What the ROI summary needs for the days `from..=to` (`YYYYMMDD`).
+    /// The journeys come from memory when no write since the last read could have changed
+    /// them; the counters and costs are always read (they take O(campaigns × days)).
     pub async fn roi_input(&self, from: u32, to: u32) -> Result<RoiInput> {
-        self.read(move |txn| read::roi_input(txn, from, to)).await
+        let cache = self.journeys.clone();
+        // Read before the snapshot: a change committed after it bumps the generation.
+        let generation = cache.generation();
+        self.read(move |txn| {
+            let mut input = read::roi_totals(txn, from, to)?;
+            input.journeys = match cache.get(generation) {
+                Some(kept) => kept,
+                None => {
+                    let journeys = Arc::new(read::journeys(txn, &input.campaigns)?);
+                    cache.put(generation, journeys.clone());
+                    journeys
+                }
+            };
+            Ok(input)
+        })
+        .await
     }
 
     /// Verifies every derived table against the rows (`leadgate check`). Blocking.

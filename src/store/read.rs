@@ -140,13 +140,9 @@ pub fn conversion(txn: &ReadTransaction, id: &str) -> Result<Option<Conversion>>
 /// Reads what the ROI summary needs for the days `from..=to` (`YYYYMMDD`): per-campaign
 /// counters and costs by range scans, every conversion, and the touches of converted
 /// contacts only. Nothing here reads the leads themselves.
-pub fn roi_input(txn: &ReadTransaction, from: u32, to: u32) -> Result<RoiInput> {
+/// The campaigns with their counters and costs for the days `from..=to`, without journeys.
+pub fn roi_totals(txn: &ReadTransaction, from: u32, to: u32) -> Result<RoiInput> {
     let campaigns = campaigns(txn)?;
-    let index: HashMap<&str, usize> = campaigns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.slug.as_str(), i))
-        .collect();
     let tiers = CounterTiers::open(txn)?;
     let cost_table = txn.open_table(tables::COSTS).map_err(storage)?;
     let mut counters = Vec::with_capacity(campaigns.len());
@@ -165,6 +161,22 @@ pub fn roi_input(txn: &ReadTransaction, from: u32, to: u32) -> Result<RoiInput> 
         }
         costs.push(cost);
     }
+    Ok(RoiInput {
+        campaigns,
+        counters,
+        costs,
+        journeys: Default::default(),
+    })
+}
+
+/// Every conversion with its contact's touches; `campaigns` as `roi_totals` read them
+/// (touches name campaigns by position in that list).
+pub fn journeys(txn: &ReadTransaction, campaigns: &[Campaign]) -> Result<Vec<Journey>> {
+    let index: HashMap<&str, usize> = campaigns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.slug.as_str(), i))
+        .collect();
     let conversion_table = txn.open_table(tables::CONVERSIONS).map_err(storage)?;
     let touch_table = txn.open_table(tables::TOUCHES).map_err(storage)?;
     let mut touches_of: HashMap<String, Vec<Touch>> = HashMap::new();
@@ -197,12 +209,14 @@ pub fn roi_input(txn: &ReadTransaction, from: u32, to: u32) -> Result<RoiInput> 
             touches,
         });
     }
-    Ok(RoiInput {
-        campaigns,
-        counters,
-        costs,
-        journeys,
-    })
+    Ok(journeys)
+}
+
+/// Everything the summary reads, from one snapshot.
+pub fn roi_input(txn: &ReadTransaction, from: u32, to: u32) -> Result<RoiInput> {
+    let mut input = roi_totals(txn, from, to)?;
+    input.journeys = std::sync::Arc::new(journeys(txn, &input.campaigns)?);
+    Ok(input)
 }
 
 /// Per-placement QR counts of a campaign over all days: variant -> (scans, form views, leads).

@@ -1212,3 +1212,79 @@ async fn every_new_route_needs_the_token() {
         assert_eq!(resp.status(), 404, "conversion {id} stored without a token");
     }
 }
+
+/// The summary keeps converted contacts' journeys between requests: every write that can
+/// change one must show in the next answer.
+#[tokio::test]
+async fn repeated_summaries_see_every_change_to_a_journey() {
+    let app = spawn_app().await;
+    app.create_campaign("b-sem", json!({})).await;
+    app.create_campaign("c-expo", json!({})).await;
+    let import = |rows: &'static str| {
+        let app = &app;
+        async move {
+            let resp = app
+                .client
+                .post(app.url("/api/leads/import"))
+                .bearer_auth(&app.token)
+                .header("content-type", "text/csv")
+                .body(format!("campaign,phone,received_at\n{rows}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+        }
+    };
+    let orders = |report: &Value, key: &str| roi_row(report, key)["orders"].as_f64().unwrap();
+    import("c-expo,13800138000,2025-03-01T10:00:00+08:00\n").await;
+    let resp = app
+        .admin_post(
+            "/api/conversions",
+            &json!({"id": "o1", "phone": "13800138000", "stage": "won", "amount": "100",
+                    "occurred_at": "2025-03-10T10:00:00+08:00"}),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    let report = app.roi("from=2025-01-01&to=2025-12-31").await;
+    assert_eq!(orders(&report, "c-expo"), 1.0);
+    assert_eq!(
+        app.roi("from=2025-01-01&to=2025-12-31").await,
+        report,
+        "asked twice"
+    );
+
+    // A new, later touch of the converted contact takes the last-touch credit.
+    import("b-sem,13800138000,2025-03-05T10:00:00+08:00\n").await;
+    let report = app.roi("from=2025-01-01&to=2025-12-31").await;
+    assert_eq!(orders(&report, "b-sem"), 1.0);
+    assert_eq!(orders(&report, "c-expo"), 0.0);
+
+    // A lead of a contact without a conversion changes no credit.
+    import("c-expo,13900139000,2025-03-06T10:00:00+08:00\n").await;
+    let report = app.roi("from=2025-01-01&to=2025-12-31").await;
+    assert_eq!(orders(&report, "b-sem"), 1.0);
+
+    // A campaign that sorts first moves every position: credit stays with b-sem.
+    app.create_campaign("a-first", json!({})).await;
+    let report = app.roi("from=2025-01-01&to=2025-12-31").await;
+    assert_eq!(orders(&report, "b-sem"), 1.0);
+    assert_eq!(orders(&report, "a-first"), 0.0);
+
+    // That other contact converts: its campaign gets the order.
+    let resp = app
+        .admin_post(
+            "/api/conversions",
+            &json!({"id": "o2", "phone": "13900139000", "stage": "won", "amount": "50",
+                    "occurred_at": "2025-03-11T10:00:00+08:00"}),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    let report = app.roi("from=2025-01-01&to=2025-12-31").await;
+    assert_eq!(orders(&report, "c-expo"), 1.0);
+    // And a live form lead of the first contact, after its order, changes nothing.
+    app.submit_json_ok("a-first", &crate::helpers::lead("13800138000", "张三"))
+        .await;
+    let report = app.roi("from=2025-01-01&to=2025-12-31").await;
+    assert_eq!(orders(&report, "b-sem"), 1.0);
+    assert_eq!(orders(&report, "a-first"), 0.0);
+}
