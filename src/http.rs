@@ -185,8 +185,8 @@ impl<'de> serde::Deserialize<'de> for UniqueKeys {
     }
 }
 
-pub fn json(status: StatusCode, value: &serde_json::Value) -> Reply {
-    let mut body = serde_json::to_vec(value).expect("a JSON value always serialises");
+pub fn json(status: StatusCode, value: &impl serde::Serialize) -> Reply {
+    let mut body = serde_json::to_vec(value).expect("our answers always serialise");
     body.push(b'\n');
     with_type(status, body, "application/json")
 }

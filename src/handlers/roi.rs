@@ -12,7 +12,7 @@ use crate::roi::{self, DayRange, Report, RoiQuery};
 
 pub async fn json(state: &AppState, request: Request<Incoming>) -> Result<Reply> {
     let report = build(state, request.uri().query(), &[]).await?;
-    Ok(http::json(StatusCode::OK, &report.to_json()))
+    Ok(http::json(StatusCode::OK, &report))
 }
 
 /// `default` is the header language without `lang=`: field names for the API, Chinese
