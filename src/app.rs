@@ -213,7 +213,7 @@ async fn route(
     };
     match (matched.entry.route, verb) {
         (Route::Healthz, "GET") => Ok(health(state).await),
-        (Route::Metrics, "GET") => Ok(metrics(state, &request)),
+        (Route::Metrics, "GET") => Ok(metrics(state, &request).await),
         (Route::Form, "GET") => handlers::forms::show(state, request, p[0]).await,
         (Route::Form, "POST") => handlers::forms::submit(state, request, p[0]).await,
         (Route::FormThanks, "GET") => handlers::forms::thanks(state, p[0]).await,
@@ -273,7 +273,7 @@ async fn route(
 
 /// `GET /metrics`. Scrapers that ask for OpenMetrics get its media type; everyone else the
 /// classic Prometheus text type, whose parsers read the same body.
-fn metrics(state: &AppState, request: &Request<Incoming>) -> Reply {
+async fn metrics(state: &AppState, request: &Request<Incoming>) -> Reply {
     let openmetrics = request
         .headers()
         .get(header::ACCEPT)
@@ -284,7 +284,7 @@ fn metrics(state: &AppState, request: &Request<Incoming>) -> Reply {
     } else {
         "text/plain; version=0.0.4; charset=utf-8"
     };
-    http::with_type(StatusCode::OK, state.metrics.render(), content_type)
+    http::with_type(StatusCode::OK, state.metrics.render().await, content_type)
 }
 
 fn not_found() -> Error {

@@ -165,13 +165,17 @@ impl Metrics {
             .inc();
     }
 
-    /// The text exposition, with the gauges read now.
-    pub fn render(&self) -> String {
+    /// The text exposition, with the gauges read now. The file size is read on the
+    /// blocking pool: even a `stat` is disk I/O, which stays off the async workers.
+    pub async fn render(&self) -> String {
         let health = self.store.health();
         self.queue_depth
             .set(health.queued.load(std::sync::atomic::Ordering::Relaxed) as i64);
-        let bytes = std::fs::metadata(self.store.path())
-            .map(|m| m.len())
+        let path = self.store.path().to_owned();
+        let bytes = tokio::task::spawn_blocking(move || std::fs::metadata(path).map(|m| m.len()))
+            .await
+            .ok()
+            .and_then(|size| size.ok())
             .unwrap_or(0);
         self.store_bytes
             .set(i64::try_from(bytes).unwrap_or(i64::MAX));

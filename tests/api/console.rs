@@ -571,8 +571,12 @@ async fn chinese_by_default_english_on_request() {
     let en = page(&app, "/admin?lang=en").await;
     assert!(en.contains("lang=\"en\"") && en.contains("Overview") && en.contains("Download Excel"));
     assert!(!en.contains("总览"));
-    // Links keep the language.
+    // Links keep the language; each campaign row of the overview links to its page.
     assert!(en.contains("href=\"/admin/campaigns?lang=en\""));
+    assert!(
+        en.contains("href=\"/admin/campaigns/expo?lang=en\""),
+        "{en}"
+    );
     let en = page(&app, "/admin/campaigns/expo?lang=en").await;
     assert!(en.contains("Cost entries"));
 }
