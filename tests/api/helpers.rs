@@ -818,42 +818,77 @@ impl TestApp {
     }
 }
 
-/// Checks a ROI CSV download against the `/api/roi` report it should equal: a BOM, one
-/// line per row with every field in `report::COLUMNS` order (ratios with two decimals,
-/// empty for null), then total lines. Returns the header titles.
-pub fn assert_roi_csv_matches(csv: &[u8], report: &Value) -> Vec<String> {
-    assert!(csv.starts_with(b"\xEF\xBB\xBF"), "BOM for Excel");
-    let mut reader = csv::Reader::from_reader(&csv[3..]);
-    let titles: Vec<String> = reader
-        .headers()
-        .unwrap()
-        .iter()
-        .map(str::to_owned)
-        .collect();
-    let fields: Vec<&str> = leadgate::report::COLUMNS.iter().map(|c| c.0).collect();
-    assert_eq!(titles.len(), fields.len(), "{titles:?}");
+/// Every row field of the ROI summary, in API.md's order.
+pub const ROI_FIELDS: [&str; 27] = [
+    "key",
+    "name",
+    "kind",
+    "channel",
+    "currency",
+    "budget",
+    "cost",
+    "scans",
+    "form_views",
+    "leads",
+    "valid_leads",
+    "new_contacts",
+    "mqls",
+    "deals",
+    "orders",
+    "revenue",
+    "cpl",
+    "cost_per_order",
+    "lead_to_deal_pct",
+    "deal_to_order_pct",
+    "roi_pct",
+    "roas",
+    "avg_sales_cycle_days",
+    "target_leads",
+    "leads_attainment_pct",
+    "target_revenue",
+    "revenue_attainment_pct",
+];
+
+/// Every CSV line after the header holds the JSON row of the same position, then one total
+/// line per currency (`total_label` in the first cell).
+pub fn assert_csv_matches_json(records: &[Vec<String>], report: &Value, total_label: &str) {
     let rows = report["rows"].as_array().expect("rows");
-    let mut seen = 0;
-    for record in reader.records() {
-        let record = record.unwrap();
-        let Some(row) = rows.iter().find(|r| r["key"] == record[0]) else {
-            assert!(
-                ["TOTAL", "合计"].contains(&&record[0]),
-                "only rows and totals: {record:?}"
-            );
-            continue;
-        };
-        seen += 1;
-        for (i, field) in fields.iter().enumerate() {
-            let expected = match &row[*field] {
-                Value::Null => String::new(),
-                Value::String(s) => s.clone(),
-                Value::Number(n) if n.is_f64() => format!("{:.2}", n.as_f64().unwrap()),
-                other => other.to_string(),
-            };
-            assert_eq!(record[i], expected, "{} {field}", &record[0]);
+    let totals = report["totals"].as_object().expect("totals");
+    assert_eq!(
+        records.len(),
+        1 + rows.len() + totals.len(),
+        "header, one line per row, one total line per currency: {records:?}"
+    );
+    for (record, row) in records[1..].iter().zip(rows) {
+        assert_eq!(record.len(), ROI_FIELDS.len(), "{record:?}");
+        for (cell, field) in record.iter().zip(ROI_FIELDS) {
+            assert_cell(cell, &row[field], field, record);
         }
     }
-    assert_eq!(seen, rows.len(), "every row is in the file");
-    titles
+    for (record, (code, total)) in records[1 + rows.len()..].iter().zip(totals) {
+        assert_eq!(record[0], total_label, "total line: {record:?}");
+        assert!(
+            record.iter().any(|cell| cell.contains(code.as_str())),
+            "total line names {code}: {record:?}"
+        );
+        for (cell, field) in record.iter().zip(ROI_FIELDS).skip(5) {
+            if let Some(value) = total.get(field) {
+                assert_cell(cell, value, field, record);
+            }
+        }
+    }
+}
+
+fn assert_cell(cell: &str, value: &Value, field: &str, record: &[String]) {
+    match value {
+        Value::Null => assert_eq!(cell, "", "{field} in {record:?}"),
+        Value::String(s) => assert_eq!(cell, s, "{field} in {record:?}"),
+        Value::Number(n) => {
+            let got: f64 = cell
+                .parse()
+                .unwrap_or_else(|_| panic!("{field} is not a number: {cell:?} in {record:?}"));
+            assert_eq!(Some(got), n.as_f64(), "{field} in {record:?}");
+        }
+        other => panic!("unexpected {field} value {other} in a row"),
+    }
 }

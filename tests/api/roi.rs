@@ -7,40 +7,9 @@ use std::collections::HashMap;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, assert_error, assert_money, assert_null, assert_num, excel_csv, json_body, num,
-    roi_row, spawn_app,
+    ROI_FIELDS as FIELDS, TestApp, assert_csv_matches_json, assert_error, assert_money,
+    assert_null, assert_num, excel_csv, json_body, num, roi_row, spawn_app,
 };
-
-/// Every row field of the ROI summary, in API.md's order.
-const FIELDS: [&str; 27] = [
-    "key",
-    "name",
-    "kind",
-    "channel",
-    "currency",
-    "budget",
-    "cost",
-    "scans",
-    "form_views",
-    "leads",
-    "valid_leads",
-    "new_contacts",
-    "mqls",
-    "deals",
-    "orders",
-    "revenue",
-    "cpl",
-    "cost_per_order",
-    "lead_to_deal_pct",
-    "deal_to_order_pct",
-    "roi_pct",
-    "roas",
-    "avg_sales_cycle_days",
-    "target_leads",
-    "leads_attainment_pct",
-    "target_revenue",
-    "revenue_attainment_pct",
-];
 
 const MODELS: [&str; 5] = [
     "last_touch",
@@ -753,50 +722,6 @@ async fn acceptance_examples() {
     let records = excel_csv(&app.roi_csv("").await);
     assert_eq!(records[0], FIELDS, "CSV header");
     assert_csv_matches_json(&records, &report, "TOTAL");
-}
-
-/// Every CSV line after the header holds the JSON row of the same position, then one total
-/// line per currency (`total_label` in the first cell).
-fn assert_csv_matches_json(records: &[Vec<String>], report: &Value, total_label: &str) {
-    let rows = report["rows"].as_array().expect("rows");
-    let totals = report["totals"].as_object().expect("totals");
-    assert_eq!(
-        records.len(),
-        1 + rows.len() + totals.len(),
-        "header, one line per row, one total line per currency: {records:?}"
-    );
-    for (record, row) in records[1..].iter().zip(rows) {
-        assert_eq!(record.len(), FIELDS.len(), "{record:?}");
-        for (cell, field) in record.iter().zip(FIELDS) {
-            assert_cell(cell, &row[field], field, record);
-        }
-    }
-    for (record, (code, total)) in records[1 + rows.len()..].iter().zip(totals) {
-        assert_eq!(record[0], total_label, "total line: {record:?}");
-        assert!(
-            record.iter().any(|cell| cell.contains(code.as_str())),
-            "total line names {code}: {record:?}"
-        );
-        for (cell, field) in record.iter().zip(FIELDS).skip(5) {
-            if let Some(value) = total.get(field) {
-                assert_cell(cell, value, field, record);
-            }
-        }
-    }
-}
-
-fn assert_cell(cell: &str, value: &Value, field: &str, record: &[String]) {
-    match value {
-        Value::Null => assert_eq!(cell, "", "{field} in {record:?}"),
-        Value::String(s) => assert_eq!(cell, s, "{field} in {record:?}"),
-        Value::Number(n) => {
-            let got: f64 = cell
-                .parse()
-                .unwrap_or_else(|_| panic!("{field} is not a number: {cell:?} in {record:?}"));
-            assert_eq!(Some(got), n.as_f64(), "{field} in {record:?}");
-        }
-        other => panic!("unexpected {field} value {other} in a row"),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
