@@ -205,13 +205,7 @@ async fn route(
         admin::csrf::check_origin(state, &request)?;
     }
     let p: Vec<&str> = matched.params.iter().map(String::as_str).collect();
-    // HEAD is answered by the GET handler (hyper drops the body).
-    let verb = if method == Method::HEAD {
-        "GET"
-    } else {
-        method.as_str()
-    };
-    match (matched.entry.route, verb) {
+    match (matched.entry.route, routes::verb(&method)) {
         (Route::Healthz, "GET") => Ok(health(state).await),
         (Route::Metrics, "GET") => Ok(metrics(state, &request).await),
         (Route::Form, "GET") => handlers::forms::show(state, request, p[0]).await,

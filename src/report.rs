@@ -4,7 +4,7 @@
 use serde_json::Value;
 
 use crate::lead::neutralise_formula;
-use crate::roi::Report;
+use crate::roi::{Report, Row};
 
 /// Header titles: field names (`Lang::Fields`), English, or Chinese.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,32 +91,33 @@ fn cell(value: &Value) -> String {
     }
 }
 
-/// Rows then one total line per currency.
-pub fn lines(report: &Report, lang: Lang) -> Vec<Vec<String>> {
-    let total_label = match lang {
+/// A currency's total line as a row value: the summed figures, labelled `TOTAL` (`合计`)
+/// in the key and `TOTAL CNY` in the name, no kind or channel. The CSV and the workbook
+/// both end with these.
+pub fn total_line(code: &str, total: &Row, lang: Lang) -> Value {
+    let label = match lang {
         Lang::Zh => "合计",
         _ => "TOTAL",
     };
-    let mut lines = Vec::new();
-    for row in &report.rows {
-        let value = row.to_json();
-        lines.push(COLUMNS.iter().map(|c| cell(&value[c.0])).collect());
-    }
-    for (code, total) in &report.totals {
-        let value = total.to_json();
-        lines.push(
-            COLUMNS
-                .iter()
-                .map(|c| match c.0 {
-                    "key" => total_label.to_owned(),
-                    "name" => format!("{total_label} {code}"),
-                    "kind" | "channel" => String::new(),
-                    field => cell(&value[field]),
-                })
-                .collect(),
-        );
-    }
-    lines
+    let mut value = total.to_json();
+    value["key"] = Value::from(label);
+    value["name"] = Value::from(format!("{label} {code}"));
+    value["kind"] = Value::Null;
+    value["channel"] = Value::Null;
+    value
+}
+
+/// Rows then one total line per currency.
+pub fn lines(report: &Report, lang: Lang) -> Vec<Vec<String>> {
+    let values = report.rows.iter().map(Row::to_json).chain(
+        report
+            .totals
+            .iter()
+            .map(|(code, total)| total_line(code, total, lang)),
+    );
+    values
+        .map(|value| COLUMNS.iter().map(|c| cell(&value[c.0])).collect())
+        .collect()
 }
 
 pub fn csv(report: &Report, lang: Lang) -> Vec<u8> {

@@ -240,14 +240,18 @@ pub struct Matched {
 }
 
 impl Matched {
-    /// Whether the route takes `method`; HEAD goes wherever GET does.
+    /// Whether the route takes `method`.
     pub fn allows(&self, method: &Method) -> bool {
-        let name = if method == Method::HEAD {
-            "GET"
-        } else {
-            method.as_str()
-        };
-        self.entry.methods.contains(&name)
+        self.entry.methods.contains(&verb(method))
+    }
+}
+
+/// The method as the table names it: HEAD goes wherever GET does (hyper drops the body).
+pub fn verb(method: &Method) -> &str {
+    if method == Method::HEAD {
+        "GET"
+    } else {
+        method.as_str()
     }
 }
 

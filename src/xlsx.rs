@@ -6,7 +6,7 @@ use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::report::{COLUMNS, Lang, title};
+use crate::report::{COLUMNS, Lang, title, total_line};
 use crate::roi::Report;
 
 /// How a column's values are written.
@@ -64,10 +64,6 @@ pub fn workbook(report: &Report, lang: Lang) -> Result<Vec<u8>> {
 fn build(report: &Report, lang: Lang) -> std::result::Result<Vec<u8>, XlsxError> {
     let formats = Formats::new();
     let mut workbook = Workbook::new();
-    let total_label = match lang {
-        Lang::Zh => "合计",
-        _ => "TOTAL",
-    };
     if report.totals.is_empty() {
         let sheet = workbook.add_worksheet();
         sheet.set_name("ROI")?;
@@ -80,12 +76,7 @@ fn build(report: &Report, lang: Lang) -> std::result::Result<Vec<u8>, XlsxError>
             .filter(|r| r.currency.code() == *code)
             .map(|r| r.to_json())
             .collect();
-        let mut value = total.to_json();
-        value["key"] = Value::from(total_label);
-        value["name"] = Value::from(format!("{total_label} {code}"));
-        value["kind"] = Value::Null;
-        value["channel"] = Value::Null;
-        lines.push(value);
+        lines.push(total_line(code, total, lang));
         let sheet = workbook.add_worksheet();
         sheet.set_name(*code)?;
         header(sheet, lang, &formats, &lines)?;

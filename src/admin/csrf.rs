@@ -88,12 +88,11 @@ pub fn refused() -> Error {
 
 /// Checks a posted token in constant time.
 pub fn verify(admin_token_hash: &[u8; 32], action: &str, presented: Option<&str>) -> Result<()> {
-    let missing = refused;
-    let presented = presented.ok_or_else(missing)?;
-    let bytes = decode_hex(presented).ok_or_else(missing)?;
+    let presented = presented.ok_or_else(refused)?;
+    let bytes = decode_hex(presented).ok_or_else(refused)?;
     mac(admin_token_hash, action)
         .verify_slice(&bytes)
-        .map_err(|_| missing())
+        .map_err(|_| refused())
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {

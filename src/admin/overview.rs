@@ -11,7 +11,7 @@ use super::charts::{self, Chart};
 use crate::app::AppState;
 use crate::attribution::CREDIT_UNITS;
 use crate::domain::format_money;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::http::Reply;
 use crate::report::{self, COLUMNS};
 use crate::roi::{self, Report, RoiInput};
@@ -68,13 +68,8 @@ pub async fn page(state: &AppState, request: Request<Incoming>) -> Result<Reply>
     let query: String = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(&pairs)
         .finish();
-    let (roi_query, days) = crate::handlers::roi::parse_query(state, Some(&query), &["lang"])?;
-    let input = state.store.roi_input(days.from, days.to).await?;
-    let (report, by_kind) = tokio::task::spawn_blocking(move || {
-        (roi::summarise(&input, &roi_query), leads_by_kind(&input))
-    })
-    .await
-    .map_err(|e| Error::internal(format!("ROI task failed: {e}")))?;
+    let (report, by_kind) =
+        crate::handlers::roi::build_with(state, Some(&query), &["lang"], leads_by_kind).await?;
     let value = |key: &str, default: &str| {
         crate::submission::first_value(&pairs, key)
             .unwrap_or(default)

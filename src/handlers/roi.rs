@@ -8,7 +8,7 @@ use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::http::{self, Reply};
 use crate::report::{self, Lang};
-use crate::roi::{self, DayRange, Report, RoiQuery};
+use crate::roi::{self, DayRange, Report, RoiInput, RoiQuery};
 
 pub async fn json(state: &AppState, request: Request<Incoming>) -> Result<Reply> {
     let report = build(state, request.uri().query(), &[]).await?;
@@ -55,10 +55,21 @@ fn download(bytes: Vec<u8>, content_type: &'static str, filename: &'static str) 
 
 /// Reads the snapshot and rolls it up; `extra` names query keys the caller handles.
 pub(crate) async fn build(state: &AppState, query: Option<&str>, extra: &[&str]) -> Result<Report> {
+    Ok(build_with(state, query, extra, |_| ()).await?.0)
+}
+
+/// `build`, also handing the snapshot to `also` on the same blocking thread (the console's
+/// overview counts leads by kind from it).
+pub(crate) async fn build_with<T: Send + 'static>(
+    state: &AppState,
+    query: Option<&str>,
+    extra: &[&str],
+    also: impl FnOnce(&RoiInput) -> T + Send + 'static,
+) -> Result<(Report, T)> {
     let (query, days) = parse_query(state, query, extra)?;
     let input = state.store.roi_input(days.from, days.to).await?;
     // The roll-up is pure CPU over every conversion: keep it off the async workers.
-    tokio::task::spawn_blocking(move || roi::summarise(&input, &query))
+    tokio::task::spawn_blocking(move || (roi::summarise(&input, &query), also(&input)))
         .await
         .map_err(|e| Error::internal(format!("ROI task failed: {e}")))
 }
