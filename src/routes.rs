@@ -260,12 +260,13 @@ pub fn verb(method: &Method) -> &str {
 pub fn resolve(path: &str) -> Option<Matched> {
     let segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
     'entries: for entry in TABLE {
-        let pattern: Vec<&str> = entry.pattern[1..].split('/').collect();
-        if pattern.len() != segments.len() {
+        // Every request walks the table: compare lazily, allocate only for a match.
+        let pattern = entry.pattern[1..].split('/');
+        if pattern.clone().count() != segments.len() {
             continue;
         }
         let mut params = Vec::new();
-        for (want, got) in pattern.iter().zip(&segments) {
+        for (want, got) in pattern.zip(&segments) {
             match parameter(want) {
                 Some(suffix) => match got.strip_suffix(suffix) {
                     Some(value) if !value.is_empty() => {
@@ -276,7 +277,7 @@ pub fn resolve(path: &str) -> Option<Matched> {
                     }
                     _ => continue 'entries,
                 },
-                None if want == got => {}
+                None if want == *got => {}
                 None => continue 'entries,
             }
         }
