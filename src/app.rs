@@ -7,41 +7,17 @@ use askama::Template;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, StatusCode};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::admin::{self, Upload};
 use crate::error::{Error, ErrorKind, Result};
-use crate::forms::FormSet;
 use crate::handlers;
 use crate::http::{self, Reply};
 use crate::metrics::{Metrics, Reject};
 use crate::report;
 use crate::routes::{self, Route};
-use crate::store::Store;
+use crate::state::{AppState, hash_token};
 use crate::templates::MessagePage;
-
-/// Everything a request may need; shared by all connections.
-pub struct AppState {
-    pub store: Store,
-    pub forms: FormSet,
-    pub public_url: String,
-    /// SHA-256 of the admin token: the token itself is never kept.
-    pub admin_token_hash: [u8; 32],
-    /// `LEADGATE_CALL_SECRET`; without it the call webhook answers 503.
-    pub call_secret: Option<Vec<u8>>,
-    pub metrics: crate::metrics::Metrics,
-    pub limits: crate::limits::Limits,
-    /// Origins allowed to post to `/f/{slug}` from a browser.
-    pub cors_origins: Vec<String>,
-    pub body_timeout: std::time::Duration,
-    /// When `/healthz` last probed the store, and whether the probe worked.
-    pub last_probe: std::sync::Mutex<Option<(std::time::Instant, bool)>>,
-}
-
-pub fn hash_token(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
-}
 
 /// Serves one request from `peer`. Never fails: every error becomes its response here.
 pub async fn handle(
@@ -94,7 +70,7 @@ pub async fn handle(
     if path.starts_with("/f/") && matches!(method, Method::POST | Method::OPTIONS) {
         allow_cross_origin(&state, origin.as_deref(), &mut reply);
     }
-    count(&state.metrics, route_name, reply.status().as_u16());
+    count(&state.service.metrics, route_name, reply.status().as_u16());
     if has_body && reply.status().as_u16() >= 400 {
         // A refused request's body may be left unread, and then the connection cannot carry
         // another request: say so, instead of letting the client's next request fail.
@@ -150,23 +126,6 @@ fn preflight() -> Reply {
         HeaderValue::from_static("600"),
     );
     reply
-}
-
-/// Counts one rate-limited request of `client` (for `campaign`, if known).
-pub fn check_rate(
-    state: &AppState,
-    request: &Request<Incoming>,
-    campaign: Option<&crate::campaign::Campaign>,
-) -> Result<()> {
-    let Some(http::ClientAddr(client)) = request.extensions().get::<http::ClientAddr>().copied()
-    else {
-        return Ok(());
-    };
-    let campaign = campaign.map(|c| (c.slug.as_str(), c.rate_limit.as_deref()));
-    state
-        .limits
-        .check(client, campaign)
-        .map_err(|wait| Error::too_many_requests(wait.seconds()))
 }
 
 async fn route(
@@ -278,7 +237,11 @@ async fn metrics(state: &AppState, request: &Request<Incoming>) -> Reply {
     } else {
         "text/plain; version=0.0.4; charset=utf-8"
     };
-    http::with_type(StatusCode::OK, state.metrics.render().await, content_type)
+    http::with_type(
+        StatusCode::OK,
+        state.service.metrics.render().await,
+        content_type,
+    )
 }
 
 fn not_found() -> Error {
@@ -344,7 +307,7 @@ fn authorise(state: &AppState, request: &Request<Incoming>) -> Result<()> {
 /// 200 when the store takes writes. After a failed commit it tries a small write, so the
 /// answer turns back to 200 as soon as the disk works again, with or without traffic.
 async fn health(state: &AppState) -> Reply {
-    let health = state.store.health();
+    let health = state.service.store.health();
     if health.is_writable() || probe(state).await {
         return http::text(StatusCode::OK, "ok\n");
     }
@@ -370,7 +333,7 @@ async fn probe(state: &AppState) -> bool {
     {
         return ok;
     }
-    let ok = state.store.probe().await.is_ok();
+    let ok = state.service.store.probe().await.is_ok();
     *state.last_probe.lock().unwrap_or_else(|e| e.into_inner()) =
         Some((std::time::Instant::now(), ok));
     ok

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::domain::{
-    CampaignKind, CampaignStatus, Currency, Phone, RateLimit, Slug, format_money, money_from_json,
+    CampaignKind, CampaignStatus, Currency, Phone, RateSetting, Slug, format_money, money_from_json,
 };
 use crate::error::{Error, Result};
 use crate::forms::FormSet;
@@ -32,8 +32,9 @@ pub struct Campaign {
     pub form: String,
     pub tracking_numbers: Vec<Phone>,
     pub utm_campaigns: Vec<String>,
-    /// This campaign's per-address limit, `"off"` or like `"300/10m"`; `None` = the server's.
-    pub rate_limit: Option<String>,
+    /// This campaign's per-address limit (stored as `"off"` or like `"300/10m"`); `None` =
+    /// the server's. Parsed when saved, so a request only looks it up.
+    pub rate_limit: Option<RateSetting>,
     /// QR placements printed for this campaign (booth-a, poster …), for the print sheet.
     #[serde(default)]
     pub qr_variants: Vec<String>,
@@ -255,12 +256,9 @@ impl Campaign {
                 "rate_limit" => {
                     self.rate_limit = match value {
                         Value::Null => None,
-                        Value::String(text) => {
-                            let limit = RateLimit::parse_setting(text).map_err(|why| {
-                                Error::invalid("rate_limit", "invalid_rate_limit", why)
-                            })?;
-                            Some(limit.map_or_else(|| "off".to_owned(), |l| l.to_string()))
-                        }
+                        Value::String(text) => Some(text.parse().map_err(|why| {
+                            Error::invalid("rate_limit", "invalid_rate_limit", why)
+                        })?),
                         _ => {
                             return Err(Error::invalid(
                                 "rate_limit",
@@ -584,6 +582,9 @@ mod tests {
         assert_eq!(shown["target_revenue"], "1000000.50");
         assert_eq!(shown["tracking_numbers"], json!(["+862161234567"]));
         assert_eq!(shown["landing_url"], "http://h/f/a");
+        assert_eq!(shown["rate_limit"], "600/10m");
+        let stored: Campaign = serde_json::from_slice(&serde_json::to_vec(&c).unwrap()).unwrap();
+        assert_eq!(stored.rate_limit, c.rate_limit);
     }
 
     #[test]

@@ -23,6 +23,9 @@ pub const DEFAULT_GLOBAL_RATE_LIMIT: &str = "3000/1s";
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 pub const DEFAULT_HEADER_TIMEOUT_S: u64 = 10;
 pub const DEFAULT_BODY_TIMEOUT_S: u64 = 30;
+/// Writes waiting for the store's writer by default. Past this, requests are refused with
+/// 503 at once rather than queued without bound.
+pub const DEFAULT_WRITER_QUEUE: usize = 4096;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -53,7 +56,7 @@ pub struct Config {
     /// How long a client may take to send its request body.
     pub body_timeout: Duration,
     /// Test seam: makes commits fail on demand, as a full or broken disk would.
-    pub commit_faults: crate::store::FaultSwitch,
+    pub commit_faults: crate::faults::FaultSwitch,
     /// Writes waiting for the writer at most; past this, requests get 503 at once.
     pub writer_queue: usize,
 }
@@ -80,8 +83,8 @@ impl Config {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             header_timeout: Duration::from_secs(DEFAULT_HEADER_TIMEOUT_S),
             body_timeout: Duration::from_secs(DEFAULT_BODY_TIMEOUT_S),
-            commit_faults: crate::store::FaultSwitch::default(),
-            writer_queue: crate::store::DEFAULT_QUEUE_CAPACITY,
+            commit_faults: crate::faults::FaultSwitch::default(),
+            writer_queue: DEFAULT_WRITER_QUEUE,
         }
     }
 
@@ -210,8 +213,8 @@ impl Settings {
             max_connections,
             header_timeout,
             body_timeout,
-            commit_faults: crate::store::FaultSwitch::default(),
-            writer_queue: crate::store::DEFAULT_QUEUE_CAPACITY,
+            commit_faults: crate::faults::FaultSwitch::default(),
+            writer_queue: DEFAULT_WRITER_QUEUE,
             listen,
             data_dir: self.data.unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
             public_url,

@@ -14,7 +14,7 @@ use crate::cost::CostEntry;
 use crate::error::{Error, Result};
 use crate::forms::FormSet;
 use crate::import::{Row, lead_from_row};
-use crate::store::Store;
+use crate::store::{NewLead, Store};
 
 /// One reference campaign and its published results.
 struct Reference {
@@ -273,7 +273,11 @@ pub async fn load(store: &Store, forms: &FormSet) -> Result<usize> {
     .await?;
     let leads = rows
         .iter()
-        .map(|row| lead_from_row(row, &campaigns, forms, now).map(|lead| (row.line, lead)))
+        .map(|row| {
+            lead_from_row(row, &campaigns, forms, now)
+                .and_then(NewLead::from_capture)
+                .map(|lead| (row.line, lead))
+        })
         .collect::<Result<Vec<_>>>()?;
     let lead_count = leads.len();
     for (_, outcome) in store.import_leads(leads).await? {
@@ -600,7 +604,11 @@ async fn flush_leads(
 ) -> Result<()> {
     let leads = rows
         .drain(..)
-        .map(|row| lead_from_row(&row, campaigns, forms, now).map(|lead| (0, lead)))
+        .map(|row| {
+            lead_from_row(&row, campaigns, forms, now)
+                .and_then(NewLead::from_capture)
+                .map(|lead| (0, lead))
+        })
         .collect::<Result<Vec<_>>>()?;
     for (_, outcome) in store.import_leads(leads).await? {
         outcome?;

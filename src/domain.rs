@@ -6,7 +6,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{Error, Result};
 
@@ -63,9 +63,10 @@ impl fmt::Display for Slug {
 /// A phone number in E.164 form (`+8613800138000`).
 /// Deserialising does not re-check: only the store reads phones back, and it wrote only
 /// parsed ones (every input goes through `parse`). Listing 1,000 leads must not mean
-/// 1,000 calls into the phone-number library.
+/// 1,000 calls into the phone-number library. There is no `From<String>`: outside serde,
+/// `parse` is the only way in.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(from = "String", into = "String")]
+#[serde(transparent)]
 pub struct Phone(String);
 
 impl Phone {
@@ -114,23 +115,11 @@ fn via_phonenumber(compact: &str) -> Option<String> {
         .then(|| number.format().mode(phonenumber::Mode::E164).to_string())
 }
 
-impl From<String> for Phone {
-    fn from(stored: String) -> Phone {
-        Phone(stored)
-    }
-}
-
-impl From<Phone> for String {
-    fn from(phone: Phone) -> String {
-        phone.0
-    }
-}
-
 /// An e-mail address, trimmed, with the domain lower-cased (the local part is the
 /// mailbox owner's business and is kept as typed).
 /// Deserialised without re-checking, like `Phone`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "String", into = "String")]
+#[serde(transparent)]
 pub struct Email(String);
 
 impl Email {
@@ -170,23 +159,56 @@ impl Email {
     }
 }
 
-impl From<String> for Email {
-    fn from(stored: String) -> Email {
-        Email(stored)
-    }
+/// How a person can be reached. A lead needs at least one way, so "neither" cannot be
+/// written down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    Phone(Phone),
+    Email(Email),
+    Both(Phone, Email),
 }
 
-impl From<Email> for String {
-    fn from(email: Email) -> String {
-        email.0
+impl Reach {
+    /// `None` when there is neither: the caller reports its own field error.
+    pub fn new(phone: Option<Phone>, email: Option<Email>) -> Option<Reach> {
+        match (phone, email) {
+            (Some(phone), Some(email)) => Some(Reach::Both(phone, email)),
+            (Some(phone), None) => Some(Reach::Phone(phone)),
+            (None, Some(email)) => Some(Reach::Email(email)),
+            (None, None) => None,
+        }
     }
-}
 
-/// The key that ties a person's leads together: E.164 phone, else the lower-cased e-mail.
-pub fn contact_key(phone: Option<&Phone>, email: Option<&Email>) -> Option<String> {
-    phone
-        .map(|p| p.as_str().to_owned())
-        .or_else(|| email.map(|e| e.as_str().to_lowercase()))
+    pub fn phone(&self) -> Option<&Phone> {
+        match self {
+            Reach::Phone(phone) | Reach::Both(phone, _) => Some(phone),
+            Reach::Email(_) => None,
+        }
+    }
+
+    pub fn email(&self) -> Option<&Email> {
+        match self {
+            Reach::Email(email) | Reach::Both(_, email) => Some(email),
+            Reach::Phone(_) => None,
+        }
+    }
+
+    /// The key that ties a person's leads together: E.164 phone, else the lower-cased
+    /// e-mail.
+    pub fn contact_key(&self) -> String {
+        match self {
+            Reach::Phone(phone) | Reach::Both(phone, _) => phone.as_str().to_owned(),
+            Reach::Email(email) => email.as_str().to_lowercase(),
+        }
+    }
+
+    pub fn into_parts(self) -> (Option<Phone>, Option<Email>) {
+        match self {
+            Reach::Phone(phone) => (Some(phone), None),
+            Reach::Email(email) => (None, Some(email)),
+            Reach::Both(phone, email) => (Some(phone), Some(email)),
+        }
+    }
 }
 
 /// Lead ids are ULIDs: 26 characters, ordered by time.
@@ -220,6 +242,13 @@ impl LeadId {
 
     pub fn from_u128(value: u128) -> LeadId {
         LeadId(ulid::Ulid(value))
+    }
+
+    /// The millisecond the id was made for.
+    pub fn received_at(self) -> jiff::Timestamp {
+        // A ULID's time is 48 bits of milliseconds: always a valid timestamp.
+        jiff::Timestamp::from_millisecond(self.0.timestamp_ms() as i64)
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
     }
 
     /// The smallest id of the given millisecond, for range scans by time.
@@ -602,6 +631,44 @@ impl RateLimit {
     }
 }
 
+/// A campaign's own per-address limit, parsed once when the campaign is saved: `off`, or
+/// a limit. Stored and shown as its text (`"300/10m"`, `"off"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateSetting {
+    Off,
+    Limit(RateLimit),
+}
+
+impl FromStr for RateSetting {
+    type Err = String;
+
+    fn from_str(text: &str) -> std::result::Result<RateSetting, String> {
+        Ok(RateLimit::parse_setting(text)?.map_or(RateSetting::Off, RateSetting::Limit))
+    }
+}
+
+impl fmt::Display for RateSetting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RateSetting::Off => f.write_str("off"),
+            RateSetting::Limit(limit) => limit.fmt(f),
+        }
+    }
+}
+
+impl Serialize for RateSetting {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for RateSetting {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<RateSetting, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl fmt::Display for RateLimit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let secs = self.period.as_secs();
@@ -777,12 +844,24 @@ mod tests {
     fn contact_key_prefers_phone_and_lower_cases_email() {
         let phone = Phone::parse("13800138000").unwrap();
         let email = Email::parse("Foo@Example.com").unwrap();
-        assert_eq!(
-            contact_key(Some(&phone), Some(&email)).unwrap(),
-            "+8613800138000"
-        );
-        assert_eq!(contact_key(None, Some(&email)).unwrap(), "foo@example.com");
-        assert_eq!(contact_key(None, None), None);
+        let both = Reach::new(Some(phone.clone()), Some(email.clone())).unwrap();
+        assert_eq!(both.contact_key(), "+8613800138000");
+        assert_eq!(both.phone(), Some(&phone));
+        assert_eq!(both.email(), Some(&email));
+        let by_mail = Reach::new(None, Some(email.clone())).unwrap();
+        assert_eq!(by_mail.contact_key(), "foo@example.com");
+        assert_eq!(by_mail.into_parts(), (None, Some(email)));
+        assert_eq!(Reach::new(None, None), None);
+    }
+
+    #[test]
+    fn stored_phones_and_emails_read_back_as_written() {
+        let phone = Phone::parse("13800138000").unwrap();
+        let bytes = postcard::to_allocvec(&phone).unwrap();
+        assert_eq!(bytes, postcard::to_allocvec("+8613800138000").unwrap());
+        assert_eq!(postcard::from_bytes::<Phone>(&bytes).unwrap(), phone);
+        let email = Email::parse("a@B.com").unwrap();
+        assert_eq!(serde_json::to_string(&email).unwrap(), "\"a@b.com\"");
     }
 
     #[test]

@@ -213,6 +213,27 @@ pub fn with_type(status: StatusCode, body: impl Into<Bytes>, content_type: &'sta
     reply
 }
 
+/// A file the browser saves rather than shows, under `filename` (ASCII, no quotes).
+pub fn attachment(body: impl Into<Bytes>, content_type: &'static str, filename: &str) -> Reply {
+    let mut reply = with_type(StatusCode::OK, body, content_type);
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        reply
+            .headers_mut()
+            .insert(header::CONTENT_DISPOSITION, value);
+    }
+    reply
+}
+
+/// A CSV download; `X-Next-Cursor` says where an export that stopped at its limit would
+/// go on.
+pub fn csv_attachment(body: Vec<u8>, filename: &str, next_cursor: Option<&str>) -> Reply {
+    let mut reply = attachment(body, "text/csv; charset=utf-8", filename);
+    if let Some(cursor) = next_cursor.and_then(|c| HeaderValue::from_str(c).ok()) {
+        reply.headers_mut().insert("x-next-cursor", cursor);
+    }
+    reply
+}
+
 pub fn see_other(location: &str) -> Reply {
     let mut reply = Response::new(Full::new(Bytes::new()));
     *reply.status_mut() = StatusCode::SEE_OTHER;

@@ -3,6 +3,7 @@
 //! marketer sees in their spreadsheet (the header is line 1).
 
 use crate::error::{Error, Result};
+use crate::lead::{Capture, Channel};
 
 /// Import bodies may be this large (a trade show's whole sign-up sheet, a CRM export).
 pub const IMPORT_BODY_LIMIT: usize = 32 * 1024 * 1024;
@@ -231,8 +232,8 @@ pub fn lead_from_row(
     campaigns: &std::collections::HashMap<String, crate::campaign::Campaign>,
     forms: &crate::forms::FormSet,
     now: jiff::Timestamp,
-) -> Result<crate::store::NewLead> {
-    use crate::domain::{LeadId, LeadStatus, Source, contact_key};
+) -> Result<Capture> {
+    use crate::domain::LeadStatus;
     use crate::submission::{RawSubmission, validate};
 
     let slug = row.get("campaign").ok_or_else(|| {
@@ -254,13 +255,6 @@ pub fn lead_from_row(
         None => now,
     };
     let received_at = crate::conversion::not_in_future(received_at, now, "received_at")?;
-    let received_ms = u64::try_from(received_at.as_millisecond()).map_err(|_| {
-        Error::invalid(
-            "received_at",
-            "invalid_time",
-            "received_at must be after 1970",
-        )
-    })?;
     let status = row
         .get("status")
         .map(str::parse::<LeadStatus>)
@@ -293,29 +287,14 @@ pub fn lead_from_row(
             .collect(),
     };
     let submission = validate(&form, &raw, None).map_err(|errors| errors[0].to_error())?;
-    let contact = contact_key(submission.phone.as_ref(), submission.email.as_ref())
-        .expect("a valid submission has a phone or an e-mail");
-    let id = LeadId::at(received_ms);
-    let lead = crate::lead::Lead {
-        id,
+    Ok(Capture {
         campaign: campaign.slug.clone(),
-        received_at: jiff::Timestamp::from_millisecond(received_at.as_millisecond())
-            .unwrap_or(received_at),
-        name: submission.name,
-        phone: submission.phone,
-        email: submission.email,
-        company: submission.company,
-        fields: submission.fields,
-        utm: submission.tracking.utm,
-        click_ids: submission.tracking.click_ids,
-        referral: submission.tracking.referral,
-        source: Source::Import,
-        status,
-        contact,
-    };
-    Ok(crate::store::NewLead {
-        lead,
-        idempotency_key: external_id.map(|id| format!("import:{id}")),
+        details: submission.details,
+        channel: Channel::Import {
+            received_at,
+            external_id,
+            status,
+        },
     })
 }
 

@@ -5,7 +5,22 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::domain::{CLICK_ID_KEYS, Email, LeadId, LeadStatus, Phone, Slug, Source, UTM_KEYS};
+use crate::domain::{
+    CLICK_ID_KEYS, Email, LeadId, LeadStatus, Phone, Reach, Slug, Source, UTM_KEYS,
+};
+use crate::error::{Error, Result};
+use crate::submission::Tracking;
+
+/// What a person told us, from whichever channel: a form post, a call, an imported row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Details {
+    pub name: Option<String>,
+    pub reach: Reach,
+    pub company: Option<String>,
+    /// The form's other fields (title, message, consent …), or a call's facts.
+    pub fields: BTreeMap<String, String>,
+    pub tracking: Tracking,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lead {
@@ -29,7 +44,110 @@ pub struct Lead {
     pub contact: String,
 }
 
+/// A lead to record: for which campaign, what the person said, and how it came.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capture {
+    pub campaign: Slug,
+    pub details: Details,
+    pub channel: Channel,
+}
+
+/// Where a lead came from: decides its source, its time and what makes a repeat of it
+/// the same lead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Channel {
+    /// A landing-form post, now. `token` is the idempotency token of the form page (or of
+    /// a widget); a JSON post without one is an `api` lead.
+    Form { token: Option<String>, json: bool },
+    /// A call to a tracking number; its `call_id` makes a repeated webhook the same lead.
+    Call {
+        call_id: String,
+        started_at: jiff::Timestamp,
+    },
+    /// A row of an imported file; `external_id` makes a re-import a no-op.
+    Import {
+        received_at: jiff::Timestamp,
+        external_id: Option<String>,
+        status: LeadStatus,
+    },
+}
+
+impl Channel {
+    fn source(&self, tracking: &Tracking) -> Source {
+        match self {
+            Channel::Form { .. } if tracking.is_qr_scan() => Source::Qr,
+            Channel::Form {
+                token: None,
+                json: true,
+            } => Source::Api,
+            Channel::Form { .. } => Source::Form,
+            Channel::Call { .. } => Source::Phone,
+            Channel::Import { .. } => Source::Import,
+        }
+    }
+
+    /// The key under which the store remembers this lead, so a replay returns it.
+    pub fn idempotency_key(&self, campaign: &Slug) -> Option<String> {
+        match self {
+            Channel::Form { token, .. } => token.as_ref().map(|t| format!("form:{campaign}:{t}")),
+            Channel::Call { call_id, .. } => Some(format!("call:{call_id}")),
+            Channel::Import { external_id, .. } => {
+                external_id.as_ref().map(|id| format!("import:{id}"))
+            }
+        }
+    }
+
+    /// A new id at the lead's time: now for a post, the call's start, the row's time.
+    fn lead_id(&self) -> Result<LeadId> {
+        let (at, field) = match self {
+            Channel::Form { .. } => return Ok(LeadId::generate()),
+            Channel::Call { started_at, .. } => (started_at, "started_at"),
+            Channel::Import { received_at, .. } => (received_at, "received_at"),
+        };
+        let ms = u64::try_from(at.as_millisecond()).map_err(|_| {
+            Error::invalid(field, "invalid_time", format!("{field} must be after 1970"))
+        })?;
+        Ok(LeadId::at(ms))
+    }
+}
+
 impl Lead {
+    /// The one way a lead is made, whatever the channel. It is received at its id's
+    /// millisecond, so the id alone orders leads in time.
+    pub fn new(campaign: Slug, details: Details, channel: &Channel) -> Result<Lead> {
+        let id = channel.lead_id()?;
+        let source = channel.source(&details.tracking);
+        let status = match channel {
+            Channel::Import { status, .. } => *status,
+            _ => LeadStatus::New,
+        };
+        let Details {
+            name,
+            reach,
+            company,
+            fields,
+            tracking,
+        } = details;
+        let contact = reach.contact_key();
+        let (phone, email) = reach.into_parts();
+        Ok(Lead {
+            id,
+            campaign,
+            received_at: id.received_at(),
+            name,
+            phone,
+            email,
+            company,
+            fields,
+            utm: tracking.utm,
+            click_ids: tracking.click_ids,
+            referral: tracking.referral,
+            source,
+            status,
+            contact,
+        })
+    }
+
     pub fn to_json(&self) -> Value {
         json!({
             "id": self.id,

@@ -10,7 +10,11 @@
 //! - [`server`]: transport only (accept loop, timeouts, graceful shutdown).
 //! - [`app`]: routing, admin auth, and turning [`Error`]s into responses.
 //! - [`routes`]: every address as data: dispatch, metrics names, the OpenAPI check.
-//! - `handlers`: one module per area, thin.
+//! - [`service`]: every operation once (record a lead from any channel, imports,
+//!   conversions, campaigns and costs, the ROI report), typed, without HTTP; the API, the
+//!   console and the command line are adapters over it.
+//! - [`state`]: what the HTTP adapters share.
+//! - `handlers`: the JSON API and public pages over the service layer, one module per area.
 //! - [`admin`]: the marketer console (server-rendered pages, CSRF defence, charts).
 //! - [`http`]: bounded body reading, content negotiation, response builders.
 //! - [`domain`]: newtypes valid by construction (slug, phone, e-mail, money, …).
@@ -30,6 +34,7 @@ pub mod cost;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod faults;
 pub mod forms;
 pub(crate) mod handlers;
 pub mod http;
@@ -43,6 +48,8 @@ pub mod report;
 pub mod roi;
 pub mod routes;
 pub mod server;
+pub mod service;
+pub mod state;
 pub mod store;
 pub mod submission;
 pub mod templates;

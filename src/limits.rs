@@ -9,11 +9,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
 
-use crate::domain::RateLimit;
+use crate::domain::{RateLimit, RateSetting};
 
-type KeyedLimiter = DefaultKeyedRateLimiter<IpAddr>;
+type KeyedLimiter<C> =
+    RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, C, NoOpMiddleware<<C as Clock>::Instant>>;
+/// A limit and the limiter that enforces it (replaced when the limit changes).
+type Enforced<C> = (RateLimit, Arc<KeyedLimiter<C>>);
+type DirectLimiter<C> =
+    RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<<C as Clock>::Instant>>;
 
 /// A burst of `count`, refilled evenly over `period`: `300/10m` lets a visitor (or a
 /// venue) post 300 at once and one more every two seconds after that.
@@ -25,14 +33,15 @@ fn quota(limit: RateLimit) -> Quota {
         .allow_burst(count)
 }
 
-/// All the limiters of a server.
-pub struct Limits {
-    default: Option<(RateLimit, Arc<KeyedLimiter>)>,
-    /// Campaigns with their own limit: slug -> (its setting, its limiter).
-    campaigns: Mutex<HashMap<String, (RateLimit, Arc<KeyedLimiter>)>>,
-    global: Option<DefaultDirectRateLimiter>,
+/// All the limiters of a server, on one clock: the real one in the server, a fake one
+/// that tests move forward.
+pub struct Limits<C: Clock = DefaultClock> {
+    default: Option<Enforced<C>>,
+    /// Campaigns with their own limit, by slug.
+    campaigns: Mutex<HashMap<String, Enforced<C>>>,
+    global: Option<DirectLimiter<C>>,
     trusted_proxies: Vec<IpNet>,
-    clock: DefaultClock,
+    clock: C,
 }
 
 /// Refused: try again after this long.
@@ -52,29 +61,44 @@ impl Limits {
         global: Option<RateLimit>,
         trusted_proxies: Vec<IpNet>,
     ) -> Limits {
-        Limits {
-            default: per_address.map(|limit| (limit, Arc::new(RateLimiter::keyed(quota(limit))))),
-            campaigns: Mutex::new(HashMap::new()),
-            global: global.map(|limit| RateLimiter::direct(quota(limit))),
+        Limits::with_clock(
+            per_address,
+            global,
             trusted_proxies,
-            clock: DefaultClock::default(),
+            DefaultClock::default(),
+        )
+    }
+}
+
+impl<C: Clock + Clone> Limits<C> {
+    pub fn with_clock(
+        per_address: Option<RateLimit>,
+        global: Option<RateLimit>,
+        trusted_proxies: Vec<IpNet>,
+        clock: C,
+    ) -> Limits<C> {
+        Limits {
+            default: per_address.map(|limit| (limit, Arc::new(keyed(limit, &clock)))),
+            campaigns: Mutex::new(HashMap::new()),
+            global: global.map(|limit| RateLimiter::direct_with_clock(quota(limit), clock.clone())),
+            trusted_proxies,
+            clock,
         }
     }
 
     /// Counts one request from `client`. `campaign` is the campaign's slug and its own
-    /// setting (`"off"`, `"300/10m"`), if it has one.
+    /// setting, if it has one.
     pub fn check(
         &self,
         client: IpAddr,
-        campaign: Option<(&str, Option<&str>)>,
+        campaign: Option<(&str, Option<RateSetting>)>,
     ) -> Result<(), RetryAfter> {
         let limiter = match campaign {
-            Some((slug, Some(setting))) => match RateLimit::parse_setting(setting) {
-                Ok(Some(limit)) => Some(self.campaign_limiter(slug, limit)),
-                // "off": a campaign that takes its visitors' word for it.
-                Ok(None) => None,
-                Err(_) => self.default.as_ref().map(|(_, l)| l.clone()),
-            },
+            Some((slug, Some(RateSetting::Limit(limit)))) => {
+                Some(self.campaign_limiter(slug, limit))
+            }
+            // "off": a campaign that takes its visitors' word for it.
+            Some((_, Some(RateSetting::Off))) => None,
             _ => self.default.as_ref().map(|(_, l)| l.clone()),
         };
         if let Some(limiter) = limiter {
@@ -95,13 +119,13 @@ impl Limits {
         }
     }
 
-    fn campaign_limiter(&self, slug: &str, limit: RateLimit) -> Arc<KeyedLimiter> {
+    fn campaign_limiter(&self, slug: &str, limit: RateLimit) -> Arc<KeyedLimiter<C>> {
         let mut campaigns = self.campaigns.lock().unwrap_or_else(|e| e.into_inner());
         match campaigns.get(slug) {
             Some((current, limiter)) if *current == limit => limiter.clone(),
             // New, or the campaign's limit was changed: start afresh with the new quota.
             _ => {
-                let limiter = Arc::new(RateLimiter::keyed(quota(limit)));
+                let limiter = Arc::new(keyed(limit, &self.clock));
                 campaigns.insert(slug.to_owned(), (limit, limiter.clone()));
                 limiter
             }
@@ -120,13 +144,6 @@ impl Limits {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
-    }
-
-    /// Addresses currently tracked (for tests and metrics).
-    pub fn tracked(&self) -> usize {
-        let campaigns = self.campaigns.lock().unwrap_or_else(|e| e.into_inner());
-        self.default.as_ref().map_or(0, |(_, l)| l.len())
-            + campaigns.values().map(|(_, l)| l.len()).sum::<usize>()
     }
 
     /// The client's address: the socket's peer, unless that peer is a trusted proxy, in
@@ -161,6 +178,14 @@ impl Limits {
     fn is_trusted(&self, address: IpAddr) -> bool {
         self.trusted_proxies.iter().any(|net| net.contains(address))
     }
+}
+
+fn keyed<C: Clock + Clone>(limit: RateLimit, clock: &C) -> KeyedLimiter<C> {
+    RateLimiter::new(
+        quota(limit),
+        DefaultKeyedStateStore::default(),
+        clock.clone(),
+    )
 }
 
 /// An address range such as `10.0.0.0/8` or a single address.
@@ -216,6 +241,8 @@ pub fn parse_ip_list(text: &str) -> Result<Vec<IpNet>, String> {
 
 #[cfg(test)]
 mod tests {
+    use governor::clock::FakeRelativeClock;
+
     use super::*;
 
     fn ip(text: &str) -> IpAddr {
@@ -226,18 +253,44 @@ mod tests {
         RateLimit::parse_setting(text).unwrap()
     }
 
+    fn setting(text: &str) -> Option<RateSetting> {
+        Some(text.parse().unwrap())
+    }
+
+    /// Limits on a clock the test moves.
+    fn on_fake_clock(
+        per_address: Option<RateLimit>,
+        global: Option<RateLimit>,
+    ) -> (Limits<FakeRelativeClock>, FakeRelativeClock) {
+        let clock = FakeRelativeClock::default();
+        let limits = Limits::with_clock(per_address, global, Vec::new(), clock.clone());
+        (limits, clock)
+    }
+
+    /// Addresses the limiters currently remember.
+    fn tracked<C: Clock>(limits: &Limits<C>) -> usize {
+        let campaigns = limits.campaigns.lock().unwrap();
+        limits.default.as_ref().map_or(0, |(_, l)| l.len())
+            + campaigns.values().map(|(_, l)| l.len()).sum::<usize>()
+    }
+
     #[test]
     fn a_burst_passes_then_the_next_request_waits() {
-        let limits = Limits::new(limit("3/1h"), None, Vec::new());
+        let (limits, clock) = on_fake_clock(limit("3/1h"), None);
         for _ in 0..3 {
             assert!(limits.check(ip("10.0.0.1"), None).is_ok());
         }
         let wait = limits.check(ip("10.0.0.1"), None).unwrap_err();
-        assert!(wait.seconds() > 1000 && wait.seconds() <= 1200, "{wait:?}");
+        assert_eq!(wait.seconds(), 1200, "one request refills every 20 minutes");
         assert!(
             limits.check(ip("10.0.0.2"), None).is_ok(),
             "other addresses are not affected"
         );
+        clock.advance(Duration::from_secs(1199));
+        assert_eq!(limits.check(ip("10.0.0.1"), None).unwrap_err().seconds(), 1);
+        clock.advance(Duration::from_secs(1));
+        assert!(limits.check(ip("10.0.0.1"), None).is_ok());
+        assert!(limits.check(ip("10.0.0.1"), None).is_err());
     }
 
     #[test]
@@ -245,15 +298,19 @@ mod tests {
         let limits = Limits::new(limit("2/1h"), None, Vec::new());
         let venue = ip("203.0.113.7");
         for _ in 0..300 {
-            assert!(limits.check(venue, Some(("expo", Some("300/10m")))).is_ok());
+            assert!(
+                limits
+                    .check(venue, Some(("expo", setting("300/10m"))))
+                    .is_ok()
+            );
         }
         assert!(
             limits
-                .check(venue, Some(("expo", Some("300/10m"))))
+                .check(venue, Some(("expo", setting("300/10m"))))
                 .is_err()
         );
         for _ in 0..1000 {
-            assert!(limits.check(venue, Some(("live", Some("off")))).is_ok());
+            assert!(limits.check(venue, Some(("live", setting("off")))).is_ok());
         }
         assert!(limits.check(venue, Some(("other", None))).is_ok());
     }
@@ -310,20 +367,19 @@ mod tests {
 
     #[test]
     fn idle_addresses_are_forgotten() {
-        let limits = Limits::new(
-            Some(RateLimit {
-                count: 2,
-                period: Duration::from_millis(2),
-            }),
-            None,
-            Vec::new(),
-        );
+        let (limits, clock) = on_fake_clock(limit("2/10s"), None);
         for n in 0..50 {
             limits.check(ip(&format!("10.0.1.{n}")), None).unwrap();
         }
-        assert_eq!(limits.tracked(), 50);
-        std::thread::sleep(Duration::from_millis(5));
+        limits
+            .check(ip("10.0.2.1"), Some(("expo", setting("5/1m"))))
+            .unwrap();
+        assert_eq!(tracked(&limits), 51);
+        clock.advance(Duration::from_secs(4));
         limits.evict();
-        assert_eq!(limits.tracked(), 0);
+        assert_eq!(tracked(&limits), 51, "not refilled yet: still remembered");
+        clock.advance(Duration::from_secs(60));
+        limits.evict();
+        assert_eq!(tracked(&limits), 0);
     }
 }

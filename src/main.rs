@@ -309,16 +309,15 @@ fn roi(args: RoiArgs) -> anyhow::Result<()> {
             _ => None,
         }
     };
-    let (query, days) = leadgate::roi::parse_query(get, &config.tz).map_err(|e| anyhow!(e))?;
+    let request =
+        leadgate::service::reports::RoiRequest::parse(get, &config.tz).map_err(|e| anyhow!(e))?;
     let lang = leadgate::report::Lang::parse(args.lang.as_deref(), leadgate::report::Lang::Fields)
         .map_err(|e| anyhow!(e))?;
     let store = leadgate::store::Store::open(&config.store_path(), config.tz.clone())
         .map_err(|e| anyhow!(e))?;
-    let input = store
-        .roi_input_blocking(days.from, days.to)
-        .map_err(|e| anyhow!(e))?;
+    let report = leadgate::service::reports::build_blocking(&store, request);
     store.close_blocking();
-    let report = leadgate::roi::summarise(&input, &query);
+    let report = report.map_err(|e| anyhow!(e))?;
     let mut out = std::io::stdout().lock();
     match args.format.as_str() {
         "csv" => out.write_all(&leadgate::report::csv(&report, lang))?,
@@ -341,7 +340,7 @@ fn reset_token(args: StoreArgs) -> anyhow::Result<()> {
             .map_err(|e| anyhow!(e))?;
         let token = leadgate::generate_admin_token().map_err(|e| anyhow!(e))?;
         store
-            .set_admin_token_hash(leadgate::app::hash_token(&token))
+            .set_admin_token_hash(leadgate::state::hash_token(&token))
             .await
             .map_err(|e| anyhow!(e))?;
         store.close().await;

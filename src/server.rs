@@ -11,11 +11,13 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
-use crate::app::{self, AppState};
+use crate::app;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::forms::FormSet;
 use crate::limits::Limits;
+use crate::service::Service;
+use crate::state::{AppState, hash_token};
 use crate::store::Store;
 
 /// Largest request head (request line and headers) a client may send.
@@ -39,12 +41,12 @@ pub async fn prepare(config: &Config) -> Result<AppState> {
         .await
         .map_err(|e| Error::internal(format!("store open task failed: {e}")))??;
     let admin_token_hash = match &config.admin_token {
-        Some(token) => app::hash_token(token),
+        Some(token) => hash_token(token),
         None => match store.admin_token_hash().await? {
             Some(hash) => hash,
             None => {
                 let token = crate::generate_admin_token()?;
-                let hash = app::hash_token(&token);
+                let hash = hash_token(&token);
                 store.set_admin_token_hash(hash).await?;
                 announce_token(&token);
                 hash
@@ -54,14 +56,11 @@ pub async fn prepare(config: &Config) -> Result<AppState> {
     if config.demo {
         crate::demo::load(&store, &forms).await?;
     }
-    let metrics = crate::metrics::Metrics::new(store.clone());
     Ok(AppState {
-        store,
-        forms,
+        service: Arc::new(Service::new(store, forms)),
         public_url: config.public_url.clone(),
         admin_token_hash,
         call_secret: config.call_secret.as_ref().map(|s| s.as_bytes().to_vec()),
-        metrics,
         limits: Limits::new(
             config.rate_limit,
             config.global_rate_limit,
@@ -132,7 +131,7 @@ pub async fn serve(
             config.public_url
         );
     }
-    let store = state.store.clone();
+    let store = state.service.store.clone();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()

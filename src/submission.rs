@@ -4,8 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::domain::{CLICK_ID_KEYS, Email, Phone, REF_KEY, UTM_KEYS, clean_tracking_value};
+use crate::domain::{CLICK_ID_KEYS, Email, Phone, REF_KEY, Reach, UTM_KEYS, clean_tracking_value};
 use crate::forms::{FieldDef, FieldKind, FormDef};
+use crate::lead::Details;
 
 pub const TOKEN_FIELD: &str = "_token";
 pub const HONEYPOT_FIELD: &str = "_hp";
@@ -199,16 +200,8 @@ impl RawSubmission {
 /// A valid submission: everything typed, trimmed and normalised.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Submission {
-    pub name: Option<String>,
-    pub phone: Option<Phone>,
-    pub email: Option<Email>,
-    pub company: Option<String>,
-    /// The form's other fields, by name (title, message, consent …).
-    pub fields: BTreeMap<String, String>,
-    pub tracking: Tracking,
+    pub details: Details,
     pub token: Option<String>,
-    /// A bot filled the invisible field: answer as usual, store nothing.
-    pub is_bot: bool,
 }
 
 /// Checks a raw post against the campaign's form. `referer_query` fills tracking values the
@@ -234,7 +227,8 @@ pub fn validate(
     let has_contact_error = errors
         .iter()
         .any(|e| e.field == "phone" || e.field == "email");
-    if phone.is_none() && email.is_none() && !has_contact_error {
+    let reach = Reach::new(phone, email);
+    if reach.is_none() && !has_contact_error {
         let field = if form.field("phone").is_some() {
             "phone"
         } else {
@@ -262,7 +256,7 @@ pub fn validate(
             "页面已过期，请刷新后重新提交".into(),
         ));
     }
-    if !errors.is_empty() {
+    let Some(reach) = reach.filter(|_| errors.is_empty()) else {
         // Report in the order the visitor sees the fields.
         let position = |name: &str| {
             form.fields
@@ -272,20 +266,18 @@ pub fn validate(
         };
         errors.sort_by_key(|e| position(&e.field));
         return Err(errors);
-    }
+    };
     let referer_pairs = referer_query.map(query_pairs).unwrap_or_default();
     let tracking = Tracking::collect(|k| raw.text(k), |k| first_value(&referer_pairs, k));
     Ok(Submission {
-        name: values.remove("name"),
-        company: values.remove("company"),
-        phone,
-        email,
-        fields: values,
-        tracking,
+        details: Details {
+            name: values.remove("name"),
+            company: values.remove("company"),
+            reach,
+            fields: values,
+            tracking,
+        },
         token,
-        is_bot: raw
-            .text(HONEYPOT_FIELD)
-            .is_some_and(|v| !v.trim().is_empty()),
     })
 }
 
@@ -429,9 +421,11 @@ mod tests {
             None,
         )
         .unwrap();
+        let token = sub.token.clone();
+        let sub = sub.details;
         assert_eq!(sub.name.as_deref(), Some("张三"));
-        assert_eq!(sub.phone.unwrap().as_str(), "+8613800138000");
-        assert_eq!(sub.email.unwrap().as_str(), "A@b.com");
+        assert_eq!(sub.reach.phone().unwrap().as_str(), "+8613800138000");
+        assert_eq!(sub.reach.email().unwrap().as_str(), "A@b.com");
         assert_eq!(sub.fields.get("consent").map(String::as_str), Some("true"));
         assert_eq!(sub.fields.get("title").map(String::as_str), Some("CTO"));
         assert_eq!(
@@ -443,8 +437,7 @@ mod tests {
             Some("xyz")
         );
         assert_eq!(sub.tracking.referral.as_deref(), Some("poster"));
-        assert_eq!(sub.token.as_deref(), Some("t1"));
-        assert!(!sub.is_bot);
+        assert_eq!(token.as_deref(), Some("t1"));
     }
 
     #[test]
@@ -480,20 +473,10 @@ mod tests {
             Some("utm_source=referer&utm_medium=cpc&gclid=g1"),
         )
         .unwrap();
-        assert_eq!(sub.tracking.utm["utm_source"], "body");
-        assert_eq!(sub.tracking.utm["utm_medium"], "cpc");
-        assert_eq!(sub.tracking.click_ids["gclid"], "g1");
-    }
-
-    #[test]
-    fn honeypot_marks_a_bot() {
-        let sub = validate(
-            &default_form(),
-            &post("phone=13800138000&consent=on&_hp=http://spam"),
-            None,
-        )
-        .unwrap();
-        assert!(sub.is_bot);
+        let tracking = sub.details.tracking;
+        assert_eq!(tracking.utm["utm_source"], "body");
+        assert_eq!(tracking.utm["utm_medium"], "cpc");
+        assert_eq!(tracking.click_ids["gclid"], "g1");
     }
 
     #[test]

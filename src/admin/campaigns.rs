@@ -8,13 +8,12 @@ use hyper::{Request, StatusCode};
 use serde_json::{Map, Value};
 
 use super::{Ui, csrf, field, page, read_form};
-use crate::app::AppState;
 use crate::campaign::Campaign;
-use crate::cost::CostEntry;
 use crate::domain::{CampaignKind, CampaignStatus, format_money};
 use crate::error::{Error, ErrorKind, Result};
-use crate::handlers::find_campaign;
 use crate::http::{self, Reply};
+use crate::service::campaigns;
+use crate::state::AppState;
 
 #[derive(Template)]
 #[template(path = "admin/campaigns.html")]
@@ -87,9 +86,15 @@ pub struct Builder {
 
 pub async fn list(state: &AppState, request: Request<Incoming>) -> Result<Reply> {
     let ui = Ui::new(&request, "campaigns");
-    let mut campaigns = state.store.campaigns().await?;
-    campaigns.sort_by_key(|c| std::cmp::Reverse(c.created_at));
-    page(StatusCode::OK, &ListPage { ui, campaigns })
+    let mut list = campaigns::list(&state.service).await?;
+    list.sort_by_key(|c| std::cmp::Reverse(c.created_at));
+    page(
+        StatusCode::OK,
+        &ListPage {
+            ui,
+            campaigns: list,
+        },
+    )
 }
 
 pub async fn new_page(state: &AppState, request: Request<Incoming>) -> Result<Reply> {
@@ -104,11 +109,7 @@ pub async fn create(state: &AppState, request: Request<Incoming>) -> Result<Repl
     let ui = Ui::new(&request, "campaigns");
     let fields = read_form(state, request).await?;
     let body = campaign_body(&fields, true);
-    let created = match Campaign::create(&body, &state.forms, jiff::Timestamp::now()) {
-        Ok(campaign) => state.store.create_campaign(campaign).await,
-        Err(error) => Err(error),
-    };
-    match created {
+    match campaigns::create(&state.service, &body).await {
         Ok(campaign) => Ok(http::see_other(
             &ui.link_with(&format!("/admin/campaigns/{}", campaign.slug), "saved=1"),
         )),
@@ -123,7 +124,7 @@ pub async fn create(state: &AppState, request: Request<Incoming>) -> Result<Repl
 pub async fn edit_page(state: &AppState, request: Request<Incoming>, slug: &str) -> Result<Reply> {
     let ui = Ui::new(&request, "campaigns");
     let query = request.uri().query();
-    let campaign = find_campaign(state, slug).await?;
+    let campaign = campaigns::find(&state.service, slug).await?;
     let saved = http::query_value(query, "saved").is_some();
     let builder = Builder::from_query(state, &campaign, query)?;
     let form = CampaignPage::editing(state, ui, campaign, None, None, CostForm::default()).await?;
@@ -142,15 +143,9 @@ pub async fn edit_page(state: &AppState, request: Request<Incoming>, slug: &str)
 pub async fn save(state: &AppState, request: Request<Incoming>, slug: &str) -> Result<Reply> {
     let ui = Ui::new(&request, "campaigns");
     let fields = read_form(state, request).await?;
-    let campaign = find_campaign(state, slug).await?;
+    let campaign = campaigns::find(&state.service, slug).await?;
     let body = campaign_body(&fields, false);
-    let forms = state.forms.clone();
-    let now = jiff::Timestamp::now();
-    let saved = state
-        .store
-        .update_campaign(campaign.slug.clone(), move |c| c.patch(&body, &forms, now))
-        .await;
-    match saved {
+    match campaigns::patch(&state.service, slug, body).await {
         Ok(campaign) => Ok(http::see_other(
             &ui.link_with(&format!("/admin/campaigns/{}", campaign.slug), "saved=1"),
         )),
@@ -173,23 +168,14 @@ pub async fn save(state: &AppState, request: Request<Incoming>, slug: &str) -> R
 pub async fn add_cost(state: &AppState, request: Request<Incoming>, slug: &str) -> Result<Reply> {
     let ui = Ui::new(&request, "campaigns");
     let fields = read_form(state, request).await?;
-    let campaign = find_campaign(state, slug).await?;
+    let campaign = campaigns::find(&state.service, slug).await?;
     let mut body = Map::new();
     for key in ["amount", "incurred_on", "note"] {
         if let Some(value) = field(&fields, key) {
             body.insert(key.to_owned(), Value::from(value));
         }
     }
-    let added = match CostEntry::from_json(&body, &campaign, jiff::Timestamp::now()) {
-        Ok(entry) => {
-            state
-                .store
-                .add_cost(campaign.slug.clone(), entry, campaign.currency)
-                .await
-        }
-        Err(error) => Err(error),
-    };
-    match added {
+    match campaigns::add_cost(&state.service, &campaign, &body).await {
         Ok(_) => Ok(http::see_other(&costs_anchor(&ui, &campaign))),
         Err(error) if is_input_error(&error) => {
             let value = |key| field(&fields, key).unwrap_or_default().to_owned();
@@ -215,11 +201,8 @@ pub async fn delete_cost(
 ) -> Result<Reply> {
     let ui = Ui::new(&request, "campaigns");
     read_form(state, request).await?;
-    let campaign = find_campaign(state, slug).await?;
-    state
-        .store
-        .delete_cost(campaign.slug.clone(), id.to_owned())
-        .await?;
+    let campaign = campaigns::find(&state.service, slug).await?;
+    campaigns::delete_cost(&state.service, &campaign, id).await?;
     Ok(http::see_other(&costs_anchor(&ui, &campaign)))
 }
 
@@ -325,11 +308,8 @@ impl CampaignPage {
         };
         let inputs = inputs(&ui, state, value, error.as_ref(), false);
         let exponent = campaign.currency.exponent();
-        let entries = state.store.costs(campaign.slug.clone()).await?;
-        let total: i64 = entries
-            .iter()
-            .map(|e| e.amount)
-            .fold(0, i64::saturating_add);
+        let campaigns::Costs { entries, total } =
+            campaigns::costs(&state.service, &campaign).await?;
         let costs = entries
             .iter()
             .map(|entry| {
@@ -442,6 +422,7 @@ fn inputs(
                     t.form,
                     "select",
                     state
+                        .service
                         .forms
                         .names()
                         .map(|n| (n.to_owned(), n.to_owned()))

@@ -9,8 +9,8 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap};
 use sha2::Sha256;
 
-use crate::app::AppState;
 use crate::error::{Error, ErrorKind, Result};
+use crate::state::AppState;
 
 /// The hidden form field that carries the token.
 pub const FIELD: &str = "_csrf";

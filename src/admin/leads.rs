@@ -6,15 +6,14 @@ use bytes::Bytes;
 use http_body_util::BodyDataStream;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
-use serde_json::Value;
 
 use super::{Ui, Upload, csrf, field, read_form};
-use crate::app::AppState;
 use crate::domain::LeadStatus;
 use crate::error::{Error, Result};
-use crate::handlers::leads::{MAX_CSV_ROWS, csv_download, lead_query, page as lead_page};
 use crate::http::{self, Reply};
-use crate::import::{self, Format};
+use crate::import::{self, Format, RowError};
+use crate::service::{campaigns, conversions, leads};
+use crate::state::AppState;
 
 const PAGE_SIZE: usize = 50;
 const FILTERS: &[&str] = &["campaign", "since", "until", "status"];
@@ -74,22 +73,21 @@ pub async fn page(state: &AppState, request: Request<Incoming>) -> Result<Reply>
     let ui = Ui::new(&request, "leads");
     let query = request.uri().query();
     let value = |key: &str| http::query_value(query, key).filter(|v| !v.is_empty());
-    let lead_filter = lead_query(
-        state,
+    let service = &state.service;
+    let filter = leads::query(
+        service,
         |k| (k != "limit").then(|| value(k)).flatten(),
         PAGE_SIZE,
     )
     .await?;
-    let (leads, next_cursor) = lead_page(state, lead_filter).await?;
-    let mut campaigns: Vec<(String, String)> = state
-        .store
-        .campaigns()
+    let leads::Page { leads, next_cursor } = leads::page(service, filter).await?;
+    let mut campaign_names: Vec<(String, String)> = campaigns::list(service)
         .await?
         .into_iter()
         .map(|c| (c.slug.to_string(), c.name))
         .collect();
-    campaigns.sort();
-    let tz = state.store.tz().clone();
+    campaign_names.sort();
+    let tz = service.store.tz().clone();
     let rows = leads
         .iter()
         .map(|lead| {
@@ -138,7 +136,7 @@ pub async fn page(state: &AppState, request: Request<Incoming>) -> Result<Reply>
     })
     .collect();
     let leads_page = LeadsPage {
-        campaigns,
+        campaigns: campaign_names,
         campaign: value("campaign").unwrap_or_default(),
         since: value("since").unwrap_or_default(),
         until: value("until").unwrap_or_default(),
@@ -175,20 +173,24 @@ pub async fn export(state: &AppState, request: Request<Incoming>) -> Result<Repl
             .then(|| http::query_value(query, key).filter(|v| !v.is_empty()))
             .flatten()
     };
-    let filter = lead_query(state, value, MAX_CSV_ROWS).await?;
-    let (leads, next_cursor) = lead_page(state, filter).await?;
-    csv_download(leads, next_cursor).await
+    let filter = leads::query(&state.service, value, leads::MAX_CSV_ROWS).await?;
+    let page = leads::page(&state.service, filter).await?;
+    let body = leads::csv(page.leads).await?;
+    Ok(http::csv_attachment(
+        body,
+        "leads.csv",
+        page.next_cursor.as_deref(),
+    ))
 }
 
 /// `POST /admin/leads/{id}/status`, then back to the list the marketer was looking at.
 pub async fn set_status(state: &AppState, request: Request<Incoming>, id: &str) -> Result<Reply> {
     let ui = Ui::new(&request, "leads");
     let fields = read_form(state, request).await?;
-    let lead_id = crate::handlers::leads::parse_id(id)?;
     let status: LeadStatus = field(&fields, "status")
         .ok_or_else(|| Error::invalid("status", "required", "status is required"))?
         .parse()?;
-    state.store.set_lead_status(lead_id, status).await?;
+    leads::set_status(&state.service, id, status).await?;
     // Back to the page of the list the marketer was on. Only the list's own parameters are
     // taken from the post, re-encoded, so it cannot send the browser anywhere else.
     let back = field(&fields, "back").unwrap_or_default();
@@ -224,40 +226,28 @@ pub async fn import(state: &AppState, request: Request<Incoming>, upload: Upload
         .filter(|f| !f.is_empty())
         .ok_or_else(|| Error::invalid("file", "required", "choose a CSV file to upload"))?;
     let t = ui.t;
-    let report = match upload {
-        Upload::Leads => crate::handlers::leads::import_leads(state, Format::Csv, file).await?,
-        Upload::Conversions => crate::handlers::conversions::import_csv(state, file).await?,
+    let (counts, errors, ignored): (_, Vec<RowError>, _) = match upload {
+        Upload::Leads => {
+            let report = leads::import(&state.service, Format::Csv, file).await?;
+            let counts = vec![
+                ("imported", t.imported, report.imported),
+                ("skipped", t.skipped, report.skipped),
+            ];
+            (counts, report.errors, report.ignored_columns)
+        }
+        Upload::Conversions => {
+            let report = conversions::import(&state.service, file).await?;
+            let counts = vec![
+                ("imported", t.imported, report.imported),
+                ("updated", t.updated, report.updated),
+                ("unchanged", t.unchanged, report.unchanged),
+            ];
+            (counts, report.errors, report.ignored_columns)
+        }
     };
-    let count = |key: &str| report[key].as_u64().unwrap_or(0);
-    let counts = match upload {
-        Upload::Leads => vec![
-            ("imported", t.imported, count("imported")),
-            ("skipped", t.skipped, count("skipped")),
-        ],
-        Upload::Conversions => vec![
-            ("imported", t.imported, count("imported")),
-            ("updated", t.updated, count("updated")),
-            ("unchanged", t.unchanged, count("unchanged")),
-        ],
-    };
-    let errors = report["errors"]
-        .as_array()
+    let errors = errors
         .into_iter()
-        .flatten()
-        .map(|e| {
-            (
-                e["line"].as_u64().unwrap_or(0),
-                e["field"].as_str().unwrap_or_default().to_owned(),
-                e["message"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect();
-    let ignored = report["ignored_columns"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(str::to_owned)
+        .map(|e| (e.line as u64, e.field.unwrap_or_default(), e.message))
         .collect();
     let title = match upload {
         Upload::Leads => t.upload_leads,

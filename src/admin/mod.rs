@@ -12,9 +12,9 @@ pub mod overview;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 
-use crate::app::AppState;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{self, Reply};
+use crate::state::AppState;
 use i18n::{Lang, Texts};
 
 /// Which file a console upload holds.

@@ -8,13 +8,14 @@ use hyper::{Request, StatusCode};
 
 use super::Ui;
 use super::charts::{self, Chart};
-use crate::app::AppState;
 use crate::attribution::CREDIT_UNITS;
 use crate::domain::format_money;
 use crate::error::Result;
 use crate::http::Reply;
 use crate::report::{self, COLUMNS};
 use crate::roi::{self, Report, RoiInput};
+use crate::service::reports::{self, RoiRequest};
+use crate::state::AppState;
 
 const MODELS: &[&str] = &[
     "last_touch",
@@ -58,7 +59,7 @@ pub async fn page(state: &AppState, request: Request<Incoming>) -> Result<Reply>
     }
     // Default period: this month so far, in the reporting zone.
     let today = jiff::Timestamp::now()
-        .to_zoned_datetime(state.store.tz().clone())
+        .to_zoned_datetime(state.service.store.tz().clone())
         .date();
     for (key, default) in [("from", today.first_of_month()), ("to", today)] {
         if crate::submission::first_value(&pairs, key).is_none() {
@@ -68,8 +69,8 @@ pub async fn page(state: &AppState, request: Request<Incoming>) -> Result<Reply>
     let query: String = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(&pairs)
         .finish();
-    let (report, by_kind) =
-        crate::handlers::roi::build_with(state, Some(&query), &["lang"], leads_by_kind).await?;
+    let request = RoiRequest::from_pairs(&pairs, &["lang"], state.service.store.tz())?;
+    let (report, by_kind) = reports::build_with(&state.service, request, leads_by_kind).await?;
     let value = |key: &str, default: &str| {
         crate::submission::first_value(&pairs, key)
             .unwrap_or(default)

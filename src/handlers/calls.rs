@@ -7,12 +7,12 @@ use hyper::{Request, StatusCode};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use crate::app::AppState;
-use crate::domain::{LeadId, LeadStatus, Phone, Source};
+use crate::domain::{Phone, Reach};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{self, Reply};
-use crate::lead::Lead;
-use crate::store::NewLead;
+use crate::lead::{Capture, Channel, Details};
+use crate::service::{campaigns, leads};
+use crate::state::AppState;
 
 pub const SIGNATURE_HEADER: &str = "x-leadgate-signature";
 const MAX_CALL_ID_CHARS: usize = 128;
@@ -51,9 +51,8 @@ pub async fn call(state: &AppState, request: Request<Incoming>) -> Result<Reply>
         .map_err(|wait| Error::too_many_requests(wait.seconds()))?;
     let object = http::json_object(&body)?;
     let call = CallReport::parse(&object, jiff::Timestamp::now())?;
-    let campaign = state
-        .store
-        .campaign_by_tracking_number(call.tracking_number.as_str().to_owned())
+    let service = &state.service;
+    let campaign = campaigns::by_tracking_number(service, &call.tracking_number)
         .await?
         .ok_or_else(|| {
             Error::invalid(
@@ -65,51 +64,7 @@ pub async fn call(state: &AppState, request: Request<Incoming>) -> Result<Reply>
                 ),
             )
         })?;
-    let received_ms = u64::try_from(call.started_at.as_millisecond()).map_err(|_| {
-        Error::invalid(
-            "started_at",
-            "invalid_time",
-            "started_at must be after 1970",
-        )
-    })?;
-    let id = LeadId::at(received_ms);
-    let mut fields = std::collections::BTreeMap::from([
-        ("call_id".to_owned(), call.call_id.clone()),
-        (
-            "tracking_number".to_owned(),
-            call.tracking_number.as_str().to_owned(),
-        ),
-    ]);
-    if let Some(duration) = call.duration_s {
-        fields.insert("duration_s".into(), duration.to_string());
-    }
-    let lead = Lead {
-        id,
-        campaign: campaign.slug.clone(),
-        received_at: jiff::Timestamp::from_millisecond(received_ms as i64)
-            .unwrap_or(call.started_at),
-        name: None,
-        contact: call.caller.as_str().to_owned(),
-        phone: Some(call.caller),
-        email: None,
-        company: None,
-        fields,
-        utm: Default::default(),
-        click_ids: Default::default(),
-        referral: None,
-        source: Source::Phone,
-        status: LeadStatus::New,
-    };
-    let outcome = state
-        .store
-        .insert_lead(NewLead {
-            lead,
-            idempotency_key: Some(format!("call:{}", call.call_id)),
-        })
-        .await?;
-    if !outcome.duplicate {
-        state.metrics.lead_stored(Source::Phone);
-    }
+    let outcome = leads::record(service, call.into_capture(&campaign)).await?;
     let status = if outcome.duplicate {
         StatusCode::OK
     } else {
@@ -119,6 +74,36 @@ pub async fn call(state: &AppState, request: Request<Incoming>) -> Result<Reply>
         status,
         &json!({ "lead_id": outcome.id, "campaign": campaign.slug, "duplicate": outcome.duplicate }),
     ))
+}
+
+impl CallReport {
+    /// The caller becomes a lead of the campaign; the call's facts are its fields.
+    fn into_capture(self, campaign: &crate::campaign::Campaign) -> Capture {
+        let mut fields = std::collections::BTreeMap::from([
+            ("call_id".to_owned(), self.call_id.clone()),
+            (
+                "tracking_number".to_owned(),
+                self.tracking_number.as_str().to_owned(),
+            ),
+        ]);
+        if let Some(duration) = self.duration_s {
+            fields.insert("duration_s".into(), duration.to_string());
+        }
+        Capture {
+            campaign: campaign.slug.clone(),
+            details: Details {
+                name: None,
+                reach: Reach::Phone(self.caller),
+                company: None,
+                fields,
+                tracking: Default::default(),
+            },
+            channel: Channel::Call {
+                call_id: self.call_id,
+                started_at: self.started_at,
+            },
+        }
+    }
 }
 
 /// Checks `sha256=<hex>` against the HMAC of the raw body, in constant time.

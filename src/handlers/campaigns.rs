@@ -1,19 +1,17 @@
-//! `/api/campaigns`: create, list, read and patch campaigns.
+//! `/api/campaigns`: create, list, read and patch campaigns; their cost entries.
 
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::json;
 
-use super::find_campaign;
-use crate::app::AppState;
-use crate::campaign::Campaign;
-use crate::cost::CostEntry;
-use crate::domain::{Slug, format_money};
+use crate::domain::format_money;
 use crate::error::{Error, Result};
 use crate::http::{self, Reply};
+use crate::service::campaigns;
+use crate::state::AppState;
 
 pub async fn list(state: &AppState) -> Result<Reply> {
-    let campaigns = state.store.campaigns().await?;
+    let campaigns = campaigns::list(&state.service).await?;
     let shown: Vec<_> = campaigns
         .iter()
         .map(|c| c.to_json(&state.public_url))
@@ -22,7 +20,7 @@ pub async fn list(state: &AppState) -> Result<Reply> {
 }
 
 pub async fn get(state: &AppState, slug: &str) -> Result<Reply> {
-    let campaign = find_campaign(state, slug).await?;
+    let campaign = campaigns::find(&state.service, slug).await?;
     Ok(http::json(
         StatusCode::OK,
         &campaign.to_json(&state.public_url),
@@ -31,8 +29,7 @@ pub async fn get(state: &AppState, slug: &str) -> Result<Reply> {
 
 pub async fn create(state: &AppState, request: Request<Incoming>) -> Result<Reply> {
     let body = json_body(request).await?;
-    let campaign = Campaign::create(&body, &state.forms, jiff::Timestamp::now())?;
-    let campaign = state.store.create_campaign(campaign).await?;
+    let campaign = campaigns::create(&state.service, &body).await?;
     Ok(http::json(
         StatusCode::CREATED,
         &campaign.to_json(&state.public_url),
@@ -40,16 +37,8 @@ pub async fn create(state: &AppState, request: Request<Incoming>) -> Result<Repl
 }
 
 pub async fn patch(state: &AppState, request: Request<Incoming>, slug: &str) -> Result<Reply> {
-    let slug = Slug::parse(slug).map_err(|_| {
-        Error::not_found("unknown_campaign", format!("there is no campaign {slug:?}"))
-    })?;
     let body = json_body(request).await?;
-    let forms = state.forms.clone();
-    let now = jiff::Timestamp::now();
-    let campaign = state
-        .store
-        .update_campaign(slug, move |campaign| campaign.patch(&body, &forms, now))
-        .await?;
+    let campaign = campaigns::patch(&state.service, slug, body).await?;
     Ok(http::json(
         StatusCode::OK,
         &campaign.to_json(&state.public_url),
@@ -73,37 +62,29 @@ pub(crate) async fn json_body(
 }
 
 pub async fn add_cost(state: &AppState, request: Request<Incoming>, slug: &str) -> Result<Reply> {
-    let campaign = find_campaign(state, slug).await?;
+    let campaign = campaigns::find(&state.service, slug).await?;
     let body = json_body(request).await?;
-    let entry = CostEntry::from_json(&body, &campaign, jiff::Timestamp::now())?;
-    let entry = state
-        .store
-        .add_cost(campaign.slug.clone(), entry, campaign.currency)
-        .await?;
+    let entry = campaigns::add_cost(&state.service, &campaign, &body).await?;
     Ok(http::json(StatusCode::CREATED, &entry.to_json(&campaign)))
 }
 
 pub async fn list_costs(state: &AppState, slug: &str) -> Result<Reply> {
-    let campaign = find_campaign(state, slug).await?;
-    let entries = state.store.costs(campaign.slug.clone()).await?;
-    let total: i64 = entries.iter().map(|e| e.amount).sum();
-    let shown: Vec<_> = entries.iter().map(|e| e.to_json(&campaign)).collect();
+    let campaign = campaigns::find(&state.service, slug).await?;
+    let costs = campaigns::costs(&state.service, &campaign).await?;
+    let shown: Vec<_> = costs.entries.iter().map(|e| e.to_json(&campaign)).collect();
     Ok(http::json(
         StatusCode::OK,
         &json!({
             "costs": shown,
-            "total": format_money(total, campaign.currency.exponent()),
+            "total": format_money(costs.total, campaign.currency.exponent()),
             "currency": campaign.currency,
         }),
     ))
 }
 
 pub async fn delete_cost(state: &AppState, slug: &str, id: &str) -> Result<Reply> {
-    let campaign = find_campaign(state, slug).await?;
-    state
-        .store
-        .delete_cost(campaign.slug, id.to_owned())
-        .await?;
+    let campaign = campaigns::find(&state.service, slug).await?;
+    campaigns::delete_cost(&state.service, &campaign, id).await?;
     Ok(http::with_type(
         StatusCode::NO_CONTENT,
         Vec::new(),

@@ -5,17 +5,17 @@ use hyper::{Request, StatusCode};
 use serde_json::json;
 
 use super::campaigns::json_body;
-use crate::app::AppState;
 use crate::conversion::{ConversionInput, Upsert};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{self, Reply};
-use crate::import::{self, Format, RowError};
+use crate::import;
+use crate::service::conversions;
+use crate::state::AppState;
 
 pub async fn upsert(state: &AppState, request: Request<Incoming>) -> Result<Reply> {
     let body = json_body(request).await?;
-    let now = jiff::Timestamp::now();
-    let input = ConversionInput::from_json(&body, now)?;
-    let (conversion, upsert) = state.store.upsert_conversion(input, now).await?;
+    let input = ConversionInput::from_json(&body, jiff::Timestamp::now())?;
+    let (conversion, upsert) = conversions::record(&state.service, input).await?;
     let status = if upsert == Upsert::Created {
         StatusCode::CREATED
     } else {
@@ -31,16 +31,7 @@ pub async fn upsert(state: &AppState, request: Request<Incoming>) -> Result<Repl
 }
 
 pub async fn get(state: &AppState, id: &str) -> Result<Reply> {
-    let conversion = state
-        .store
-        .conversion(id.to_owned())
-        .await?
-        .ok_or_else(|| {
-            Error::not_found(
-                "unknown_conversion",
-                format!("there is no conversion {id:?}"),
-            )
-        })?;
+    let conversion = conversions::get(&state.service, id).await?;
     Ok(http::json(StatusCode::OK, &conversion.to_json()))
 }
 
@@ -55,45 +46,6 @@ pub async fn import(state: &AppState, request: Request<Incoming>) -> Result<Repl
         ));
     }
     let body = http::read_body(&parts, body, import::IMPORT_BODY_LIMIT).await?;
-    let report = import_csv(state, body).await?;
+    let report = conversions::import(&state.service, body).await?;
     Ok(http::json(StatusCode::OK, &report))
-}
-
-/// Imports a CSV of conversions and reports each row, for the API and the console alike.
-pub(crate) async fn import_csv(state: &AppState, body: bytes::Bytes) -> Result<serde_json::Value> {
-    let now = jiff::Timestamp::now();
-    // Parsing a large file is seconds of CPU: not on an async worker.
-    let (rows, inputs, mut errors) = tokio::task::spawn_blocking(move || {
-        let rows = import::read_rows(Format::Csv, &body)?;
-        let mut errors = Vec::new();
-        let mut inputs = Vec::new();
-        for row in &rows {
-            match ConversionInput::parse(|key| row.get(key).map(str::to_owned), now) {
-                Ok(input) => inputs.push((row.line, input)),
-                Err(error) => errors.push(RowError::new(row.line, &error)),
-            }
-        }
-        Ok::<_, Error>((rows, inputs, errors))
-    })
-    .await
-    .map_err(|e| Error::internal(format!("import task failed: {e}")))??;
-    let outcomes = if inputs.is_empty() {
-        Vec::new()
-    } else {
-        state.store.import_conversions(inputs, now).await?
-    };
-    let (mut imported, mut updated, mut unchanged) = (0, 0, 0);
-    for (line, outcome) in outcomes {
-        match outcome {
-            Ok(Upsert::Created) => imported += 1,
-            Ok(Upsert::Updated) => updated += 1,
-            Ok(Upsert::Unchanged) => unchanged += 1,
-            Err(error) => errors.push(RowError::new(line, &error)),
-        }
-    }
-    errors.sort_by_key(|e| e.line);
-    let ignored = import::ignored_columns(&rows, |k| crate::conversion::FIELDS.contains(&k));
-    Ok(
-        json!({ "imported": imported, "updated": updated, "unchanged": unchanged, "errors": errors, "ignored_columns": ignored }),
-    )
 }

@@ -6,32 +6,27 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::json;
 
-use super::find_campaign;
-use crate::app::AppState;
 use crate::campaign::Campaign;
-use crate::domain::{LeadId, LeadStatus, Source, contact_key};
+use crate::domain::LeadId;
 use crate::error::{Error, ErrorKind, Result};
 use crate::forms::FormDef;
 use crate::http::{self, Reply};
-use crate::lead::Lead;
-use crate::store::NewLead;
-use crate::submission::{self, FieldError, RawSubmission, Submission, Tracking};
+use crate::lead::{Capture, Channel};
+use crate::service::{campaigns, leads, visits};
+use crate::state::AppState;
+use crate::submission::{self, FieldError, RawSubmission, Tracking};
 use crate::templates::{FormPage, ThanksPage};
 
 pub async fn show(state: &AppState, request: Request<Incoming>, slug: &str) -> Result<Reply> {
-    let campaign = find_campaign(state, slug).await?;
-    let form = state.forms.for_campaign(&campaign);
+    let service = &state.service;
+    let campaign = campaigns::find(service, slug).await?;
+    let form = service.forms.for_campaign(&campaign);
     let tracking = Tracking::from_query(request.uri().query().unwrap_or(""));
-    let now = jiff::Timestamp::now();
     let qr_variant = tracking
         .is_qr_scan()
         .then(|| crate::qr::variant_of(&tracking.utm).to_owned());
     // A lost view count must not cost a lead: the visitor still gets the form.
-    if let Err(error) = state
-        .store
-        .count_form_view(campaign.slug.clone(), now, qr_variant)
-        .await
-    {
+    if let Err(error) = visits::count_form_view(service, &campaign, qr_variant).await {
         tracing::warn!("form view of {} not counted: {error}", campaign.slug);
     }
     let page = FormPage {
@@ -45,9 +40,10 @@ pub async fn show(state: &AppState, request: Request<Incoming>, slug: &str) -> R
 }
 
 pub async fn submit(state: &AppState, request: Request<Incoming>, slug: &str) -> Result<Reply> {
-    let campaign = find_campaign(state, slug).await?;
-    crate::app::check_rate(state, &request, Some(&campaign))?;
-    let form = state.forms.for_campaign(&campaign);
+    let service = &state.service;
+    let campaign = campaigns::find(service, slug).await?;
+    state.check_rate(&request, Some(&campaign))?;
+    let form = service.forms.for_campaign(&campaign);
     let (parts, body) = request.into_parts();
     let as_json = http::wants_json(&parts.headers);
     let raw = match http::content_type(&parts.headers).as_deref() {
@@ -74,7 +70,7 @@ pub async fn submit(state: &AppState, request: Request<Incoming>, slug: &str) ->
         .flatten()
         .is_some_and(|v| !v.trim().is_empty())
     {
-        state.metrics.reject(crate::metrics::Reject::Honeypot);
+        service.metrics.reject(crate::metrics::Reject::Honeypot);
         let decoy = LeadId::generate();
         return Ok(if as_json {
             created(&campaign, decoy, false)
@@ -88,23 +84,15 @@ pub async fn submit(state: &AppState, request: Request<Incoming>, slug: &str) ->
         Err(errors) if as_json => return Ok(invalid_json(&errors)),
         Err(errors) => return invalid_page(&campaign, &form, &raw, &errors),
     };
-    let is_api = as_json && submission.token.is_none();
-    let idempotency_key = submission
-        .token
-        .as_ref()
-        .map(|token| format!("form:{}:{token}", campaign.slug));
-    let lead = build_lead(&campaign, submission, is_api);
-    let source = lead.source;
-    let outcome = state
-        .store
-        .insert_lead(NewLead {
-            lead,
-            idempotency_key,
-        })
-        .await?;
-    if !outcome.duplicate {
-        state.metrics.lead_stored(source);
-    }
+    let capture = Capture {
+        campaign: campaign.slug.clone(),
+        details: submission.details,
+        channel: Channel::Form {
+            token: submission.token,
+            json: as_json,
+        },
+    };
+    let outcome = leads::record(service, capture).await?;
     Ok(if as_json {
         created(&campaign, outcome.id, outcome.duplicate)
     } else {
@@ -113,8 +101,8 @@ pub async fn submit(state: &AppState, request: Request<Incoming>, slug: &str) ->
 }
 
 pub async fn thanks(state: &AppState, slug: &str) -> Result<Reply> {
-    let campaign = find_campaign(state, slug).await?;
-    let form = state.forms.for_campaign(&campaign);
+    let campaign = campaigns::find(&state.service, slug).await?;
+    let form = state.service.forms.for_campaign(&campaign);
     render(
         StatusCode::OK,
         &ThanksPage {
@@ -122,46 +110,6 @@ pub async fn thanks(state: &AppState, slug: &str) -> Result<Reply> {
             message: form.thanks.clone(),
         },
     )
-}
-
-fn build_lead(campaign: &Campaign, submission: Submission, is_api: bool) -> Lead {
-    let Submission {
-        name,
-        phone,
-        email,
-        company,
-        fields,
-        tracking,
-        ..
-    } = submission;
-    let source = if tracking.is_qr_scan() {
-        Source::Qr
-    } else if is_api {
-        Source::Api
-    } else {
-        Source::Form
-    };
-    let id = LeadId::generate();
-    let received_at = jiff::Timestamp::from_millisecond(id.0.timestamp_ms() as i64)
-        .unwrap_or_else(|_| jiff::Timestamp::now());
-    let contact = contact_key(phone.as_ref(), email.as_ref())
-        .expect("a valid submission has a phone or an e-mail");
-    Lead {
-        id,
-        campaign: campaign.slug.clone(),
-        received_at,
-        name,
-        phone,
-        email,
-        company,
-        fields,
-        utm: tracking.utm,
-        click_ids: tracking.click_ids,
-        referral: tracking.referral,
-        source,
-        status: LeadStatus::New,
-        contact,
-    }
 }
 
 fn created(campaign: &Campaign, id: LeadId, duplicate: bool) -> Reply {

@@ -8,30 +8,21 @@ use hyper::{Request, StatusCode};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::find_campaign;
-use crate::app::AppState;
 use crate::campaign::Campaign;
 use crate::error::{Error, Result};
 use crate::http::{self, Reply};
 use crate::qr::{self, Style};
+use crate::service::{campaigns, visits};
+use crate::state::AppState;
 use crate::templates::{QrCard, QrSheet};
 
 /// `GET /q/{slug}`: count the scan, then send the visitor to the form with the QR tags.
 pub async fn scan(state: &AppState, request: Request<Incoming>, slug: &str) -> Result<Reply> {
-    let campaign = find_campaign(state, slug).await?;
-    crate::app::check_rate(state, &request, Some(&campaign))?;
+    let campaign = campaigns::find(&state.service, slug).await?;
+    state.check_rate(&request, Some(&campaign))?;
     let variant = variant_param(request.uri().query())?;
-    let now = jiff::Timestamp::now();
     // The visitor is standing at the booth: an uncounted scan beats a dead end.
-    if let Err(error) = state
-        .store
-        .count_scan(
-            campaign.slug.clone(),
-            variant.clone().unwrap_or_default(),
-            now,
-        )
-        .await
-    {
+    if let Err(error) = visits::count_scan(&state.service, &campaign, variant.clone()).await {
         tracing::warn!("scan of {} not counted: {error}", campaign.slug);
     }
     let mut location = format!(
@@ -60,8 +51,8 @@ pub async fn image(
     slug: &str,
     format: &str,
 ) -> Result<Reply> {
-    let campaign = find_campaign(state, slug).await?;
-    crate::app::check_rate(state, &request, Some(&campaign))?;
+    let campaign = campaigns::find(&state.service, slug).await?;
+    state.check_rate(&request, Some(&campaign))?;
     let query = request.uri().query();
     let variant = variant_param(query)?;
     let style = Style::parse(|k| http::query_value(query, k).filter(|v| !v.is_empty()))?;
@@ -103,22 +94,19 @@ fn render(data: &str, style: &Style, format: &str) -> Result<(Vec<u8>, &'static 
 
 /// `GET /api/campaigns/{slug}/qr`: scans, form views and leads per placement.
 pub async fn stats(state: &AppState, slug: &str) -> Result<Reply> {
-    let campaign = find_campaign(state, slug).await?;
-    let mut stats = state.store.qr_stats(campaign.slug.clone()).await?;
-    for variant in &campaign.qr_variants {
-        stats.entry(variant.clone()).or_default();
-    }
-    let rows: Vec<_> = stats
+    let campaign = campaigns::find(&state.service, slug).await?;
+    let placements = visits::placements(&state.service, &campaign).await?;
+    let rows: Vec<_> = placements
         .iter()
-        .map(|(variant, [scans, views, leads])| {
+        .map(|(variant, p)| {
             let variant = (!variant.is_empty()).then_some(variant.as_str());
             json!({
                 "variant": variant,
-                "scans": scans,
-                "form_views": views,
-                "leads": leads,
-                "scan_to_lead_pct": (*scans > 0).then(|| {
-                    crate::domain::div_round_half_away(i128::from(*leads) * 10_000, i128::from(*scans)) as f64 / 100.0
+                "scans": p.scans,
+                "form_views": p.form_views,
+                "leads": p.leads,
+                "scan_to_lead_pct": (p.scans > 0).then(|| {
+                    crate::domain::div_round_half_away(i128::from(p.leads) * 10_000, i128::from(p.scans)) as f64 / 100.0
                 }),
                 "scan_url": scan_url(&state.public_url, &campaign, variant),
             })
@@ -132,11 +120,9 @@ pub async fn stats(state: &AppState, slug: &str) -> Result<Reply> {
 
 /// `GET /admin/campaigns/{slug}/qr`: one card per placement, laid out for A4.
 pub async fn sheet(state: &AppState, slug: &str) -> Result<Reply> {
-    let campaign = find_campaign(state, slug).await?;
+    let campaign = campaigns::find(&state.service, slug).await?;
     let mut variants: Vec<String> = campaign.qr_variants.clone();
-    for variant in state
-        .store
-        .qr_stats(campaign.slug.clone())
+    for variant in visits::placements(&state.service, &campaign)
         .await?
         .into_keys()
     {

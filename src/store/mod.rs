@@ -27,7 +27,9 @@ use crate::roi::RoiInput;
 pub use check::Report as CheckReport;
 pub use read::LeadQuery;
 pub use write::{LeadOutcome, NewLead};
-pub use writer::{DEFAULT_QUEUE_CAPACITY, FaultSwitch, Health};
+pub use writer::Health;
+
+use crate::faults::FaultSwitch;
 
 /// Handle to the store; cheap to clone. The writer thread stops when the last handle
 /// is dropped, after committing what was queued.
@@ -41,11 +43,15 @@ pub struct Store {
     tz: jiff::tz::TimeZone,
 }
 
+/// Jobs a command-line tool's store may queue: tools write one change at a time; the
+/// server sizes its queue from its settings.
+const TOOL_QUEUE_CAPACITY: usize = 64;
+
 impl Store {
     /// Opens (or creates) the store file, checks its schema and starts the writer.
     /// Blocking: call it before serving, or from a blocking context.
     pub fn open(path: &Path, tz: jiff::tz::TimeZone) -> Result<Store> {
-        Store::open_with(path, tz, FaultSwitch::default(), DEFAULT_QUEUE_CAPACITY)
+        Store::open_with(path, tz, FaultSwitch::default(), TOOL_QUEUE_CAPACITY)
     }
 
     /// `open` with a writer queue of `capacity` jobs and a switch that makes commits fail
@@ -367,12 +373,6 @@ impl Store {
         })
         .await
     }
-
-    /// Blocking variant for command-line tools that run without a server.
-    pub fn admin_token_hash_blocking(&self) -> Result<Option<[u8; 32]>> {
-        let txn = self.db.get()?.begin_read().map_err(storage)?;
-        Ok(read::meta(&txn, write::ADMIN_TOKEN_KEY)?.and_then(|b| b.try_into().ok()))
-    }
 }
 
 /// Every campaign, in memory. This process is the store's only writer, and the cache is
@@ -419,8 +419,8 @@ impl CampaignCache {
     }
 }
 
-/// Headroom a health probe asks for: sixteen of the largest form posts.
-const PROBE_BYTES: usize = 16 * crate::http::FORM_BODY_LIMIT;
+/// Headroom a health probe asks for: a megabyte, sixteen of the largest (64 KiB) form posts.
+const PROBE_BYTES: usize = 1024 * 1024;
 
 /// Any redb failure: the store cannot serve this request, the client may retry.
 /// The detail (paths, OS errors) goes to the log, not to anonymous clients.

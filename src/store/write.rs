@@ -13,7 +13,7 @@ use crate::conversion::{ContactRef, Conversion, ConversionInput, Matched, Upsert
 use crate::cost::CostEntry;
 use crate::domain::{LeadId, LeadStatus, Slug, Source, day_number};
 use crate::error::{Error, Result};
-use crate::lead::Lead;
+use crate::lead::{Capture, Lead};
 
 pub const ADMIN_TOKEN_KEY: &str = "admin_token_sha256";
 const SCHEMA_KEY: &str = "schema_version";
@@ -24,6 +24,17 @@ const TZ_KEY: &str = "tz";
 pub struct NewLead {
     pub lead: Lead,
     pub idempotency_key: Option<String>,
+}
+
+impl NewLead {
+    /// The lead a capture makes, with the key that recognises its replay.
+    pub fn from_capture(capture: Capture) -> Result<NewLead> {
+        let idempotency_key = capture.channel.idempotency_key(&capture.campaign);
+        Ok(NewLead {
+            lead: Lead::new(capture.campaign, capture.details, &capture.channel)?,
+            idempotency_key,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

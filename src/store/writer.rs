@@ -16,10 +16,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::storage;
 use crate::error::{Error, ErrorKind, Result};
+use crate::faults::FaultSwitch;
 
-/// Jobs waiting for the writer by default. Past the capacity, requests are refused with
-/// 503 at once rather than queued without bound.
-pub const DEFAULT_QUEUE_CAPACITY: usize = 4096;
 /// Jobs per transaction at most, so one commit never holds the queue too long.
 const MAX_BATCH: usize = 1024;
 
@@ -38,38 +36,6 @@ struct Applied {
     /// The store itself failed (not the request): the whole batch must be rolled back.
     storage_failed: bool,
     answer: Box<dyn FnOnce(Result<()>) + Send>,
-}
-
-/// Test seam: while on, every commit fails as it would on a full or broken disk (the
-/// transaction is aborted and its requests are answered 503).
-#[derive(Debug, Clone, Default)]
-pub struct FaultSwitch(Arc<Faults>);
-
-#[derive(Debug, Default)]
-struct Faults {
-    fail: AtomicBool,
-    stall: AtomicBool,
-}
-
-impl FaultSwitch {
-    pub fn fail_commits(&self, on: bool) {
-        self.0.fail.store(on, Ordering::SeqCst);
-    }
-
-    /// While on, the writer holds its next batch uncommitted, as a stalled disk would.
-    pub fn stall_commits(&self, on: bool) {
-        self.0.stall.store(on, Ordering::SeqCst);
-    }
-
-    fn is_on(&self) -> bool {
-        self.0.fail.load(Ordering::SeqCst)
-    }
-
-    fn wait_while_stalled(&self) {
-        while self.0.stall.load(Ordering::SeqCst) {
-            std::thread::sleep(std::time::Duration::from_millis(1));
-        }
-    }
 }
 
 /// Whether the last commit worked, for `/healthz`, and how deep the queue is.

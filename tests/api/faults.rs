@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use leadgate::store::FaultSwitch;
+use leadgate::faults::FaultSwitch;
 use serde_json::{Value, json};
 
 use crate::helpers::{

@@ -15,6 +15,7 @@ mod faults;
 mod forms;
 mod hostile;
 mod imports;
+mod layers;
 mod leads;
 mod limits;
 mod operations;

@@ -1,0 +1,233 @@
+//! Leads: record one from any channel, import a file of them, find, page and export them,
+//! change their status.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+
+use super::{Service, off_the_workers};
+use crate::campaign::{Campaign, parse_date};
+use crate::domain::{LeadId, LeadStatus, Source, is_tracking_key};
+use crate::error::{Error, Result};
+use crate::import::{self, Format, RowError};
+use crate::lead::{Capture, Lead, leads_csv};
+use crate::store::{LeadOutcome, LeadQuery, NewLead};
+
+/// Most leads one page of a listing holds.
+pub const MAX_PAGE: usize = 1000;
+/// A CSV export without `limit` takes everything, up to this many rows.
+pub const MAX_CSV_ROWS: usize = 1_000_000;
+
+/// Stores the lead of `capture` durably; returns only after the commit. A replay (same
+/// form token, call id or external id) returns the first lead with `duplicate` set.
+pub async fn record(service: &Service, capture: Capture) -> Result<LeadOutcome> {
+    let new_lead = NewLead::from_capture(capture)?;
+    let source = new_lead.lead.source;
+    let outcome = service.store.insert_lead(new_lead).await?;
+    if !outcome.duplicate {
+        service.metrics.lead_stored(source);
+    }
+    Ok(outcome)
+}
+
+/// What an import did with each row.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ImportReport {
+    pub imported: u64,
+    pub skipped: u64,
+    pub errors: Vec<RowError>,
+    /// Columns no form, tracking key or import column knows: not stored.
+    pub ignored_columns: Vec<String>,
+}
+
+/// Imports a file of leads (CSV with a header row, or a JSON array). Good rows are kept
+/// when others fail; each failure names its line and field.
+pub async fn import(service: &Service, format: Format, body: bytes::Bytes) -> Result<ImportReport> {
+    let campaigns: HashMap<String, Campaign> = service
+        .store
+        .campaigns()
+        .await?
+        .into_iter()
+        .map(|c| (c.slug.to_string(), c))
+        .collect();
+    let now = jiff::Timestamp::now();
+    let forms = service.forms.clone();
+    let (leads, mut errors, ignored_columns) = off_the_workers("import", move || {
+        let rows = import::read_rows(format, &body)?;
+        let mut errors = Vec::new();
+        let mut leads = Vec::new();
+        for row in &rows {
+            match import::lead_from_row(row, &campaigns, &forms, now)
+                .and_then(NewLead::from_capture)
+            {
+                Ok(lead) => leads.push((row.line, lead)),
+                Err(error) => errors.push(RowError::new(row.line, &error)),
+            }
+        }
+        let form_fields: HashSet<String> = campaigns
+            .values()
+            .flat_map(|c| forms.for_campaign(c).for_import().fields)
+            .map(|f| f.name)
+            .collect();
+        let known = |key: &str| {
+            import::LEAD_COLUMNS.contains(&key) || is_tracking_key(key) || form_fields.contains(key)
+        };
+        let ignored = import::ignored_columns(&rows, known);
+        Ok::<_, Error>((leads, errors, ignored))
+    })
+    .await??;
+    let outcomes = if leads.is_empty() {
+        Vec::new()
+    } else {
+        service.store.import_leads(leads).await?
+    };
+    let mut report = ImportReport {
+        ignored_columns,
+        ..ImportReport::default()
+    };
+    for (line, outcome) in outcomes {
+        match outcome {
+            Ok(outcome) if outcome.duplicate => report.skipped += 1,
+            Ok(_) => report.imported += 1,
+            Err(error) => errors.push(RowError::new(line, &error)),
+        }
+    }
+    service
+        .metrics
+        .leads_stored(Source::Import, report.imported);
+    errors.sort_by_key(|e| e.line);
+    report.errors = errors;
+    Ok(report)
+}
+
+pub async fn get(service: &Service, id: &str) -> Result<Lead> {
+    service
+        .store
+        .lead(parse_id(id)?)
+        .await?
+        .ok_or_else(|| unknown_lead(id))
+}
+
+pub async fn set_status(service: &Service, id: &str, status: LeadStatus) -> Result<Lead> {
+    service.store.set_lead_status(parse_id(id)?, status).await
+}
+
+fn parse_id(id: &str) -> Result<LeadId> {
+    LeadId::parse(id).ok_or_else(|| unknown_lead(id))
+}
+
+fn unknown_lead(id: &str) -> Error {
+    Error::not_found("unknown_lead", format!("there is no lead {id:?}"))
+}
+
+/// One page of a listing, newest first, and the cursor of the next page.
+pub struct Page {
+    pub leads: Vec<Lead>,
+    pub next_cursor: Option<String>,
+}
+
+pub async fn page(service: &Service, query: LeadQuery) -> Result<Page> {
+    let (leads, more) = service.store.leads(query).await?;
+    let next_cursor = if more {
+        leads.last().map(|l| l.id.to_string())
+    } else {
+        None
+    };
+    Ok(Page { leads, next_cursor })
+}
+
+/// Leads as spreadsheet-safe CSV. A million rows is seconds of CPU: not on an async worker.
+pub async fn csv(leads: Vec<Lead>) -> Result<Vec<u8>> {
+    off_the_workers("CSV", move || leads_csv(&leads)).await
+}
+
+/// The filters of a listing (`campaign, since, until, status, cursor, limit`), checked;
+/// `value` gives each one's text, if set.
+pub async fn query(
+    service: &Service,
+    value: impl Fn(&str) -> Option<String>,
+    default_limit: usize,
+) -> Result<LeadQuery> {
+    let campaign = match value("campaign") {
+        Some(slug) => Some(super::campaigns::find(service, &slug).await?.slug),
+        None => None,
+    };
+    let tz = service.store.tz();
+    let from = match value("since") {
+        Some(text) => LeadId::min_at(time_bound(&text, "since", tz, false)?),
+        None => LeadId::min_at(0),
+    };
+    let to = match value("until") {
+        Some(text) => LeadId::max_at(time_bound(&text, "until", tz, true)?),
+        None => LeadId::from_u128(u128::MAX),
+    };
+    let before = match value("cursor") {
+        Some(text) => Some(LeadId::parse(&text).ok_or_else(|| {
+            Error::invalid(
+                "cursor",
+                "invalid_cursor",
+                "cursor must be a next_cursor value from an earlier page",
+            )
+        })?),
+        None => None,
+    };
+    let status = value("status")
+        .map(|s| s.parse::<LeadStatus>())
+        .transpose()?;
+    let limit = match value("limit") {
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                Error::invalid(
+                    "limit",
+                    "invalid_limit",
+                    format!("limit must be a whole number from 1 to {MAX_PAGE}"),
+                )
+            })?,
+        None => default_limit,
+    };
+    Ok(LeadQuery {
+        campaign,
+        from,
+        to,
+        before,
+        status,
+        limit,
+    })
+}
+
+/// A `since`/`until` bound in Unix milliseconds: an RFC 3339 timestamp, or a date in the
+/// reporting zone (its first millisecond, or its last for `until`).
+fn time_bound(text: &str, field: &str, tz: &jiff::tz::TimeZone, end_of_day: bool) -> Result<u64> {
+    let bad = || {
+        Error::invalid(
+            field,
+            "invalid_time",
+            format!(
+                "{field} must be a date (2025-03-01) or an RFC 3339 time (2025-03-01T10:00:00+08:00)"
+            ),
+        )
+    };
+    let ts = if text.len() == 10 {
+        let date = parse_date(text).map_err(|_| bad())?;
+        let day = if end_of_day {
+            date.tomorrow().map_err(|_| bad())?
+        } else {
+            date
+        };
+        let start = day
+            .to_zoned_datetime(tz.clone())
+            .map_err(|_| bad())?
+            .timestamp();
+        if end_of_day {
+            start - jiff::SignedDuration::from_millis(1)
+        } else {
+            start
+        }
+    } else {
+        text.parse::<jiff::Timestamp>().map_err(|_| bad())?
+    };
+    u64::try_from(ts.as_millisecond()).map_err(|_| bad())
+}

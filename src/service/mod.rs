@@ -1,0 +1,48 @@
+//! What leadgate does, written once: record a lead from any channel, import files, record
+//! conversions and status changes, change campaigns and costs, build the ROI report.
+//!
+//! Every adapter calls these: the JSON API (`handlers`), the console (`admin`), the
+//! command line, and the relays and replication that come next. Input is typed, results
+//! are typed, failures are domain [`Error`]s; nothing here knows HTTP. Blocking work (the
+//! store, parsing big files, the roll-up) runs off the async workers inside these
+//! functions, so an adapter can simply await them.
+
+pub mod campaigns;
+pub mod conversions;
+pub mod leads;
+pub mod reports;
+pub mod visits;
+
+use crate::error::{Error, Result};
+use crate::forms::FormSet;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// The store, the form definitions and the counters every operation may need.
+pub struct Service {
+    pub store: Store,
+    pub forms: FormSet,
+    pub metrics: Metrics,
+}
+
+impl Service {
+    pub fn new(store: Store, forms: FormSet) -> Service {
+        let metrics = Metrics::new(store.clone());
+        Service {
+            store,
+            forms,
+            metrics,
+        }
+    }
+}
+
+/// Runs CPU-heavy work (parsing a file of 200,000 rows, rolling up every conversion) on
+/// the blocking pool, so that no async worker waits on it.
+async fn off_the_workers<T: Send + 'static>(
+    what: &str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::internal(format!("{what} task failed: {e}")))
+}

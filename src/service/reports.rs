@@ -1,0 +1,84 @@
+//! The ROI summary: one consistent snapshot of the store, rolled up under the chosen
+//! model, for the API, the console, the files and the command line alike.
+
+use super::{Service, off_the_workers};
+use crate::error::{Error, Result};
+use crate::roi::{self, DayRange, Report, RoiInput, RoiQuery};
+use crate::store::Store;
+
+/// A checked summary request: how to attribute and group, and which days' data to read.
+#[derive(Debug, Clone, Copy)]
+pub struct RoiRequest {
+    pub query: RoiQuery,
+    pub days: DayRange,
+}
+
+impl RoiRequest {
+    /// From `key=value` pairs (a query string, a console form), refusing keys that are
+    /// neither the summary's nor in `extra` (which the caller handles, like `lang`).
+    pub fn from_pairs(
+        pairs: &[(String, String)],
+        extra: &[&str],
+        tz: &jiff::tz::TimeZone,
+    ) -> Result<RoiRequest> {
+        if let Some((key, _)) = pairs
+            .iter()
+            .find(|(k, _)| !roi::QUERY_KEYS.contains(&k.as_str()) && !extra.contains(&k.as_str()))
+        {
+            return Err(Error::invalid(
+                key.clone(),
+                "unknown_parameter",
+                format!(
+                    "{key:?} is not a parameter of the ROI summary; use {}",
+                    roi::QUERY_KEYS.join(", ")
+                ),
+            ));
+        }
+        let get = |key: &str| {
+            crate::submission::first_value(pairs, key)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        RoiRequest::parse(get, tz)
+    }
+
+    /// From each parameter's text, if set (the command line's flags).
+    pub fn parse(
+        get: impl Fn(&str) -> Option<String>,
+        tz: &jiff::tz::TimeZone,
+    ) -> Result<RoiRequest> {
+        let (query, days) = roi::parse_query(get, tz)?;
+        Ok(RoiRequest { query, days })
+    }
+}
+
+pub async fn build(service: &Service, request: RoiRequest) -> Result<Report> {
+    Ok(build_with(service, request, |_| ()).await?.0)
+}
+
+/// `build`, also handing the snapshot to `also` on the same blocking thread (the console
+/// counts leads by kind from it).
+pub async fn build_with<T: Send + 'static>(
+    service: &Service,
+    request: RoiRequest,
+    also: impl FnOnce(&RoiInput) -> T + Send + 'static,
+) -> Result<(Report, T)> {
+    let days = request.days;
+    let input = service.store.roi_input(days.from, days.to).await?;
+    // The roll-up is pure CPU over every conversion: keep it off the async workers.
+    off_the_workers("ROI", move || {
+        (roi::summarise(&input, &request.query), also(&input))
+    })
+    .await
+}
+
+/// `build` for a caller without a runtime (the command line on a stopped server's store).
+pub fn build_blocking(store: &Store, request: RoiRequest) -> Result<Report> {
+    let input = store.roi_input_blocking(request.days.from, request.days.to)?;
+    Ok(roi::summarise(&input, &request.query))
+}
+
+/// The report as an Excel workbook, written on the blocking pool.
+pub async fn workbook(report: Report, lang: crate::report::Lang) -> Result<Vec<u8>> {
+    off_the_workers("workbook", move || crate::xlsx::workbook(&report, lang)).await?
+}
