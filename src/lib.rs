@@ -28,6 +28,7 @@ pub mod admin;
 pub mod app;
 pub mod attribution;
 pub mod campaign;
+pub mod columns;
 pub mod config;
 pub mod conversion;
 pub mod cost;

@@ -7,10 +7,11 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::attribution::{self, CREDIT_UNITS, DAY_MS, Model, Touch};
+use crate::attribution::{self, DAY_MS, Model, Touch};
 use crate::campaign::Campaign;
+use crate::columns::COLUMNS;
 use crate::conversion::{Conversion, Stage};
-use crate::domain::{Currency, div_round_half_away};
+use crate::domain::Currency;
 use crate::error::{Error, Result};
 
 /// Daily counters of one campaign, summed over the report's dates.
@@ -185,79 +186,12 @@ struct Shown<'a> {
 impl serde::Serialize for Shown<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let row = self.row;
-        let c = &row.counters;
-        let exponent = row.currency.exponent();
-        let money = |minor: i64| crate::domain::format_money(minor, exponent);
-        let leads = i128::from(c.leads);
-        let (cost, revenue) = (i128::from(row.cost), i128::from(row.revenue));
-        let (deals, orders) = (i128::from(row.deal_units), i128::from(row.order_units));
-        let units = i128::from(CREDIT_UNITS);
         let mut map = s.serialize_map(None)?;
-        if self.labels {
-            map.serialize_entry("key", &row.key)?;
-            map.serialize_entry("name", &row.name)?;
-            map.serialize_entry("kind", &row.kind)?;
-            map.serialize_entry("channel", &row.channel)?;
+        for column in COLUMNS.iter().filter(|c| self.labels || !c.label) {
+            map.serialize_entry(column.field, &(column.value)(self.row))?;
         }
-        map.serialize_entry("currency", &row.currency)?;
-        map.serialize_entry("budget", &money(row.budget))?;
-        map.serialize_entry("cost", &money(row.cost))?;
-        map.serialize_entry("scans", &c.scans)?;
-        map.serialize_entry("form_views", &c.form_views)?;
-        map.serialize_entry("leads", &c.leads)?;
-        map.serialize_entry("valid_leads", &row.valid_leads())?;
-        map.serialize_entry("new_contacts", &c.new_contacts)?;
-        map.serialize_entry("mqls", &c.mqls)?;
-        map.serialize_entry("deals", &ratio(deals, units))?;
-        map.serialize_entry("orders", &ratio(orders, units))?;
-        map.serialize_entry("revenue", &money(row.revenue))?;
-        map.serialize_entry("cpl", &money_ratio(cost, leads, exponent))?;
-        map.serialize_entry(
-            "cost_per_order",
-            &money_ratio(cost * units, orders, exponent),
-        )?;
-        map.serialize_entry("lead_to_deal_pct", &ratio(deals * 100, leads * units))?;
-        map.serialize_entry("deal_to_order_pct", &ratio(orders * 100, deals))?;
-        map.serialize_entry("roi_pct", &ratio((revenue - cost) * 100, cost))?;
-        map.serialize_entry("roas", &ratio(revenue, cost))?;
-        map.serialize_entry(
-            "avg_sales_cycle_days",
-            &(row.order_units > 0).then(|| round2(row.cycle_unit_days / row.order_units as f64)),
-        )?;
-        map.serialize_entry("target_leads", &row.target_leads)?;
-        map.serialize_entry(
-            "leads_attainment_pct",
-            &ratio(leads * 100, i128::from(row.target_leads)),
-        )?;
-        map.serialize_entry("target_revenue", &money(row.target_revenue))?;
-        map.serialize_entry(
-            "revenue_attainment_pct",
-            &ratio(revenue * 100, i128::from(row.target_revenue)),
-        )?;
         map.end()
     }
-}
-
-/// `numerator / denominator` rounded half away from zero to 2 decimals; `None` when the
-/// denominator is 0. Exact: integer arithmetic until the final conversion.
-fn ratio(numerator: i128, denominator: i128) -> Option<f64> {
-    (denominator != 0).then(|| div_round_half_away(numerator * 100, denominator) as f64 / 100.0)
-}
-
-/// A money amount (`numerator` minor units over `denominator`) as a 2-decimal string.
-fn money_ratio(numerator: i128, denominator: i128, exponent: u32) -> Option<String> {
-    if denominator == 0 {
-        return None;
-    }
-    let cents = div_round_half_away(numerator * 100, denominator * 10_i128.pow(exponent));
-    let sign = if cents < 0 { "-" } else { "" };
-    let cents = cents.unsigned_abs();
-    Some(format!("{sign}{}.{:02}", cents / 100, cents % 100))
-}
-
-fn round2(value: f64) -> f64 {
-    (value * 100.0).round() / 100.0
 }
 
 /// The whole summary.
@@ -555,6 +489,7 @@ pub fn parse_query(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::attribution::CREDIT_UNITS;
     use crate::conversion::Stage;
     use crate::forms::FormSet;
     use serde_json::json;

@@ -3,34 +3,11 @@
 //! decimals, percentages as fractions formatted `0.00%`, the header row frozen.
 
 use rust_xlsxwriter::{Format, Workbook, Worksheet, XlsxError};
-use serde_json::Value;
 
+use crate::columns::{COLUMNS, Cell, Kind};
 use crate::error::{Error, Result};
-use crate::report::{COLUMNS, Lang, title, total_line};
+use crate::report::{Lang, Line, lines, title};
 use crate::roi::Report;
-
-/// How a column's values are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Text,
-    /// A decimal string in the JSON (`"48500.50"`), a number in the sheet.
-    Money,
-    /// A percentage in the JSON (`150.0`), the fraction (`1.5`) in the sheet.
-    Percent,
-    Count,
-    Decimal,
-}
-
-fn kind(field: &str) -> Kind {
-    match field {
-        "key" | "name" | "kind" | "channel" | "currency" => Kind::Text,
-        "budget" | "cost" | "revenue" | "cpl" | "cost_per_order" | "target_revenue" => Kind::Money,
-        f if f.ends_with("_pct") => Kind::Percent,
-        "scans" | "form_views" | "leads" | "valid_leads" | "new_contacts" | "mqls"
-        | "target_leads" => Kind::Count,
-        _ => Kind::Decimal,
-    }
-}
 
 struct Formats {
     header: Format,
@@ -69,20 +46,17 @@ fn build(report: &Report, lang: Lang) -> std::result::Result<Vec<u8>, XlsxError>
         sheet.set_name("ROI")?;
         header(sheet, lang, &formats, &[])?;
     }
-    for (code, total) in &report.totals {
-        let mut lines: Vec<Value> = report
-            .rows
-            .iter()
-            .filter(|r| r.currency.code() == *code)
-            .map(|r| r.to_json())
+    for code in report.totals.keys() {
+        // This currency's rows, then its total line (bold).
+        let lines: Vec<Line> = lines(report, lang)
+            .filter(|line| line.row.currency.code() == *code)
             .collect();
-        lines.push(total_line(code, total, lang));
         let sheet = workbook.add_worksheet();
         sheet.set_name(*code)?;
         header(sheet, lang, &formats, &lines)?;
-        for (line, value) in (1u32..).zip(&lines) {
-            let bold = (line as usize == lines.len()).then_some(&formats.total);
-            write_row(sheet, line, value, bold, &formats)?;
+        for (number, line) in (1u32..).zip(&lines) {
+            let bold = line.is_total().then_some(&formats.total);
+            write_row(sheet, number, line, bold, &formats)?;
         }
     }
     workbook.save_to_buffer()
@@ -94,7 +68,7 @@ fn header(
     sheet: &mut Worksheet,
     lang: Lang,
     formats: &Formats,
-    lines: &[Value],
+    lines: &[Line],
 ) -> std::result::Result<(), XlsxError> {
     let width = |text: &str| {
         text.chars()
@@ -106,11 +80,7 @@ fn header(
         sheet.write_string_with_format(0, col, text, &formats.header)?;
         let widest_value = lines
             .iter()
-            .map(|line| match &line[column.0] {
-                Value::String(s) => width(s),
-                Value::Number(n) => n.to_string().len(),
-                _ => 0,
-            })
+            .map(|line| width(&line.cell(column).text()))
             .max()
             .unwrap_or(0);
         let chars = width(text).max(widest_value).clamp(8, 40);
@@ -120,41 +90,38 @@ fn header(
     Ok(())
 }
 
-/// One line: `value` is a row as `/api/roi` shows it, so the sheet and the JSON agree.
+/// One line, cell by cell from the same column table as `/api/roi`, so the sheet and the
+/// JSON agree.
 fn write_row(
     sheet: &mut Worksheet,
-    line: u32,
-    value: &Value,
+    number: u32,
+    line: &Line,
     bold: Option<&Format>,
     formats: &Formats,
 ) -> std::result::Result<(), XlsxError> {
     for (col, column) in (0u16..).zip(COLUMNS) {
-        let cell = &value[column.0];
-        let number = match cell {
-            Value::Number(n) => n.as_f64(),
-            Value::String(s) if kind(column.0) == Kind::Money => s.parse::<f64>().ok(),
-            _ => None,
-        };
-        match (kind(column.0), number) {
-            // No value (a ratio over zero): an empty cell, not an empty string.
-            (kind, None) if kind != Kind::Text && cell.is_null() => {}
-            (Kind::Text, _) | (_, None) => {
-                let text = cell.as_str().unwrap_or_default();
+        let value = match line.cell(column) {
+            Cell::Text(text) => {
+                let text = text.unwrap_or_default();
                 match bold {
-                    Some(format) => sheet.write_string_with_format(line, col, text, format)?,
-                    None => sheet.write_string(line, col, text)?,
+                    Some(format) => sheet.write_string_with_format(number, col, &text, format)?,
+                    None => sheet.write_string(number, col, &text)?,
                 };
+                continue;
             }
-            (kind, Some(number)) => {
-                let (number, format) = match kind {
-                    Kind::Money => (number, &formats.money),
-                    Kind::Percent => (number / 100.0, &formats.percent),
-                    Kind::Count => (number, &formats.count),
-                    _ => (number, &formats.decimal),
-                };
-                sheet.write_number_with_format(line, col, number, format)?;
-            }
-        }
+            Cell::Money(text) => text.and_then(|t| t.parse::<f64>().ok()),
+            Cell::Count(n) => Some(n as f64),
+            Cell::Number(x) => x,
+        };
+        // No value (a ratio over zero): an empty cell, not an empty string.
+        let Some(value) = value else { continue };
+        let (value, format) = match column.kind {
+            Kind::Money => (value, &formats.money),
+            Kind::Percent => (value / 100.0, &formats.percent),
+            Kind::Count => (value, &formats.count),
+            Kind::Text | Kind::Decimal => (value, &formats.decimal),
+        };
+        sheet.write_number_with_format(number, col, value, format)?;
     }
     Ok(())
 }
@@ -162,16 +129,6 @@ fn write_row(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_column_has_a_fitting_kind() {
-        assert_eq!(kind("roi_pct"), Kind::Percent);
-        assert_eq!(kind("cpl"), Kind::Money);
-        assert_eq!(kind("orders"), Kind::Decimal);
-        assert_eq!(kind("roas"), Kind::Decimal);
-        assert_eq!(kind("leads"), Kind::Count);
-        assert_eq!(kind("name"), Kind::Text);
-    }
 
     #[test]
     fn an_empty_report_is_a_workbook_with_a_header() {

@@ -9,10 +9,11 @@ use hyper::{Request, StatusCode};
 use super::Ui;
 use super::charts::{self, Chart};
 use crate::attribution::CREDIT_UNITS;
+use crate::columns::COLUMNS;
 use crate::domain::format_money;
 use crate::error::Result;
 use crate::http::Reply;
-use crate::report::{self, COLUMNS};
+use crate::report;
 use crate::roi::{self, Report, RoiInput};
 use crate::service::reports::{self, RoiRequest};
 use crate::state::AppState;
@@ -76,17 +77,22 @@ pub async fn page(state: &AppState, request: Request<Incoming>) -> Result<Reply>
             .unwrap_or(default)
             .to_owned()
     };
-    let lines = report::lines(&report, ui.lang.report());
-    let (rows, totals) = lines.split_at(report.rows.len());
-    let kind_column = COLUMNS.iter().position(|c| c.0 == "kind");
-    let label_kind = |mut line: Vec<String>| {
-        if let Some(cell) = kind_column.and_then(|i| line.get_mut(i))
-            && !cell.is_empty()
-        {
-            *cell = ui.label(cell).to_owned();
+    // The kind is shown in the page's language, like everywhere else in the console.
+    let (mut rows, mut totals) = (Vec::new(), Vec::new());
+    for line in report::lines(&report, ui.lang.report()) {
+        let cells: Vec<String> = COLUMNS
+            .iter()
+            .map(|column| match line.cell(column).text() {
+                kind if column.field == "kind" && !kind.is_empty() => ui.label(&kind).to_owned(),
+                text => text,
+            })
+            .collect();
+        if line.is_total() {
+            totals.push(cells);
+        } else {
+            rows.push(cells);
         }
-        line
-    };
+    }
     let charts = vec![
         cost_and_revenue(&ui, &report),
         charts::horizontal(
@@ -116,8 +122,8 @@ pub async fn page(state: &AppState, request: Request<Incoming>) -> Result<Reply>
             .iter()
             .map(|c| report::title(c, ui.lang.report()))
             .collect(),
-        rows: rows.iter().cloned().map(label_kind).collect(),
-        totals: totals.to_vec(),
+        rows,
+        totals,
         charts,
         warnings: report.warnings.clone(),
         ranges: ranges(&ui, today, &pairs),
