@@ -56,6 +56,7 @@ pub async fn handle(
         .starts_with("/admin")
         .then(|| admin::i18n::Lang::from_query(request.uri().query()));
     let method = request.method().clone();
+    let entry = matched.as_ref().map(|m| m.entry);
     let result = route(&state, request, &path, matched).await;
     let mut reply = result.unwrap_or_else(|error| {
         if error.kind == ErrorKind::Internal {
@@ -67,6 +68,7 @@ pub async fn handle(
             _ => http::error_json(&error),
         }
     });
+    routes::set_allow(&mut reply, entry);
     if path.starts_with("/f/") && matches!(method, Method::POST | Method::OPTIONS) {
         allow_cross_origin(&state, origin.as_deref(), &mut reply);
     }
@@ -148,6 +150,7 @@ async fn route(
     if !matched.allows(&method) {
         return Err(method_not_allowed(matched.entry.methods));
     }
+    matched.entry.check_query(request.uri().query())?;
     let changes = !matches!(method, Method::GET | Method::HEAD);
     let basic = request
         .headers()

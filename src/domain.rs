@@ -548,6 +548,8 @@ pub fn parse_money(text: &str, exponent: u32) -> std::result::Result<i64, String
 pub fn money_from_json(value: &serde_json::Value, exponent: u32, field: &str) -> Result<i64> {
     let text = match value {
         serde_json::Value::String(s) => s.clone(),
+        // -0.0 is zero, not a negative amount (serde_json would print it "-0.0").
+        serde_json::Value::Number(n) if n.as_f64() == Some(0.0) => "0".into(),
         // serde_json prints a float with the shortest text that reads back to it, so 0.1
         // is "0.1", never 0.1000000000000000055…
         serde_json::Value::Number(n) => n.to_string(),

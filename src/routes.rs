@@ -3,6 +3,8 @@
 
 use hyper::Method;
 
+use crate::error::{Error, Result};
+
 /// One route. The dispatcher in `app` matches on (route, method); a pair listed here
 /// without a handler there answers 405, and the OpenAPI test sends every documented
 /// operation, so such a gap fails the tests.
@@ -48,12 +50,27 @@ pub enum Route {
 }
 
 /// A route's path pattern (as in the OpenAPI document), the methods it takes (HEAD is
-/// implied by GET, OPTIONS is answered where browsers need it), and its metrics label.
+/// implied by GET, OPTIONS is answered where browsers need it), its metrics label, and the
+/// query parameters it takes.
 pub struct Entry {
     pub route: Route,
     pub pattern: &'static str,
     pub methods: &'static [&'static str],
     pub metric: &'static str,
+    pub query: Query,
+}
+
+/// Which query parameters a route takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Query {
+    /// Exactly these keys, each at most once and never empty; anything else is a 422
+    /// before the handler runs. The API's clients are programs: a misspelt filter
+    /// (`?campain=expo`) must not silently return everything.
+    Strict(&'static [&'static str]),
+    /// Any keys: the handler reads the ones it knows. Public pages are opened from links
+    /// that WeChat and ad platforms extend (`from=singlemessage`, `isappinstalled=0`),
+    /// and the console's own forms send empty fields.
+    Lenient,
 }
 
 const fn entry(
@@ -61,174 +78,300 @@ const fn entry(
     pattern: &'static str,
     methods: &'static [&'static str],
     metric: &'static str,
+    query: Query,
 ) -> Entry {
     Entry {
         route,
         pattern,
         methods,
         metric,
+        query,
     }
 }
+
+/// The ROI summary's parameters (`roi::QUERY_KEYS`, held equal by a test).
+const ROI_QUERY: &[&str] = &[
+    "model",
+    "from",
+    "to",
+    "group_by",
+    "lookback_days",
+    "half_life_days",
+];
+/// The ROI files' parameters: the summary's and the column titles' language.
+const ROI_FILE_QUERY: &[&str] = &[
+    "model",
+    "from",
+    "to",
+    "group_by",
+    "lookback_days",
+    "half_life_days",
+    "lang",
+];
 
 /// In match order: where a literal segment and a parameter could both match (`/api/leads/
 /// import` and `/api/leads/{id}`), the literal comes first.
 pub const TABLE: &[Entry] = &[
-    entry(Route::Healthz, "/healthz", &["GET"], "healthz"),
-    entry(Route::Metrics, "/metrics", &["GET"], "metrics"),
-    entry(Route::Form, "/f/{slug}", &["GET", "POST"], "form"),
+    entry(
+        Route::Healthz,
+        "/healthz",
+        &["GET"],
+        "healthz",
+        Query::Lenient,
+    ),
+    entry(
+        Route::Metrics,
+        "/metrics",
+        &["GET"],
+        "metrics",
+        Query::Lenient,
+    ),
+    entry(
+        Route::Form,
+        "/f/{slug}",
+        &["GET", "POST"],
+        "form",
+        Query::Lenient,
+    ),
     entry(
         Route::FormThanks,
         "/f/{slug}/thanks",
         &["GET"],
         "form_thanks",
+        Query::Lenient,
     ),
-    entry(Route::QrPng, "/q/{slug}.png", &["GET"], "qr_image"),
-    entry(Route::QrSvg, "/q/{slug}.svg", &["GET"], "qr_image"),
-    entry(Route::QrScan, "/q/{slug}", &["GET"], "qr_scan"),
-    entry(Route::CallHook, "/hooks/call", &["POST"], "call_webhook"),
+    entry(
+        Route::QrPng,
+        "/q/{slug}.png",
+        &["GET"],
+        "qr_image",
+        Query::Lenient,
+    ),
+    entry(
+        Route::QrSvg,
+        "/q/{slug}.svg",
+        &["GET"],
+        "qr_image",
+        Query::Lenient,
+    ),
+    entry(
+        Route::QrScan,
+        "/q/{slug}",
+        &["GET"],
+        "qr_scan",
+        Query::Lenient,
+    ),
+    entry(
+        Route::CallHook,
+        "/hooks/call",
+        &["POST"],
+        "call_webhook",
+        Query::Lenient,
+    ),
     entry(
         Route::ApiCampaigns,
         "/api/campaigns",
         &["GET", "POST"],
         "api_campaigns",
+        Query::Strict(&[]),
     ),
     entry(
         Route::ApiCampaign,
         "/api/campaigns/{slug}",
         &["GET", "PATCH"],
         "api_campaign",
+        Query::Strict(&[]),
     ),
     entry(
         Route::ApiCosts,
         "/api/campaigns/{slug}/costs",
         &["GET", "POST"],
         "api_costs",
+        Query::Strict(&[]),
     ),
     entry(
         Route::ApiCost,
         "/api/campaigns/{slug}/costs/{id}",
         &["DELETE"],
         "api_cost",
+        Query::Strict(&[]),
     ),
     entry(
         Route::ApiCampaignQr,
         "/api/campaigns/{slug}/qr",
         &["GET"],
         "api_qr",
+        Query::Strict(&[]),
     ),
-    entry(Route::ApiLeads, "/api/leads", &["GET"], "api_leads"),
+    entry(
+        Route::ApiLeads,
+        "/api/leads",
+        &["GET"],
+        "api_leads",
+        Query::Strict(&[
+            "campaign", "since", "until", "status", "limit", "cursor", "format",
+        ]),
+    ),
     entry(
         Route::ApiLeadsImport,
         "/api/leads/import",
         &["POST"],
         "api_leads_import",
+        Query::Strict(&[]),
     ),
     entry(
         Route::ApiLead,
         "/api/leads/{id}",
         &["GET", "PATCH"],
         "api_lead",
+        Query::Strict(&[]),
     ),
     entry(
         Route::ApiConversions,
         "/api/conversions",
         &["POST"],
         "api_conversions",
+        Query::Strict(&[]),
     ),
     entry(
         Route::ApiConversionsImport,
         "/api/conversions/import",
         &["POST"],
         "api_conversions_import",
+        Query::Strict(&[]),
     ),
     entry(
         Route::ApiConversion,
         "/api/conversions/{id}",
         &["GET"],
         "api_conversion",
+        Query::Strict(&[]),
     ),
-    entry(Route::ApiRoi, "/api/roi", &["GET"], "api_roi"),
-    entry(Route::ApiRoiCsv, "/api/roi.csv", &["GET"], "api_roi_csv"),
-    entry(Route::ApiRoiXlsx, "/api/roi.xlsx", &["GET"], "api_roi_xlsx"),
+    entry(
+        Route::ApiRoi,
+        "/api/roi",
+        &["GET"],
+        "api_roi",
+        Query::Strict(ROI_QUERY),
+    ),
+    entry(
+        Route::ApiRoiCsv,
+        "/api/roi.csv",
+        &["GET"],
+        "api_roi_csv",
+        Query::Strict(ROI_FILE_QUERY),
+    ),
+    entry(
+        Route::ApiRoiXlsx,
+        "/api/roi.xlsx",
+        &["GET"],
+        "api_roi_xlsx",
+        Query::Strict(ROI_FILE_QUERY),
+    ),
     entry(
         Route::ApiOpenapi,
         "/api/openapi.json",
         &["GET"],
         "api_openapi",
+        Query::Strict(&[]),
     ),
-    entry(Route::AdminOverview, "/admin", &["GET"], "admin_overview"),
+    entry(
+        Route::AdminOverview,
+        "/admin",
+        &["GET"],
+        "admin_overview",
+        Query::Lenient,
+    ),
     entry(
         Route::AdminRoiCsv,
         "/admin/roi.csv",
         &["GET"],
         "admin_download",
+        Query::Lenient,
     ),
     entry(
         Route::AdminRoiXlsx,
         "/admin/roi.xlsx",
         &["GET"],
         "admin_download",
+        Query::Lenient,
     ),
     entry(
         Route::AdminCampaigns,
         "/admin/campaigns",
         &["GET", "POST"],
         "admin_campaigns",
+        Query::Lenient,
     ),
     entry(
         Route::AdminCampaignNew,
         "/admin/campaigns/new",
         &["GET"],
         "admin_campaigns",
+        Query::Lenient,
     ),
     entry(
         Route::AdminCampaign,
         "/admin/campaigns/{slug}",
         &["GET", "POST"],
         "admin_campaign",
+        Query::Lenient,
     ),
     entry(
         Route::AdminCosts,
         "/admin/campaigns/{slug}/costs",
         &["POST"],
         "admin_campaign",
+        Query::Lenient,
     ),
     entry(
         Route::AdminCostDelete,
         "/admin/campaigns/{slug}/costs/{id}/delete",
         &["POST"],
         "admin_campaign",
+        Query::Lenient,
     ),
     entry(
         Route::AdminQrSheet,
         "/admin/campaigns/{slug}/qr",
         &["GET"],
         "admin_qr_sheet",
+        Query::Lenient,
     ),
-    entry(Route::AdminLeads, "/admin/leads", &["GET"], "admin_leads"),
+    entry(
+        Route::AdminLeads,
+        "/admin/leads",
+        &["GET"],
+        "admin_leads",
+        Query::Lenient,
+    ),
     entry(
         Route::AdminLeadsCsv,
         "/admin/leads.csv",
         &["GET"],
         "admin_download",
+        Query::Lenient,
     ),
     entry(
         Route::AdminLeadStatus,
         "/admin/leads/{id}/status",
         &["POST"],
         "admin_leads",
+        Query::Lenient,
     ),
     entry(
         Route::AdminLeadsImport,
         "/admin/leads/import",
         &["POST"],
         "admin_import",
+        Query::Lenient,
     ),
     entry(
         Route::AdminConversionsImport,
         "/admin/conversions/import",
         &["POST"],
         "admin_import",
+        Query::Lenient,
     ),
 ];
 
@@ -243,6 +386,70 @@ impl Matched {
     /// Whether the route takes `method`.
     pub fn allows(&self, method: &Method) -> bool {
         self.entry.methods.contains(&verb(method))
+    }
+}
+
+impl Entry {
+    /// The `Allow` header of a 405 from this route (RFC 9110 §15.5.6): its methods, HEAD
+    /// wherever GET is, and OPTIONS where the CORS preflight is answered.
+    pub fn allow(&self) -> String {
+        let mut methods: Vec<&str> = self.methods.to_vec();
+        if methods.contains(&"GET") {
+            methods.push("HEAD");
+        }
+        if self.route == Route::Form {
+            methods.push("OPTIONS");
+        }
+        methods.join(", ")
+    }
+
+    /// Refuses a query string that a `Query::Strict` route does not take: an unknown key,
+    /// a repeated one (which of the values did the client mean?) or an empty value (a
+    /// filter left blank by a script is a bug, not "no filter"). 422 naming the key.
+    pub fn check_query(&self, query: Option<&str>) -> Result<()> {
+        let Query::Strict(keys) = self.query else {
+            return Ok(());
+        };
+        let mut seen: Vec<String> = Vec::new();
+        for (key, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            if !keys.contains(&key.as_ref()) {
+                let message = if keys.is_empty() {
+                    format!("{key:?} is not a parameter of this address, which takes none")
+                } else {
+                    format!(
+                        "{key:?} is not a parameter of this address; it takes {}",
+                        keys.join(", ")
+                    )
+                };
+                return Err(Error::invalid(key.as_ref(), "unknown_parameter", message));
+            }
+            if seen.iter().any(|k| *k == key) {
+                return Err(Error::invalid(
+                    key.as_ref(),
+                    "repeated_parameter",
+                    format!("{key:?} is given more than once"),
+                ));
+            }
+            if value.is_empty() {
+                return Err(Error::invalid(
+                    key.as_ref(),
+                    "empty_parameter",
+                    format!("{key:?} is empty; leave it out instead"),
+                ));
+            }
+            seen.push(key.into_owned());
+        }
+        Ok(())
+    }
+}
+
+/// Puts the route's `Allow` on a 405, page or JSON alike (RFC 9110 requires it there).
+pub fn set_allow(reply: &mut crate::http::Reply, entry: Option<&Entry>) {
+    if reply.status() != hyper::StatusCode::METHOD_NOT_ALLOWED {
+        return;
+    }
+    if let Some(value) = entry.and_then(|e| hyper::header::HeaderValue::from_str(&e.allow()).ok()) {
+        reply.headers_mut().insert(hyper::header::ALLOW, value);
     }
 }
 
@@ -322,6 +529,54 @@ mod tests {
         assert_eq!(resolve("/q/expo.svg").unwrap().params, ["expo"]);
         let order = resolve("/api/conversions/CRM%20%E8%AE%A2%E5%8D%95").unwrap();
         assert_eq!(order.params, ["CRM 订单"]);
+    }
+
+    #[test]
+    fn api_routes_are_strict_about_their_query_and_pages_are_not() {
+        for entry in TABLE {
+            let strict = matches!(entry.query, Query::Strict(_));
+            assert_eq!(
+                strict,
+                entry.pattern.starts_with("/api/"),
+                "{}",
+                entry.pattern
+            );
+        }
+        let leads = resolve("/api/leads").unwrap().entry;
+        assert!(leads.check_query(None).is_ok());
+        assert!(leads.check_query(Some("")).is_ok());
+        assert!(leads.check_query(Some("campaign=expo&limit=5")).is_ok());
+        let code = |q| leads.check_query(Some(q)).unwrap_err();
+        assert_eq!(code("campain=expo").code, "unknown_parameter");
+        assert_eq!(code("campain=expo").field.as_deref(), Some("campain"));
+        assert_eq!(code("limit=1&limit=2").code, "repeated_parameter");
+        assert_eq!(code("until=").code, "empty_parameter");
+        assert_eq!(code("until").code, "empty_parameter");
+        let campaigns = resolve("/api/campaigns").unwrap().entry;
+        assert_eq!(
+            campaigns.check_query(Some("x=1")).unwrap_err().status(),
+            422
+        );
+        let form = resolve("/f/expo").unwrap().entry;
+        assert!(
+            form.check_query(Some("from=singlemessage&from=x&e="))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn roi_routes_take_the_summarys_parameters() {
+        assert_eq!(ROI_QUERY, crate::roi::QUERY_KEYS);
+        assert_eq!(&ROI_FILE_QUERY[..ROI_QUERY.len()], ROI_QUERY);
+        assert_eq!(ROI_FILE_QUERY[ROI_QUERY.len()..], ["lang"]);
+    }
+
+    #[test]
+    fn allow_lists_head_with_get_and_options_where_preflighted() {
+        let allow = |path| resolve(path).unwrap().entry.allow();
+        assert_eq!(allow("/api/campaigns"), "GET, POST, HEAD");
+        assert_eq!(allow("/api/conversions"), "POST");
+        assert_eq!(allow("/f/expo"), "GET, POST, HEAD, OPTIONS");
     }
 
     #[test]

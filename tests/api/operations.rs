@@ -192,3 +192,98 @@ async fn the_openapi_document_describes_what_the_server_routes() {
         }
     }
 }
+
+/// RFC 9110 §15.5.6: a 405 names the methods the address takes, whether the answer is
+/// the API's JSON or a page.
+#[tokio::test]
+async fn every_405_carries_allow() {
+    let app = spawn_app().await;
+    app.create_campaign("expo", json!({})).await;
+    let cases: [(&str, &str, &str); 6] = [
+        ("DELETE", "/api/campaigns", "GET, POST, HEAD"),
+        ("PUT", "/api/leads/import", "POST"),
+        ("TRACE", "/api/openapi.json", "GET, HEAD"),
+        ("OPTIONS", "/api/roi", "GET, HEAD"),
+        ("DELETE", "/f/expo", "GET, POST, HEAD, OPTIONS"),
+        ("POST", "/q/expo", "GET, HEAD"),
+    ];
+    for (method, path, allow) in cases {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let resp = app
+            .client
+            .request(method.clone(), app.url(path))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 405, "{method} {path}");
+        assert_eq!(
+            resp.headers().get("allow").map(|v| v.to_str().unwrap()),
+            Some(allow),
+            "{method} {path}"
+        );
+        let page = path.starts_with("/f/") || path.starts_with("/q/");
+        let content_type = resp.headers()["content-type"].to_str().unwrap().to_owned();
+        assert_eq!(
+            content_type.starts_with("text/html"),
+            page,
+            "{method} {path}: {content_type}"
+        );
+        if !page {
+            let (_, body) = json_body(resp).await;
+            assert_eq!(body["error"]["code"], "method_not_allowed", "{body}");
+        }
+    }
+    // The console's pages too (Basic login).
+    let resp = app
+        .client
+        .delete(app.url("/admin/leads"))
+        .basic_auth("ops", Some(TOKEN))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 405);
+    assert_eq!(resp.headers()["allow"], "GET, HEAD");
+    // Answers other than 405 carry no Allow.
+    let resp = app.admin_get("/api/campaigns").await;
+    assert!(resp.headers().get("allow").is_none());
+}
+
+/// The API's GET endpoints refuse query parameters they do not take, repeated ones and
+/// empty ones, with 422 naming the parameter; public pages take whatever a link carries.
+#[tokio::test]
+async fn api_queries_are_strict_and_public_pages_lenient() {
+    let app = spawn_app().await;
+    app.create_campaign("expo", json!({})).await;
+    for (path, field, code) in [
+        ("/api/leads?campain=expo", "campain", "unknown_parameter"),
+        ("/api/leads?limit=1&limit=2", "limit", "repeated_parameter"),
+        ("/api/leads?until=", "until", "empty_parameter"),
+        ("/api/campaigns?page=2", "page", "unknown_parameter"),
+        ("/api/campaigns/expo/costs?x", "x", "unknown_parameter"),
+        ("/api/roi?lang=zh", "lang", "unknown_parameter"),
+        ("/api/roi.csv?from=", "from", "empty_parameter"),
+        ("/api/openapi.json?v=2", "v", "unknown_parameter"),
+    ] {
+        let (status, body) = json_body(app.admin_get(path).await).await;
+        assert_eq!(status, 422, "{path}: {body}");
+        assert_eq!(body["error"]["code"], code, "{path}: {body}");
+        assert_eq!(body["error"]["field"], field, "{path}: {body}");
+    }
+    for path in [
+        "/api/leads?campaign=expo&limit=5&format=json",
+        "/api/roi.csv?model=linear&lang=en",
+        "/api/campaigns",
+    ] {
+        assert_eq!(app.admin_get(path).await.status(), 200, "{path}");
+    }
+    // WeChat's share links and ad platforms append their own parameters.
+    let resp = app
+        .get("/f/expo?from=singlemessage&isappinstalled=0&utm_source=wx&from=timeline")
+        .await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        app.get("/q/expo?from=groupmessage&v=booth").await.status(),
+        302
+    );
+}
