@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::domain::{
-    CampaignKind, CampaignStatus, Currency, Phone, RateSetting, Slug, format_money, money_from_json,
+    CampaignKind, CampaignStatus, Currency, Phone, RateSetting, Slug, format_money,
+    is_forbidden_in_text, money_from_json,
 };
 use crate::error::{Error, Result};
 use crate::forms::FormSet;
@@ -344,7 +345,7 @@ fn optional_text(value: &Value, field: &str, max_chars: usize) -> Result<Option<
                     format!("{field} must be at most {max_chars} characters"),
                 ));
             }
-            if s.chars().any(char::is_control) {
+            if s.chars().any(|c| is_forbidden_in_text(c, false)) {
                 return Err(Error::invalid(
                     field,
                     "invalid_value",

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::campaign::{Campaign, parse_date};
-use crate::domain::{date_number, format_money, money_from_json};
+use crate::domain::{date_number, format_money, is_forbidden_in_text, money_from_json};
 use crate::error::{Error, Result};
 
 const MAX_NOTE_CHARS: usize = 500;
@@ -63,14 +63,19 @@ impl CostEntry {
         };
         let note = match body.get("note") {
             None | Some(Value::Null) => None,
-            Some(Value::String(text)) if text.chars().count() <= MAX_NOTE_CHARS => {
+            Some(Value::String(text))
+                if text.chars().count() <= MAX_NOTE_CHARS
+                    && !text.chars().any(|c| is_forbidden_in_text(c, true)) =>
+            {
                 Some(text.trim().to_owned()).filter(|t| !t.is_empty())
             }
             Some(_) => {
                 return Err(Error::invalid(
                     "note",
                     "invalid_value",
-                    format!("note must be text of at most {MAX_NOTE_CHARS} characters"),
+                    format!(
+                        "note must be text of at most {MAX_NOTE_CHARS} characters, without control characters"
+                    ),
                 ));
             }
         };

@@ -159,6 +159,15 @@ impl Email {
     }
 }
 
+/// Characters stored text may not hold: control characters (line breaks and tabs are
+/// allowed where the text may span lines), and the bidirectional overrides and isolates
+/// (U+202A–U+202E, U+2066–U+2069), which make text display as something it is not.
+pub fn is_forbidden_in_text(c: char, multi_line: bool) -> bool {
+    let line_break = matches!(c, '\n' | '\r' | '\t');
+    (c.is_control() && !(multi_line && line_break))
+        || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 /// How a person can be reached. A lead needs at least one way, so "neither" cannot be
 /// written down.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -854,6 +863,22 @@ mod tests {
         assert_eq!(by_mail.contact_key(), "foo@example.com");
         assert_eq!(by_mail.into_parts(), (None, Some(email)));
         assert_eq!(Reach::new(None, None), None);
+    }
+
+    #[test]
+    fn controls_and_bidi_overrides_are_not_text() {
+        for c in [
+            '\u{0}', '\u{1b}', '\u{7f}', '\u{84}', '\u{9f}', '\u{202e}', '\u{2066}',
+        ] {
+            assert!(is_forbidden_in_text(c, true), "{c:?}");
+        }
+        assert!(is_forbidden_in_text('\n', false));
+        for c in ['\n', '\r', '\t'] {
+            assert!(!is_forbidden_in_text(c, true));
+        }
+        for c in ['a', '张', ' ', '\u{200d}', '€'] {
+            assert!(!is_forbidden_in_text(c, false), "{c:?}");
+        }
     }
 
     #[test]

@@ -95,4 +95,48 @@ mod tests {
         );
         assert_eq!(document["openapi"].as_str().map(|v| &v[..3]), Some("3.1"));
     }
+
+    /// The query parameters each `/api` operation documents are exactly the keys its
+    /// route takes: a parameter the server refuses is not offered, and one it reads is
+    /// not left out.
+    #[test]
+    fn documented_query_parameters_are_the_routes_keys() {
+        use crate::routes::Query;
+        let document = document("http://example.test");
+        let resolve = |value: &serde_json::Value| -> serde_json::Value {
+            match value["$ref"].as_str() {
+                Some(reference) => {
+                    let pointer = reference.trim_start_matches('#');
+                    document
+                        .pointer(pointer)
+                        .expect("a $ref that resolves")
+                        .clone()
+                }
+                None => value.clone(),
+            }
+        };
+        let mut checked = 0;
+        for entry in TABLE {
+            let Query::Strict(keys) = entry.query else {
+                continue;
+            };
+            let item = &document["paths"][entry.pattern];
+            for method in entry.methods {
+                let operation = &item[method.to_lowercase()];
+                let documented: BTreeSet<String> = operation["parameters"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .chain(item["parameters"].as_array().into_iter().flatten())
+                    .map(resolve)
+                    .filter(|p| p["in"] == "query")
+                    .map(|p| p["name"].as_str().expect("a named parameter").to_owned())
+                    .collect();
+                let routed: BTreeSet<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+                assert_eq!(documented, routed, "{method} {}", entry.pattern);
+                checked += 1;
+            }
+        }
+        assert!(checked >= 15, "only {checked} operations checked");
+    }
 }

@@ -4,7 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::domain::{CLICK_ID_KEYS, Email, Phone, REF_KEY, Reach, UTM_KEYS, clean_tracking_value};
+use crate::domain::{
+    CLICK_ID_KEYS, Email, Phone, REF_KEY, Reach, UTM_KEYS, clean_tracking_value,
+    is_forbidden_in_text,
+};
 use crate::forms::{FieldDef, FieldKind, FormDef};
 use crate::lead::Details;
 
@@ -339,10 +342,7 @@ fn check_field(field: &FieldDef, raw: Option<Option<&str>>) -> Result<Option<Str
             format!("{label}最多 {} 个字", field.max_chars()),
         ));
     }
-    if text
-        .chars()
-        .any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t')
-    {
+    if text.chars().any(|c| is_forbidden_in_text(c, true)) {
         return Err(FieldError::new(
             &field.name,
             "invalid_value",
