@@ -150,7 +150,6 @@ async fn route(
     if !matched.allows(&method) {
         return Err(method_not_allowed(matched.entry.methods));
     }
-    matched.entry.check_query(request.uri().query())?;
     let changes = !matches!(method, Method::GET | Method::HEAD);
     let basic = request
         .headers()
@@ -166,6 +165,7 @@ async fn route(
         // with any site's request, so a change made with them must come from the console.
         admin::csrf::check_origin(state, &request)?;
     }
+    matched.entry.check_query(request.uri().query())?;
     let p: Vec<&str> = matched.params.iter().map(String::as_str).collect();
     match (matched.entry.route, routes::verb(&method)) {
         (Route::Healthz, "GET") => Ok(health(state).await),

@@ -35,12 +35,23 @@ pub struct Campaign {
     pub utm_campaigns: Vec<String>,
     /// This campaign's per-address limit (stored as `"off"` or like `"300/10m"`); `None` =
     /// the server's. Parsed when saved, so a request only looks it up.
+    #[serde(deserialize_with = "stored_rate_setting")]
     pub rate_limit: Option<RateSetting>,
     /// QR placements printed for this campaign (booth-a, poster …), for the print sheet.
     #[serde(default)]
     pub qr_variants: Vec<String>,
     pub created_at: jiff::Timestamp,
     pub updated_at: jiff::Timestamp,
+}
+
+/// A stored limit that no longer parses (written by a version with other rules) falls back
+/// to the server's limit, as it did when the text was parsed per request, rather than
+/// making the campaign unreadable.
+fn stored_rate_setting<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<Option<RateSetting>, D::Error> {
+    let text = Option::<String>::deserialize(d)?;
+    Ok(text.and_then(|t| t.parse().ok()))
 }
 
 /// The keys a create or patch body may carry.
@@ -584,8 +595,12 @@ mod tests {
         assert_eq!(shown["tracking_numbers"], json!(["+862161234567"]));
         assert_eq!(shown["landing_url"], "http://h/f/a");
         assert_eq!(shown["rate_limit"], "600/10m");
-        let stored: Campaign = serde_json::from_slice(&serde_json::to_vec(&c).unwrap()).unwrap();
-        assert_eq!(stored.rate_limit, c.rate_limit);
+        let mut stored = serde_json::to_value(&c).unwrap();
+        let read: Campaign = serde_json::from_value(stored.clone()).unwrap();
+        assert_eq!(read.rate_limit, c.rate_limit);
+        stored["rate_limit"] = json!("fast");
+        let read: Campaign = serde_json::from_value(stored).unwrap();
+        assert_eq!(read.rate_limit, None, "an unreadable limit is the server's");
     }
 
     #[test]

@@ -98,7 +98,11 @@ impl ConversionInput {
                     "id (the CRM's deal or order id) is required",
                 )
             })?;
-        if id.chars().count() > MAX_ID_CHARS || id.chars().any(char::is_control) {
+        if id.chars().count() > MAX_ID_CHARS
+            || id
+                .chars()
+                .any(|c| crate::domain::is_forbidden_in_text(c, false))
+        {
             return Err(Error::invalid(
                 "id",
                 "invalid_value",

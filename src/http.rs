@@ -213,6 +213,22 @@ pub fn with_type(status: StatusCode, body: impl Into<Bytes>, content_type: &'sta
     reply
 }
 
+/// An admin body: a JSON object; anything else is refused before it is read further.
+pub async fn json_body(
+    request: hyper::Request<Incoming>,
+) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let (parts, body) = request.into_parts();
+    if content_type(&parts.headers).as_deref() != Some("application/json") {
+        return Err(Error::new(
+            ErrorKind::UnsupportedMediaType,
+            "unsupported_media_type",
+            "send the body as application/json",
+        ));
+    }
+    let bytes = read_body(&parts, body, JSON_BODY_LIMIT).await?;
+    json_object(&bytes)
+}
+
 /// A file the browser saves rather than shows, under `filename` (ASCII, no quotes).
 pub fn attachment(body: impl Into<Bytes>, content_type: &'static str, filename: &str) -> Reply {
     let mut reply = with_type(StatusCode::OK, body, content_type);

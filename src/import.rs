@@ -255,6 +255,8 @@ pub fn lead_from_row(
         None => now,
     };
     let received_at = crate::conversion::not_in_future(received_at, now, "received_at")?;
+    // Before the row's other cells, as a time is checked in every channel.
+    crate::lead::lead_time(received_at, "received_at")?;
     let status = row
         .get("status")
         .map(str::parse::<LeadStatus>)
@@ -262,7 +264,10 @@ pub fn lead_from_row(
         .unwrap_or(LeadStatus::New);
     let external_id = row.get("external_id").map(str::to_owned);
     if external_id.as_ref().is_some_and(|id| {
-        id.chars().count() > MAX_EXTERNAL_ID_CHARS || id.chars().any(char::is_control)
+        id.chars().count() > MAX_EXTERNAL_ID_CHARS
+            || id
+                .chars()
+                .any(|c| crate::domain::is_forbidden_in_text(c, false))
     }) {
         return Err(Error::invalid(
             "external_id",

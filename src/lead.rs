@@ -57,7 +57,8 @@ pub struct Capture {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Channel {
     /// A landing-form post, now. `token` is the idempotency token of the form page (or of
-    /// a widget); a JSON post without one is an `api` lead.
+    /// a widget); `json` when the client speaks JSON (posted JSON or asked for a JSON
+    /// answer): such a post without a token is an `api` lead.
     Form { token: Option<String>, json: bool },
     /// A call to a tracking number; its `call_id` makes a repeated webhook the same lead.
     Call {
@@ -104,11 +105,14 @@ impl Channel {
             Channel::Call { started_at, .. } => (started_at, "started_at"),
             Channel::Import { received_at, .. } => (received_at, "received_at"),
         };
-        let ms = u64::try_from(at.as_millisecond()).map_err(|_| {
-            Error::invalid(field, "invalid_time", format!("{field} must be after 1970"))
-        })?;
-        Ok(LeadId::at(ms))
+        Ok(LeadId::at(lead_time(*at, field)?))
     }
+}
+
+/// A lead's time in Unix milliseconds: ids cannot hold a time before 1970.
+pub fn lead_time(at: jiff::Timestamp, field: &str) -> Result<u64> {
+    u64::try_from(at.as_millisecond())
+        .map_err(|_| Error::invalid(field, "invalid_time", format!("{field} must be after 1970")))
 }
 
 impl Lead {

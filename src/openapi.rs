@@ -23,18 +23,19 @@ pub fn document(public_url: &str) -> serde_json::Value {
     document
 }
 
-/// Last year in UTC. A server running across New Year keeps the year it started with: its
-/// pattern then admits one year less than it could, never a future time.
+/// This year in UTC, plus one: a server running across New Year (in any zone) still
+/// admits the times of the year it is now.
 fn last_year() -> i16 {
     jiff::Timestamp::now()
         .in_tz("UTC")
-        .map_or(2025, |now| now.date().year())
-        - 1
+        .map_or(2026, |now| now.date().year())
+        + 1
 }
 
-/// An RFC 3339 time (the subset the schema documents) in a year from 1971 to `last`: a
-/// regular expression cannot say "before now", but every time it admits is in the past, so
-/// a request the document calls valid is never refused as a future time.
+/// An RFC 3339 time (the subset the schema documents) in a year from 1971 to `last`. A
+/// regular expression cannot say "not after now": the pattern stops at next year, so a
+/// client validating against the document can send any time of today, and the server
+/// refuses a time later than now with a 422 (`in_future`), as the description says.
 fn past_time_pattern(last: i16) -> String {
     let years: Vec<String> = (1971..=last.max(1971)).map(|y| y.to_string()).collect();
     format!(

@@ -93,7 +93,7 @@ pub struct RoiQuery {
     pub window: Window,
 }
 
-/// One row of the summary, in exact units; `to_json` does the rounding.
+/// One row of the summary, in exact units; `columns::COLUMNS` rounds each value once.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     pub key: String,
@@ -175,9 +175,9 @@ impl Row {
     }
 }
 
-/// A row as the API shows it: the exact units rounded here, once. Serialised straight to
-/// the response (a summary of 1,000 campaigns is half a megabyte of JSON); `labels` adds
-/// key, name, kind and channel, which a totals entry leaves out.
+/// A row as the API shows it, column by column from `columns::COLUMNS`. Serialised
+/// straight to the response (a summary of 1,000 campaigns is half a megabyte of JSON);
+/// `labels` adds key, name, kind and channel, which a totals entry leaves out.
 struct Shown<'a> {
     row: &'a Row,
     labels: bool,

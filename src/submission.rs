@@ -342,7 +342,8 @@ fn check_field(field: &FieldDef, raw: Option<Option<&str>>) -> Result<Option<Str
             format!("{label}最多 {} 个字", field.max_chars()),
         ));
     }
-    if text.chars().any(|c| is_forbidden_in_text(c, true)) {
+    let multi_line = field.kind == FieldKind::Textarea;
+    if text.chars().any(|c| is_forbidden_in_text(c, multi_line)) {
         return Err(FieldError::new(
             &field.name,
             "invalid_value",

@@ -145,7 +145,7 @@ pub async fn save(state: &AppState, request: Request<Incoming>, slug: &str) -> R
     let fields = read_form(state, request).await?;
     let campaign = campaigns::find(&state.service, slug).await?;
     let body = campaign_body(&fields, false);
-    match campaigns::patch(&state.service, slug, body).await {
+    match campaigns::patch(&state.service, campaign.slug.clone(), body).await {
         Ok(campaign) => Ok(http::see_other(
             &ui.link_with(&format!("/admin/campaigns/{}", campaign.slug), "saved=1"),
         )),

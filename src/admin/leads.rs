@@ -87,7 +87,7 @@ pub async fn page(state: &AppState, request: Request<Incoming>) -> Result<Reply>
         .map(|c| (c.slug.to_string(), c.name))
         .collect();
     campaign_names.sort();
-    let tz = service.store.tz().clone();
+    let tz = service.tz().clone();
     let rows = leads
         .iter()
         .map(|lead| {
@@ -174,12 +174,11 @@ pub async fn export(state: &AppState, request: Request<Incoming>) -> Result<Repl
             .flatten()
     };
     let filter = leads::query(&state.service, value, leads::MAX_CSV_ROWS).await?;
-    let page = leads::page(&state.service, filter).await?;
-    let body = leads::csv(page.leads).await?;
+    let (body, next_cursor) = leads::export(&state.service, filter).await?;
     Ok(http::csv_attachment(
         body,
         "leads.csv",
-        page.next_cursor.as_deref(),
+        next_cursor.as_deref(),
     ))
 }
 
@@ -187,6 +186,7 @@ pub async fn export(state: &AppState, request: Request<Incoming>) -> Result<Repl
 pub async fn set_status(state: &AppState, request: Request<Incoming>, id: &str) -> Result<Reply> {
     let ui = Ui::new(&request, "leads");
     let fields = read_form(state, request).await?;
+    let id = leads::lead_id(id)?;
     let status: LeadStatus = field(&fields, "status")
         .ok_or_else(|| Error::invalid("status", "required", "status is required"))?
         .parse()?;

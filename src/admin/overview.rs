@@ -60,7 +60,7 @@ pub async fn page(state: &AppState, request: Request<Incoming>) -> Result<Reply>
     }
     // Default period: this month so far, in the reporting zone.
     let today = jiff::Timestamp::now()
-        .to_zoned_datetime(state.service.store.tz().clone())
+        .to_zoned_datetime(state.service.tz().clone())
         .date();
     for (key, default) in [("from", today.first_of_month()), ("to", today)] {
         if crate::submission::first_value(&pairs, key).is_none() {
@@ -70,7 +70,7 @@ pub async fn page(state: &AppState, request: Request<Incoming>) -> Result<Reply>
     let query: String = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(&pairs)
         .finish();
-    let request = RoiRequest::from_pairs(&pairs, &["lang"], state.service.store.tz())?;
+    let request = RoiRequest::from_pairs(&pairs, &["lang"], state.service.tz())?;
     let (report, by_kind) = reports::build_with(&state.service, request, leads_by_kind).await?;
     let value = |key: &str, default: &str| {
         crate::submission::first_value(&pairs, key)

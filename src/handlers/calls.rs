@@ -161,7 +161,11 @@ impl CallReport {
             text(key)?.ok_or_else(|| Error::invalid(key, "required", format!("{key} is required")))
         };
         let call_id = required("call_id")?;
-        if call_id.chars().count() > MAX_CALL_ID_CHARS || call_id.chars().any(char::is_control) {
+        if call_id.chars().count() > MAX_CALL_ID_CHARS
+            || call_id
+                .chars()
+                .any(|c| crate::domain::is_forbidden_in_text(c, false))
+        {
             return Err(Error::invalid(
                 "call_id",
                 "invalid_value",

@@ -5,7 +5,7 @@ use hyper::{Request, StatusCode};
 use serde_json::json;
 
 use crate::domain::format_money;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::http::{self, Reply};
 use crate::service::campaigns;
 use crate::state::AppState;
@@ -28,7 +28,7 @@ pub async fn get(state: &AppState, slug: &str) -> Result<Reply> {
 }
 
 pub async fn create(state: &AppState, request: Request<Incoming>) -> Result<Reply> {
-    let body = json_body(request).await?;
+    let body = http::json_body(request).await?;
     let campaign = campaigns::create(&state.service, &body).await?;
     Ok(http::json(
         StatusCode::CREATED,
@@ -37,7 +37,9 @@ pub async fn create(state: &AppState, request: Request<Incoming>) -> Result<Repl
 }
 
 pub async fn patch(state: &AppState, request: Request<Incoming>, slug: &str) -> Result<Reply> {
-    let body = json_body(request).await?;
+    // An unknown campaign is a 404 whatever the body holds.
+    let slug = campaigns::slug(slug)?;
+    let body = http::json_body(request).await?;
     let campaign = campaigns::patch(&state.service, slug, body).await?;
     Ok(http::json(
         StatusCode::OK,
@@ -45,25 +47,9 @@ pub async fn patch(state: &AppState, request: Request<Incoming>, slug: &str) -> 
     ))
 }
 
-/// Admin bodies are JSON objects; anything else is refused before it is read further.
-pub(crate) async fn json_body(
-    request: Request<Incoming>,
-) -> Result<serde_json::Map<String, serde_json::Value>> {
-    let (parts, body) = request.into_parts();
-    if http::content_type(&parts.headers).as_deref() != Some("application/json") {
-        return Err(Error::new(
-            crate::error::ErrorKind::UnsupportedMediaType,
-            "unsupported_media_type",
-            "send the body as application/json",
-        ));
-    }
-    let bytes = http::read_body(&parts, body, http::JSON_BODY_LIMIT).await?;
-    http::json_object(&bytes)
-}
-
 pub async fn add_cost(state: &AppState, request: Request<Incoming>, slug: &str) -> Result<Reply> {
     let campaign = campaigns::find(&state.service, slug).await?;
-    let body = json_body(request).await?;
+    let body = http::json_body(request).await?;
     let entry = campaigns::add_cost(&state.service, &campaign, &body).await?;
     Ok(http::json(StatusCode::CREATED, &entry.to_json(&campaign)))
 }

@@ -4,7 +4,6 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::json;
 
-use super::campaigns::json_body;
 use crate::conversion::{ConversionInput, Upsert};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{self, Reply};
@@ -13,9 +12,10 @@ use crate::service::conversions;
 use crate::state::AppState;
 
 pub async fn upsert(state: &AppState, request: Request<Incoming>) -> Result<Reply> {
-    let body = json_body(request).await?;
-    let input = ConversionInput::from_json(&body, jiff::Timestamp::now())?;
-    let (conversion, upsert) = conversions::record(&state.service, input).await?;
+    let body = http::json_body(request).await?;
+    let now = jiff::Timestamp::now();
+    let input = ConversionInput::from_json(&body, now)?;
+    let (conversion, upsert) = conversions::record(&state.service, input, now).await?;
     let status = if upsert == Upsert::Created {
         StatusCode::CREATED
     } else {

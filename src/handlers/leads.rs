@@ -4,7 +4,6 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::json;
 
-use super::campaigns::json_body;
 use crate::domain::LeadStatus;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{self, Reply};
@@ -30,15 +29,15 @@ pub async fn list(state: &AppState, request: Request<Incoming>) -> Result<Reply>
     };
     let default_limit = if as_csv { MAX_CSV_ROWS } else { DEFAULT_PAGE };
     let query = leads::query(&state.service, value, default_limit).await?;
-    let page = leads::page(&state.service, query).await?;
     if as_csv {
-        let body = leads::csv(page.leads).await?;
+        let (body, next_cursor) = leads::export(&state.service, query).await?;
         return Ok(http::csv_attachment(
             body,
             "leads.csv",
-            page.next_cursor.as_deref(),
+            next_cursor.as_deref(),
         ));
     }
+    let page = leads::page(&state.service, query).await?;
     let shown: Vec<_> = page.leads.iter().map(|l| l.to_json()).collect();
     Ok(http::json(
         StatusCode::OK,
@@ -47,12 +46,14 @@ pub async fn list(state: &AppState, request: Request<Incoming>) -> Result<Reply>
 }
 
 pub async fn get(state: &AppState, id: &str) -> Result<Reply> {
-    let lead = leads::get(&state.service, id).await?;
+    let lead = leads::get(&state.service, leads::lead_id(id)?).await?;
     Ok(http::json(StatusCode::OK, &lead.to_json()))
 }
 
 pub async fn patch(state: &AppState, request: Request<Incoming>, id: &str) -> Result<Reply> {
-    let body = json_body(request).await?;
+    // An unknown lead is a 404 whatever the body holds.
+    let id = leads::lead_id(id)?;
+    let body = http::json_body(request).await?;
     if let Some(key) = body.keys().find(|k| k.as_str() != "status") {
         return Err(Error::invalid(
             key.clone(),

@@ -43,6 +43,6 @@ pub async fn xlsx(state: &AppState, request: Request<Incoming>, default: Lang) -
 /// The summary a query string asks for; `extra` names query keys the caller handles.
 async fn build(state: &AppState, query: Option<&str>, extra: &[&str]) -> Result<Report> {
     let pairs = crate::submission::query_pairs(query.unwrap_or(""));
-    let request = RoiRequest::from_pairs(&pairs, extra, state.service.store.tz())?;
+    let request = RoiRequest::from_pairs(&pairs, extra, state.service.tz())?;
     reports::build(&state.service, request).await
 }

@@ -14,8 +14,16 @@ pub type Changes = Map<String, Value>;
 /// The campaign called `slug`, or `unknown_campaign` (404).
 pub async fn find(service: &Service, slug: &str) -> Result<Campaign> {
     let unknown = || unknown_campaign(slug);
-    let slug = Slug::parse(slug).map_err(|_| unknown())?;
-    service.store.campaign(slug).await?.ok_or_else(unknown)
+    service
+        .store
+        .campaign(self::slug(slug)?)
+        .await?
+        .ok_or_else(unknown)
+}
+
+/// A slug from an address: one that cannot be a campaign's is an unknown campaign (404).
+pub fn slug(text: &str) -> Result<Slug> {
+    Slug::parse(text).map_err(|_| unknown_campaign(text))
 }
 
 fn unknown_campaign(slug: &str) -> Error {
@@ -42,8 +50,7 @@ pub async fn create(service: &Service, changes: &Changes) -> Result<Campaign> {
 
 /// Applies `changes` to the stored campaign inside the writer's transaction, so two
 /// patches never lose each other's fields.
-pub async fn patch(service: &Service, slug: &str, changes: Changes) -> Result<Campaign> {
-    let slug = Slug::parse(slug).map_err(|_| unknown_campaign(slug))?;
+pub async fn patch(service: &Service, slug: Slug, changes: Changes) -> Result<Campaign> {
     let forms = service.forms.clone();
     let now = jiff::Timestamp::now();
     service

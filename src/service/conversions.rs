@@ -7,12 +7,15 @@ use crate::conversion::{Conversion, ConversionInput, Upsert};
 use crate::error::{Error, Result};
 use crate::import::{self, Format, RowError};
 
-/// Creates or advances the conversion `input.id`; says which it was.
-pub async fn record(service: &Service, input: ConversionInput) -> Result<(Conversion, Upsert)> {
-    service
-        .store
-        .upsert_conversion(input, jiff::Timestamp::now())
-        .await
+/// Creates or advances the conversion `input.id`; says which it was. `now` is the clock
+/// reading `input` was checked against, so a conversion without a time of its own
+/// happened when it was recorded.
+pub async fn record(
+    service: &Service,
+    input: ConversionInput,
+    now: jiff::Timestamp,
+) -> Result<(Conversion, Upsert)> {
+    service.store.upsert_conversion(input, now).await
 }
 
 pub async fn get(service: &Service, id: &str) -> Result<Conversion> {

@@ -100,20 +100,21 @@ pub async fn import(service: &Service, format: Format, body: bytes::Bytes) -> Re
     Ok(report)
 }
 
-pub async fn get(service: &Service, id: &str) -> Result<Lead> {
+pub async fn get(service: &Service, id: LeadId) -> Result<Lead> {
     service
         .store
-        .lead(parse_id(id)?)
+        .lead(id)
         .await?
-        .ok_or_else(|| unknown_lead(id))
+        .ok_or_else(|| unknown_lead(&id.to_string()))
 }
 
-pub async fn set_status(service: &Service, id: &str, status: LeadStatus) -> Result<Lead> {
-    service.store.set_lead_status(parse_id(id)?, status).await
+pub async fn set_status(service: &Service, id: LeadId, status: LeadStatus) -> Result<Lead> {
+    service.store.set_lead_status(id, status).await
 }
 
-fn parse_id(id: &str) -> Result<LeadId> {
-    LeadId::parse(id).ok_or_else(|| unknown_lead(id))
+/// A lead id from an address: one that is not a ULID is an unknown lead (404).
+pub fn lead_id(text: &str) -> Result<LeadId> {
+    LeadId::parse(text).ok_or_else(|| unknown_lead(text))
 }
 
 fn unknown_lead(id: &str) -> Error {
@@ -136,9 +137,13 @@ pub async fn page(service: &Service, query: LeadQuery) -> Result<Page> {
     Ok(Page { leads, next_cursor })
 }
 
-/// Leads as spreadsheet-safe CSV. A million rows is seconds of CPU: not on an async worker.
-pub async fn csv(leads: Vec<Lead>) -> Result<Vec<u8>> {
-    off_the_workers("CSV", move || leads_csv(&leads)).await
+/// The leads of `query` as spreadsheet-safe CSV, and the cursor where an export that
+/// stopped at its limit would go on. A million rows is seconds of CPU: not on an async
+/// worker.
+pub async fn export(service: &Service, query: LeadQuery) -> Result<(Vec<u8>, Option<String>)> {
+    let Page { leads, next_cursor } = page(service, query).await?;
+    let csv = off_the_workers("CSV", move || leads_csv(&leads)).await?;
+    Ok((csv, next_cursor))
 }
 
 /// The filters of a listing (`campaign, since, until, status, cursor, limit`), checked;

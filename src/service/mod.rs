@@ -34,6 +34,11 @@ impl Service {
             metrics,
         }
     }
+
+    /// The reporting time zone: dates in filters and reports are days in it.
+    pub fn tz(&self) -> &jiff::tz::TimeZone {
+        self.store.tz()
+    }
 }
 
 /// Runs CPU-heavy work (parsing a file of 200,000 rows, rolling up every conversion) on

@@ -48,8 +48,9 @@ pub struct Store {
 const TOOL_QUEUE_CAPACITY: usize = 64;
 
 impl Store {
-    /// Opens (or creates) the store file, checks its schema and starts the writer.
-    /// Blocking: call it before serving, or from a blocking context.
+    /// Opens (or creates) the store file, checks its schema and starts the writer, with
+    /// the small queue of a command-line tool (the server uses `open_with` and its
+    /// setting). Blocking: call it before serving, or from a blocking context.
     pub fn open(path: &Path, tz: jiff::tz::TimeZone) -> Result<Store> {
         Store::open_with(path, tz, FaultSwitch::default(), TOOL_QUEUE_CAPACITY)
     }
@@ -419,7 +420,8 @@ impl CampaignCache {
     }
 }
 
-/// Headroom a health probe asks for: a megabyte, sixteen of the largest (64 KiB) form posts.
+/// Headroom a health probe asks for: a megabyte, more than a batch of the largest form
+/// posts needs.
 const PROBE_BYTES: usize = 1024 * 1024;
 
 /// Any redb failure: the store cannot serve this request, the client may retry.
