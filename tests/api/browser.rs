@@ -86,13 +86,18 @@ async fn driver(test: &str) -> Option<Driver> {
 }
 
 /// A headless Chromium session; `phone` emulates a 390×844 phone screen.
+///
+/// The browser's language is fixed to en-US: otherwise Chromium takes it from the host's
+/// locale (`LANG`, `LC_ALL`), and a date input then expects its digits in that locale's
+/// order, so the same keystrokes would give another date, or none, on another machine.
 async fn browser(driver: &Driver, phone: bool) -> Client {
     let mut options = json!({
         "args": [
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
             "--no-first-run", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--window-size=1280,1000"
-        ]
+            "--disable-sync", "--window-size=1280,1000", "--lang=en-US"
+        ],
+        "prefs": {"intl.accept_languages": "en-US"}
     });
     if phone {
         options["mobileEmulation"] = json!({
@@ -118,16 +123,54 @@ async fn screenshot(client: &Client, name: &str) {
     }
 }
 
-async fn wait_for_path(client: &Client, path: &str) {
+/// Clicks a submit button and waits until the browser has left the page it was on: the
+/// old document's root goes stale once the answer to the post has replaced it. Waiting
+/// for an address instead would return at once when the answer comes back to the same
+/// address (a redirect to the page the form was on).
+async fn submit(client: &Client, button: &str) {
+    let old = client
+        .find(Locator::Css("html"))
+        .await
+        .expect("the page before the submit");
+    click(client, button).await;
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let url = client.current_url().await.expect("current url");
-        if url.path() == path {
-            return;
+        match old.tag_name().await {
+            Err(e) if e.is_stale_element_reference() => break,
+            Err(e) => panic!("waiting for the page after {button}: {e}"),
+            Ok(_) => {}
         }
-        assert!(Instant::now() < deadline, "still at {url}, expected {path}");
+        assert!(
+            Instant::now() < deadline,
+            "{button}: still on the page it was clicked on"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The new document may still be loading; its elements are wanted next.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while client
+        .execute("return document.readyState", vec![])
+        .await
+        .expect("readyState")
+        != json!("complete")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the page after {button} never loaded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The browser's current path, which must be `path` (after `submit` has waited for the
+/// new page).
+async fn assert_path(client: &Client, path: &str) {
+    let url = client.current_url().await.expect("current url");
+    let alert = match client.find(Locator::Css("[role=alert]")).await {
+        Ok(element) => element.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    assert_eq!(url.path(), path, "at {url}; the page says: {alert}");
 }
 
 async fn fill(client: &Client, css: &str, text: &str) {
@@ -175,8 +218,8 @@ async fn a_visitor_fills_the_landing_form_on_a_phone() {
     fill(&client, "#company", "上海某某机械有限公司").await;
     click(&client, "#consent").await;
     screenshot(&client, "landing-form").await;
-    click(&client, "button[type=submit]").await;
-    wait_for_path(&client, "/f/spring-expo/thanks").await;
+    submit(&client, "button[type=submit]").await;
+    assert_path(&client, "/f/spring-expo/thanks").await;
     let text = client
         .find(Locator::Css("main"))
         .await
@@ -292,19 +335,45 @@ async fn a_marketer_creates_a_campaign_and_a_cost_and_downloads_the_summary() {
         .unwrap();
     fill(&client, "#f-channel", "expo").await;
     fill(&client, "#f-budget", "80000").await;
-    click(&client, "#campaign-form button[type=submit]").await;
-    wait_for_path(&client, "/admin/campaigns/autumn-expo").await;
+    submit(&client, "#campaign-form button[type=submit]").await;
+    assert_path(&client, "/admin/campaigns/autumn-expo").await;
 
     let today = jiff::Timestamp::now()
         .in_tz("Asia/Shanghai")
         .unwrap()
         .date();
     fill(&client, "#cost-amount", "25000.50").await;
-    // A date input takes the typed digits in the browser's locale order (en-US here).
+    // A date input takes the typed digits in the browser's language's order: en-US, set
+    // in `browser`. Its value is ISO whatever the language, so a wrong order shows here
+    // rather than as a cost that was never stored.
     fill(&client, "#cost-date", &today.strftime("%m%d%Y").to_string()).await;
+    let typed = client
+        .find(Locator::Css("#cost-date"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(
+        typed.as_deref(),
+        Some(today.to_string().as_str()),
+        "the date field's value"
+    );
     fill(&client, "#cost-note", "展位费").await;
-    click(&client, "#cost-form button[type=submit]").await;
-    wait_for_path(&client, "/admin/campaigns/autumn-expo").await;
+    submit(&client, "#cost-form button[type=submit]").await;
+    // Stored, the cost comes back as a row of the campaign's cost table.
+    assert_path(&client, "/admin/campaigns/autumn-expo").await;
+    let cost_rows = client
+        .find(Locator::Css("#costs + .panel table"))
+        .await
+        .expect("the cost table")
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        cost_rows.contains("25000.50") && cost_rows.contains(&today.to_string()),
+        "{cost_rows}"
+    );
     let (_, costs) = json_body(app.admin_get("/api/campaigns/autumn-expo/costs").await).await;
     assert_eq!(costs["total"], "25000.50", "{costs}");
     assert_eq!(costs["costs"][0]["incurred_on"], today.to_string());
