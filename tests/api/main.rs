@@ -21,5 +21,6 @@ mod operations;
 mod process;
 mod qr;
 mod ranges;
+mod readme;
 mod roi;
 mod security;
