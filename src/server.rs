@@ -52,7 +52,7 @@ pub async fn prepare(config: &Config) -> Result<AppState> {
         },
     };
     if config.demo {
-        crate::demo::load(&store, &forms).await?;
+        crate::demo::load(&store, &forms, jiff::Timestamp::now()).await?;
     }
     let metrics = crate::metrics::Metrics::new(store.clone());
     Ok(AppState {

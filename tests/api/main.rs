@@ -9,6 +9,7 @@ mod campaigns;
 mod console;
 mod conversions;
 mod costs;
+mod demo;
 mod disk;
 mod exports;
 mod faults;
