@@ -629,7 +629,7 @@ async fn add_running(
             }
             demo.rows.push(row);
             let sequence = day as usize * running.leads_per_day + i;
-            if sequence % running.order_every == 0 {
+            if sequence.is_multiple_of(running.order_every) {
                 let id = format!("DEMO-{slug}-{sequence}");
                 let deal_at = received + jiff::SignedDuration::from_mins(5);
                 let won_at = received + jiff::SignedDuration::from_mins(20);
