@@ -15,7 +15,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TOKEN, TestApp, assert_csv_matches_json, excel_csv, json_body, lead, spawn_app,
+    TOKEN, TestApp, assert_csv_matches_json, excel_csv, json_body, lead, spawn_app, spawn_app_with,
 };
 
 /// A chromedriver child on a free port, killed on drop.
@@ -388,10 +388,9 @@ async fn a_marketer_creates_a_campaign_and_a_cost_and_downloads_the_summary() {
         .unwrap();
     let row = table
         .lines()
-        .find(|l| l.contains("autumn-expo"))
+        .find(|l| l.contains("2026 秋季展会"))
         .unwrap_or_else(|| panic!("no ROI row for the new campaign: {table}"));
     assert!(row.contains("25000.50"), "the row shows the cost: {row}");
-    screenshot(&client, "overview").await;
 
     // The download button's file has the figures of /api/roi.
     let href = client
@@ -424,4 +423,123 @@ async fn a_marketer_creates_a_campaign_and_a_cost_and_downloads_the_summary() {
     );
     assert_csv_matches_json(&records, &report, "合计");
     client.close().await.ok();
+}
+
+/// Where each header cell of the overview's ROI table lies: (title, left, right) in CSS
+/// pixels of the viewport.
+async fn header_boxes(client: &Client) -> Vec<(String, f64, f64)> {
+    let boxes = client
+        .execute(
+            "return Array.from(document.querySelectorAll('#roi thead th')).map(th => {\
+               const r = th.getBoundingClientRect(); return [th.textContent, r.left, r.right]; })",
+            vec![],
+        )
+        .await
+        .expect("header boxes");
+    serde_json::from_value(boxes).expect("[title, left, right] triples")
+}
+
+async fn viewport_width(client: &Client) -> f64 {
+    client
+        .execute("return document.documentElement.clientWidth", vec![])
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_demo_overview_shows_the_decision_columns_first_on_a_laptop_and_a_phone() {
+    let Some(driver) =
+        driver("the_demo_overview_shows_the_decision_columns_first_on_a_laptop_and_a_phone").await
+    else {
+        return;
+    };
+    // The demo as `serve --demo` loads it: dated from today, so the default period (this
+    // month) has rows.
+    let app = spawn_app_with(|c| c.demo = true).await;
+    let authority = app.base.trim_start_matches("http://");
+    let admin = format!("http://marketing:{TOKEN}@{authority}/admin?lang=en");
+
+    let laptop = browser(&driver, false).await;
+    laptop.goto(&admin).await.unwrap();
+    let width = viewport_width(&laptop).await;
+    let boxes = header_boxes(&laptop).await;
+    let titles: Vec<&str> = boxes.iter().map(|b| b.0.as_str()).collect();
+    assert_eq!(
+        titles[..7],
+        [
+            "Campaign",
+            "Revenue",
+            "ROI %",
+            "ROAS",
+            "Cost",
+            "Cost per lead",
+            "Cost per order"
+        ]
+    );
+    for (title, _, right) in &boxes {
+        assert!(
+            *right <= width,
+            "{title} ends at {right} px, off a {width} px wide screen"
+        );
+    }
+    // The README's picture: the page as it opens (Chinese, no query), all of it, the
+    // window as tall as the page.
+    laptop
+        .goto(&format!("http://marketing:{TOKEN}@{authority}/admin"))
+        .await
+        .unwrap();
+    let sizes = laptop
+        .execute(
+            "return [document.documentElement.scrollHeight, window.outerHeight - window.innerHeight]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (page, chrome): (u32, u32) = serde_json::from_value(sizes).unwrap();
+    laptop.set_window_size(1280, page + chrome).await.unwrap();
+    assert_eq!(
+        viewport_width(&laptop).await,
+        width,
+        "still a laptop's width"
+    );
+    screenshot(&laptop, "overview-1280").await;
+    laptop.close().await.ok();
+
+    let phone = browser(&driver, true).await;
+    phone.goto(&admin).await.unwrap();
+    // On a phone the table scrolls sideways; the campaign's name stays where it was.
+    let name_left = || async {
+        phone
+            .execute(
+                "return document.querySelector('#roi tbody td').getBoundingClientRect().left",
+                vec![],
+            )
+            .await
+            .unwrap()
+            .as_f64()
+            .unwrap()
+    };
+    let before = name_left().await;
+    let scrolled = phone
+        .execute(
+            "const s = document.querySelector('#roi').parentElement; s.scrollLeft = 300; \
+             return s.scrollLeft",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(scrolled.as_f64() > Some(0.0), "the table scrolls sideways");
+    assert_eq!(name_left().await, before, "the name column stays on screen");
+    phone
+        .goto(&format!("http://marketing:{TOKEN}@{authority}/admin"))
+        .await
+        .unwrap();
+    phone
+        .execute("document.getElementById('roi').scrollIntoView()", vec![])
+        .await
+        .unwrap();
+    screenshot(&phone, "overview-390").await;
+    phone.close().await.ok();
 }
