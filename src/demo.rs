@@ -1,8 +1,15 @@
 //! `--demo`: the reference campaigns of `acceptance-examples.md` with their costs, leads,
 //! statuses, deals and orders, so that a new user's first ROI table shows the published
-//! figures; plus three campaigns whose visitors touch several of them before buying, so
-//! the attribution models visibly differ. Loaded only into an empty store, through the
-//! same import code paths as real data.
+//! figures; three campaigns whose visitors touch several of them before buying, so the
+//! attribution models visibly differ; and two running campaigns with traffic every day of
+//! the last four weeks, so the console's default period (this month) has a full table.
+//! Loaded only into an empty store, through the same import code paths as real data.
+//!
+//! Everything is dated relative to the `now` it is given: the reference timeline is
+//! written below as it happened (in 2025) and moved by whole days so that its last day is
+//! yesterday, and the running campaigns' days count back from `now`. Moving every time by
+//! the same amount keeps the spacing, so every figure (sales cycles, lookback windows and
+//! time-decay credit included) is the same whatever the day the demo is loaded.
 
 use std::collections::HashMap;
 
@@ -11,12 +18,68 @@ use serde_json::json;
 use crate::campaign::Campaign;
 use crate::conversion::ConversionInput;
 use crate::cost::CostEntry;
+use crate::domain::{Slug, Source};
 use crate::error::{Error, Result};
 use crate::forms::FormSet;
 use crate::import::{Row, lead_from_row};
-use crate::store::{NewLead, Store};
+use crate::store::{NewLead, Store, Visit};
 
-/// One reference campaign and its published results.
+/// The last day of the reference timeline as written (the trade show's orders).
+const WRITTEN_LAST_DAY: jiff::civil::Date = jiff::civil::date(2025, 5, 20);
+
+/// The reference timeline's dates moved by a whole number of days.
+struct Shift {
+    days: i64,
+}
+
+impl Shift {
+    /// The shift that puts `WRITTEN_LAST_DAY` on the day before `today`: every moved time
+    /// is then in the past, whatever the time of day.
+    fn ending_before(today: jiff::civil::Date) -> Shift {
+        let yesterday = today.yesterday().unwrap_or(today);
+        Shift {
+            days: WRITTEN_LAST_DAY.duration_until(yesterday).as_hours() / 24,
+        }
+    }
+
+    /// A written RFC 3339 time, moved. Whole 24-hour days keep the written UTC offset's
+    /// time of day (the demo's times are China's, which has no daylight saving).
+    fn at(&self, written: &str) -> Result<jiff::Timestamp> {
+        let at: jiff::Timestamp = written
+            .parse()
+            .map_err(|_| Error::internal("bad demo time"))?;
+        Ok(at + jiff::SignedDuration::from_hours(24 * self.days))
+    }
+
+    fn day(&self, written: &str) -> Result<jiff::civil::Date> {
+        let day: jiff::civil::Date = written
+            .parse()
+            .map_err(|_| Error::internal("bad demo date"))?;
+        day.checked_add(jiff::Span::new().days(self.days))
+            .map_err(|_| Error::internal("demo date out of range"))
+    }
+
+    /// A campaign body with its dates moved, and `{year}` / `{month}` in its name filled
+    /// from `named_by` (a written date), so that names say when the campaign ran.
+    fn body(&self, written: &serde_json::Value, named_by: &str) -> Result<serde_json::Value> {
+        let mut body = written.clone();
+        for key in ["starts_on", "ends_on"] {
+            if let Some(day) = body[key].as_str() {
+                body[key] = self.day(day)?.to_string().into();
+            }
+        }
+        let named_by = self.day(named_by)?;
+        if let Some(name) = body["name"].as_str() {
+            body["name"] = name
+                .replace("{year}", &named_by.year().to_string())
+                .replace("{month}", &named_by.strftime("%Y-%m").to_string())
+                .into();
+        }
+        Ok(body)
+    }
+}
+
+/// One reference campaign and its published results; times as written (see `Shift`).
 struct Reference {
     body: serde_json::Value,
     cost: &'static str,
@@ -31,7 +94,14 @@ struct Reference {
     revenue_per_order: &'static str,
     deal_at: &'static str,
     won_at: &'static str,
+    /// Form views per lead: the landing page's visits, including those who left.
+    views_per_lead: usize,
+    /// QR placements the visitors scanned at the venue, in turn; empty for online campaigns.
+    placements: &'static [&'static str],
 }
+
+/// Placements of a booth's QR codes (the printable sheet has a card for each).
+const BOOTH: &[&str] = &["booth-a", "booth-b", "poster"];
 
 fn references() -> Vec<Reference> {
     let r = |body,
@@ -45,7 +115,9 @@ fn references() -> Vec<Reference> {
              orders,
              revenue_per_order,
              deal_at,
-             won_at| Reference {
+             won_at,
+             views_per_lead,
+             placements| Reference {
         body,
         cost,
         incurred_on,
@@ -58,6 +130,8 @@ fn references() -> Vec<Reference> {
         revenue_per_order,
         deal_at,
         won_at,
+        views_per_lead,
+        placements,
     };
     vec![
         r(
@@ -73,9 +147,12 @@ fn references() -> Vec<Reference> {
             "20000",
             "2025-02-10T10:00:00+08:00",
             "2025-03-05T10:00:00+08:00",
+            6,
+            &[],
         ),
         r(
-            json!({"slug": "trade-show", "name": "行业展会", "kind": "trade_show", "channel": "trade_show", "status": "ended"}),
+            json!({"slug": "trade-show", "name": "行业展会", "kind": "trade_show", "channel": "trade_show", "status": "ended",
+                 "qr_variants": BOOTH}),
             "80000",
             "2025-01-15",
             "2025-01-16T09:00:00+08:00",
@@ -87,6 +164,8 @@ fn references() -> Vec<Reference> {
             "20000",
             "2025-02-12T10:00:00+08:00",
             "2025-03-10T10:00:00+08:00",
+            2,
+            BOOTH,
         ),
         r(
             json!({"slug": "email-marketing", "name": "邮件营销", "kind": "email", "channel": "email", "status": "ended"}),
@@ -101,6 +180,8 @@ fn references() -> Vec<Reference> {
             "8000",
             "2025-02-15T10:00:00+08:00",
             "2025-03-12T10:00:00+08:00",
+            3,
+            &[],
         ),
         r(
             json!({"slug": "social-media", "name": "社交媒体", "kind": "social", "channel": "social", "status": "ended"}),
@@ -115,11 +196,13 @@ fn references() -> Vec<Reference> {
             "7500",
             "2025-02-20T10:00:00+08:00",
             "2025-03-15T10:00:00+08:00",
+            4,
+            &[],
         ),
         r(
-            json!({"slug": "expo-2025-shanghai", "name": "2025 上海工业自动化展", "kind": "trade_show", "channel": "expo",
+            json!({"slug": "expo-shanghai", "name": "{year} 上海工业自动化展", "kind": "trade_show", "channel": "expo",
                  "status": "reviewing", "budget": "200000", "target_leads": 300, "target_revenue": "1000000",
-                 "starts_on": "2025-03-12", "ends_on": "2025-03-14"}),
+                 "starts_on": "2025-03-12", "ends_on": "2025-03-14", "qr_variants": BOOTH}),
             "200000",
             "2025-03-12",
             "2025-03-12T09:30:00+08:00",
@@ -131,9 +214,11 @@ fn references() -> Vec<Reference> {
             "50000",
             "2025-03-25T10:00:00+08:00",
             "2025-05-20T10:00:00+08:00",
+            2,
+            BOOTH,
         ),
         r(
-            json!({"slug": "baidu-sem-2025q1", "name": "2025Q1 百度SEM品牌词", "kind": "online_ad", "channel": "baidu_sem",
+            json!({"slug": "baidu-sem-brand", "name": "百度SEM品牌词", "kind": "online_ad", "channel": "baidu_sem",
                  "status": "ended", "starts_on": "2025-01-01", "ends_on": "2025-03-31"}),
             "100000",
             "2025-01-01",
@@ -146,9 +231,11 @@ fn references() -> Vec<Reference> {
             "30000",
             "2025-03-20T10:00:00+08:00",
             "2025-04-15T10:00:00+08:00",
+            5,
+            &[],
         ),
         r(
-            json!({"slug": "douyin-feed-2025q1", "name": "2025Q1 抖音信息流获客", "kind": "online_ad", "channel": "douyin_feed",
+            json!({"slug": "douyin-feed", "name": "抖音信息流获客", "kind": "online_ad", "channel": "douyin_feed",
                  "status": "ended", "starts_on": "2025-01-01", "ends_on": "2025-03-31"}),
             "80000",
             "2025-01-01",
@@ -161,9 +248,11 @@ fn references() -> Vec<Reference> {
             "30000",
             "2025-03-22T10:00:00+08:00",
             "2025-04-18T10:00:00+08:00",
+            4,
+            &[],
         ),
         r(
-            json!({"slug": "douyin-live-2025-03", "name": "2025-03 抖音直播「新品发布专场」", "kind": "livestream",
+            json!({"slug": "douyin-live-launch", "name": "{month} 抖音直播「新品发布专场」", "kind": "livestream",
                  "channel": "douyin_live", "status": "reviewing", "budget": "30000", "target_leads": 200,
                  "target_revenue": "300000", "form": "livestream", "starts_on": "2025-03-20", "ends_on": "2025-03-20"}),
             "30000",
@@ -177,6 +266,8 @@ fn references() -> Vec<Reference> {
             "20000",
             "2025-03-28T10:00:00+08:00",
             "2025-04-25T10:00:00+08:00",
+            3,
+            &[],
         ),
     ]
 }
@@ -184,22 +275,76 @@ fn references() -> Vec<Reference> {
 /// Campaigns that share visitors: a booth scan, then a search ad, then an article.
 fn journey_campaigns() -> Vec<serde_json::Value> {
     vec![
-        json!({"slug": "expo-2025-shenzhen", "name": "2025 深圳电子展", "kind": "trade_show", "channel": "expo", "status": "ended"}),
-        json!({"slug": "baidu-sem-2025q2", "name": "2025Q2 百度SEM通用词", "kind": "online_ad", "channel": "baidu_sem", "status": "running"}),
+        json!({"slug": "expo-shenzhen", "name": "{year} 深圳电子展", "kind": "trade_show", "channel": "expo", "status": "ended",
+               "qr_variants": ["booth-a"]}),
+        json!({"slug": "baidu-sem-generic", "name": "百度SEM通用词", "kind": "online_ad", "channel": "baidu_sem", "status": "running"}),
         json!({"slug": "wechat-articles", "name": "公众号案例文章", "kind": "content", "channel": "wechat_mp", "status": "running"}),
     ]
 }
 
-/// Loads the demo data into an empty store; returns how many campaigns were created.
-pub async fn load(store: &Store, forms: &FormSet) -> Result<usize> {
+/// A campaign that runs every day: its daily cost, leads and orders over the last
+/// `RUNNING_DAYS` days, counted back from `now`.
+struct Running {
+    body: serde_json::Value,
+    cost_per_day: &'static str,
+    leads_per_day: usize,
+    /// A lead in this many wins an order (the same night: a live-commerce or showroom sale).
+    order_every: usize,
+    revenue_per_order: &'static str,
+    views_per_lead: usize,
+    placements: &'static [&'static str],
+}
+
+const RUNNING_DAYS: i64 = 28;
+
+fn running() -> Vec<Running> {
+    vec![
+        Running {
+            body: json!({"slug": "showroom-qr", "name": "展厅扫码 · 常设展位", "kind": "offline_event", "channel": "showroom",
+                         "status": "running", "budget": "30000", "target_leads": 120,
+                         "qr_variants": ["entrance", "demo-line", "brochure"]}),
+            cost_per_day: "800",
+            leads_per_day: 4,
+            order_every: 8,
+            revenue_per_order: "12000",
+            views_per_lead: 2,
+            placements: &["entrance", "demo-line", "brochure"],
+        },
+        Running {
+            body: json!({"slug": "douyin-live-daily", "name": "抖音直播 · 每日好物专场", "kind": "livestream",
+                         "channel": "douyin_live", "status": "running", "budget": "60000", "target_leads": 200,
+                         "form": "livestream"}),
+            cost_per_day: "1500",
+            leads_per_day: 6,
+            order_every: 6,
+            revenue_per_order: "3000",
+            views_per_lead: 5,
+            placements: &[],
+        },
+    ]
+}
+
+/// Loads the demo data into an empty store, dated relative to `now` (see the module
+/// comment); returns how many campaigns were created.
+pub async fn load(store: &Store, forms: &FormSet, now: jiff::Timestamp) -> Result<usize> {
     if !store.campaigns().await?.is_empty() {
         tracing::info!("--demo: the store already has campaigns; demo data not loaded");
         return Ok(0);
     }
-    let now = jiff::Timestamp::now();
+    let shift = Shift::ending_before(now.to_zoned_datetime(store.tz().clone()).date());
     let references = references();
-    let mut bodies: Vec<serde_json::Value> = references.iter().map(|r| r.body.clone()).collect();
-    bodies.extend(journey_campaigns());
+    let running = running();
+    let mut bodies = Vec::new();
+    for reference in &references {
+        let named_by = reference.body["starts_on"]
+            .as_str()
+            .unwrap_or(reference.incurred_on);
+        bodies.push(shift.body(&reference.body, named_by)?);
+    }
+    for body in journey_campaigns() {
+        bodies.push(shift.body(&body, "2025-04-10")?);
+    }
+    bodies.extend(running.iter().map(|r| r.body.clone()));
     let mut campaigns = HashMap::new();
     for body in &bodies {
         let campaign = Campaign::create(
@@ -210,29 +355,25 @@ pub async fn load(store: &Store, forms: &FormSet) -> Result<usize> {
         let campaign = store.create_campaign(campaign).await?;
         campaigns.insert(campaign.slug.to_string(), campaign);
     }
-    let mut rows = Vec::new();
-    let mut conversions = Vec::new();
-    let mut phone_seq = 0_u32;
-    let mut next_phone = || {
-        phone_seq += 1;
-        format!("1390{phone_seq:07}")
-    };
+    let mut demo = Demo::default();
     for reference in &references {
         let slug = reference.body["slug"].as_str().expect("demo slug");
         add_cost(
             store,
             &campaigns[slug],
             reference.cost,
-            reference.incurred_on,
+            &shift.day(reference.incurred_on)?.to_string(),
             "演示数据",
+            now,
         )
         .await?;
-        let first: jiff::Timestamp = reference
-            .first_lead_at
-            .parse()
-            .map_err(|_| Error::internal("bad demo time"))?;
+        let first = shift.at(reference.first_lead_at)?;
+        let (deal_at, won_at) = (
+            shift.at(reference.deal_at)?.to_string(),
+            shift.at(reference.won_at)?.to_string(),
+        );
         for i in 0..reference.leads {
-            let phone = next_phone();
+            let phone = demo.next_phone();
             let status = if i < reference.mqls {
                 "mql"
             } else if i >= reference.leads - reference.disqualified {
@@ -241,49 +382,61 @@ pub async fn load(store: &Store, forms: &FormSet) -> Result<usize> {
                 "new"
             };
             let received = first + jiff::SignedDuration::from_mins(3 * i as i64);
-            rows.push(lead_row(
+            let placement = (!reference.placements.is_empty())
+                .then(|| reference.placements[i % reference.placements.len()]);
+            demo.visit(slug, received, placement, reference.views_per_lead);
+            let mut row = lead_row(
                 slug,
                 &received.to_string(),
                 &phone,
                 &format!("演示客户{}", &phone[7..]),
                 status,
-            ));
+            );
+            if let Some(placement) = placement {
+                scanned(&mut row, placement);
+            }
+            demo.rows.push(row);
             if i < reference.deals {
                 let id = format!("DEMO-{slug}-{i}");
-                conversions.push(conversion(&id, &phone, "deal", None, reference.deal_at));
+                demo.conversions
+                    .push(conversion(&id, &phone, "deal", None, &deal_at));
                 if i < reference.orders {
-                    conversions.push(conversion(
+                    demo.conversions.push(conversion(
                         &id,
                         &phone,
                         "won",
                         Some(reference.revenue_per_order),
-                        reference.won_at,
+                        &won_at,
                     ));
                 }
             }
         }
     }
-    add_journeys(
-        store,
-        &campaigns,
-        &mut rows,
-        &mut conversions,
-        &mut next_phone,
-    )
-    .await?;
-    let leads = rows
+    add_journeys(store, &campaigns, &shift, &mut demo, now).await?;
+    for campaign in &running {
+        add_running(store, &campaigns, campaign, &mut demo, now).await?;
+    }
+    store.count_visits(demo.visits).await?;
+    let leads = demo
+        .rows
         .iter()
         .map(|row| {
-            lead_from_row(row, &campaigns, forms, now)
-                .and_then(NewLead::from_capture)
-                .map(|lead| (row.line, lead))
+            let capture = lead_from_row(row, &campaigns, forms, now)?;
+            let mut lead = NewLead::from_capture(capture)?;
+            // Booth visitors came by a QR code, as a live scan's lead would: the QR
+            // sheet then counts them per placement.
+            if row.get("utm_source") == Some("qr") {
+                lead.lead.source = Source::Qr;
+            }
+            Ok((row.line, lead))
         })
         .collect::<Result<Vec<_>>>()?;
     let lead_count = leads.len();
     for (_, outcome) in store.import_leads(leads).await? {
         outcome?;
     }
-    let conversions = conversions
+    let conversions = demo
+        .conversions
         .into_iter()
         .enumerate()
         .map(|(i, get)| ConversionInput::parse(|k| get.get(k).cloned(), now).map(|c| (i + 1, c)))
@@ -299,65 +452,100 @@ pub async fn load(store: &Store, forms: &FormSet) -> Result<usize> {
     Ok(campaigns.len())
 }
 
+/// What the demo writes after its campaigns and costs.
+#[derive(Default)]
+struct Demo {
+    rows: Vec<Row>,
+    conversions: Vec<HashMap<String, String>>,
+    visits: Vec<Visit>,
+    phones: u32,
+}
+
+impl Demo {
+    fn next_phone(&mut self) -> String {
+        self.phones += 1;
+        format!("1390{:07}", self.phones)
+    }
+
+    /// The visits before a lead received `at`: `views` form views (the first by the lead
+    /// itself, the rest by visitors who left), each after a scan of `placement` when the
+    /// visitor came by QR code, plus one more scan by someone who never opened the form.
+    fn visit(&mut self, slug: &str, at: jiff::Timestamp, placement: Option<&str>, views: usize) {
+        let slug = Slug::parse(slug).expect("demo slugs are valid");
+        let before = at - jiff::SignedDuration::from_mins(1);
+        for _ in 0..views {
+            if let Some(placement) = placement {
+                self.visits.push(Visit::Scan {
+                    slug: slug.clone(),
+                    variant: placement.to_owned(),
+                    at: before,
+                });
+            }
+            self.visits.push(Visit::FormView {
+                slug: slug.clone(),
+                at: before,
+                qr_variant: placement.map(str::to_owned),
+            });
+        }
+        if let Some(placement) = placement {
+            self.visits.push(Visit::Scan {
+                slug,
+                variant: placement.to_owned(),
+                at: before,
+            });
+        }
+    }
+}
+
+/// A lead row as a booth scan's: the QR code's tracking parameters.
+fn scanned(row: &mut Row, placement: &str) {
+    row.cells.extend([
+        ("utm_source".into(), "qr".into()),
+        ("utm_medium".into(), "offline".into()),
+        ("utm_content".into(), placement.into()),
+    ]);
+}
+
 /// Five visitors scan the Shenzhen booth, later click a Baidu ad and read an article
 /// before they buy; five more only click the ad and buy.
 async fn add_journeys(
     store: &Store,
     campaigns: &HashMap<String, Campaign>,
-    rows: &mut Vec<Row>,
-    conversions: &mut Vec<HashMap<String, String>>,
-    next_phone: &mut impl FnMut() -> String,
+    shift: &Shift,
+    demo: &mut Demo,
+    now: jiff::Timestamp,
 ) -> Result<()> {
-    add_cost(
-        store,
-        &campaigns["expo-2025-shenzhen"],
-        "60000",
-        "2025-04-10",
-        "展位与搭建",
-    )
-    .await?;
-    add_cost(
-        store,
-        &campaigns["baidu-sem-2025q2"],
-        "20000",
-        "2025-04-15",
-        "4月投放",
-    )
-    .await?;
-    add_cost(
-        store,
-        &campaigns["wechat-articles"],
-        "5000",
-        "2025-04-20",
-        "稿费",
-    )
-    .await?;
+    for (slug, amount, day, note) in [
+        ("expo-shenzhen", "60000", "2025-04-10", "展位与搭建"),
+        ("baidu-sem-generic", "20000", "2025-04-15", "4月投放"),
+        ("wechat-articles", "5000", "2025-04-20", "稿费"),
+    ] {
+        let day = shift.day(day)?.to_string();
+        add_cost(store, &campaigns[slug], amount, &day, note, now).await?;
+    }
     for i in 0..10 {
-        let phone = next_phone();
+        let phone = demo.next_phone();
         let name = format!("旅程客户{}", i + 1);
         let minutes = jiff::SignedDuration::from_mins(7 * i64::from(i));
-        let at = |text: &str| -> Result<String> {
-            let ts: jiff::Timestamp = text.parse().map_err(|_| Error::internal("bad demo time"))?;
-            Ok((ts + minutes).to_string())
-        };
+        let at = |text: &str| -> Result<jiff::Timestamp> { Ok(shift.at(text)? + minutes) };
         if i < 5 {
+            let scanned_at = at("2025-04-10T10:00:00+08:00")?;
+            demo.visit("expo-shenzhen", scanned_at, Some("booth-a"), 1);
             let mut scan = lead_row(
-                "expo-2025-shenzhen",
-                &at("2025-04-10T10:00:00+08:00")?,
+                "expo-shenzhen",
+                &scanned_at.to_string(),
                 &phone,
                 &name,
                 "mql",
             );
-            scan.cells.extend([
-                ("utm_source".into(), "qr".into()),
-                ("utm_medium".into(), "offline".into()),
-                ("utm_content".into(), "booth-a".into()),
-            ]);
-            rows.push(scan);
+            scanned(&mut scan, "booth-a");
+            demo.rows.push(scan);
         }
+        let clicked_at = at("2025-04-20T21:00:00+08:00")?;
+        demo.visit("baidu-sem-generic", clicked_at, None, 3);
         let mut click = lead_row(
-            "baidu-sem-2025q2",
-            &at("2025-04-20T21:00:00+08:00")?,
+            "baidu-sem-generic",
+            &clicked_at.to_string(),
             &phone,
             &name,
             "new",
@@ -367,31 +555,96 @@ async fn add_journeys(
             ("utm_medium".into(), "cpc".into()),
             ("bd_vid".into(), format!("demo{i}")),
         ]);
-        rows.push(click);
+        demo.rows.push(click);
         if i < 5 {
-            rows.push(lead_row(
+            let read_at = at("2025-04-25T12:00:00+08:00")?;
+            demo.visit("wechat-articles", read_at, None, 2);
+            demo.rows.push(lead_row(
                 "wechat-articles",
-                &at("2025-04-25T12:00:00+08:00")?,
+                &read_at.to_string(),
                 &phone,
                 &name,
                 "new",
             ));
         }
         let id = format!("DEMO-JOURNEY-{}", i + 1);
-        conversions.push(conversion(
+        demo.conversions.push(conversion(
             &id,
             &phone,
             "deal",
             None,
-            &at("2025-04-28T10:00:00+08:00")?,
+            &at("2025-04-28T10:00:00+08:00")?.to_string(),
         ));
-        conversions.push(conversion(
+        demo.conversions.push(conversion(
             &id,
             &phone,
             "won",
             Some("40000"),
-            &at("2025-05-12T10:00:00+08:00")?,
+            &at("2025-05-12T10:00:00+08:00")?.to_string(),
         ));
+    }
+    Ok(())
+}
+
+/// A running campaign's last `RUNNING_DAYS` days, counted back from `now` in whole days:
+/// each day's cost, and leads 30, 50, 70… minutes before that day's `now`, an order
+/// 20 minutes after some of them. Everything is in the past, and today has its share.
+async fn add_running(
+    store: &Store,
+    campaigns: &HashMap<String, Campaign>,
+    running: &Running,
+    demo: &mut Demo,
+    now: jiff::Timestamp,
+) -> Result<()> {
+    let slug = running.body["slug"].as_str().expect("demo slug");
+    for day in 0..RUNNING_DAYS {
+        let day_now = now - jiff::SignedDuration::from_hours(24 * day);
+        let incurred = day_now
+            .to_zoned_datetime(store.tz().clone())
+            .date()
+            .to_string();
+        add_cost(
+            store,
+            &campaigns[slug],
+            running.cost_per_day,
+            &incurred,
+            "日投放",
+            now,
+        )
+        .await?;
+        for i in 0..running.leads_per_day {
+            let phone = demo.next_phone();
+            let received = day_now - jiff::SignedDuration::from_mins(30 + 20 * i as i64);
+            let placement = (!running.placements.is_empty())
+                .then(|| running.placements[i % running.placements.len()]);
+            demo.visit(slug, received, placement, running.views_per_lead);
+            let mut row = lead_row(
+                slug,
+                &received.to_string(),
+                &phone,
+                &format!("演示客户{}", &phone[7..]),
+                if i % 2 == 0 { "mql" } else { "new" },
+            );
+            if let Some(placement) = placement {
+                scanned(&mut row, placement);
+            }
+            demo.rows.push(row);
+            let sequence = day as usize * running.leads_per_day + i;
+            if sequence.is_multiple_of(running.order_every) {
+                let id = format!("DEMO-{slug}-{sequence}");
+                let deal_at = received + jiff::SignedDuration::from_mins(5);
+                let won_at = received + jiff::SignedDuration::from_mins(20);
+                demo.conversions
+                    .push(conversion(&id, &phone, "deal", None, &deal_at.to_string()));
+                demo.conversions.push(conversion(
+                    &id,
+                    &phone,
+                    "won",
+                    Some(running.revenue_per_order),
+                    &won_at.to_string(),
+                ));
+            }
+        }
     }
     Ok(())
 }
@@ -402,13 +655,10 @@ async fn add_cost(
     amount: &str,
     incurred_on: &str,
     note: &str,
+    now: jiff::Timestamp,
 ) -> Result<()> {
     let body = json!({"amount": amount, "incurred_on": incurred_on, "note": note});
-    let entry = CostEntry::from_json(
-        body.as_object().expect("object"),
-        campaign,
-        jiff::Timestamp::now(),
-    )?;
+    let entry = CostEntry::from_json(body.as_object().expect("object"), campaign, now)?;
     store
         .add_cost(campaign.slug.clone(), entry, campaign.currency)
         .await?;
@@ -537,6 +787,7 @@ pub async fn generate(
             &format!("{}", 5_000 + i * 13),
             &incurred.to_string(),
             "scale",
+            now,
         )
         .await?;
         campaigns.insert(slug.clone(), campaign);

@@ -54,7 +54,7 @@ pub async fn prepare(config: &Config) -> Result<AppState> {
         },
     };
     if config.demo {
-        crate::demo::load(&store, &forms).await?;
+        crate::demo::load(&store, &forms, jiff::Timestamp::now()).await?;
     }
     Ok(AppState {
         service: Arc::new(Service::new(store, forms)),

@@ -121,6 +121,8 @@ messages! {
     campaign_status_running: "进行中", "Running";
     campaign_status_ended: "已结束", "Ended";
     campaign_status_reviewing: "复盘中", "Reviewing";
+    all_columns: "显示全部列", "All columns";
+    key_columns: "只看关键列", "Key columns only";
     error_login: "请登录", "Please log in";
     error_forbidden: "请求被拒绝：请从管理后台自己的页面提交（刷新页面后重试）", "Refused: changes must be sent from the console's own pages (reload the page and try again)";
     error_not_found: "找不到该内容", "Not found";

@@ -28,6 +28,35 @@ const MODELS: &[&str] = &[
 const GROUPS: &[&str] = &["campaign", "channel", "kind"];
 /// Campaigns in the cost and revenue chart.
 const TOP_CAMPAIGNS: usize = 10;
+/// The console table's columns, first: the name (kept on screen while the table scrolls),
+/// then what a budget decision rests on, so a laptop shows them without scrolling.
+/// `?columns=all` adds the other columns after these, in the report's order. Only the
+/// page: `/api/roi`, the CSV and the workbook keep `report::COLUMNS`.
+const KEY_COLUMNS: &[&str] = &[
+    "name",
+    "revenue",
+    "roi_pct",
+    "roas",
+    "cost",
+    "cpl",
+    "cost_per_order",
+    "leads",
+    "orders",
+    "deals",
+];
+
+/// One column of the console table.
+pub struct Column {
+    pub title: &'static str,
+    /// Text, aligned left (numbers are aligned right).
+    pub text: bool,
+}
+
+/// One line of the console table; `link` is the campaign's page.
+pub struct Line {
+    pub cells: Vec<String>,
+    pub link: Option<String>,
+}
 
 #[derive(Template)]
 #[template(path = "admin/overview.html")]
@@ -41,9 +70,12 @@ pub struct OverviewPage {
     pub groups: &'static [&'static str],
     /// The effective query (dates filled in), for the download links.
     pub query: String,
-    pub headers: Vec<&'static str>,
-    pub rows: Vec<Vec<String>>,
-    pub totals: Vec<Vec<String>>,
+    pub columns: Vec<Column>,
+    pub rows: Vec<Line>,
+    pub totals: Vec<Line>,
+    /// Whether every column is shown (`columns=all`), and the address of the other view.
+    pub all_columns: bool,
+    pub columns_href: String,
     pub charts: Vec<Chart>,
     pub warnings: Vec<String>,
     /// Shortcuts to common periods: (label, address).
@@ -67,10 +99,12 @@ pub async fn page(state: &AppState, request: Request<Incoming>) -> Result<Reply>
             pairs.push((key.to_owned(), default.to_string()));
         }
     }
+    // `columns` is the page's own: the report and the downloads do not know it.
+    let all_columns = crate::submission::first_value(&pairs, "columns") == Some("all");
     let query: String = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(&pairs)
+        .extend_pairs(pairs.iter().filter(|(k, _)| k != "columns"))
         .finish();
-    let request = RoiRequest::from_pairs(&pairs, &["lang"], state.service.tz())?;
+    let request = RoiRequest::from_pairs(&pairs, &["lang", "columns"], state.service.tz())?;
     let (report, by_kind) = reports::build_with(&state.service, request, leads_by_kind).await?;
     let value = |key: &str, default: &str| {
         crate::submission::first_value(&pairs, key)
@@ -93,6 +127,46 @@ pub async fn page(state: &AppState, request: Request<Incoming>) -> Result<Reply>
             rows.push(cells);
         }
     }
+    let group_by = value("group_by", "campaign");
+    let mixed_currencies = report.totals.len() > 1;
+    let shown = console_columns(all_columns, mixed_currencies);
+    // Rows and total lines go through the same reordering, so the totals stay under
+    // the figures they sum.
+    let reorder = |line: Vec<String>, link: bool| {
+        let key = line[0].clone();
+        let cells = shown
+            .iter()
+            .map(|&i| match COLUMNS[i].field {
+                // Rows grouped by channel or kind have no name: their key names them.
+                "name" if line[i].is_empty() && group_by == "kind" => ui.label(&key).to_owned(),
+                "name" if line[i].is_empty() => key.clone(),
+                _ => line[i].clone(),
+            })
+            .collect();
+        let link =
+            (link && group_by == "campaign").then(|| ui.link(&format!("/admin/campaigns/{key}")));
+        Line { cells, link }
+    };
+    let columns = shown
+        .iter()
+        .map(|&i| Column {
+            // The first column names what a line is: a campaign, a channel or a kind.
+            title: match COLUMNS[i].field {
+                "name" => match group_by.as_str() {
+                    "channel" => ui.t.channel,
+                    "kind" => ui.t.kind,
+                    _ => ui.t.campaign,
+                },
+                _ => report::title(&COLUMNS[i], ui.lang.report()),
+            },
+            text: COLUMNS[i].kind == crate::columns::Kind::Text,
+        })
+        .collect();
+    let rows = rows.into_iter().map(|line| reorder(line, true)).collect();
+    let totals = totals
+        .into_iter()
+        .map(|line| reorder(line, false))
+        .collect();
     let charts = vec![
         cost_and_revenue(&ui, &report),
         charts::horizontal(
@@ -114,16 +188,15 @@ pub async fn page(state: &AppState, request: Request<Incoming>) -> Result<Reply>
         from: value("from", ""),
         to: value("to", ""),
         model: value("model", "last_touch"),
-        group_by: value("group_by", "campaign"),
+        group_by,
         models: MODELS,
         groups: GROUPS,
         query,
-        headers: COLUMNS
-            .iter()
-            .map(|c| report::title(c, ui.lang.report()))
-            .collect(),
+        columns,
         rows,
         totals,
+        all_columns,
+        columns_href: columns_href(&ui, &pairs, !all_columns),
         charts,
         warnings: report.warnings.clone(),
         ranges: ranges(&ui, today, &pairs),
@@ -132,7 +205,42 @@ pub async fn page(state: &AppState, request: Request<Incoming>) -> Result<Reply>
     super::page(StatusCode::OK, &overview)
 }
 
-/// This month, last month, this year and everything, keeping the model and grouping.
+/// Indexes into `COLUMNS` of the console's columns: `KEY_COLUMNS` (with the currency
+/// when the rows mix currencies, since amounts then need it), then, for `all`, the rest.
+fn console_columns(all: bool, mixed_currencies: bool) -> Vec<usize> {
+    let index = |name: &str| {
+        COLUMNS
+            .iter()
+            .position(|c| c.field == name)
+            .expect("a report column")
+    };
+    let mut shown: Vec<usize> = KEY_COLUMNS.iter().map(|name| index(name)).collect();
+    if mixed_currencies && !all {
+        shown.insert(1, index("currency"));
+    }
+    if all {
+        let rest: Vec<usize> = (0..COLUMNS.len()).filter(|i| !shown.contains(i)).collect();
+        shown.extend(rest);
+    }
+    shown
+}
+
+/// This page with every column (`all`) or the key ones, keeping the period and pickers.
+fn columns_href(ui: &Ui, pairs: &[(String, String)], all: bool) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (key, value) in pairs {
+        if key != "columns" && key != "lang" {
+            query.append_pair(key, value);
+        }
+    }
+    if all {
+        query.append_pair("columns", "all");
+    }
+    ui.link_with("/admin", &query.finish())
+}
+
+/// This month, last month, this year and everything, keeping the model, grouping and
+/// columns.
 fn ranges(
     ui: &Ui,
     today: jiff::civil::Date,
@@ -157,7 +265,7 @@ fn ranges(
         for (key, value) in pairs {
             if matches!(
                 key.as_str(),
-                "model" | "group_by" | "lookback_days" | "half_life_days"
+                "model" | "group_by" | "lookback_days" | "half_life_days" | "columns"
             ) {
                 query.append_pair(key, value);
             }

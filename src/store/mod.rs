@@ -31,6 +31,21 @@ pub use writer::Health;
 
 use crate::faults::FaultSwitch;
 
+/// A scan or a form view for `Store::count_visits`.
+#[derive(Debug, Clone)]
+pub enum Visit {
+    Scan {
+        slug: Slug,
+        variant: String,
+        at: jiff::Timestamp,
+    },
+    FormView {
+        slug: Slug,
+        at: jiff::Timestamp,
+        qr_variant: Option<String>,
+    },
+}
+
 /// Handle to the store; cheap to clone. The writer thread stops when the last handle
 /// is dropped, after committing what was queued.
 #[derive(Clone)]
@@ -160,6 +175,28 @@ impl Store {
     pub async fn count_scan(&self, slug: Slug, variant: String, at: jiff::Timestamp) -> Result<()> {
         self.writer
             .run(move |t, ctx| write::count_scan(t, ctx, &slug, &variant, at))
+            .await
+    }
+
+    /// Counts many scans and form views in one job (the demo's traffic): one by one, each
+    /// would wait for a commit of its own.
+    pub async fn count_visits(&self, visits: Vec<Visit>) -> Result<()> {
+        self.writer
+            .run(move |t, ctx| {
+                for visit in &visits {
+                    match visit {
+                        Visit::Scan { slug, variant, at } => {
+                            write::count_scan(t, ctx, slug, variant, *at)?
+                        }
+                        Visit::FormView {
+                            slug,
+                            at,
+                            qr_variant,
+                        } => write::count_form_view(ctx, slug, *at, qr_variant.as_deref())?,
+                    }
+                }
+                Ok(())
+            })
             .await
     }
 

@@ -15,7 +15,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TOKEN, TestApp, assert_csv_matches_json, excel_csv, json_body, lead, spawn_app,
+    TOKEN, TestApp, assert_csv_matches_json, excel_csv, json_body, lead, spawn_app, spawn_app_with,
 };
 
 /// A chromedriver child on a free port, killed on drop.
@@ -86,13 +86,18 @@ async fn driver(test: &str) -> Option<Driver> {
 }
 
 /// A headless Chromium session; `phone` emulates a 390×844 phone screen.
+///
+/// The browser's language is fixed to en-US: otherwise Chromium takes it from the host's
+/// locale (`LANG`, `LC_ALL`), and a date input then expects its digits in that locale's
+/// order, so the same keystrokes would give another date, or none, on another machine.
 async fn browser(driver: &Driver, phone: bool) -> Client {
     let mut options = json!({
         "args": [
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
             "--no-first-run", "--disable-background-networking", "--disable-component-update",
-            "--disable-sync", "--window-size=1280,1000"
-        ]
+            "--disable-sync", "--window-size=1280,1000", "--lang=en-US"
+        ],
+        "prefs": {"intl.accept_languages": "en-US"}
     });
     if phone {
         options["mobileEmulation"] = json!({
@@ -118,16 +123,54 @@ async fn screenshot(client: &Client, name: &str) {
     }
 }
 
-async fn wait_for_path(client: &Client, path: &str) {
+/// Clicks a submit button and waits until the browser has left the page it was on: the
+/// old document's root goes stale once the answer to the post has replaced it. Waiting
+/// for an address instead would return at once when the answer comes back to the same
+/// address (a redirect to the page the form was on).
+async fn submit(client: &Client, button: &str) {
+    let old = client
+        .find(Locator::Css("html"))
+        .await
+        .expect("the page before the submit");
+    click(client, button).await;
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let url = client.current_url().await.expect("current url");
-        if url.path() == path {
-            return;
+        match old.tag_name().await {
+            Err(e) if e.is_stale_element_reference() => break,
+            Err(e) => panic!("waiting for the page after {button}: {e}"),
+            Ok(_) => {}
         }
-        assert!(Instant::now() < deadline, "still at {url}, expected {path}");
+        assert!(
+            Instant::now() < deadline,
+            "{button}: still on the page it was clicked on"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The new document may still be loading; its elements are wanted next.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while client
+        .execute("return document.readyState", vec![])
+        .await
+        .expect("readyState")
+        != json!("complete")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the page after {button} never loaded"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The browser's current path, which must be `path` (after `submit` has waited for the
+/// new page).
+async fn assert_path(client: &Client, path: &str) {
+    let url = client.current_url().await.expect("current url");
+    let alert = match client.find(Locator::Css("[role=alert]")).await {
+        Ok(element) => element.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    assert_eq!(url.path(), path, "at {url}; the page says: {alert}");
 }
 
 async fn fill(client: &Client, css: &str, text: &str) {
@@ -175,8 +218,8 @@ async fn a_visitor_fills_the_landing_form_on_a_phone() {
     fill(&client, "#company", "上海某某机械有限公司").await;
     click(&client, "#consent").await;
     screenshot(&client, "landing-form").await;
-    click(&client, "button[type=submit]").await;
-    wait_for_path(&client, "/f/spring-expo/thanks").await;
+    submit(&client, "button[type=submit]").await;
+    assert_path(&client, "/f/spring-expo/thanks").await;
     let text = client
         .find(Locator::Css("main"))
         .await
@@ -292,19 +335,45 @@ async fn a_marketer_creates_a_campaign_and_a_cost_and_downloads_the_summary() {
         .unwrap();
     fill(&client, "#f-channel", "expo").await;
     fill(&client, "#f-budget", "80000").await;
-    click(&client, "#campaign-form button[type=submit]").await;
-    wait_for_path(&client, "/admin/campaigns/autumn-expo").await;
+    submit(&client, "#campaign-form button[type=submit]").await;
+    assert_path(&client, "/admin/campaigns/autumn-expo").await;
 
     let today = jiff::Timestamp::now()
         .in_tz("Asia/Shanghai")
         .unwrap()
         .date();
     fill(&client, "#cost-amount", "25000.50").await;
-    // A date input takes the typed digits in the browser's locale order (en-US here).
+    // A date input takes the typed digits in the browser's language's order: en-US, set
+    // in `browser`. Its value is ISO whatever the language, so a wrong order shows here
+    // rather than as a cost that was never stored.
     fill(&client, "#cost-date", &today.strftime("%m%d%Y").to_string()).await;
+    let typed = client
+        .find(Locator::Css("#cost-date"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(
+        typed.as_deref(),
+        Some(today.to_string().as_str()),
+        "the date field's value"
+    );
     fill(&client, "#cost-note", "展位费").await;
-    click(&client, "#cost-form button[type=submit]").await;
-    wait_for_path(&client, "/admin/campaigns/autumn-expo").await;
+    submit(&client, "#cost-form button[type=submit]").await;
+    // Stored, the cost comes back as a row of the campaign's cost table.
+    assert_path(&client, "/admin/campaigns/autumn-expo").await;
+    let cost_rows = client
+        .find(Locator::Css("#costs + .panel table"))
+        .await
+        .expect("the cost table")
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        cost_rows.contains("25000.50") && cost_rows.contains(&today.to_string()),
+        "{cost_rows}"
+    );
     let (_, costs) = json_body(app.admin_get("/api/campaigns/autumn-expo/costs").await).await;
     assert_eq!(costs["total"], "25000.50", "{costs}");
     assert_eq!(costs["costs"][0]["incurred_on"], today.to_string());
@@ -319,10 +388,9 @@ async fn a_marketer_creates_a_campaign_and_a_cost_and_downloads_the_summary() {
         .unwrap();
     let row = table
         .lines()
-        .find(|l| l.contains("autumn-expo"))
+        .find(|l| l.contains("2026 秋季展会"))
         .unwrap_or_else(|| panic!("no ROI row for the new campaign: {table}"));
     assert!(row.contains("25000.50"), "the row shows the cost: {row}");
-    screenshot(&client, "overview").await;
 
     // The download button's file has the figures of /api/roi.
     let href = client
@@ -355,4 +423,123 @@ async fn a_marketer_creates_a_campaign_and_a_cost_and_downloads_the_summary() {
     );
     assert_csv_matches_json(&records, &report, "合计");
     client.close().await.ok();
+}
+
+/// Where each header cell of the overview's ROI table lies: (title, left, right) in CSS
+/// pixels of the viewport.
+async fn header_boxes(client: &Client) -> Vec<(String, f64, f64)> {
+    let boxes = client
+        .execute(
+            "return Array.from(document.querySelectorAll('#roi thead th')).map(th => {\
+               const r = th.getBoundingClientRect(); return [th.textContent, r.left, r.right]; })",
+            vec![],
+        )
+        .await
+        .expect("header boxes");
+    serde_json::from_value(boxes).expect("[title, left, right] triples")
+}
+
+async fn viewport_width(client: &Client) -> f64 {
+    client
+        .execute("return document.documentElement.clientWidth", vec![])
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_demo_overview_shows_the_decision_columns_first_on_a_laptop_and_a_phone() {
+    let Some(driver) =
+        driver("the_demo_overview_shows_the_decision_columns_first_on_a_laptop_and_a_phone").await
+    else {
+        return;
+    };
+    // The demo as `serve --demo` loads it: dated from today, so the default period (this
+    // month) has rows.
+    let app = spawn_app_with(|c| c.demo = true).await;
+    let authority = app.base.trim_start_matches("http://");
+    let admin = format!("http://marketing:{TOKEN}@{authority}/admin?lang=en");
+
+    let laptop = browser(&driver, false).await;
+    laptop.goto(&admin).await.unwrap();
+    let width = viewport_width(&laptop).await;
+    let boxes = header_boxes(&laptop).await;
+    let titles: Vec<&str> = boxes.iter().map(|b| b.0.as_str()).collect();
+    assert_eq!(
+        titles[..7],
+        [
+            "Campaign",
+            "Revenue",
+            "ROI %",
+            "ROAS",
+            "Cost",
+            "Cost per lead",
+            "Cost per order"
+        ]
+    );
+    for (title, _, right) in &boxes {
+        assert!(
+            *right <= width,
+            "{title} ends at {right} px, off a {width} px wide screen"
+        );
+    }
+    // The README's picture: the page as it opens (Chinese, no query), all of it, the
+    // window as tall as the page.
+    laptop
+        .goto(&format!("http://marketing:{TOKEN}@{authority}/admin"))
+        .await
+        .unwrap();
+    let sizes = laptop
+        .execute(
+            "return [document.documentElement.scrollHeight, window.outerHeight - window.innerHeight]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (page, chrome): (u32, u32) = serde_json::from_value(sizes).unwrap();
+    laptop.set_window_size(1280, page + chrome).await.unwrap();
+    assert_eq!(
+        viewport_width(&laptop).await,
+        width,
+        "still a laptop's width"
+    );
+    screenshot(&laptop, "overview-1280").await;
+    laptop.close().await.ok();
+
+    let phone = browser(&driver, true).await;
+    phone.goto(&admin).await.unwrap();
+    // On a phone the table scrolls sideways; the campaign's name stays where it was.
+    let name_left = || async {
+        phone
+            .execute(
+                "return document.querySelector('#roi tbody td').getBoundingClientRect().left",
+                vec![],
+            )
+            .await
+            .unwrap()
+            .as_f64()
+            .unwrap()
+    };
+    let before = name_left().await;
+    let scrolled = phone
+        .execute(
+            "const s = document.querySelector('#roi').parentElement; s.scrollLeft = 300; \
+             return s.scrollLeft",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(scrolled.as_f64() > Some(0.0), "the table scrolls sideways");
+    assert_eq!(name_left().await, before, "the name column stays on screen");
+    phone
+        .goto(&format!("http://marketing:{TOKEN}@{authority}/admin"))
+        .await
+        .unwrap();
+    phone
+        .execute("document.getElementById('roi').scrollIntoView()", vec![])
+        .await
+        .unwrap();
+    screenshot(&phone, "overview-390").await;
+    phone.close().await.ok();
 }

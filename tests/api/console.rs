@@ -728,3 +728,180 @@ async fn basic_credentials_on_the_api_do_not_work_across_sites() {
         "a bearer token is no ambient credential"
     );
 }
+
+/// The overview's ROI table as text: its header titles and its lines (rows, then totals).
+fn roi_table(html: &str) -> (Vec<String>, Vec<Vec<String>>) {
+    let table = html
+        .split("<table id=\"roi\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</table>").next())
+        .expect("the ROI table");
+    let text = |cell: &str| {
+        let inner = cell.split_once('>').map_or("", |(_, rest)| rest);
+        let mut out = String::new();
+        let mut in_tag = false;
+        for c in inner.chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' => in_tag = false,
+                c if !in_tag => out.push(c),
+                _ => {}
+            }
+        }
+        crate::helpers::decode_entities(out.trim())
+    };
+    let mut lines = table.split("<tr").skip(1).map(|tr| {
+        let tr = tr.split("</tr>").next().unwrap();
+        tr.split("<th")
+            .skip(1)
+            .chain(tr.split("<td").skip(1))
+            .map(|cell| text(cell.split("</t").next().unwrap()))
+            .collect::<Vec<String>>()
+    });
+    let headers = lines.next().expect("a header line");
+    (headers, lines.collect())
+}
+
+/// A JSON figure as the console writes it (as `report::lines` does for the CSV).
+fn as_cell(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        Value::Number(n) if n.is_f64() => format!("{:.2}", n.as_f64().unwrap()),
+        other => other.to_string(),
+    }
+}
+
+#[tokio::test]
+async fn the_overview_shows_the_decision_columns_first_with_the_apis_figures() {
+    let app = spawn_app().await;
+    let mut phone = 13_800_138_300u64;
+    for (slug, name, cost, leads, orders) in [
+        ("live", "Live show", "3000", 4, 1),
+        ("search", "Search ads", "8000", 3, 2),
+    ] {
+        app.create_campaign(slug, json!({"name": name, "kind": "online_ad"}))
+            .await;
+        let resp = app
+            .admin_post(
+                &format!("/api/campaigns/{slug}/costs"),
+                &json!({"amount": cost, "incurred_on": "2025-03-01"}),
+            )
+            .await;
+        assert_eq!(resp.status(), 201);
+        for i in 0..leads {
+            phone += 1;
+            let id = app
+                .submit_json_ok(slug, &lead(&phone.to_string(), "Visitor"))
+                .await;
+            if i < orders {
+                let resp = app
+                    .admin_post(
+                        "/api/conversions",
+                        &json!({"id": format!("{slug}-{i}"), "lead_id": id, "stage": "won",
+                                "amount": "4000"}),
+                    )
+                    .await;
+                assert!(resp.status().is_success());
+            }
+        }
+    }
+    let query = "from=1970-01-01&to=2099-12-31";
+    let report = app.roi(query).await;
+    let key_fields = [
+        "name",
+        "revenue",
+        "roi_pct",
+        "roas",
+        "cost",
+        "cpl",
+        "cost_per_order",
+        "leads",
+        "orders",
+        "deals",
+    ];
+
+    let html = page(&app, &format!("/admin?{query}&lang=en")).await;
+    let (headers, lines) = roi_table(&html);
+    assert_eq!(
+        headers,
+        [
+            "Campaign",
+            "Revenue",
+            "ROI %",
+            "ROAS",
+            "Cost",
+            "Cost per lead",
+            "Cost per order",
+            "Leads",
+            "Orders",
+            "Deals"
+        ],
+        "the name, then what a budget decision rests on"
+    );
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(lines.len(), rows.len() + 1, "the rows and one total line");
+    for (line, row) in lines.iter().zip(rows) {
+        let expected: Vec<String> = key_fields.iter().map(|f| as_cell(&row[f])).collect();
+        assert_eq!(line, &expected, "the console row has the API's figures");
+    }
+    let total = &report["totals"]["CNY"];
+    let mut expected: Vec<String> = key_fields.iter().map(|f| as_cell(&total[f])).collect();
+    expected[0] = "TOTAL CNY".into();
+    assert_eq!(
+        lines.last().unwrap(),
+        &expected,
+        "the total line sums the same columns"
+    );
+    assert!(
+        html.contains("href=\"/admin/campaigns/live?lang=en\""),
+        "the name links to the campaign"
+    );
+
+    // Every column on request, the key ones first, then the rest in the report's order.
+    let toggle = start_tags(&html)
+        .into_iter()
+        .find(|t| t.attr("id") == Some("columns-toggle"))
+        .and_then(|t| t.attr("href").map(crate::helpers::decode_entities))
+        .expect("a link to every column");
+    assert!(
+        toggle.contains("columns=all") && toggle.contains("from=1970-01-01"),
+        "{toggle}"
+    );
+    let html = page(&app, &toggle).await;
+    let (headers, lines) = roi_table(&html);
+    let api_fields: Vec<String> = rows[0].as_object().unwrap().keys().cloned().collect();
+    let rest: Vec<&String> = api_fields
+        .iter()
+        .filter(|f| !key_fields.contains(&f.as_str()))
+        .collect();
+    assert_eq!(headers.len(), api_fields.len(), "{headers:?}");
+    assert_eq!(headers[7], "Leads");
+    assert_eq!(headers[10], "Key", "{headers:?}");
+    for (line, row) in lines.iter().zip(rows) {
+        let expected: Vec<String> = key_fields
+            .iter()
+            .map(|f| as_cell(&row[f]))
+            .chain(rest.iter().map(|f| match f.as_str() {
+                "kind" => "Online ads".to_owned(),
+                _ => as_cell(&row[f.as_str()]),
+            }))
+            .collect();
+        assert_eq!(line, &expected);
+    }
+    // The downloads keep the report's own columns, whatever the page shows.
+    let csv = start_tags(&html)
+        .into_iter()
+        .find(|t| t.attr("id") == Some("download-csv"))
+        .and_then(|t| t.attr("href").map(crate::helpers::decode_entities))
+        .unwrap();
+    assert!(!csv.contains("columns"), "{csv}");
+    let resp = app.client.get(app.url(&csv)).login().send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let body = resp.text().await.unwrap();
+    assert!(
+        body.trim_start_matches('\u{feff}')
+            .starts_with("Key,Campaign,Kind,Channel,Currency,Budget,Cost,"),
+        "{body}"
+    );
+}
