@@ -117,6 +117,20 @@ fn spawn_evictor(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// Writes the form views summed in memory, once a second (at most a second of view counts
+/// is lost in a crash).
+fn spawn_view_flusher(service: Arc<Service>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            if let Err(error) = crate::service::visits::flush(&service).await {
+                tracing::warn!("form views not written yet: {error}");
+            }
+        }
+    })
+}
+
 /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests
 /// finish (their commits included) and closes the store.
 pub async fn serve(
@@ -131,7 +145,7 @@ pub async fn serve(
             config.public_url
         );
     }
-    let store = state.service.store.clone();
+    let service = state.service.clone();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -148,6 +162,7 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
     let evictor = spawn_evictor(state.clone());
+    let flusher = spawn_view_flusher(service.clone());
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         // At the connection cap, stop accepting: new clients wait in the kernel's queue.
@@ -192,6 +207,7 @@ pub async fn serve(
         }
     }
     evictor.abort();
+    flusher.abort();
     drop(listener);
     tracing::info!("shutting down: finishing requests in flight");
     drop(state);
@@ -201,6 +217,12 @@ pub async fn serve(
     {
         tracing::warn!("some connections were still open after {DRAIN_TIMEOUT:?}; closing anyway");
     }
+    // The last second's form views, then the store.
+    if let Err(error) = crate::service::visits::flush(&service).await {
+        tracing::warn!("the last form views were not written: {error}");
+    }
+    let store = service.store.clone();
+    drop(service);
     if tokio::time::timeout(DRAIN_TIMEOUT, store.close())
         .await
         .is_err()

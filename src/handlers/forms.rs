@@ -25,9 +25,18 @@ pub async fn show(state: &AppState, request: Request<Incoming>, slug: &str) -> R
     let qr_variant = tracking
         .is_qr_scan()
         .then(|| crate::qr::variant_of(&tracking.utm).to_owned());
-    // A lost view count must not cost a lead: the visitor still gets the form.
-    if let Err(error) = visits::count_form_view(service, &campaign, qr_variant).await {
-        tracing::warn!("form view of {} not counted: {error}", campaign.slug);
+    if let Some(http::ClientAddr(address)) = request.extensions().get::<http::ClientAddr>().copied()
+    {
+        let user_agent = request
+            .headers()
+            .get(hyper::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let viewer = visits::Viewer {
+            address,
+            user_agent,
+        };
+        visits::count_form_view(service, &campaign, qr_variant, viewer);
     }
     let page = FormPage {
         fields: FormPage::fields(&form, |_| None, &[]),

@@ -23,6 +23,8 @@ pub struct Service {
     pub store: Store,
     pub forms: FormSet,
     pub metrics: Metrics,
+    /// Form views summed in memory until `visits::flush` writes them.
+    pub views: visits::FormViews,
 }
 
 impl Service {
@@ -32,6 +34,7 @@ impl Service {
             store,
             forms,
             metrics,
+            views: visits::FormViews::default(),
         }
     }
 

@@ -64,6 +64,9 @@ pub async fn build_with<T: Send + 'static>(
     also: impl FnOnce(&RoiInput) -> T + Send + 'static,
 ) -> Result<(Report, T)> {
     let days = request.days;
+    // The report shows the form views of the last second too (if the disk takes them:
+    // a report is still worth reading when it does not).
+    super::visits::flush_for_reading(service).await;
     let input = service.store.roi_input(days.from, days.to).await?;
     // The roll-up is pure CPU over every conversion: keep it off the async workers.
     off_the_workers("ROI", move || {

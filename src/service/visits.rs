@@ -1,11 +1,29 @@
 //! What happens before a lead: QR scans and form views, counted per campaign, day and
 //! placement, and the per-placement figures marketers compare.
+//!
+//! A scan is written before its redirect is answered (it is rate-limited, and creates at
+//! most 64 placements a campaign). A form view is not worth a disk commit of its own: views
+//! are de-duplicated per visitor and summed in memory, and `flush` writes the sums at least
+//! once a second (the server's timer, and before every report that shows them). A crash
+//! loses at most the last second of view counts.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, RandomState};
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use super::Service;
 use crate::campaign::Campaign;
+use crate::domain::{Slug, day_number};
 use crate::error::Result;
+use crate::store::ViewCount;
+
+/// Views of one form by one visitor within this window count once.
+pub const VIEW_WINDOW: Duration = Duration::from_secs(30);
+/// Visitors remembered at most; past that (a flood of distinct addresses), views count
+/// without de-duplication rather than memory growing without end.
+const MAX_REMEMBERED_VIEWERS: usize = 100_000;
 
 /// Counts one scan of the campaign's code (`variant` is the placement, if any).
 pub async fn count_scan(
@@ -23,16 +41,136 @@ pub async fn count_scan(
         .await
 }
 
-/// Counts one view of the campaign's form (`qr_variant` when a scan led to it).
-pub async fn count_form_view(
+/// Who viewed a form, as far as the edge can tell.
+#[derive(Debug, Clone, Copy)]
+pub struct Viewer<'a> {
+    pub address: IpAddr,
+    pub user_agent: &'a str,
+}
+
+/// Counts one view of the campaign's form (`qr_variant` when a scan led to it), unless
+/// the same visitor viewed it within `VIEW_WINDOW`. Returns at once: nothing waits for
+/// the disk.
+pub fn count_form_view(
     service: &Service,
     campaign: &Campaign,
     qr_variant: Option<String>,
-) -> Result<()> {
+    viewer: Viewer<'_>,
+) {
+    let now = jiff::Timestamp::now();
+    let day = day_number(now, service.tz());
     service
-        .store
-        .count_form_view(campaign.slug.clone(), jiff::Timestamp::now(), qr_variant)
-        .await
+        .views
+        .count(&campaign.slug, day, qr_variant, viewer, Instant::now());
+}
+
+/// Writes the form views summed since the last flush.
+pub async fn flush(service: &Service) -> Result<()> {
+    let counts = service.views.take();
+    if counts.is_empty() {
+        return Ok(());
+    }
+    let kept = counts.clone();
+    let written = service.store.count_form_views(counts).await;
+    if written.is_err() {
+        // The disk failed: keep the sums for the next flush rather than lose them.
+        service.views.put_back(kept);
+    }
+    written
+}
+
+/// `flush` before a read that shows view counts; a failure is logged, and the sums wait
+/// for the next flush.
+pub(crate) async fn flush_for_reading(service: &Service) {
+    if let Err(error) = flush(service).await {
+        tracing::warn!("form views not written before a report: {error}");
+    }
+}
+
+/// Form views waiting to be written, and the visitors seen within the window.
+#[derive(Default)]
+pub struct FormViews {
+    state: Mutex<ViewState>,
+    hasher: RandomState,
+}
+
+#[derive(Default)]
+struct ViewState {
+    /// (slug, day, placement) -> views not yet written.
+    pending: HashMap<(Slug, u32, Option<String>), u64>,
+    /// Hash of (address, User-Agent, slug) -> when that visitor's view last counted.
+    /// Hashed with a per-process random key, so that nobody can aim at collisions.
+    seen: HashMap<u64, Instant>,
+}
+
+impl FormViews {
+    /// Counts a view unless its visitor was seen within the window; `now` is passed in so
+    /// tests can move time.
+    pub fn count(
+        &self,
+        slug: &Slug,
+        day: u32,
+        qr_variant: Option<String>,
+        viewer: Viewer<'_>,
+        now: Instant,
+    ) -> bool {
+        let visitor = self
+            .hasher
+            .hash_one((viewer.address, viewer.user_agent, slug.as_str()));
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(last) = state.seen.get(&visitor)
+            && now.saturating_duration_since(*last) < VIEW_WINDOW
+        {
+            return false;
+        }
+        if state.seen.len() >= MAX_REMEMBERED_VIEWERS {
+            state
+                .seen
+                .retain(|_, last| now.saturating_duration_since(*last) < VIEW_WINDOW);
+        }
+        if state.seen.len() < MAX_REMEMBERED_VIEWERS {
+            state.seen.insert(visitor, now);
+        }
+        *state
+            .pending
+            .entry((slug.clone(), day, qr_variant))
+            .or_default() += 1;
+        true
+    }
+
+    /// The sums to write; forgets visitors whose window has passed.
+    fn take(&self) -> Vec<ViewCount> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        state
+            .seen
+            .retain(|_, last| now.saturating_duration_since(*last) < VIEW_WINDOW);
+        state
+            .pending
+            .drain()
+            .map(|((slug, day, qr_variant), views)| ViewCount {
+                slug,
+                day,
+                qr_variant,
+                views,
+            })
+            .collect()
+    }
+
+    fn put_back(&self, counts: Vec<ViewCount>) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        for c in counts {
+            *state
+                .pending
+                .entry((c.slug, c.day, c.qr_variant))
+                .or_default() += c.views;
+        }
+    }
+
+    #[cfg(test)]
+    fn remembered(&self) -> usize {
+        self.state.lock().unwrap().seen.len()
+    }
 }
 
 /// One placement's figures.
@@ -49,6 +187,7 @@ pub async fn placements(
     service: &Service,
     campaign: &Campaign,
 ) -> Result<BTreeMap<String, Placement>> {
+    flush_for_reading(service).await;
     let mut placements: BTreeMap<String, Placement> = service
         .store
         .qr_stats(campaign.slug.clone())
@@ -67,4 +206,98 @@ pub async fn placements(
         placements.entry(variant.clone()).or_default();
     }
     Ok(placements)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn viewer(address: &str, user_agent: &'static str) -> Viewer<'static> {
+        Viewer {
+            address: address.parse().unwrap(),
+            user_agent,
+        }
+    }
+
+    #[test]
+    fn a_visitor_counts_once_per_window() {
+        let views = FormViews::default();
+        let slug = Slug::parse("expo").unwrap();
+        let start = Instant::now();
+        let phone = viewer("10.0.0.1", "WeChat");
+        for second in 0..30 {
+            let at = start + Duration::from_secs(second);
+            assert_eq!(views.count(&slug, 1, None, phone, at), second == 0);
+        }
+        assert!(views.count(&slug, 1, None, phone, start + VIEW_WINDOW));
+        assert!(views.count(&slug, 1, None, viewer("10.0.0.1", "Safari"), start));
+        assert!(views.count(&slug, 1, None, viewer("10.0.0.2", "WeChat"), start));
+        let other = Slug::parse("live").unwrap();
+        assert!(views.count(&other, 1, None, phone, start));
+        let mut counts = views.take();
+        counts.sort_by(|a, b| a.slug.as_str().cmp(b.slug.as_str()));
+        let sums: Vec<(&str, u64)> = counts.iter().map(|c| (c.slug.as_str(), c.views)).collect();
+        assert_eq!(sums, [("expo", 4), ("live", 1)]);
+        assert!(views.take().is_empty(), "taken once");
+    }
+
+    #[test]
+    fn sums_are_kept_per_day_and_placement_and_survive_a_failed_write() {
+        let views = FormViews::default();
+        let slug = Slug::parse("expo").unwrap();
+        let now = Instant::now();
+        views.count(
+            &slug,
+            1,
+            Some("booth-a".into()),
+            viewer("10.0.0.1", "a"),
+            now,
+        );
+        views.count(
+            &slug,
+            1,
+            Some("booth-a".into()),
+            viewer("10.0.0.2", "a"),
+            now,
+        );
+        views.count(&slug, 2, None, viewer("10.0.0.3", "a"), now);
+        let counts = views.take();
+        assert_eq!(counts.len(), 2);
+        views.put_back(counts.clone());
+        let mut again = views.take();
+        again.sort_by_key(|c| c.day);
+        let mut counts = counts;
+        counts.sort_by_key(|c| c.day);
+        assert_eq!(again, counts);
+        assert_eq!(again[0].views, 2);
+    }
+
+    #[test]
+    fn memory_of_visitors_is_bounded() {
+        let views = FormViews::default();
+        let slug = Slug::parse("expo").unwrap();
+        let now = Instant::now();
+        for n in 0..(MAX_REMEMBERED_VIEWERS as u32 + 500) {
+            let address = IpAddr::from(n.to_be_bytes());
+            views.count(
+                &slug,
+                1,
+                None,
+                Viewer {
+                    address,
+                    user_agent: "x",
+                },
+                now,
+            );
+        }
+        assert_eq!(views.remembered(), MAX_REMEMBERED_VIEWERS);
+        let total: u64 = views.take().iter().map(|c| c.views).sum();
+        assert_eq!(
+            total,
+            MAX_REMEMBERED_VIEWERS as u64 + 500,
+            "every view counted"
+        );
+        views.count(&slug, 1, None, viewer("10.9.9.9", "x"), now + VIEW_WINDOW);
+        assert_eq!(views.remembered(), 1, "the stale ones were forgotten");
+    }
 }

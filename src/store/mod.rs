@@ -31,6 +31,16 @@ pub use writer::Health;
 
 use crate::faults::FaultSwitch;
 
+/// Form views summed in memory: `views` renders of `slug`'s form on `day` (YYYYMMDD in
+/// the reporting zone), by visitors who came by `qr_variant`'s code, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewCount {
+    pub slug: Slug,
+    pub day: u32,
+    pub qr_variant: Option<String>,
+    pub views: u64,
+}
+
 /// A scan or a form view for `Store::count_visits`.
 #[derive(Debug, Clone)]
 pub enum Visit {
@@ -58,6 +68,34 @@ pub struct Store {
     tz: jiff::tz::TimeZone,
 }
 
+/// The store holds every visitor's phone number: only its owner may read it.
+mod private {
+    use std::path::Path;
+
+    /// Creates `dir` (and missing parents) readable by its owner only (`0700`).
+    pub fn create_dir(dir: &Path) -> std::io::Result<()> {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir)
+    }
+
+    /// Creates the store file `0600` before redb opens it, or makes an existing one so
+    /// (a store written by an older version was readable by everyone).
+    pub fn restrict_file(path: &Path) -> std::io::Result<()> {
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).append(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(path)?;
+        #[cfg(unix)]
+        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        drop(file);
+        Ok(())
+    }
+}
+
 /// Jobs a command-line tool's store may queue: tools write one change at a time; the
 /// server sizes its queue from its settings.
 const TOOL_QUEUE_CAPACITY: usize = 64;
@@ -79,13 +117,16 @@ impl Store {
         capacity: usize,
     ) -> Result<Store> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| {
+            private::create_dir(dir).map_err(|e| {
                 Error::internal(format!(
                     "cannot create data directory {}: {e}",
                     dir.display()
                 ))
             })?;
         }
+        private::restrict_file(path).map_err(|e| {
+            Error::internal(format!("cannot create the store {}: {e}", path.display()))
+        })?;
         let db = Arc::new(handle::DbHandle::open(path)?);
         write::initialise(&*db.get()?, &tz)?;
         let campaigns = {
@@ -161,14 +202,22 @@ impl Store {
         outcome
     }
 
-    pub async fn count_form_view(
-        &self,
-        slug: Slug,
-        at: jiff::Timestamp,
-        qr_variant: Option<String>,
-    ) -> Result<()> {
+    /// Writes form views summed in memory, in one job.
+    pub async fn count_form_views(&self, counts: Vec<ViewCount>) -> Result<()> {
         self.writer
-            .run(move |_, ctx| write::count_form_view(ctx, &slug, at, qr_variant.as_deref()))
+            .run(move |t, ctx| {
+                for c in &counts {
+                    write::count_form_views(
+                        t,
+                        ctx,
+                        &c.slug,
+                        c.day,
+                        c.qr_variant.as_deref(),
+                        c.views,
+                    )?;
+                }
+                Ok(())
+            })
             .await
     }
 
@@ -192,7 +241,10 @@ impl Store {
                             slug,
                             at,
                             qr_variant,
-                        } => write::count_form_view(ctx, slug, *at, qr_variant.as_deref())?,
+                        } => {
+                            let day = crate::domain::day_number(*at, &ctx.tz);
+                            write::count_form_views(t, ctx, slug, day, qr_variant.as_deref(), 1)?
+                        }
                     }
                 }
                 Ok(())

@@ -23,6 +23,7 @@ pub struct Tables<'txn> {
     pub tracking_numbers: Table<'txn, &'static str, &'static str>,
     pub costs: Table<'txn, (&'static str, u32, &'static str), &'static [u8]>,
     pub conversions: Table<'txn, &'static str, &'static [u8]>,
+    pub placements: Table<'txn, (&'static str, &'static str), u8>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -43,6 +44,7 @@ impl<'txn> Tables<'txn> {
             tracking_numbers: txn.open_table(tables::TRACKING_NUMBERS).map_err(storage)?,
             costs: txn.open_table(tables::COSTS).map_err(storage)?,
             conversions: txn.open_table(tables::CONVERSIONS).map_err(storage)?,
+            placements: txn.open_table(tables::PLACEMENTS).map_err(storage)?,
         })
     }
 }

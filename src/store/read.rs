@@ -219,19 +219,25 @@ pub fn roi_input(txn: &ReadTransaction, from: u32, to: u32) -> Result<RoiInput> 
     Ok(input)
 }
 
-/// Per-placement QR counts of a campaign over all days: variant -> (scans, form views, leads).
+/// Per-placement QR counts of a campaign over all days: variant -> (scans, form views,
+/// leads), for its placements (declared or made by scans) and `""` (no placement).
 pub fn qr_stats(
     txn: &ReadTransaction,
     slug: &str,
 ) -> Result<std::collections::BTreeMap<String, [u64; 3]>> {
-    let table = txn.open_table(tables::COUNTERS).map_err(storage)?;
     let mut stats: std::collections::BTreeMap<String, [u64; 3]> = std::collections::BTreeMap::new();
-    for entry in table
-        .range((slug, 0, "")..=(slug, u32::MAX, "\u{10FFFF}"))
+    let placements = txn.open_table(tables::PLACEMENTS).map_err(storage)?;
+    for entry in placements
+        .range((slug, "")..=(slug, "\u{10FFFF}"))
         .map_err(storage)?
     {
+        let (key, _) = entry.map_err(storage)?;
+        stats.insert(key.value().1.to_owned(), [0; 3]);
+    }
+    let table = txn.open_table(tables::TOTAL_COUNTERS).map_err(storage)?;
+    for entry in table.range((slug, "qr_")..(slug, "qr`")).map_err(storage)? {
         let (key, count) = entry.map_err(storage)?;
-        let Some((kind, variant)) = key.value().2.split_once(':') else {
+        let Some((kind, variant)) = key.value().1.split_once(':') else {
             continue;
         };
         let slot = match kind {
@@ -240,7 +246,13 @@ pub fn qr_stats(
             metric::QR_LEADS => 2,
             _ => continue,
         };
-        stats.entry(variant.to_owned()).or_default()[slot] += count.value();
+        // Counts of names that are no placement (a flood of made-up ones before schema 5)
+        // stay in the campaign's totals, not in this list.
+        if variant.is_empty() {
+            stats.entry(String::new()).or_default()[slot] += count.value();
+        } else if let Some(counts) = stats.get_mut(variant) {
+            counts[slot] += count.value();
+        }
     }
     Ok(stats)
 }

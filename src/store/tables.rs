@@ -4,7 +4,7 @@
 use redb::TableDefinition;
 
 /// Bumped whenever a table's key or value layout changes; `open` refuses other versions.
-pub const SCHEMA_VERSION: u64 = 4;
+pub const SCHEMA_VERSION: u64 = 5;
 
 /// name -> value: `schema_version` (u64 LE), `admin_token_sha256`, `tz`.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -38,6 +38,14 @@ pub const TRACKING_NUMBERS: TableDefinition<&str, &str> = TableDefinition::new("
 pub const COSTS: TableDefinition<(&str, u32, &str), &[u8]> = TableDefinition::new("costs");
 /// CRM id -> Conversion (postcard; JSON up to schema 3).
 pub const CONVERSIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("conversions");
+/// (slug, placement) -> how it came to exist: `DECLARED` (in the campaign's `qr_variants`)
+/// or `SCANNED` (created by a counted scan, at most `MAX_SCANNED_PLACEMENTS` a campaign).
+/// Form views and leads count for a placement only when it is here.
+pub const PLACEMENTS: TableDefinition<(&str, &str), u8> = TableDefinition::new("placements");
+pub const DECLARED: u8 = 1;
+pub const SCANNED: u8 = 0;
+/// Placements anonymous scans may create per campaign, beyond its declared ones.
+pub const MAX_SCANNED_PLACEMENTS: usize = 64;
 // A later issue adds: outbox (LeadId) for delivery to downstream sinks.
 
 /// Names of the daily counters.

@@ -70,9 +70,12 @@ pub fn initialise(db: &Database, tz: &jiff::tz::TimeZone) -> Result<()> {
                     .map_err(storage)?;
             }
             Some(bytes) if bytes == tables::SCHEMA_VERSION.to_le_bytes() => {}
-            Some(bytes) if bytes == 3_u64.to_le_bytes() => {
+            Some(bytes) if bytes == 3_u64.to_le_bytes() || bytes == 4_u64.to_le_bytes() => {
                 drop(meta);
-                migrate_conversions_to_postcard(&txn)?;
+                if bytes == 3_u64.to_le_bytes() {
+                    migrate_conversions_to_postcard(&txn)?;
+                }
+                register_placements(&txn)?;
                 meta = txn.open_table(tables::META).map_err(storage)?;
                 meta.insert(SCHEMA_KEY, tables::SCHEMA_VERSION.to_le_bytes().as_slice())
                     .map_err(storage)?;
@@ -119,8 +122,85 @@ pub fn initialise(db: &Database, tz: &jiff::tz::TimeZone) -> Result<()> {
         txn.open_table(tables::TRACKING_NUMBERS).map_err(storage)?;
         txn.open_table(tables::COSTS).map_err(storage)?;
         txn.open_table(tables::CONVERSIONS).map_err(storage)?;
+        txn.open_table(tables::PLACEMENTS).map_err(storage)?;
     }
     txn.commit().map_err(storage)
+}
+
+/// Schema 4 knew a campaign's placements only from its counters, so any scanned name was
+/// one. Schema 5 lists them: the declared ones, and of the scanned ones the
+/// `MAX_SCANNED_PLACEMENTS` with the most scans (names beyond those, such as a flood of
+/// made-up ones, keep their counts in the campaign's totals but are no placements).
+fn register_placements(txn: &redb::WriteTransaction) -> Result<()> {
+    let campaigns: Vec<Campaign> = {
+        let table = txn.open_table(tables::CAMPAIGNS).map_err(storage)?;
+        let mut campaigns = Vec::new();
+        for entry in table.iter().map_err(storage)? {
+            let (_, bytes) = entry.map_err(storage)?;
+            campaigns.push(decode(bytes.value(), "campaign")?);
+        }
+        campaigns
+    };
+    let totals = txn.open_table(tables::TOTAL_COUNTERS).map_err(storage)?;
+    let mut placements = txn.open_table(tables::PLACEMENTS).map_err(storage)?;
+    let prefix = format!("{}:", metric::QR_SCANS);
+    for campaign in &campaigns {
+        let slug = campaign.slug.as_str();
+        for variant in &campaign.qr_variants {
+            placements
+                .insert((slug, variant.as_str()), tables::DECLARED)
+                .map_err(storage)?;
+        }
+        let mut scanned: Vec<(u64, String)> = Vec::new();
+        for entry in totals
+            .range((slug, prefix.as_str())..(slug, "qr_scans;"))
+            .map_err(storage)?
+        {
+            let (key, count) = entry.map_err(storage)?;
+            let variant = &key.value().1[prefix.len()..];
+            if !variant.is_empty() && !campaign.qr_variants.iter().any(|v| v == variant) {
+                scanned.push((count.value(), variant.to_owned()));
+            }
+        }
+        scanned.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        for (_, variant) in scanned.iter().take(tables::MAX_SCANNED_PLACEMENTS) {
+            placements
+                .insert((slug, variant.as_str()), tables::SCANNED)
+                .map_err(storage)?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether `variant` is one of the campaign's placements (declared, or made by a scan).
+fn is_placement(t: &Tables<'_>, slug: &str, variant: &str) -> Result<bool> {
+    Ok(variant.is_empty()
+        || t.placements
+            .get((slug, variant))
+            .map_err(storage)?
+            .is_some())
+}
+
+/// Keeps the placements table in step with a campaign's declared `qr_variants`.
+fn declare_placements(
+    t: &mut Tables<'_>,
+    before: Option<&Campaign>,
+    after: &Campaign,
+) -> Result<()> {
+    let slug = after.slug.as_str();
+    for variant in before.map(|c| c.qr_variants.as_slice()).unwrap_or_default() {
+        if !after.qr_variants.contains(variant) {
+            t.placements
+                .remove((slug, variant.as_str()))
+                .map_err(storage)?;
+        }
+    }
+    for variant in &after.qr_variants {
+        t.placements
+            .insert((slug, variant.as_str()), tables::DECLARED)
+            .map_err(storage)?;
+    }
+    Ok(())
 }
 
 /// Schema 3 stored conversions as JSON; 4 stores them as postcard, which the ROI summary
@@ -200,8 +280,8 @@ pub fn insert_lead(t: &mut Tables<'_>, ctx: &WriteContext, new: NewLead) -> Resu
     for (metric, delta) in status_deltas(LeadStatus::New, lead.status) {
         ctx.counters.bump(slug, day, metric, delta);
     }
-    if lead.source == Source::Qr {
-        let variant = crate::qr::variant_of(&lead.utm);
+    let variant = crate::qr::variant_of(&lead.utm);
+    if lead.source == Source::Qr && is_placement(t, slug, variant)? {
         ctx.counters.bump(
             slug,
             day,
@@ -304,27 +384,40 @@ pub fn import_leads(
     Ok(outcomes)
 }
 
-/// Counts one render of a campaign's form; `qr_variant` when the visitor came by a scan.
-pub fn count_form_view(
+/// Counts `views` renders of a campaign's form on `day`; for `qr_variant` too when the
+/// visitors came by a scan of an existing placement (a view never creates one).
+pub fn count_form_views(
+    t: &Tables<'_>,
     ctx: &WriteContext,
     slug: &Slug,
-    at: jiff::Timestamp,
+    day: u32,
     qr_variant: Option<&str>,
+    views: u64,
 ) -> Result<()> {
-    let day = day_number(at, &ctx.tz);
-    ctx.counters.bump(slug.as_str(), day, metric::FORM_VIEWS, 1);
-    if let Some(variant) = qr_variant {
+    if t.campaigns.get(slug.as_str()).map_err(storage)?.is_none() {
+        // Viewed, then deleted before the flush: nothing to count for.
+        return Ok(());
+    }
+    let views = i64::try_from(views).unwrap_or(i64::MAX);
+    ctx.counters
+        .bump(slug.as_str(), day, metric::FORM_VIEWS, views);
+    if let Some(variant) = qr_variant
+        && !variant.is_empty()
+        && is_placement(t, slug.as_str(), variant)?
+    {
         ctx.counters.bump(
             slug.as_str(),
             day,
             &metric::per_variant(metric::QR_FORM_VIEWS, variant),
-            1,
+            views,
         );
     }
     Ok(())
 }
 
-/// Counts one QR scan, in total and for its placement.
+/// Counts one QR scan, in total and for its placement. An unknown placement is created
+/// while the campaign has fewer than `MAX_SCANNED_PLACEMENTS` made by scans; past that the
+/// scan counts for the campaign with no placement, so made-up names cannot grow the store.
 pub fn count_scan(
     t: &mut Tables<'_>,
     ctx: &WriteContext,
@@ -333,15 +426,40 @@ pub fn count_scan(
     at: jiff::Timestamp,
 ) -> Result<()> {
     require_campaign(t, slug.as_str())?;
+    let slug = slug.as_str();
     let day = day_number(at, &ctx.tz);
-    ctx.counters.bump(slug.as_str(), day, metric::SCANS, 1);
+    ctx.counters.bump(slug, day, metric::SCANS, 1);
+    let placement = if is_placement(t, slug, variant)? {
+        variant
+    } else if scanned_placements(t, slug)? < tables::MAX_SCANNED_PLACEMENTS {
+        t.placements
+            .insert((slug, variant), tables::SCANNED)
+            .map_err(storage)?;
+        variant
+    } else {
+        ""
+    };
     ctx.counters.bump(
-        slug.as_str(),
+        slug,
         day,
-        &metric::per_variant(metric::QR_SCANS, variant),
+        &metric::per_variant(metric::QR_SCANS, placement),
         1,
     );
     Ok(())
+}
+
+fn scanned_placements(t: &Tables<'_>, slug: &str) -> Result<usize> {
+    let mut count = 0;
+    for entry in t
+        .placements
+        .range((slug, "")..=(slug, "\u{10FFFF}"))
+        .map_err(storage)?
+    {
+        if entry.map_err(storage)?.1.value() == tables::SCANNED {
+            count += 1;
+        }
+    }
+    Ok(count)
 }
 
 pub fn create_campaign(t: &mut Tables<'_>, campaign: Campaign) -> Result<Campaign> {
@@ -372,6 +490,7 @@ pub fn create_campaign(t: &mut Tables<'_>, campaign: Campaign) -> Result<Campaig
             encode_campaign(&campaign)?.as_slice(),
         )
         .map_err(storage)?;
+    declare_placements(t, None, &campaign)?;
     Ok(campaign)
 }
 
@@ -412,6 +531,7 @@ where
     t.campaigns
         .insert(slug.as_str(), encode_campaign(&after)?.as_slice())
         .map_err(storage)?;
+    declare_placements(t, Some(&before), &after)?;
     Ok(after)
 }
 
@@ -801,6 +921,62 @@ mod tests {
         let bytes = encode_record(&conversion(), "conversion").unwrap();
         let back: Conversion = decode_record(&bytes, "conversion").unwrap();
         assert_eq!(back, conversion());
+    }
+
+    #[test]
+    fn a_schema_4_store_gets_its_placements_listed_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::create(dir.path().join("s.redb")).unwrap();
+        let tz = jiff::tz::TimeZone::UTC;
+        initialise(&db, &tz).unwrap();
+        let body = serde_json::json!({"slug": "expo", "name": "Expo", "qr_variants": ["booth-a"]});
+        let campaign = Campaign::create(
+            body.as_object().unwrap(),
+            &crate::forms::FormSet::builtin(),
+            jiff::Timestamp::UNIX_EPOCH,
+        )
+        .unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut meta = txn.open_table(tables::META).unwrap();
+            meta.insert(SCHEMA_KEY, 4_u64.to_le_bytes().as_slice())
+                .unwrap();
+            let mut campaigns = txn.open_table(tables::CAMPAIGNS).unwrap();
+            campaigns
+                .insert("expo", encode_campaign(&campaign).unwrap().as_slice())
+                .unwrap();
+            // Schema 4 knew placements only by their counters: a real one, and a flood.
+            let mut totals = txn.open_table(tables::TOTAL_COUNTERS).unwrap();
+            totals.insert(("expo", "qr_scans:poster"), 500).unwrap();
+            totals.insert(("expo", "qr_scans:booth-a"), 900).unwrap();
+            totals.insert(("expo", "qr_scans:"), 7).unwrap();
+            for n in 0..100 {
+                let name = format!("qr_scans:junk-{n:03}");
+                totals.insert(("expo", name.as_str()), 1).unwrap();
+            }
+        }
+        txn.commit().unwrap();
+
+        initialise(&db, &tz).unwrap();
+        let txn = redb::ReadableDatabase::begin_read(&db).unwrap();
+        let placements = txn.open_table(tables::PLACEMENTS).unwrap();
+        let listed: Vec<(String, u8)> = placements
+            .iter()
+            .unwrap()
+            .map(|e| {
+                let (key, kind) = e.unwrap();
+                (key.value().1.to_owned(), kind.value())
+            })
+            .collect();
+        assert_eq!(listed.len(), 1 + tables::MAX_SCANNED_PLACEMENTS);
+        assert!(listed.contains(&("booth-a".into(), tables::DECLARED)));
+        assert!(
+            listed.contains(&("poster".into(), tables::SCANNED)),
+            "the most scanned first"
+        );
+        let version = txn.open_table(tables::META).unwrap();
+        let version = version.get(SCHEMA_KEY).unwrap().unwrap().value().to_vec();
+        assert_eq!(version, tables::SCHEMA_VERSION.to_le_bytes());
     }
 
     #[test]

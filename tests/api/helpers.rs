@@ -892,3 +892,41 @@ fn assert_cell(cell: &str, value: &Value, field: &str, record: &[String]) {
         other => panic!("unexpected {field} value {other} in a row"),
     }
 }
+
+impl TestApp {
+    /// GETs every path, `workers` requests in flight at a time, with an optional
+    /// User-Agent; returns how many answers had each status.
+    pub async fn get_many(
+        &self,
+        paths: Vec<String>,
+        user_agent: Option<&str>,
+        workers: usize,
+    ) -> std::collections::BTreeMap<u16, usize> {
+        let queue = std::sync::Arc::new(std::sync::Mutex::new(paths));
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..workers {
+            let (queue, client, base) = (queue.clone(), self.client.clone(), self.base.clone());
+            let user_agent = user_agent.map(str::to_owned);
+            tasks.spawn(async move {
+                let mut statuses = Vec::new();
+                loop {
+                    let Some(path) = queue.lock().unwrap().pop() else {
+                        return statuses;
+                    };
+                    let mut request = client.get(format!("{base}{path}"));
+                    if let Some(agent) = &user_agent {
+                        request = request.header("user-agent", agent);
+                    }
+                    statuses.push(request.send().await.expect("request").status().as_u16());
+                }
+            });
+        }
+        let mut counts = std::collections::BTreeMap::new();
+        while let Some(statuses) = tasks.join_next().await {
+            for status in statuses.expect("worker") {
+                *counts.entry(status).or_default() += 1;
+            }
+        }
+        counts
+    }
+}

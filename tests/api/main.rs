@@ -11,6 +11,7 @@ mod conversions;
 mod costs;
 mod demo;
 mod disk;
+mod edge;
 mod exports;
 mod faults;
 mod forms;
