@@ -499,10 +499,10 @@ impl Demo {
 
 /// A lead row as a booth scan's: the QR code's tracking parameters.
 fn scanned(row: &mut Row, placement: &str) {
-    row.cells.extend([
-        ("utm_source".into(), "qr".into()),
-        ("utm_medium".into(), "offline".into()),
-        ("utm_content".into(), placement.into()),
+    row.extend([
+        ("utm_source", "qr"),
+        ("utm_medium", "offline"),
+        ("utm_content", placement),
     ]);
 }
 
@@ -550,10 +550,10 @@ async fn add_journeys(
             &name,
             "new",
         );
-        click.cells.extend([
-            ("utm_source".into(), "baidu".into()),
-            ("utm_medium".into(), "cpc".into()),
-            ("bd_vid".into(), format!("demo{i}")),
+        click.extend([
+            ("utm_source", "baidu"),
+            ("utm_medium", "cpc"),
+            ("bd_vid", &format!("demo{i}")),
         ]);
         demo.rows.push(click);
         if i < 5 {
@@ -674,13 +674,7 @@ fn lead_row(slug: &str, received_at: &str, phone: &str, name: &str, status: &str
         ("status", status),
         ("external_id", &format!("demo-{slug}-{phone}")),
     ];
-    Row {
-        line: 0,
-        cells: cells
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-    }
+    Row::new(0, cells)
 }
 
 fn conversion(
@@ -814,11 +808,11 @@ pub async fn generate(
                 "规模客户",
                 if random.below(5) == 0 { "mql" } else { "new" },
             );
-            row.cells.extend([
-                ("utm_source".into(), "baidu".into()),
-                ("utm_medium".into(), "cpc".into()),
-                ("utm_campaign".into(), slug.clone()),
-                ("company".into(), "上海某某自动化设备有限公司".into()),
+            row.extend([
+                ("utm_source", "baidu"),
+                ("utm_medium", "cpc"),
+                ("utm_campaign", slug.as_str()),
+                ("company", "上海某某自动化设备有限公司"),
             ]);
             rows.push(row);
             at += jiff::SignedDuration::from_mins(random.below(60 * 24 * 3) as i64 + 1);

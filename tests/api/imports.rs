@@ -692,3 +692,65 @@ async fn split_models_ties_and_sales_cycles() {
         assert_num(roi_row(report, "s1"), "avg_sales_cycle_days", 4.0);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Memory: an import costs memory in proportion to its body
+
+/// `VmRSS` or `VmHWM` (peak) of a process, in bytes, from `/proc/<pid>/status`.
+fn proc_status_bytes(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    let line = status
+        .lines()
+        .find(|l| l.starts_with(field) && l[field.len()..].starts_with(':'))
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status:\n{status}"));
+    let kib: u64 = line[field.len() + 1..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .expect("a number of kB");
+    kib * 1024
+}
+
+/// Issue 14, finding 3: a 202 KB CSV (one 200,000-character header name, then 1,000
+/// one-character rows) took the server from 35 MB to 374 MB, as every cell kept its own copy
+/// of the header name. Measured on the real binary, peak against resident before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_header_is_not_copied_into_every_row() {
+    use crate::process::{TOKEN, start_server};
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_server(dir.path());
+    let http = crate::helpers::client();
+    let import = |body: String| {
+        http.post(format!("{}/api/leads/import", server.base))
+            .bearer_auth(TOKEN)
+            .header("content-type", "text/csv")
+            .body(body)
+            .send()
+    };
+    // One small import first, so the threads and pools an import uses exist before the
+    // measurement.
+    let (status, warm) = json_body(import("campaign\nnone\n".to_owned()).await.unwrap()).await;
+    assert_eq!(status, 200, "{warm}");
+
+    let mut body = "h".repeat(200_000);
+    body.push('\n');
+    for _ in 0..1000 {
+        body.push_str("x\n");
+    }
+    let before = proc_status_bytes(server.pid(), "VmRSS");
+    let (status, report) = json_body(import(body).await.unwrap()).await;
+    let peak = proc_status_bytes(server.pid(), "VmHWM");
+    assert_eq!(status, 200);
+    // Every row lacks a campaign, and the one column is reported once.
+    assert_eq!(report["errors"].as_array().map(Vec::len), Some(1000));
+    assert_eq!(report["ignored_columns"], json!(["h".repeat(200_000)]));
+    let rise = peak.saturating_sub(before);
+    assert!(
+        rise < 20 * 1024 * 1024,
+        "a 202 KB import raised the peak resident memory by {} MiB (from {} MiB)",
+        rise / (1024 * 1024),
+        before / (1024 * 1024)
+    );
+}

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{client, json_body};
 
-const TOKEN: &str = "process-test-token-0123456789abcdef012345";
+pub(crate) const TOKEN: &str = "process-test-token-0123456789abcdef012345";
 /// Generous: start-up may include redb's repair after a kill.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -91,13 +91,20 @@ fn listening_port(line: &str) -> Option<u16> {
 }
 
 /// A running server child and its base URL.
-struct Server {
+pub(crate) struct Server {
     guard: ChildGuard,
-    base: String,
+    pub(crate) base: String,
+}
+
+impl Server {
+    /// The child's process id, e.g. to read its `/proc/<pid>/status`.
+    pub(crate) fn pid(&self) -> u32 {
+        self.guard.child.id()
+    }
 }
 
 /// Starts the binary on `data_dir` and waits (bounded) for its "listening on" line.
-fn start_server(data_dir: &Path) -> Server {
+pub(crate) fn start_server(data_dir: &Path) -> Server {
     start_server_from(serve_command(data_dir))
 }
 
