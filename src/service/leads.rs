@@ -52,18 +52,10 @@ pub async fn import(service: &Service, format: Format, body: bytes::Bytes) -> Re
         .collect();
     let now = jiff::Timestamp::now();
     let forms = service.forms.clone();
-    let (leads, mut errors, ignored_columns) = off_the_workers("import", move || {
+    let forms_for_rows = forms.clone();
+    let campaigns_for_rows = campaigns.clone();
+    let (rows, ignored_columns) = off_the_workers("import", move || {
         let rows = import::read_rows(format, &body)?;
-        let mut errors = Vec::new();
-        let mut leads = Vec::new();
-        for row in &rows {
-            match import::lead_from_row(row, &campaigns, &forms, now)
-                .and_then(NewLead::from_capture)
-            {
-                Ok(lead) => leads.push((row.line, lead)),
-                Err(error) => errors.push(RowError::new(row.line, &error)),
-            }
-        }
         let form_fields: HashSet<String> = campaigns
             .values()
             .flat_map(|c| forms.for_campaign(c).for_import().fields)
@@ -73,14 +65,21 @@ pub async fn import(service: &Service, format: Format, body: bytes::Bytes) -> Re
             import::LEAD_COLUMNS.contains(&key) || is_tracking_key(key) || form_fields.contains(key)
         };
         let ignored = import::ignored_columns(&rows, known);
-        Ok::<_, Error>((leads, errors, ignored))
+        Ok::<_, Error>((rows, ignored))
     })
     .await??;
-    let outcomes = if leads.is_empty() {
+    // Each row becomes a lead on the writer, just before it is stored.
+    let rows: Vec<(usize, import::Row)> = rows.into_iter().map(|row| (row.line, row)).collect();
+    let outcomes = if rows.is_empty() {
         Vec::new()
     } else {
-        service.store.import_leads(leads).await?
+        let make = move |row: import::Row| {
+            import::lead_from_row(&row, &campaigns_for_rows, &forms_for_rows, now)
+                .and_then(NewLead::from_capture)
+        };
+        service.store.import_leads_from(rows, make).await?
     };
+    let mut errors = Vec::new();
     let mut report = ImportReport {
         ignored_columns,
         ..ImportReport::default()

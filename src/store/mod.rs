@@ -292,14 +292,25 @@ impl Store {
         &self,
         rows: Vec<(usize, NewLead)>,
     ) -> Result<Vec<(usize, Result<LeadOutcome>)>> {
-        let contacts: Vec<String> = rows.iter().map(|(_, l)| l.lead.contact.clone()).collect();
-        let outcome = self
+        self.import_leads_from(rows, Ok).await
+    }
+
+    /// `import_leads` of rows that `make` turns into leads one at a time on the writer,
+    /// so that memory holds the rows (about the size of the file), not every lead at once.
+    /// The writer spends the conversion's CPU too: other writes wait for the import, as
+    /// they wait for its transaction anyway.
+    pub async fn import_leads_from<T: Send + 'static>(
+        &self,
+        rows: Vec<(usize, T)>,
+        make: impl FnMut(T) -> Result<NewLead> + Send + 'static,
+    ) -> Result<Vec<(usize, Result<LeadOutcome>)>> {
+        let (outcomes, contacts) = self
             .writer
-            .run(move |t, ctx| write::import_leads(t, ctx, rows))
-            .await;
+            .run(move |t, ctx| write::import_leads(t, ctx, rows, make))
+            .await?;
         self.journeys
             .leads_written(contacts.iter().map(String::as_str));
-        outcome
+        Ok(outcomes)
     }
 
     /// `currency` is the campaign currency the amount was read in.

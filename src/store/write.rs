@@ -367,21 +367,46 @@ fn record_email(t: &mut Tables<'_>, email: &str, lead: &Lead) -> Result<()> {
     Ok(())
 }
 
-/// Stores many leads in this one transaction; each row succeeds or fails on its own.
-/// Only a storage failure fails the whole batch.
-pub fn import_leads(
+/// The outcome of each row of an import by line, and the contacts it wrote to.
+pub type Imported = (Vec<(usize, Result<LeadOutcome>)>, Vec<String>);
+
+/// Stores many leads in this one transaction, each made from its row by `make` just
+/// before it is written: a file of 200,000 rows never exists as 200,000 leads at once.
+/// Each row succeeds or fails on its own; only a storage failure fails the whole batch.
+pub fn import_leads<T>(
     t: &mut Tables<'_>,
     ctx: &WriteContext,
-    rows: Vec<(usize, NewLead)>,
-) -> Result<Vec<(usize, Result<LeadOutcome>)>> {
+    rows: Vec<(usize, T)>,
+    mut make: impl FnMut(T) -> Result<NewLead>,
+) -> Result<Imported> {
     let mut outcomes = Vec::with_capacity(rows.len());
-    for (line, lead) in rows {
+    let mut contacts = Vec::new();
+    for (line, row) in rows {
+        let lead = match make(row) {
+            Ok(lead) => lead,
+            Err(error) => {
+                outcomes.push((line, Err(error)));
+                continue;
+            }
+        };
+        let contact = lead.lead.contact.clone();
         match insert_lead(t, ctx, lead) {
             Err(error) if error.kind == crate::error::ErrorKind::Unavailable => return Err(error),
-            outcome => outcomes.push((line, outcome)),
+            outcome => {
+                if matches!(
+                    outcome,
+                    Ok(LeadOutcome {
+                        duplicate: false,
+                        ..
+                    })
+                ) {
+                    contacts.push(contact);
+                }
+                outcomes.push((line, outcome));
+            }
         }
     }
-    Ok(outcomes)
+    Ok((outcomes, contacts))
 }
 
 /// Counts `views` renders of a campaign's form on `day`; for `qr_variant` too when the
