@@ -369,6 +369,19 @@ mod tests {
                 .max_connections_per_ip,
             7
         );
+        let unset_above = Settings {
+            listen: Some("127.0.0.1:9000".into()),
+            ..Settings::default()
+        };
+        assert_eq!(
+            unset_above
+                .or(file.clone())
+                .into_config(false)
+                .unwrap()
+                .max_connections_per_ip,
+            7,
+            "a layer that does not set it leaves the lower layer's"
+        );
         let env = Settings {
             max_connections_per_ip: Some(9),
             ..Settings::default()

@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::{
-    TestApp, assert_error, content_type, json_body, lead, mobile, read_raw_response, retry_after,
-    spawn_app, spawn_app_with,
+    TestApp, assert_error, connect_from, content_type, json_body, lead, mobile, read_raw_response,
+    retry_after, spawn_app, spawn_app_with,
 };
 
 fn limit(text: &str) -> Option<RateLimit> {
@@ -892,12 +892,20 @@ async fn one_address_cannot_take_every_connection_slot() {
     let app = spawn_app_with(|c| c.max_connections = 20).await;
     app.create_campaign("expo", json!({})).await;
     let (served_tx, mut served_rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut attackers = tokio::task::JoinSet::new();
-    for _ in 0..300 {
-        let stream = app.connect_from(Ipv4Addr::new(127, 0, 0, 1)).await;
-        attackers.spawn(idle_h2(stream, Duration::from_secs(60), served_tx.clone()));
-    }
-    drop(served_tx);
+    // Connected one after another, in a task of their own: before the fix, connecting
+    // stalls once the listen queue is full, and the test must still end.
+    let addr = app.addr();
+    let attack = tokio::spawn(async move {
+        let mut attackers = tokio::task::JoinSet::new();
+        for _ in 0..300 {
+            let stream = connect_from(&addr, Ipv4Addr::new(127, 0, 0, 1)).await;
+            attackers.spawn(idle_h2(stream, Duration::from_secs(60), served_tx.clone()));
+        }
+        drop(served_tx);
+        // Keep the connections until the test aborts this task.
+        std::future::pending::<()>().await;
+        drop(attackers);
+    });
     // Every attacking connection is either served or refused; wait (bounded: connections
     // left in the listen queue never say) until they all have.
     let (mut served, mut refused) = (0, 0);
@@ -957,7 +965,7 @@ async fn one_address_cannot_take_every_connection_slot() {
         "every attacking connection was served or refused"
     );
     assert!(served <= 10, "one address held {served} of 20 slots");
-    attackers.abort_all();
+    attack.abort();
     assert_eq!(app.all_leads("expo").await.len(), 1);
 }
 
