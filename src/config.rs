@@ -21,6 +21,12 @@ pub const DEFAULT_RATE_LIMIT: &str = "300/10m";
 /// would starve the writer.
 pub const DEFAULT_GLOBAL_RATE_LIMIT: &str = "3000/1s";
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// Open connections from one client address: a browser opens a handful, a venue NAT some
+/// dozens; 256 leaves room for both while one host can no longer fill the server.
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 256;
+/// An HTTP/2 connection with no open stream is closed after this long, as an idle
+/// HTTP/1.1 keep-alive is; answering the server's PINGs does not count as use.
+pub const DEFAULT_H2_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_HEADER_TIMEOUT_S: u64 = 10;
 pub const DEFAULT_BODY_TIMEOUT_S: u64 = 30;
 /// Writes waiting for the store's writer by default. Past this, requests are refused with
@@ -51,6 +57,12 @@ pub struct Config {
     pub cors_origins: Vec<String>,
     /// Open connections at most; past this, new ones wait in the listen queue.
     pub max_connections: usize,
+    /// Open connections from one client address at most (and never more than half of
+    /// `max_connections`); past this, a new one from that address is closed at once.
+    pub max_connections_per_ip: usize,
+    /// How long a connection may stay open with no request in flight (no open HTTP/2
+    /// stream) before it is closed gracefully.
+    pub h2_idle_timeout: Duration,
     /// How long a client may take to send its request headers (slow-loris guard).
     pub header_timeout: Duration,
     /// How long a client may take to send its request body.
@@ -81,6 +93,8 @@ impl Config {
             trusted_proxies: Vec::new(),
             cors_origins: Vec::new(),
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS_PER_IP,
+            h2_idle_timeout: DEFAULT_H2_IDLE_TIMEOUT,
             header_timeout: Duration::from_secs(DEFAULT_HEADER_TIMEOUT_S),
             body_timeout: Duration::from_secs(DEFAULT_BODY_TIMEOUT_S),
             commit_faults: crate::faults::FaultSwitch::default(),
@@ -113,6 +127,7 @@ pub struct Settings {
     /// Comma-separated origins (`https://www.example.com`).
     pub cors_origins: Option<String>,
     pub max_connections: Option<usize>,
+    pub max_connections_per_ip: Option<usize>,
     /// Seconds.
     pub header_timeout: Option<u64>,
     /// Seconds.
@@ -135,6 +150,7 @@ impl Settings {
             trusted_proxies: self.trusted_proxies.or(lower.trusted_proxies),
             cors_origins: self.cors_origins.or(lower.cors_origins),
             max_connections: self.max_connections.or(lower.max_connections),
+            max_connections_per_ip: self.max_connections_per_ip.or(lower.max_connections_per_ip),
             header_timeout: self.header_timeout.or(lower.header_timeout),
             body_timeout: self.body_timeout.or(lower.body_timeout),
         }
@@ -192,6 +208,14 @@ impl Settings {
                 "max connections {max_connections} must be between 16 and 1000000"
             ));
         }
+        let max_connections_per_ip = self
+            .max_connections_per_ip
+            .unwrap_or(DEFAULT_MAX_CONNECTIONS_PER_IP);
+        if !(1..=1_000_000).contains(&max_connections_per_ip) {
+            return Err(format!(
+                "max connections per IP {max_connections_per_ip} must be between 1 and 1000000"
+            ));
+        }
         let seconds = |value: Option<u64>, default: u64, name: &str| -> Result<Duration, String> {
             let secs = value.unwrap_or(default);
             if (1..=3600).contains(&secs) {
@@ -211,6 +235,8 @@ impl Settings {
             trusted_proxies,
             cors_origins,
             max_connections,
+            max_connections_per_ip,
+            h2_idle_timeout: DEFAULT_H2_IDLE_TIMEOUT,
             header_timeout,
             body_timeout,
             commit_faults: crate::faults::FaultSwitch::default(),
@@ -331,6 +357,68 @@ mod tests {
         let config = settings.into_config(false).unwrap();
         assert_eq!(config.rate_limit, None);
         assert!(toml::from_str::<Settings>("lisen = \"x\"").is_err());
+    }
+
+    #[test]
+    fn connections_per_ip_from_each_layer_and_checked() {
+        let file: Settings = toml::from_str("max_connections_per_ip = 7\n").unwrap();
+        assert_eq!(
+            file.clone()
+                .into_config(false)
+                .unwrap()
+                .max_connections_per_ip,
+            7
+        );
+        let unset_above = Settings {
+            listen: Some("127.0.0.1:9000".into()),
+            ..Settings::default()
+        };
+        assert_eq!(
+            unset_above
+                .or(file.clone())
+                .into_config(false)
+                .unwrap()
+                .max_connections_per_ip,
+            7,
+            "a layer that does not set it leaves the lower layer's"
+        );
+        let env = Settings {
+            max_connections_per_ip: Some(9),
+            ..Settings::default()
+        };
+        assert_eq!(
+            env.clone()
+                .or(file.clone())
+                .into_config(false)
+                .unwrap()
+                .max_connections_per_ip,
+            9
+        );
+        let flags = Settings {
+            max_connections_per_ip: Some(11),
+            ..Settings::default()
+        };
+        assert_eq!(
+            flags
+                .or(env)
+                .or(file)
+                .into_config(false)
+                .unwrap()
+                .max_connections_per_ip,
+            11
+        );
+        let defaults = Settings::default().into_config(false).unwrap();
+        assert_eq!(defaults.max_connections_per_ip, 256);
+        assert_eq!(defaults.h2_idle_timeout, Duration::from_secs(60));
+        let zero = Settings {
+            max_connections_per_ip: Some(0),
+            ..Settings::default()
+        };
+        assert!(
+            zero.into_config(false)
+                .unwrap_err()
+                .contains("max connections per IP")
+        );
     }
 
     #[test]

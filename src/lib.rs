@@ -7,7 +7,8 @@
 //! # Layout
 //!
 //! - [`config`]: flags > env > TOML file > defaults, validated once.
-//! - [`server`]: transport only (accept loop, timeouts, graceful shutdown).
+//! - [`server`]: transport only (accept loop, timeouts, graceful shutdown); [`conns`]: its
+//!   per-address connection counts and per-connection idle tracking.
 //! - [`app`]: routing, admin auth, and turning [`Error`]s into responses.
 //! - [`routes`]: every address as data: dispatch, metrics names, the OpenAPI check.
 //! - [`service`]: every operation once (record a lead from any channel, imports,
@@ -30,6 +31,7 @@ pub mod attribution;
 pub mod campaign;
 pub mod columns;
 pub mod config;
+pub mod conns;
 pub mod conversion;
 pub mod cost;
 pub mod demo;

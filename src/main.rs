@@ -139,6 +139,9 @@ struct ServeArgs {
     /// Open connections at most [default: 4096].
     #[arg(long, env = "LEADGATE_MAX_CONNECTIONS")]
     max_connections: Option<usize>,
+    /// Open connections from one client address at most [default: 256, and at most half of --max-connections].
+    #[arg(long, env = "LEADGATE_MAX_CONNECTIONS_PER_IP")]
+    max_connections_per_ip: Option<usize>,
     /// Load sample campaigns into an empty store.
     #[arg(long)]
     demo: bool,
@@ -224,6 +227,7 @@ fn build_config(args: ServeArgs) -> anyhow::Result<(Config, bool)> {
         trusted_proxies: args.trusted_proxies,
         cors_origins: args.cors_origins,
         max_connections: args.max_connections,
+        max_connections_per_ip: args.max_connections_per_ip,
         ..Settings::default()
     };
     let settings = flags.or(env_settings()?).or(file);

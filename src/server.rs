@@ -8,11 +8,11 @@ use std::time::Duration;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 use crate::app;
 use crate::config::Config;
+use crate::conns::{Activity, PerAddress};
 use crate::error::{Error, Result};
 use crate::forms::FormSet;
 use crate::limits::Limits;
@@ -26,6 +26,10 @@ const MAX_HEAD_BYTES: usize = 32 * 1024;
 const EVICT_EVERY: Duration = Duration::from_secs(60);
 /// How long shutdown waits for in-flight requests before it gives up on them.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a connection told to close (idle, or shutdown) may take to finish closing while
+/// no request is in flight: an HTTP/2 graceful close waits for the client to acknowledge a
+/// PING, and a client that never does must not keep the connection.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 /// Everything `serve` builds before it accepts the first connection.
 pub async fn prepare(config: &Config) -> Result<AppState> {
@@ -131,6 +135,74 @@ fn spawn_view_flusher(service: Arc<Service>) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// Runs one connection until it ends. It is closed gracefully (HTTP/2 GOAWAY, or no more
+/// keep-alive for HTTP/1.1; requests in flight finish) when the server shuts down or when it
+/// has had no request in flight for `idle_timeout`: hyper closes neither an HTTP/2
+/// connection with no stream whose client answers PINGs, nor would anything else.
+async fn drive<I, S, B>(
+    connection: auto::Connection<'_, I, S, TokioExecutor>,
+    activity: &Activity,
+    idle_timeout: Duration,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) where
+    S: hyper::service::Service<
+            hyper::Request<hyper::body::Incoming>,
+            Response = hyper::Response<B>,
+        >,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    TokioExecutor: hyper::rt::bounds::Http2ServerConnExec<S::Future, B>,
+{
+    let mut connection = std::pin::pin!(connection);
+    // Set once the connection was asked to close: from then on, only the grace matters.
+    let mut closing_since: Option<tokio::time::Instant> = None;
+    loop {
+        let now = tokio::time::Instant::now();
+        // While a request is in flight there is no idle deadline; look again a timeout
+        // later (the request's own timeouts bound it), or when the connection wakes us.
+        let wake_at = match closing_since {
+            Some(since) => since + CLOSE_GRACE,
+            None => activity
+                .idle_deadline(idle_timeout)
+                .unwrap_or(now + idle_timeout),
+        };
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(error) = result {
+                    tracing::debug!("connection ended: {error}");
+                }
+                return;
+            }
+            _ = shutdown.changed(), if closing_since.is_none() => {
+                // A changed value or a dropped sender: either way the server is stopping.
+                connection.as_mut().graceful_shutdown();
+                closing_since = Some(tokio::time::Instant::now());
+            }
+            () = tokio::time::sleep_until(wake_at) => {
+                let now = tokio::time::Instant::now();
+                match closing_since {
+                    None => {
+                        if activity.idle_deadline(idle_timeout).is_some_and(|at| at <= now) {
+                            tracing::debug!("closing a connection idle for {idle_timeout:?}");
+                            connection.as_mut().graceful_shutdown();
+                            closing_since = Some(now);
+                        }
+                    }
+                    // A request that slipped in before the close is let finish.
+                    Some(_) if activity.idle_deadline(Duration::ZERO).is_none() => {
+                        closing_since = Some(now);
+                    }
+                    Some(_) => return,
+                }
+            }
+        }
+    }
+}
+
 /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests
 /// finish (their commits included) and closes the store.
 pub async fn serve(
@@ -159,8 +231,17 @@ pub async fn serve(
         // HTTP/2 has no head timeout: ping idle connections, drop those that never answer.
         .keep_alive_interval(Some(config.header_timeout))
         .keep_alive_timeout(config.header_timeout);
-    let graceful = GracefulShutdown::new();
+    // Each connection task holds a receiver: `true` asks it to close gracefully, and the
+    // sender sees every receiver gone once all connections have ended.
+    let (closing_tx, closing_rx) = tokio::sync::watch::channel(false);
     let slots = Arc::new(tokio::sync::Semaphore::new(config.max_connections));
+    // One address may never take more than half of all slots, whatever the setting, so
+    // other clients can still connect when the global cap is set low.
+    let per_address = PerAddress::new(
+        config
+            .max_connections_per_ip
+            .min((config.max_connections / 2).max(1)),
+    );
     let evictor = spawn_evictor(state.clone());
     let flusher = spawn_view_flusher(service.clone());
     let mut shutdown = std::pin::pin!(shutdown);
@@ -181,25 +262,46 @@ pub async fn serve(
                         continue;
                     }
                 };
+                // Counted by the socket's peer address: X-Forwarded-For comes with each
+                // request, not with the connection, so a proxy's clients share its count
+                // (the cap is far above what one proxy's visitors need at once).
+                let Some(address_slot) = per_address.try_acquire(peer.ip()) else {
+                    // Refused here, in the loop, without a task: dropping the stream closes
+                    // it at once, and the next address's connection is accepted right after.
+                    tracing::debug!("refused a connection from {}: at its address's cap", peer.ip());
+                    drop(stream);
+                    continue;
+                };
                 // Answers are small and latency matters more than packet count.
                 let _ = stream.set_nodelay(true);
                 let state = state.clone();
-                let service = service_fn(move |request| {
-                    let state = state.clone();
-                    async move { Ok::<_, Infallible>(app::handle(state, request, peer).await) }
-                });
+                let activity = Activity::new();
+                let service = {
+                    let activity = activity.clone();
+                    service_fn(move |request| {
+                        // In flight from the request head until the answer is built; the
+                        // body is a `Full`, sent in one go, so that is the stream's life.
+                        let in_flight = activity.begin();
+                        let state = state.clone();
+                        async move {
+                            let reply = app::handle(state, request, peer).await;
+                            drop(in_flight);
+                            Ok::<_, Infallible>(reply)
+                        }
+                    })
+                };
                 let builder = builder.clone();
-                let watcher = graceful.watcher();
+                let closing = closing_rx.clone();
                 let header_timeout = config.header_timeout;
+                let idle_timeout = config.h2_idle_timeout;
                 tokio::spawn(async move {
                     // hyper's head timeout starts only once it knows the protocol: a client
                     // that connects and says nothing would hold its slot for ever.
                     if request_starts(&stream, header_timeout).await {
-                        let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                        if let Err(error) = watcher.watch(connection).await {
-                            tracing::debug!("connection ended: {error}");
-                        }
+                        let connection = builder.serve_connection(TokioIo::new(stream), service);
+                        drive(connection, &activity, idle_timeout, closing).await;
                     }
+                    drop(address_slot);
                     drop(slot);
                 });
             }
@@ -211,7 +313,9 @@ pub async fn serve(
     drop(listener);
     tracing::info!("shutting down: finishing requests in flight");
     drop(state);
-    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+    let _ = closing_tx.send(true);
+    drop(closing_rx);
+    if tokio::time::timeout(DRAIN_TIMEOUT, closing_tx.closed())
         .await
         .is_err()
     {

@@ -816,6 +816,24 @@ impl TestApp {
             .await
             .expect("connect to the test server")
     }
+
+    /// Opens a raw TCP connection from another loopback address (`127.0.0.x`), so the
+    /// server sees another client address.
+    pub async fn connect_from(&self, from: std::net::Ipv4Addr) -> tokio::net::TcpStream {
+        connect_from(&self.addr(), from).await
+    }
+}
+
+/// Opens a raw TCP connection to `addr` (`host:port`) from the loopback address `from`.
+pub async fn connect_from(addr: &str, from: std::net::Ipv4Addr) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("TCP socket");
+    socket
+        .bind((from, 0).into())
+        .unwrap_or_else(|e| panic!("bind {from}:0: {e}"));
+    socket
+        .connect(addr.parse().expect("server address"))
+        .await
+        .unwrap_or_else(|e| panic!("connect from {from}: {e}"))
 }
 
 /// Every row field of the ROI summary, in API.md's order.

@@ -1,8 +1,9 @@
 //! Abuse limits at the edge: per-address rate limits on `POST /f/*`, `GET /q/*` and unsigned
 //! `/hooks/call`, the per-campaign venue setting, the global ceiling, `X-Forwarded-For` from
 //! trusted proxies only; and the server's own limits: header and body timeouts (slow clients),
-//! header size, the connection cap.
+//! header size, the connection caps (overall and per address), the idle close.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use hmac::{Hmac, KeyInit, Mac};
@@ -13,8 +14,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::{
-    TestApp, assert_error, content_type, json_body, lead, mobile, read_raw_response, retry_after,
-    spawn_app, spawn_app_with,
+    TestApp, assert_error, connect_from, content_type, json_body, lead, mobile, read_raw_response,
+    retry_after, spawn_app, spawn_app_with,
 };
 
 fn limit(text: &str) -> Option<RateLimit> {
@@ -711,10 +712,11 @@ async fn at_the_connection_cap_new_clients_wait_until_idle_ones_time_out() {
     assert_eq!(resp.status(), 200);
     drop(resp);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    // Four idle connections that never send a byte hold every slot.
+    // Four idle connections that never send a byte hold every slot. They come from four
+    // addresses: one address may hold at most half of the slots.
     let mut idle = Vec::new();
-    for _ in 0..4 {
-        idle.push(app.connect().await);
+    for last in 1..=4 {
+        idle.push(app.connect_from(Ipv4Addr::new(127, 0, 0, last)).await);
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     let started = Instant::now();
@@ -795,4 +797,294 @@ async fn refused_requests_with_unread_bodies_leave_the_connection_usable_or_say_
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connections per address and idle HTTP/2 connections
+
+/// The HTTP/2 client connection preface and an empty SETTINGS frame.
+const H2_HELLO: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+const H2_SETTINGS: u8 = 0x4;
+const H2_PING: u8 = 0x6;
+const H2_GOAWAY: u8 = 0x7;
+const H2_ACK: u8 = 0x1;
+
+/// What an idle HTTP/2 client saw.
+#[derive(Debug, Default)]
+struct IdleH2 {
+    /// The server's SETTINGS arrived: the connection is being served.
+    served: bool,
+    /// PINGs from the server, each answered.
+    pings: usize,
+    goaway: bool,
+    /// How long after the preface the server closed the connection (`None`: still open
+    /// when the client gave up at its `limit`).
+    closed_after: Option<Duration>,
+}
+
+/// An HTTP/2 client that opens no stream: it sends the preface, acknowledges the server's
+/// SETTINGS and answers every PING, until the server closes or `limit` passes. `served`
+/// gets `true` once the server's SETTINGS arrive, `false` if it closes before.
+async fn idle_h2(
+    mut stream: tokio::net::TcpStream,
+    limit: Duration,
+    served: tokio::sync::mpsc::UnboundedSender<bool>,
+) -> IdleH2 {
+    let started = Instant::now();
+    let mut seen = IdleH2::default();
+    let mut told = false;
+    let run = async {
+        if stream.write_all(H2_HELLO).await.is_err() {
+            return;
+        }
+        loop {
+            let mut head = [0u8; 9];
+            if stream.read_exact(&mut head).await.is_err() {
+                return;
+            }
+            let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+            let mut payload = vec![0u8; len];
+            if stream.read_exact(&mut payload).await.is_err() {
+                return;
+            }
+            let (kind, flags) = (head[3], head[4]);
+            let answer = match kind {
+                H2_SETTINGS if flags & H2_ACK == 0 => {
+                    seen.served = true;
+                    if !told {
+                        told = true;
+                        let _ = served.send(true);
+                    }
+                    vec![0, 0, 0, H2_SETTINGS, H2_ACK, 0, 0, 0, 0]
+                }
+                H2_PING if flags & H2_ACK == 0 => {
+                    seen.pings += 1;
+                    let mut ack = vec![0, 0, 8, H2_PING, H2_ACK, 0, 0, 0, 0];
+                    ack.extend_from_slice(&payload);
+                    ack
+                }
+                H2_GOAWAY => {
+                    seen.goaway = true;
+                    continue;
+                }
+                _ => continue,
+            };
+            if stream.write_all(&answer).await.is_err() {
+                return;
+            }
+        }
+    };
+    if tokio::time::timeout(limit, run).await.is_ok() {
+        seen.closed_after = Some(started.elapsed());
+    }
+    if !told {
+        let _ = served.send(false);
+    }
+    seen
+}
+
+/// Issue 14: a host that opens many HTTP/2 connections, sends the preface, answers PINGs
+/// and opens no stream used to hold every connection slot, so nobody else was answered.
+/// With `max_connections` 20 (one address may hold 10) and 300 such connections from
+/// 127.0.0.1, a client at 127.0.0.2 is answered at once.
+#[tokio::test]
+async fn one_address_cannot_take_every_connection_slot() {
+    let app = spawn_app_with(|c| c.max_connections = 20).await;
+    app.create_campaign("expo", json!({})).await;
+    let (served_tx, mut served_rx) = tokio::sync::mpsc::unbounded_channel();
+    // Connected one after another, in a task of their own: before the fix, connecting
+    // stalls once the listen queue is full, and the test must still end.
+    let addr = app.addr();
+    let attack = tokio::spawn(async move {
+        let mut attackers = tokio::task::JoinSet::new();
+        for _ in 0..300 {
+            let stream = connect_from(&addr, Ipv4Addr::new(127, 0, 0, 1)).await;
+            attackers.spawn(idle_h2(stream, Duration::from_secs(60), served_tx.clone()));
+        }
+        drop(served_tx);
+        // Keep the connections until the test aborts this task.
+        std::future::pending::<()>().await;
+        drop(attackers);
+    });
+    // Every attacking connection is either served or refused; wait (bounded: connections
+    // left in the listen queue never say) until they all have.
+    let (mut served, mut refused) = (0, 0);
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while served + refused < 300 {
+            match served_rx.recv().await {
+                Some(true) => served += 1,
+                Some(false) => refused += 1,
+                None => break,
+            }
+        }
+    })
+    .await;
+    eprintln!("attack from 127.0.0.1: {served} connections served, {refused} refused");
+
+    let other = reqwest::Client::builder()
+        .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)))
+        .redirect(reqwest::redirect::Policy::none())
+        // A new connection for each request: the point is to be let in.
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let health = other.get(app.url("/healthz")).send().await;
+    let health_took = started.elapsed();
+    let fields = browser_fields(&mobile(1));
+    let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let started = Instant::now();
+    let post = other
+        .post(app.url("/f/expo"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(crate::helpers::urlencode(&pairs))
+        .send()
+        .await;
+    let post_took = started.elapsed();
+    eprintln!(
+        "127.0.0.2 during the attack: /healthz in {health_took:?}, form post in {post_took:?}"
+    );
+    let health = health.expect("/healthz from another address during the attack");
+    assert_eq!(health.status(), 200);
+    let post = post.expect("a form post from another address during the attack");
+    assert_eq!(post.status(), 303, "the form post is accepted");
+    // Before the fix these were never answered (5 s client timeout here, the whole attack
+    // in the issue).
+    for (what, took) in [("/healthz", health_took), ("form post", post_took)] {
+        assert!(
+            took < Duration::from_millis(100),
+            "{what} from another address took {took:?} during the attack"
+        );
+    }
+    // The attack was live while the other client was answered: at most half the slots
+    // for the attacking address, the rest refused at once, the served ones still open.
+    assert_eq!(
+        served + refused,
+        300,
+        "every attacking connection was served or refused"
+    );
+    assert!(served <= 10, "one address held {served} of 20 slots");
+    attack.abort();
+    assert_eq!(app.all_leads("expo").await.len(), 1);
+}
+
+/// An HTTP/2 connection with no stream is closed after the idle timeout although its
+/// client answers every PING (the keep-alive PINGs, every second here, do not keep it).
+#[tokio::test]
+async fn an_idle_http2_connection_answering_pings_is_closed() {
+    let app = spawn_app_with(|c| {
+        c.header_timeout = Duration::from_secs(1);
+        c.h2_idle_timeout = Duration::from_secs(3);
+    })
+    .await;
+    let (served_tx, _served_rx) = tokio::sync::mpsc::unbounded_channel();
+    let seen = idle_h2(app.connect().await, Duration::from_secs(10), served_tx).await;
+    eprintln!("idle HTTP/2 connection: {seen:?}");
+    assert!(seen.served, "the server spoke HTTP/2: {seen:?}");
+    assert!(
+        seen.pings >= 1,
+        "the server's PINGs were answered: {seen:?}"
+    );
+    let closed = seen
+        .closed_after
+        .unwrap_or_else(|| panic!("still open 10 s later with a 3 s idle timeout: {seen:?}"));
+    assert!(
+        closed >= Duration::from_millis(2900) && closed <= Duration::from_secs(6),
+        "closed after {closed:?} with a 3 s idle timeout"
+    );
+    assert!(seen.goaway, "closed gracefully, with GOAWAY: {seen:?}");
+}
+
+/// Idle time counts from the end of the last request: a request that takes longer than
+/// the idle timeout keeps its connection, which then serves the next request.
+#[tokio::test]
+async fn a_request_in_flight_keeps_its_connection_past_the_idle_timeout() {
+    let app = spawn_app_with(|c| c.h2_idle_timeout = Duration::from_secs(1)).await;
+    app.create_campaign("expo", json!({})).await;
+    let mut stream = app.connect().await;
+    let body = serde_json::to_vec(&lead(&mobile(1), "李四")).unwrap();
+    let head = format!(
+        "POST /f/expo HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nAccept: application/json\r\nContent-Length: {}\r\n\r\n",
+        app.addr(),
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body[..5]).await.unwrap();
+    // The body takes twice the idle timeout to arrive; the request is in flight all along.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stream.write_all(&body[5..]).await.unwrap();
+    let first = read_raw_response(&mut stream, Duration::from_secs(10))
+        .await
+        .expect("an answer to the slow post");
+    assert_eq!(first.status, 201, "{first:?}");
+    assert_ne!(
+        first.header("connection").map(str::to_ascii_lowercase),
+        Some("close".into()),
+        "the connection was being closed while its request was in flight: {first:?}"
+    );
+    let next = format!("GET /healthz HTTP/1.1\r\nHost: {}\r\n\r\n", app.addr());
+    stream.write_all(next.as_bytes()).await.unwrap();
+    let second = read_raw_response(&mut stream, Duration::from_secs(10))
+        .await
+        .expect("the same connection serves the next request");
+    assert_eq!(second.status, 200);
+}
+
+/// Whether the server closed `stream` (EOF or reset) within `limit`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(
+        tokio::time::timeout(limit, stream.read(&mut byte)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+async fn healthz_on(stream: &mut tokio::net::TcpStream, host: &str) -> u16 {
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    read_raw_response(stream, Duration::from_secs(10))
+        .await
+        .expect("an answer to /healthz")
+        .status
+}
+
+/// With the defaults (256 per address, 4096 in all), the 257th connection from one address
+/// is closed at once while another address still gets in; closing one gives its slot back.
+#[tokio::test]
+async fn the_257th_connection_from_one_address_is_refused() {
+    // Silent connections stay open for the whole test.
+    let app = spawn_app_with(|c| c.header_timeout = Duration::from_secs(120)).await;
+    let host = app.addr();
+    let mut held = Vec::new();
+    for _ in 0..256 {
+        held.push(app.connect_from(Ipv4Addr::new(127, 0, 0, 1)).await);
+    }
+    // The accept loop takes connections in order: the 257th is judged after all 256.
+    let mut extra = app.connect_from(Ipv4Addr::new(127, 0, 0, 1)).await;
+    assert!(
+        closed_within(&mut extra, Duration::from_secs(5)).await,
+        "the 257th connection from 127.0.0.1 was kept open"
+    );
+    let mut other = app.connect_from(Ipv4Addr::new(127, 0, 0, 2)).await;
+    assert_eq!(healthz_on(&mut other, &host).await, 200, "another address");
+    assert_eq!(
+        healthz_on(&mut held[255], &host).await,
+        200,
+        "the 256th is a served connection"
+    );
+    // Closing one of them frees a slot for the address (once the server has seen the close).
+    drop(held.remove(0));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut again = app.connect_from(Ipv4Addr::new(127, 0, 0, 1)).await;
+        if !closed_within(&mut again, Duration::from_millis(200)).await {
+            assert_eq!(healthz_on(&mut again, &host).await, 200);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a closed connection's slot was not given back"
+        );
+    }
 }

@@ -373,6 +373,70 @@ fn the_config_file_is_read_and_env_beats_it() {
     );
 }
 
+/// Whether the server at `base` keeps a new connection from 127.0.0.1 open (not closed
+/// within 1 s).
+fn connection_kept(base: &str) -> (bool, std::net::TcpStream) {
+    let addr = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect to leadgate");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    let kept = match stream.read(&mut byte) {
+        Ok(_) => false,
+        Err(e) => matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    };
+    (kept, stream)
+}
+
+/// `max_connections_per_ip` from the environment beats the config file, the flag beats
+/// the environment, and a bad value stops start-up naming the setting.
+#[test]
+fn max_connections_per_ip_from_flag_env_and_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("leadgate.toml");
+    std::fs::write(&config, "max_connections_per_ip = 0\n").unwrap();
+    let mut cmd = serve_command(dir.path());
+    cmd.arg("--config").arg(&config);
+    let (ok, message) = run_to_exit(cmd);
+    assert!(
+        !ok,
+        "max_connections_per_ip = 0 in the file must stop start-up"
+    );
+    assert!(message.contains("max connections per IP"), "{message}");
+
+    for (env, flag, cap) in [("2", None, 2), ("2", Some("3"), 3)] {
+        let mut cmd = serve_command(dir.path());
+        cmd.arg("--config")
+            .arg(&config)
+            .env("LEADGATE_MAX_CONNECTIONS_PER_IP", env);
+        if let Some(flag) = flag {
+            cmd.args(["--max-connections-per-ip", flag]);
+        }
+        let server = start_server_from(cmd);
+        let mut held = Vec::new();
+        for n in 1..=cap {
+            let (kept, stream) = connection_kept(&server.base);
+            assert!(
+                kept,
+                "env {env}, flag {flag:?}: connection {n} of {cap} was closed"
+            );
+            held.push(stream);
+        }
+        let (kept, _) = connection_kept(&server.base);
+        assert!(
+            !kept,
+            "env {env}, flag {flag:?}: connection {} from one address was kept",
+            cap + 1
+        );
+        drop(held);
+        drop(server);
+    }
+}
+
 #[test]
 fn a_bad_form_file_stops_start_up_and_names_the_file() {
     let dir = tempfile::tempdir().unwrap();
