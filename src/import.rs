@@ -15,6 +15,9 @@ pub const MAX_ROWS: usize = 200_000;
 /// Columns (CSV header names, or distinct JSON keys) per import: a CRM export has a few
 /// hundred at most, and a cap keeps a column's number small in every cell.
 pub const MAX_COLUMNS: usize = 1000;
+/// Characters in a column name: real headers are words ("phone", "备注"); a longer one is
+/// a mistake or an attack, and every name is copied into the report's ignored columns.
+pub const MAX_COLUMN_NAME_CHARS: usize = 256;
 
 /// The column names of an import, shared by all its rows: a row holds its values and the
 /// number of each value's column, never a copy of the name (a 200,000-character header
@@ -41,6 +44,20 @@ impl Columns {
         self.index.insert(name, column);
         Some(column)
     }
+}
+
+/// Refuses a column name longer than `MAX_COLUMN_NAME_CHARS`.
+fn check_column_name(name: &str) -> Result<()> {
+    if name.chars().count() > MAX_COLUMN_NAME_CHARS {
+        let start: String = name.chars().take(40).collect();
+        return Err(Error::bad_request(
+            "column_name_too_long",
+            format!(
+                "a column name is at most {MAX_COLUMN_NAME_CHARS} characters; {start:?}… is longer"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn too_many_columns() -> Error {
@@ -261,6 +278,7 @@ fn csv_rows(body: &[u8]) -> Result<Vec<Row>> {
     // The column of each position in a record; `None` for a header cell left empty.
     let mut positions = Vec::with_capacity(names.len());
     for (i, name) in names.iter().enumerate() {
+        check_column_name(name)?;
         if name.is_empty() {
             positions.push(None);
         } else if columns.index.contains_key(name.as_str()) {
@@ -490,6 +508,9 @@ impl<'de> serde::de::Visitor<'de> for Item<'_> {
             object.next_value_seed(Cell(&mut reader.cells.text))?;
             // Null and blank values are no cells, as in a CSV.
             if reader.cells.text.len() > start {
+                if let Err(error) = check_column_name(&key) {
+                    return Err(reader.refuse(error));
+                }
                 let Some(column) = reader.columns.column(&key.to_ascii_lowercase()) else {
                     return Err(reader.refuse(too_many_columns()));
                 };
@@ -782,11 +803,28 @@ mod tests {
         assert_eq!((error.status(), error.code), (413, "too_many_rows"));
     }
 
+    #[test]
+    fn a_column_name_is_at_most_256_characters() {
+        let long = "长".repeat(MAX_COLUMN_NAME_CHARS + 1);
+        for (format, body) in [
+            (Format::Csv, format!("campaign,{long}\nexpo,x\n")),
+            (
+                Format::Json,
+                format!(r#"[{{"campaign": "expo", "{long}": "x"}}]"#),
+            ),
+        ] {
+            let error = read_rows(format, body.as_bytes()).unwrap_err();
+            assert_eq!((error.status(), error.code), (400, "column_name_too_long"));
+        }
+        let fits = "长".repeat(MAX_COLUMN_NAME_CHARS);
+        assert!(read_rows(Format::Csv, format!("campaign,{fits}\nexpo,x\n").as_bytes()).is_ok());
+    }
+
     /// Every row refers to the one copy of a column name (a 200,000-character header over
     /// 1,000 rows was 200 MB when each cell had its own).
     #[test]
     fn rows_share_their_column_names() {
-        let name = "h".repeat(10_000);
+        let name = "h".repeat(MAX_COLUMN_NAME_CHARS);
         let body = format!("campaign,{name},,empty\n{}", "x,y,z,\n".repeat(100));
         let rows = read_rows(Format::Csv, body.as_bytes()).unwrap();
         assert_eq!(rows.len(), 100);

@@ -149,7 +149,7 @@ impl<C: Clock + Clone> Limits<C> {
     /// The client's address: the socket's peer, unless that peer is a trusted proxy, in
     /// which case the nearest untrusted address in `X-Forwarded-For`.
     pub fn client_address(&self, peer: IpAddr, forwarded_for: Option<&str>) -> IpAddr {
-        if !self.is_trusted(peer) {
+        if !self.is_trusted_proxy(peer) {
             return peer;
         }
         let Some(header) = forwarded_for else {
@@ -164,7 +164,7 @@ impl<C: Clock + Clone> Limits<C> {
             match hop {
                 Ok(address) => {
                     client = address;
-                    if !self.is_trusted(address) {
+                    if !self.is_trusted_proxy(address) {
                         break;
                     }
                 }
@@ -175,7 +175,9 @@ impl<C: Clock + Clone> Limits<C> {
         client
     }
 
-    fn is_trusted(&self, address: IpAddr) -> bool {
+    /// Whether `address` is one of `--trusted-proxies`: its connections carry many
+    /// visitors, so no per-address connection cap applies to it either.
+    pub fn is_trusted_proxy(&self, address: IpAddr) -> bool {
         self.trusted_proxies.iter().any(|net| net.contains(address))
     }
 }

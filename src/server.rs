@@ -28,8 +28,10 @@ const EVICT_EVERY: Duration = Duration::from_secs(60);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a connection told to close (idle, or shutdown) may take to finish closing while
 /// no request is in flight: an HTTP/2 graceful close waits for the client to acknowledge a
-/// PING, and a client that never does must not keep the connection.
-const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// PING, and a client that never does must not keep the connection. "In flight" ends when
+/// an answer is built, not when its last byte has left (hyper buffers the body), so this
+/// is also the time a slow client has to finish downloading a large export after the close.
+const CLOSE_GRACE: Duration = Duration::from_secs(30);
 
 /// Everything `serve` builds before it accepts the first connection.
 pub async fn prepare(config: &Config) -> Result<AppState> {
@@ -265,12 +267,22 @@ pub async fn serve(
                 // Counted by the socket's peer address: X-Forwarded-For comes with each
                 // request, not with the connection, so a proxy's clients share its count
                 // (the cap is far above what one proxy's visitors need at once).
-                let Some(address_slot) = per_address.try_acquire(peer.ip()) else {
-                    // Refused here, in the loop, without a task: dropping the stream closes
-                    // it at once, and the next address's connection is accepted right after.
-                    tracing::debug!("refused a connection from {}: at its address's cap", peer.ip());
-                    drop(stream);
-                    continue;
+                // A trusted proxy carries many visitors: it is held by the global cap only.
+                let capped = !state.limits.is_trusted_proxy(peer.ip());
+                let address_slot = if capped {
+                    match per_address.try_acquire(peer.ip()) {
+                        Some(slot) => Some(slot),
+                        None => {
+                            // Refused here, in the loop, without a task: dropping the stream
+                            // closes it at once, and the next address's connection is
+                            // accepted right after.
+                            tracing::debug!("refused a connection from {}: at its address's cap", peer.ip());
+                            drop(stream);
+                            continue;
+                        }
+                    }
+                } else {
+                    None
                 };
                 // Answers are small and latency matters more than packet count.
                 let _ = stream.set_nodelay(true);

@@ -24,8 +24,17 @@ pub const VIEW_WINDOW: Duration = Duration::from_secs(30);
 /// Visitors remembered at most; past that (a flood of distinct addresses), views count
 /// without de-duplication rather than memory growing without end.
 const MAX_REMEMBERED_VIEWERS: usize = 100_000;
+/// Distinct (campaign, day, placement) sums held at most; past that, further placements'
+/// views are summed under "no placement" (the store may be refusing writes for a while,
+/// and placement names in links are the visitor's choice).
+const MAX_PENDING_SUMS: usize = 10_000;
+/// A full visitor table is searched for stale entries at most this often, so that a flood
+/// does not cost every view a scan of the whole table.
+const PRUNE_EVERY: Duration = Duration::from_secs(1);
 
-/// Counts one scan of the campaign's code (`variant` is the placement, if any).
+/// Counts one scan of the campaign's code (`variant` is the placement asked for, if
+/// any). The redirect still carries the name the code was printed with (API.md); a name
+/// that is no placement then counts its views and leads as "no placement".
 pub async fn count_scan(
     service: &Service,
     campaign: &Campaign,
@@ -64,8 +73,10 @@ pub fn count_form_view(
         .count(&campaign.slug, day, qr_variant, viewer, Instant::now());
 }
 
-/// Writes the form views summed since the last flush.
+/// Writes the form views summed since the last flush. One flush at a time: a report's
+/// flush waits for the timer's to commit, so it never reads before views it did not see.
 pub async fn flush(service: &Service) -> Result<()> {
+    let _one_at_a_time = service.views.flushing.lock().await;
     let counts = service.views.take();
     if counts.is_empty() {
         return Ok(());
@@ -92,6 +103,8 @@ pub(crate) async fn flush_for_reading(service: &Service) {
 pub struct FormViews {
     state: Mutex<ViewState>,
     hasher: RandomState,
+    /// Held from taking the sums until they are written.
+    flushing: tokio::sync::Mutex<()>,
 }
 
 #[derive(Default)]
@@ -101,6 +114,8 @@ struct ViewState {
     /// Hash of (address, User-Agent, slug) -> when that visitor's view last counted.
     /// Hashed with a per-process random key, so that nobody can aim at collisions.
     seen: HashMap<u64, Instant>,
+    /// When a full `seen` may next be searched for stale entries.
+    next_prune: Option<Instant>,
 }
 
 impl FormViews {
@@ -123,18 +138,17 @@ impl FormViews {
         {
             return false;
         }
-        if state.seen.len() >= MAX_REMEMBERED_VIEWERS {
+        if state.seen.len() >= MAX_REMEMBERED_VIEWERS && state.next_prune.is_none_or(|at| now >= at)
+        {
             state
                 .seen
                 .retain(|_, last| now.saturating_duration_since(*last) < VIEW_WINDOW);
+            state.next_prune = Some(now + PRUNE_EVERY);
         }
         if state.seen.len() < MAX_REMEMBERED_VIEWERS {
             state.seen.insert(visitor, now);
         }
-        *state
-            .pending
-            .entry((slug.clone(), day, qr_variant))
-            .or_default() += 1;
+        state.add((slug.clone(), day, qr_variant), 1);
         true
     }
 
@@ -160,16 +174,24 @@ impl FormViews {
     fn put_back(&self, counts: Vec<ViewCount>) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         for c in counts {
-            *state
-                .pending
-                .entry((c.slug, c.day, c.qr_variant))
-                .or_default() += c.views;
+            state.add((c.slug, c.day, c.qr_variant), c.views);
         }
     }
 
     #[cfg(test)]
     fn remembered(&self) -> usize {
         self.state.lock().unwrap().seen.len()
+    }
+}
+
+impl ViewState {
+    fn add(&mut self, key: (Slug, u32, Option<String>), views: u64) {
+        let key = if self.pending.len() >= MAX_PENDING_SUMS && !self.pending.contains_key(&key) {
+            (key.0, key.1, None)
+        } else {
+            key
+        };
+        *self.pending.entry(key).or_default() += views;
     }
 }
 
@@ -299,5 +321,28 @@ mod tests {
         );
         views.count(&slug, 1, None, viewer("10.9.9.9", "x"), now + VIEW_WINDOW);
         assert_eq!(views.remembered(), 1, "the stale ones were forgotten");
+    }
+
+    #[test]
+    fn made_up_placements_cannot_grow_the_sums_without_end() {
+        let views = FormViews::default();
+        let slug = Slug::parse("expo").unwrap();
+        let now = Instant::now();
+        for n in 0..(MAX_PENDING_SUMS as u32 + 1_000) {
+            let address = IpAddr::from(n.to_be_bytes());
+            let viewer = Viewer {
+                address,
+                user_agent: "x",
+            };
+            views.count(&slug, 1, Some(format!("x{n}")), viewer, now);
+        }
+        let counts = views.take();
+        assert!(counts.len() <= MAX_PENDING_SUMS + 1, "{}", counts.len());
+        let total: u64 = counts.iter().map(|c| c.views).sum();
+        assert_eq!(
+            total,
+            MAX_PENDING_SUMS as u64 + 1_000,
+            "every view still counted"
+        );
     }
 }

@@ -72,13 +72,20 @@ pub struct Store {
 mod private {
     use std::path::Path;
 
-    /// Creates `dir` (and missing parents) readable by its owner only (`0700`).
-    pub fn create_dir(dir: &Path) -> std::io::Result<()> {
+    /// Creates `dir` (and missing parents) readable by its owner only (`0700`). A data
+    /// directory an older version made (it holds a store) is narrowed to `0700` too; any
+    /// other existing directory is the operator's to set.
+    pub fn create_dir(dir: &Path, store: &Path) -> std::io::Result<()> {
         let mut builder = std::fs::DirBuilder::new();
         builder.recursive(true);
         #[cfg(unix)]
         std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(dir)
+        builder.create(dir)?;
+        #[cfg(unix)]
+        if store.exists() {
+            std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+        }
+        Ok(())
     }
 
     /// Creates the store file `0600` before redb opens it, or makes an existing one so
@@ -117,7 +124,7 @@ impl Store {
         capacity: usize,
     ) -> Result<Store> {
         if let Some(dir) = path.parent() {
-            private::create_dir(dir).map_err(|e| {
+            private::create_dir(dir, path).map_err(|e| {
                 Error::internal(format!(
                     "cannot create data directory {}: {e}",
                     dir.display()
@@ -235,7 +242,7 @@ impl Store {
                 for visit in &visits {
                     match visit {
                         Visit::Scan { slug, variant, at } => {
-                            write::count_scan(t, ctx, slug, variant, *at)?
+                            write::count_scan(t, ctx, slug, variant, *at)?;
                         }
                         Visit::FormView {
                             slug,

@@ -280,12 +280,18 @@ pub fn insert_lead(t: &mut Tables<'_>, ctx: &WriteContext, new: NewLead) -> Resu
     for (metric, delta) in status_deltas(LeadStatus::New, lead.status) {
         ctx.counters.bump(slug, day, metric, delta);
     }
-    let variant = crate::qr::variant_of(&lead.utm);
-    if lead.source == Source::Qr && is_placement(t, slug, variant)? {
+    if lead.source == Source::Qr {
+        // A name that is no placement (made up, or past the cap) counts as "no placement".
+        let variant = crate::qr::variant_of(&lead.utm);
+        let placement = if is_placement(t, slug, variant)? {
+            variant
+        } else {
+            ""
+        };
         ctx.counters.bump(
             slug,
             day,
-            &metric::per_variant(metric::QR_LEADS, variant),
+            &metric::per_variant(metric::QR_LEADS, placement),
             1,
         );
     }
@@ -426,23 +432,26 @@ pub fn count_form_views(
     let views = i64::try_from(views).unwrap_or(i64::MAX);
     ctx.counters
         .bump(slug.as_str(), day, metric::FORM_VIEWS, views);
-    if let Some(variant) = qr_variant
-        && !variant.is_empty()
-        && is_placement(t, slug.as_str(), variant)?
-    {
+    if let Some(variant) = qr_variant {
+        // A name that is no placement (made up, or past the cap) counts as "no placement".
+        let placement = if is_placement(t, slug.as_str(), variant)? {
+            variant
+        } else {
+            ""
+        };
         ctx.counters.bump(
             slug.as_str(),
             day,
-            &metric::per_variant(metric::QR_FORM_VIEWS, variant),
+            &metric::per_variant(metric::QR_FORM_VIEWS, placement),
             views,
         );
     }
     Ok(())
 }
 
-/// Counts one QR scan, in total and for its placement. An unknown placement is created
-/// while the campaign has fewer than `MAX_SCANNED_PLACEMENTS` made by scans; past that the
-/// scan counts for the campaign with no placement, so made-up names cannot grow the store.
+/// Counts one QR scan, in total and for its placement. An unknown placement is created while the campaign has fewer than
+/// `MAX_SCANNED_PLACEMENTS` made by scans; past that the scan counts for the campaign with
+/// no placement (`""`), so made-up names cannot grow the store.
 pub fn count_scan(
     t: &mut Tables<'_>,
     ctx: &WriteContext,

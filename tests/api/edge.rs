@@ -49,23 +49,35 @@ async fn made_up_placements_neither_grow_the_store_nor_the_list() {
     placements(&app, "expo").await;
     let before = store_bytes(&app, "data");
 
-    // 5,000 made-up placements by form views, then 5,000 by scans.
+    // 5,000 made-up placements by form views (each from another browser, so that none is
+    // a repeat), then 5,000 by scans.
     let views = (0..5_000)
-        .map(|n| format!("/f/expo?utm_source=qr&utm_medium=offline&utm_content=x{n}"))
+        .map(|n| {
+            let path = format!("/f/expo?utm_source=qr&utm_medium=offline&utm_content=x{n}");
+            (path, Some(format!("agent-{n}")))
+        })
         .collect();
     assert_eq!(
-        app.get_many(views, None, 16).await,
+        app.get_many(views, 16).await,
         BTreeMap::from([(200, 5_000)])
     );
     let listed = placements(&app, "expo").await;
+    let no_placement = listed.iter().find(|p| p["variant"].is_null());
     assert_eq!(
         listed.len(),
-        1,
+        2,
         "form views create no placement: {listed:?}"
     );
-    let scans = (0..5_000).map(|n| format!("/q/expo?v=y{n}")).collect();
     assert_eq!(
-        app.get_many(scans, None, 16).await,
+        no_placement.unwrap()["form_views"],
+        5_000,
+        "views of made-up names count as no placement"
+    );
+    let scans = (0..5_000)
+        .map(|n| (format!("/q/expo?v=y{n}"), None))
+        .collect();
+    assert_eq!(
+        app.get_many(scans, 16).await,
         BTreeMap::from([(302, 5_000)])
     );
 
@@ -85,9 +97,36 @@ async fn made_up_placements_neither_grow_the_store_nor_the_list() {
     );
     let report = app.roi("from=1970-01-01").await;
     assert_eq!(roi_row(&report, "expo")["scans"], 20 + 5_000);
+    assert_eq!(roi_row(&report, "expo")["form_views"], 1 + 5_000);
 
     let grown = store_bytes(&app, "data").saturating_sub(before);
     assert!(grown < 100 * 1024, "the store grew by {grown} bytes");
+
+    // A lead that came by a scan counts for its placement if it is one, else for none.
+    let made = names
+        .iter()
+        .find(|n| n.starts_with('y'))
+        .expect("a placement made by a scan")
+        .to_string();
+    let past_cap = (0..5_000)
+        .map(|n| format!("y{n}"))
+        .find(|n| !names.contains(&n.as_str()))
+        .unwrap();
+    for (phone, variant) in [("13800138001", &made), ("13800138002", &past_cap)] {
+        let body = json!({"phone": phone, "consent": true, "utm_source": "qr",
+            "utm_medium": "offline", "utm_content": variant});
+        app.submit_json_ok("expo", &body).await;
+    }
+    let listed = placements(&app, "expo").await;
+    let leads_of = |variant: Option<&str>| {
+        let row = listed
+            .iter()
+            .find(|p| p["variant"].as_str() == variant)
+            .unwrap();
+        row["leads"].as_u64().unwrap()
+    };
+    assert_eq!(leads_of(Some(made.as_str())), 1);
+    assert_eq!(leads_of(None), 1, "past the cap: no placement");
 
     let sheet = app
         .client
@@ -109,9 +148,9 @@ async fn made_up_placements_neither_grow_the_store_nor_the_list() {
 async fn a_visitor_reloading_a_form_counts_once() {
     let app = spawn_app_with(unlimited).await;
     app.create_campaign("live", json!({})).await;
-    let reloads = vec!["/f/live".to_owned(); 10_000];
     let phone = "Mozilla/5.0 (iPhone) MicroMessenger/8.0";
-    let statuses = app.get_many(reloads, Some(phone), 16).await;
+    let reloads = vec![("/f/live".to_owned(), Some(phone.to_owned())); 10_000];
+    let statuses = app.get_many(reloads, 16).await;
     assert_eq!(statuses, BTreeMap::from([(200, 10_000)]));
     // Another browser on the same address is another visitor.
     let resp = app

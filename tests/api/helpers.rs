@@ -912,23 +912,21 @@ fn assert_cell(cell: &str, value: &Value, field: &str, record: &[String]) {
 }
 
 impl TestApp {
-    /// GETs every path, `workers` requests in flight at a time, with an optional
-    /// User-Agent; returns how many answers had each status.
+    /// GETs every (path, User-Agent), `workers` requests in flight at a time; returns how
+    /// many answers had each status.
     pub async fn get_many(
         &self,
-        paths: Vec<String>,
-        user_agent: Option<&str>,
+        requests: Vec<(String, Option<String>)>,
         workers: usize,
     ) -> std::collections::BTreeMap<u16, usize> {
-        let queue = std::sync::Arc::new(std::sync::Mutex::new(paths));
+        let queue = std::sync::Arc::new(std::sync::Mutex::new(requests));
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..workers {
             let (queue, client, base) = (queue.clone(), self.client.clone(), self.base.clone());
-            let user_agent = user_agent.map(str::to_owned);
             tasks.spawn(async move {
                 let mut statuses = Vec::new();
                 loop {
-                    let Some(path) = queue.lock().unwrap().pop() else {
+                    let Some((path, user_agent)) = queue.lock().unwrap().pop() else {
                         return statuses;
                     };
                     let mut request = client.get(format!("{base}{path}"));
