@@ -6,6 +6,7 @@ mod check;
 mod handle;
 mod journeys;
 mod open;
+pub mod outbox;
 mod read;
 mod tables;
 mod write;
@@ -286,6 +287,43 @@ impl Store {
                 move |c| cache.put(c),
             )
             .await
+    }
+
+    // ---- outbox (see `outbox`) ----------------------------------------------------
+
+    /// Registers an outbox consumer (a destination, replication); it receives the events
+    /// written from now on.
+    pub async fn register_consumer(&self, consumer: String) -> Result<()> {
+        self.writer
+            .run(move |t, _| outbox::register(t, &consumer))
+            .await
+    }
+
+    pub async fn unregister_consumer(&self, consumer: String) -> Result<()> {
+        self.writer
+            .run(move |t, _| outbox::unregister(t, &consumer))
+            .await
+    }
+
+    /// `consumer` has handled every event up to `seq`.
+    pub async fn acknowledge_events(&self, consumer: String, seq: u64) -> Result<()> {
+        self.writer
+            .run(move |t, _| outbox::acknowledge(t, &consumer, seq))
+            .await
+    }
+
+    /// Up to `limit` events `consumer` has not handled yet, in order.
+    pub async fn pending_events(
+        &self,
+        consumer: String,
+        limit: usize,
+    ) -> Result<Vec<(u64, outbox::Event)>> {
+        self.read(move |txn| outbox::pending(txn, &consumer, limit))
+            .await
+    }
+
+    pub async fn event_backlog(&self, consumer: String) -> Result<u64> {
+        self.read(move |txn| outbox::backlog(txn, &consumer)).await
     }
 
     pub async fn set_lead_status(&self, id: LeadId, status: LeadStatus) -> Result<Lead> {

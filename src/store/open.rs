@@ -24,6 +24,8 @@ pub struct Tables<'txn> {
     pub costs: Table<'txn, (&'static str, u32, &'static str), &'static [u8]>,
     pub conversions: Table<'txn, &'static str, &'static [u8]>,
     pub placements: Table<'txn, (&'static str, &'static str), u8>,
+    pub outbox: Table<'txn, u64, &'static [u8]>,
+    pub outbox_cursors: Table<'txn, &'static str, u64>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -45,6 +47,8 @@ impl<'txn> Tables<'txn> {
             costs: txn.open_table(tables::COSTS).map_err(storage)?,
             conversions: txn.open_table(tables::CONVERSIONS).map_err(storage)?,
             placements: txn.open_table(tables::PLACEMENTS).map_err(storage)?,
+            outbox: txn.open_table(tables::OUTBOX).map_err(storage)?,
+            outbox_cursors: txn.open_table(tables::OUTBOX_CURSORS).map_err(storage)?,
         })
     }
 }

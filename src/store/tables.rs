@@ -46,7 +46,11 @@ pub const DECLARED: u8 = 1;
 pub const SCANNED: u8 = 0;
 /// Placements anonymous scans may create per campaign, beyond its declared ones.
 pub const MAX_SCANNED_PLACEMENTS: usize = 64;
-// A later issue adds: outbox (LeadId) for delivery to downstream sinks.
+/// seq -> outbox::Event (postcard): changes other systems care about, written in the
+/// change's own transaction while any consumer is registered.
+pub const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
+/// consumer name -> the last seq it has handled.
+pub const OUTBOX_CURSORS: TableDefinition<&str, u64> = TableDefinition::new("outbox_cursors");
 
 /// Names of the daily counters.
 pub mod metric {

@@ -5,6 +5,7 @@ use redb::{Database, ReadableTable, Table};
 use serde::{Deserialize, Serialize};
 
 use super::open::Tables;
+use super::outbox::{self, EventType};
 use super::storage;
 use super::tables::{self, metric};
 use super::writer::WriteContext;
@@ -123,6 +124,8 @@ pub fn initialise(db: &Database, tz: &jiff::tz::TimeZone) -> Result<()> {
         txn.open_table(tables::COSTS).map_err(storage)?;
         txn.open_table(tables::CONVERSIONS).map_err(storage)?;
         txn.open_table(tables::PLACEMENTS).map_err(storage)?;
+        txn.open_table(tables::OUTBOX).map_err(storage)?;
+        txn.open_table(tables::OUTBOX_CURSORS).map_err(storage)?;
     }
     txn.commit().map_err(storage)
 }
@@ -298,6 +301,7 @@ pub fn insert_lead(t: &mut Tables<'_>, ctx: &WriteContext, new: NewLead) -> Resu
     if let Some(key) = &idempotency_key {
         t.tokens.insert(key.as_str(), id).map_err(storage)?;
     }
+    outbox::append(t, EventType::LeadCreated, || lead.to_json())?;
     Ok(LeadOutcome {
         id: lead.id,
         duplicate: false,
@@ -646,6 +650,7 @@ pub fn set_lead_status(
     t.leads
         .insert(id.to_u128(), record.as_slice())
         .map_err(storage)?;
+    outbox::append(t, EventType::LeadUpdated, || lead.to_json())?;
     Ok(lead)
 }
 
@@ -795,6 +800,7 @@ pub fn upsert_conversion(
         t.conversions
             .insert(conversion.id.as_str(), bytes.as_slice())
             .map_err(storage)?;
+        outbox::append(t, EventType::ConversionRecorded, || conversion.to_json())?;
     }
     Ok((conversion, upsert))
 }
@@ -914,12 +920,12 @@ fn encode_campaign(campaign: &Campaign) -> Result<Vec<u8>> {
 /// Leads, contacts and conversions, the records read in bulk, are stored as compact
 /// postcard bytes;
 /// their layout is fixed by `SCHEMA_VERSION`.
-pub(super) fn encode_record<T: Serialize>(value: &T, what: &str) -> Result<Vec<u8>> {
+pub(crate) fn encode_record<T: Serialize>(value: &T, what: &str) -> Result<Vec<u8>> {
     postcard::to_allocvec(value)
         .map_err(|e| Error::internal(format!("cannot encode a {what}: {e}")))
 }
 
-pub(super) fn decode_record<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
+pub(crate) fn decode_record<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
     postcard::from_bytes(bytes)
         .map_err(|e| Error::internal(format!("a stored {what} cannot be read: {e}")))
 }

@@ -1,0 +1,377 @@
+//! The outbox: every change other systems care about (a lead stored, a lead's status
+//! changed, a conversion recorded) is also written as an event, in the same transaction as
+//! the change. An acknowledged change is therefore never "stored but not sent", and a
+//! failed commit sends nothing. Each consumer (a webhook, a chat robot, replication) keeps
+//! a cursor; events every consumer has handled are dropped.
+//!
+//! While no consumer is registered, nothing is written: there is nobody to send to, and
+//! a consumer receives only the events after it was registered.
+
+use redb::{ReadTransaction, ReadableTable};
+use serde::{Deserialize, Serialize};
+
+use super::open::Tables;
+use super::storage;
+use super::tables;
+use super::write::{decode_record, encode_record};
+use crate::domain::LeadId;
+use crate::error::{Error, Result};
+
+/// meta key of the last sequence number given to an event (u64 LE): numbers keep rising
+/// after the events that had them are dropped.
+const SEQ_KEY: &str = "outbox_seq";
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventType {
+    LeadCreated,
+    LeadUpdated,
+    ConversionRecorded,
+    ContactErased,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::LeadCreated => "lead.created",
+            EventType::LeadUpdated => "lead.updated",
+            EventType::ConversionRecorded => "conversion.recorded",
+            EventType::ContactErased => "contact.erased",
+        }
+    }
+}
+
+/// An event as stored. The node id is added when it is sent (it names this node, which
+/// does not change while its events wait).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// A ULID: a repeat of a delivery carries the same id.
+    pub id: LeadId,
+    pub kind: EventType,
+    #[serde(with = "crate::domain::compact_time")]
+    pub occurred_at: jiff::Timestamp,
+    /// The lead or conversion as the API shows it, as JSON text.
+    pub data: String,
+}
+
+impl Event {
+    /// `{"id", "type", "occurred_at", "node", "data"}` as API.md gives it.
+    pub fn to_json(&self, node: &str) -> serde_json::Value {
+        let data = serde_json::from_str(&self.data).unwrap_or(serde_json::Value::Null);
+        serde_json::json!({
+            "id": self.id,
+            "type": self.kind.as_str(),
+            "occurred_at": crate::lead::format_timestamp(self.occurred_at),
+            "node": node,
+            "data": data,
+        })
+    }
+}
+
+/// Appends an event in the writer's transaction, if any consumer is registered (`data`
+/// is only made then).
+pub fn append(
+    t: &mut Tables<'_>,
+    kind: EventType,
+    data: impl FnOnce() -> serde_json::Value,
+) -> Result<()> {
+    if t.outbox_cursors.first().map_err(storage)?.is_none() {
+        return Ok(());
+    }
+    let seq = last_seq(t)? + 1;
+    let event = Event {
+        id: LeadId::generate(),
+        kind,
+        occurred_at: jiff::Timestamp::now(),
+        data: data().to_string(),
+    };
+    t.outbox
+        .insert(seq, encode_record(&event, "event")?.as_slice())
+        .map_err(storage)?;
+    t.meta
+        .insert(SEQ_KEY, seq.to_le_bytes().as_slice())
+        .map_err(storage)?;
+    Ok(())
+}
+
+fn last_seq(t: &Tables<'_>) -> Result<u64> {
+    let stored = t.meta.get(SEQ_KEY).map_err(storage)?;
+    Ok(stored
+        .and_then(|v| <[u8; 8]>::try_from(v.value()).ok())
+        .map_or(0, u64::from_le_bytes))
+}
+
+/// Registers `consumer`, which then receives the events written from now on. Registering
+/// again keeps its place.
+pub fn register(t: &mut Tables<'_>, consumer: &str) -> Result<()> {
+    if consumer.is_empty() || consumer.len() > 128 {
+        return Err(Error::internal("an outbox consumer needs a short name"));
+    }
+    if t.outbox_cursors.get(consumer).map_err(storage)?.is_none() {
+        let seq = last_seq(t)?;
+        t.outbox_cursors.insert(consumer, seq).map_err(storage)?;
+    }
+    Ok(())
+}
+
+/// Forgets `consumer` and drops the events nobody else waits for.
+pub fn unregister(t: &mut Tables<'_>, consumer: &str) -> Result<()> {
+    t.outbox_cursors.remove(consumer).map_err(storage)?;
+    drop_handled(t)
+}
+
+/// Records that `consumer` has handled every event up to `seq`, and drops the events
+/// every consumer has handled.
+pub fn acknowledge(t: &mut Tables<'_>, consumer: &str, seq: u64) -> Result<()> {
+    let Some(cursor) = t
+        .outbox_cursors
+        .get(consumer)
+        .map_err(storage)?
+        .map(|v| v.value())
+    else {
+        return Err(Error::not_found(
+            "unknown_consumer",
+            format!("no outbox consumer {consumer:?}"),
+        ));
+    };
+    // Acknowledgements may arrive out of order (a retried batch): a cursor never goes back.
+    if seq > cursor {
+        t.outbox_cursors
+            .insert(consumer, seq.min(last_seq(t)?))
+            .map_err(storage)?;
+        drop_handled(t)?;
+    }
+    Ok(())
+}
+
+/// Drops the events at or below the lowest cursor (all of them when no consumer is left).
+fn drop_handled(t: &mut Tables<'_>) -> Result<()> {
+    let mut lowest = u64::MAX;
+    for entry in t.outbox_cursors.iter().map_err(storage)? {
+        lowest = lowest.min(entry.map_err(storage)?.1.value());
+    }
+    let handled: Vec<u64> = t
+        .outbox
+        .range(..=lowest)
+        .map_err(storage)?
+        .map(|entry| entry.map(|(seq, _)| seq.value()).map_err(storage))
+        .collect::<Result<_>>()?;
+    for seq in handled {
+        t.outbox.remove(seq).map_err(storage)?;
+    }
+    Ok(())
+}
+
+/// Up to `limit` events after `consumer`'s cursor, in order, with their sequence numbers.
+pub fn pending(txn: &ReadTransaction, consumer: &str, limit: usize) -> Result<Vec<(u64, Event)>> {
+    let cursors = txn.open_table(tables::OUTBOX_CURSORS).map_err(storage)?;
+    let Some(cursor) = cursors.get(consumer).map_err(storage)?.map(|v| v.value()) else {
+        return Err(Error::not_found(
+            "unknown_consumer",
+            format!("no outbox consumer {consumer:?}"),
+        ));
+    };
+    let outbox = txn.open_table(tables::OUTBOX).map_err(storage)?;
+    let mut events = Vec::new();
+    for entry in outbox.range(cursor + 1..).map_err(storage)?.take(limit) {
+        let (seq, bytes) = entry.map_err(storage)?;
+        events.push((seq.value(), decode_record(bytes.value(), "event")?));
+    }
+    Ok(events)
+}
+
+/// Events a consumer has not handled yet.
+pub fn backlog(txn: &ReadTransaction, consumer: &str) -> Result<u64> {
+    let cursors = txn.open_table(tables::OUTBOX_CURSORS).map_err(storage)?;
+    let cursor = cursors
+        .get(consumer)
+        .map_err(storage)?
+        .map_or(0, |v| v.value());
+    let outbox = txn.open_table(tables::OUTBOX).map_err(storage)?;
+    Ok(outbox.range(cursor + 1..).map_err(storage)?.count() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::campaign::Campaign;
+    use crate::domain::{LeadStatus, Phone, Reach, Slug};
+    use crate::faults::FaultSwitch;
+    use crate::lead::{Channel, Details, Lead};
+    use crate::store::{NewLead, Store};
+
+    fn open(dir: &std::path::Path, faults: FaultSwitch) -> Store {
+        let tz = jiff::tz::TimeZone::UTC;
+        Store::open_with(&dir.join("s.redb"), tz, faults, 64).unwrap()
+    }
+
+    async fn campaign(store: &Store) {
+        let body = serde_json::json!({"slug": "expo", "name": "Expo"});
+        let forms = crate::forms::FormSet::builtin();
+        let campaign =
+            Campaign::create(body.as_object().unwrap(), &forms, jiff::Timestamp::now()).unwrap();
+        store.create_campaign(campaign).await.unwrap();
+    }
+
+    fn lead(phone: &str, token: &str) -> NewLead {
+        let details = Details {
+            name: None,
+            reach: Reach::Phone(Phone::parse(phone).unwrap()),
+            company: None,
+            fields: Default::default(),
+            tracking: Default::default(),
+        };
+        let channel = Channel::Form {
+            token: Some(token.to_owned()),
+            json: true,
+        };
+        let slug = Slug::parse("expo").unwrap();
+        NewLead {
+            idempotency_key: channel.idempotency_key(&slug),
+            lead: Lead::new(slug, details, &channel).unwrap(),
+        }
+    }
+
+    fn kinds(events: &[(u64, Event)]) -> Vec<&'static str> {
+        events.iter().map(|(_, e)| e.kind.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn changes_become_events_in_order_once_someone_listens() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path(), FaultSwitch::default());
+        campaign(&store).await;
+        // Before any consumer: nothing is kept.
+        store.insert_lead(lead("13800138000", "t0")).await.unwrap();
+        store.register_consumer("crm".into()).await.unwrap();
+        assert!(
+            store
+                .pending_events("crm".into(), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        let first = store.insert_lead(lead("13800138001", "t1")).await.unwrap();
+        // A replay and a status that does not change are no events.
+        store.insert_lead(lead("13800138001", "t1")).await.unwrap();
+        store
+            .set_lead_status(first.id, LeadStatus::New)
+            .await
+            .unwrap();
+        let updated = store
+            .set_lead_status(first.id, LeadStatus::Mql)
+            .await
+            .unwrap();
+        let input = crate::conversion::ConversionInput::from_json(
+            serde_json::json!({"id": "d1", "lead_id": first.id.to_string(), "stage": "deal"})
+                .as_object()
+                .unwrap(),
+            jiff::Timestamp::now(),
+        )
+        .unwrap();
+        let (conversion, _) = store
+            .upsert_conversion(input.clone(), jiff::Timestamp::now())
+            .await
+            .unwrap();
+        store
+            .upsert_conversion(input, jiff::Timestamp::now())
+            .await
+            .unwrap();
+
+        let events = store.pending_events("crm".into(), 10).await.unwrap();
+        assert_eq!(
+            kinds(&events),
+            ["lead.created", "lead.updated", "conversion.recorded"]
+        );
+        let seqs: Vec<u64> = events.iter().map(|(seq, _)| *seq).collect();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+        let shown = events[1].1.to_json("booth-1");
+        assert_eq!(shown["node"], "booth-1");
+        assert_eq!(shown["type"], "lead.updated");
+        assert_eq!(shown["data"], updated.to_json());
+        assert_eq!(events[2].1.to_json("n")["data"], conversion.to_json());
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_failed_commit_writes_no_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let faults = FaultSwitch::default();
+        let store = open(dir.path(), faults.clone());
+        campaign(&store).await;
+        store.register_consumer("crm".into()).await.unwrap();
+        faults.fail_commits(true);
+        assert!(store.insert_lead(lead("13800138000", "t1")).await.is_err());
+        faults.fail_commits(false);
+        assert!(
+            store
+                .pending_events("crm".into(), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        store.insert_lead(lead("13800138000", "t1")).await.unwrap();
+        assert_eq!(store.event_backlog("crm".into()).await.unwrap(), 1);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn events_are_dropped_once_every_consumer_has_them_and_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path(), FaultSwitch::default());
+        campaign(&store).await;
+        store.register_consumer("crm".into()).await.unwrap();
+        store.register_consumer("chat".into()).await.unwrap();
+        for n in 0..3 {
+            let phone = format!("1380013800{n}");
+            store
+                .insert_lead(lead(&phone, &format!("t{n}")))
+                .await
+                .unwrap();
+        }
+        let events = store.pending_events("crm".into(), 10).await.unwrap();
+        let (second, last) = (events[1].0, events[2].0);
+        store.acknowledge_events("crm".into(), last).await.unwrap();
+        // A late acknowledgement does not move the cursor back.
+        store
+            .acknowledge_events("crm".into(), second)
+            .await
+            .unwrap();
+        assert_eq!(store.event_backlog("crm".into()).await.unwrap(), 0);
+        assert_eq!(
+            store.event_backlog("chat".into()).await.unwrap(),
+            3,
+            "chat still waits"
+        );
+        store
+            .acknowledge_events("chat".into(), second)
+            .await
+            .unwrap();
+        assert!(store.acknowledge_events("nobody".into(), 1).await.is_err());
+        store.close().await;
+
+        // After a restart the rest is still there, and numbers keep rising.
+        let store = open(dir.path(), FaultSwitch::default());
+        let waiting = store.pending_events("chat".into(), 10).await.unwrap();
+        assert_eq!(waiting.len(), 1);
+        assert_eq!(waiting[0].0, last);
+        assert_eq!(waiting[0].1, events[2].1, "the same event, id and all");
+        store.unregister_consumer("chat".into()).await.unwrap();
+        store.insert_lead(lead("13800138009", "t9")).await.unwrap();
+        let next = store.pending_events("crm".into(), 10).await.unwrap();
+        assert_eq!(next.len(), 1);
+        assert!(next[0].0 > last);
+        store.unregister_consumer("crm".into()).await.unwrap();
+        store.insert_lead(lead("13800138008", "t8")).await.unwrap();
+        store.register_consumer("crm".into()).await.unwrap();
+        assert!(
+            store
+                .pending_events("crm".into(), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        store.close().await;
+    }
+}
