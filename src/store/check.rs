@@ -112,7 +112,79 @@ pub fn check(txn: &ReadTransaction, tz: &jiff::tz::TimeZone) -> Result<Report> {
             ));
         }
     }
+    check_placements(txn, &mut report)?;
     Ok(report)
+}
+
+/// The placements table lists exactly each campaign's declared variants, plus at most
+/// `MAX_SCANNED_PLACEMENTS` made by scans, and only for campaigns that exist.
+fn check_placements(txn: &ReadTransaction, report: &mut Report) -> Result<()> {
+    let mut declared: HashMap<String, HashSet<String>> = HashMap::new();
+    for entry in txn
+        .open_table(tables::CAMPAIGNS)
+        .map_err(storage)?
+        .iter()
+        .map_err(storage)?
+    {
+        let (slug, bytes) = entry.map_err(storage)?;
+        let campaign: crate::campaign::Campaign = super::write::decode(bytes.value(), "campaign")?;
+        declared.insert(
+            slug.value().to_owned(),
+            campaign.qr_variants.into_iter().collect(),
+        );
+    }
+    let mut listed: HashMap<String, HashSet<String>> = HashMap::new();
+    let mut scanned: HashMap<String, usize> = HashMap::new();
+    for entry in txn
+        .open_table(tables::PLACEMENTS)
+        .map_err(storage)?
+        .iter()
+        .map_err(storage)?
+    {
+        let (key, kind) = entry.map_err(storage)?;
+        let (slug, variant) = key.value();
+        let Some(variants) = declared.get(slug) else {
+            report.problems.push(format!(
+                "placement {variant:?} of unknown campaign {slug:?}"
+            ));
+            continue;
+        };
+        match kind.value() {
+            tables::DECLARED => {
+                listed
+                    .entry(slug.to_owned())
+                    .or_default()
+                    .insert(variant.to_owned());
+            }
+            _ if variants.contains(variant) => report.problems.push(format!(
+                "placement {variant:?} of {slug} is declared but listed as scanned"
+            )),
+            _ => *scanned.entry(slug.to_owned()).or_default() += 1,
+        }
+    }
+    for (slug, variants) in &declared {
+        let empty = HashSet::new();
+        let listed = listed.get(slug).unwrap_or(&empty);
+        for missing in variants.difference(listed) {
+            report.problems.push(format!(
+                "declared placement {missing:?} of {slug} is not listed"
+            ));
+        }
+        for extra in listed.difference(variants) {
+            report.problems.push(format!(
+                "placement {extra:?} of {slug} is listed as declared but is not"
+            ));
+        }
+    }
+    for (slug, count) in scanned {
+        if count > tables::MAX_SCANNED_PLACEMENTS {
+            report.problems.push(format!(
+                "{slug} has {count} placements made by scans (at most {})",
+                tables::MAX_SCANNED_PLACEMENTS
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_contacts(
@@ -278,4 +350,54 @@ fn check_counters(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::campaign::Campaign;
+    use crate::domain::Slug;
+    use crate::store::{Store, tables};
+
+    #[tokio::test]
+    async fn placements_that_disagree_with_the_campaigns_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb"), jiff::tz::TimeZone::UTC).unwrap();
+        let body = serde_json::json!({"slug": "expo", "name": "Expo", "qr_variants": ["booth-a"]});
+        let forms = crate::forms::FormSet::builtin();
+        let campaign =
+            Campaign::create(body.as_object().unwrap(), &forms, jiff::Timestamp::now()).unwrap();
+        store.create_campaign(campaign).await.unwrap();
+        let slug = Slug::parse("expo").unwrap();
+        for variant in ["booth-a", "poster"] {
+            store
+                .count_scan(slug.clone(), variant.into(), jiff::Timestamp::now())
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            store.check_blocking().unwrap().problems,
+            Vec::<String>::new()
+        );
+
+        let db = store.db.get().unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut placements = txn.open_table(tables::PLACEMENTS).unwrap();
+            placements.remove(("expo", "booth-a")).unwrap();
+            placements.insert(("gone", "x"), tables::SCANNED).unwrap();
+        }
+        txn.commit().unwrap();
+        drop(db);
+        let problems = store.check_blocking().unwrap().problems;
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            problems.iter().any(|p| p.contains("\"booth-a\"")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.contains("\"gone\"")),
+            "{problems:?}"
+        );
+        store.close().await;
+    }
 }
