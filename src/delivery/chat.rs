@@ -18,6 +18,9 @@ const MAX_VALUE_CHARS: usize = 60;
 /// 4,096 bytes, and a digest exists because the chat is already busy.
 pub const MAX_DIGEST_LINES: usize = 10;
 
+/// Longest a digest's one-liner may be, for the same reason.
+const MAX_DIGEST_LINE_CHARS: usize = 48;
+
 /// What a message is about, so a digest can say "new leads" when that is all it holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Topic {
@@ -204,7 +207,7 @@ pub fn digest(messages: &[ChatMessage], public_url: &str) -> ChatMessage {
     let mut items: Vec<String> = messages
         .iter()
         .take(MAX_DIGEST_LINES)
-        .map(|m| m.summary.clone())
+        .map(|m| truncate(&m.summary, MAX_DIGEST_LINE_CHARS))
         .collect();
     if n > MAX_DIGEST_LINES {
         items.push(format!(
@@ -409,24 +412,10 @@ fn stage_label(stage: &str) -> String {
 /// markup is neutralised (a name like `<at user_id="all">` or `[点我](http://…)` must not
 /// ping the whole group or become a link), and it is cut to [`MAX_VALUE_CHARS`].
 pub fn clean(raw: &str) -> String {
-    let masked: Vec<String> = raw
-        .split_whitespace()
-        .map(|word| {
-            if word.contains('@') {
-                mask_email(word)
-            } else {
-                word.to_owned()
-            }
-        })
-        .collect();
-    let masked = mask_digit_runs(&masked.join(" "));
-    let mut out = String::new();
-    for (i, c) in masked.chars().enumerate() {
-        if i == MAX_VALUE_CHARS {
-            out.push('…');
-            break;
-        }
-        out.push(match c {
+    // Markup first: the masks themselves use `*`, which must survive.
+    let plain: String = raw
+        .chars()
+        .map(|c| match c {
             '<' => '‹',
             '>' => '›',
             '[' => '［',
@@ -436,13 +425,31 @@ pub fn clean(raw: &str) -> String {
             '#' => '＃',
             c if c.is_control() || crate::domain::is_forbidden_in_text(c, false) => ' ',
             c => c,
-        });
-    }
-    out
+        })
+        .collect();
+    let words: Vec<String> = plain
+        .split_whitespace()
+        .map(|word| {
+            if word.contains('@') {
+                mask_email(word)
+            } else {
+                word.to_owned()
+            }
+        })
+        .collect();
+    truncate(&mask_digit_runs(&words.join(" ")), MAX_VALUE_CHARS)
 }
 
-/// Masks every run of 7 or more digits, spaces, dots, dashes or brackets between them
-/// allowed (`138 0013 8000`), the way a phone number is masked.
+/// At most `max` characters, and `…` when cut.
+fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
+/// Masks every run of 7 or more digits, up to two spaces, dots, dashes or brackets between
+/// them allowed (`138 0013 8000`, `(021) 6123 4567`), the way a phone number is masked.
 fn mask_digit_runs(text: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
@@ -463,10 +470,14 @@ fn mask_digit_runs(text: &str) -> String {
                 digits.push(chars[j]);
                 j += 1;
                 end = j;
-            } else if matches!(chars[j], ' ' | '-' | '.' | '(' | ')')
-                && chars.get(j + 1).is_some_and(char::is_ascii_digit)
-            {
-                j += 1;
+            } else if let Some(gap) = (1..=2).find(|&gap| {
+                chars[j..].len() > gap
+                    && chars[j..j + gap]
+                        .iter()
+                        .all(|c| matches!(c, ' ' | '-' | '.' | '(' | ')'))
+                    && chars[j + gap].is_ascii_digit()
+            }) {
+                j += gap;
             } else {
                 break;
             }
@@ -483,4 +494,301 @@ fn mask_digit_runs(text: &str) -> String {
         i = end;
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::kinds::{Kind, request};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    const URL: &str = "https://leads.example.com/";
+
+    fn lead(name: &str, phone: Option<&str>, email: Option<&str>) -> Value {
+        json!({
+            "id": "01JC0000000000000000000000", "campaign": "spring-expo",
+            "received_at": "2023-11-14T22:13:20.000Z", "name": name, "phone": phone,
+            "email": email, "company": "ACME 13800138000",
+            "fields": {"message": "call me at 13800138000 or zhang@example.com"},
+            "utm": {"utm_source": "baidu", "utm_medium": "cpc", "utm_term": "secret-term"},
+            "click_ids": {}, "ref": null, "source": "qr", "status": "mql",
+        })
+    }
+
+    /// Every body each robot would receive for these messages, as sent (JSON bytes) and
+    /// with its strings decoded, plus DingTalk's URL.
+    fn bodies(messages: &[ChatMessage]) -> Vec<String> {
+        let event = json!({"id": "01JC0000000000000000000000", "type": "lead.created"});
+        let now = jiff::Timestamp::from_second(1_700_000_000).unwrap();
+        let mut out = Vec::new();
+        for message in messages {
+            for kind in [Kind::Wecom, Kind::Dingtalk, Kind::Feishu] {
+                let req = request(
+                    kind,
+                    "https://r.example/send?k=1",
+                    Some("s"),
+                    &event,
+                    Some(message),
+                    now,
+                )
+                .unwrap();
+                let raw = String::from_utf8(req.body).unwrap();
+                let decoded: Value = serde_json::from_str(&raw).unwrap();
+                out.extend([raw, decoded.to_string(), req.url]);
+                out.push(format!("{decoded:#}").replace("\\n", "\n"));
+            }
+        }
+        out
+    }
+
+    fn all_texts(lead: &Value) -> Vec<ChatMessage> {
+        let created = lead_created(lead, "春季展会", URL);
+        let updated = lead_updated(lead, "春季展会", URL);
+        let conversion = conversion_recorded(
+            &json!({"id": "d1", "contact": lead["phone"].as_str().or(lead["email"].as_str()),
+                    "lead_id": lead["id"], "stage": "won", "amount": "48500.50", "currency": "CNY"}),
+            Some("春季展会"),
+            URL,
+        );
+        let digest = digest(&[created.clone(), updated.clone(), conversion.clone()], URL);
+        vec![created, updated, conversion, digest]
+    }
+
+    #[test]
+    fn phones_are_masked_to_first_3_and_last_4() {
+        assert_eq!(mask_phone("+8613800138000"), "138****8000");
+        assert_eq!(mask_phone("+8617400012345"), "174****2345");
+        // A mainland landline has 10 digits; four stay hidden.
+        assert_eq!(mask_phone("+862161234567"), "216****567");
+        assert_eq!(mask_phone("+14155552671"), "+1 415****671");
+        assert_eq!(mask_phone("+447911123456"), "+44 791****456");
+        assert_eq!(mask_phone("+85291234567"), "+852 91****67");
+        assert_eq!(mask_phone("+1234"), "+1 ****");
+    }
+
+    #[test]
+    fn emails_are_masked_to_first_character_and_domain() {
+        assert_eq!(mask_email("zhang@example.com"), "z***@example.com");
+        assert_eq!(mask_email("z@example.com"), "z***@example.com");
+        assert_eq!(mask_email("张伟@例子.cn"), "张***@例子.cn");
+        assert_eq!(mask_contact("+8613800138000"), "138****8000");
+        assert_eq!(mask_contact("zhang@example.com"), "z***@example.com");
+    }
+
+    #[test]
+    fn a_new_lead_message_holds_the_listed_items_only() {
+        let message = lead_created(
+            &lead("张三", Some("+8613800138000"), Some("zhang@example.com")),
+            "春季展会",
+            URL,
+        );
+        assert_eq!(message.title, "新线索 · 春季展会");
+        assert_eq!(
+            message.rows,
+            vec![
+                ("活动", "春季展会".to_owned()),
+                ("来源", "扫码".to_owned()),
+                ("姓名", "张三".to_owned()),
+                ("电话", "138****8000".to_owned()),
+                ("邮箱", "z***@example.com".to_owned()),
+                ("UTM", "baidu / cpc".to_owned()),
+                ("线索编号", "01JC0000000000000000000000".to_owned()),
+            ]
+        );
+        assert_eq!(
+            message.link.as_deref(),
+            Some(
+                "https://leads.example.com/admin/leads?campaign=spring-expo\
+                 &since=2023-11-14T22%3A13%3A20.000Z&until=2023-11-14T22%3A13%3A20.000Z"
+            )
+        );
+        assert_eq!(message.summary, "张三 · 138****8000 · 春季展会 · 扫码");
+        let all = bodies(&[message]).concat();
+        for leaked in ["ACME", "call me", "secret-term", "13800138000", "zhang@"] {
+            assert!(!all.contains(leaked), "{leaked} in {all}");
+        }
+    }
+
+    #[test]
+    fn updates_and_conversions_say_what_changed() {
+        let lead = lead("张三", Some("+8613800138000"), None);
+        let updated = lead_updated(&lead, "春季展会", URL);
+        assert_eq!(updated.title, "线索更新 · 春季展会");
+        assert!(updated.rows.contains(&("状态", "MQL".to_owned())));
+        assert!(updated.rows.contains(&("电话", "138****8000".to_owned())));
+
+        let conversion = conversion_recorded(
+            &json!({"id": "d1", "contact": "zhang@example.com", "lead_id": "01JC0000000000000000000000",
+                    "stage": "won", "amount": "48500.50", "currency": "CNY"}),
+            Some("春季展会"),
+            URL,
+        );
+        assert_eq!(conversion.title, "成交进展 · 赢单 · 春季展会");
+        assert!(
+            conversion
+                .rows
+                .contains(&("金额", "48500.50 CNY".to_owned()))
+        );
+        assert!(
+            conversion
+                .rows
+                .contains(&("联系人", "z***@example.com".to_owned()))
+        );
+        // The lead id's time, by python3: Crockford base32 "01JC000000" = 1730871820288 ms.
+        assert_eq!(
+            conversion.link.as_deref(),
+            Some(
+                "https://leads.example.com/admin/leads\
+                 ?since=2024-11-06T05%3A43%3A40.288Z&until=2024-11-06T05%3A43%3A40.288Z"
+            )
+        );
+        assert_eq!(
+            conversion.summary,
+            "成交进展：赢单 · 48500.50 CNY · z***@example.com"
+        );
+    }
+
+    #[test]
+    fn events_pick_their_text_and_erasures_have_none() {
+        let data = lead("张三", Some("+8613800138000"), None);
+        let event = |kind: &str| json!({"id": "e", "type": kind, "data": data});
+        assert_eq!(
+            for_event(&event("lead.created"), Some("春季展会"), URL)
+                .unwrap()
+                .topic,
+            Topic::NewLead
+        );
+        // Without the campaign's name the slug stands in.
+        assert_eq!(
+            for_event(&event("lead.created"), None, URL).unwrap().title,
+            "新线索 · spring-expo"
+        );
+        assert_eq!(
+            for_event(&event("lead.updated"), None, URL).unwrap().topic,
+            Topic::LeadUpdated
+        );
+        assert_eq!(
+            for_event(&event("test"), None, URL).unwrap().topic,
+            Topic::Test
+        );
+        assert!(for_event(&event("contact.erased"), None, URL).is_none());
+    }
+
+    #[test]
+    fn typed_text_cannot_mention_everyone_or_become_a_link() {
+        let name = r#"<at user_id="all"></at>[点我](http://evil.example) **x** <@all>"#;
+        let cleaned = clean(name);
+        for markup in ["<", ">", "[", "]", "**x**"] {
+            assert!(!cleaned.contains(markup), "{cleaned}");
+        }
+        assert_eq!(
+            clean(&"长".repeat(100)).chars().count(),
+            MAX_VALUE_CHARS + 1
+        );
+        assert_eq!(
+            clean("line\nbreak\tand\u{202E}override"),
+            "line break and override"
+        );
+    }
+
+    #[test]
+    fn contacts_typed_into_other_items_are_masked_too() {
+        assert_eq!(clean("张三 13800138000"), "张三 138****8000");
+        assert_eq!(clean("138-0013-8000"), "138****8000");
+        assert_eq!(clean("(021) 6123 4567"), "(021****4567");
+        assert_eq!(clean("+86 138 0013 8000"), "138****8000");
+        assert_eq!(clean("mail:zhang@example.com"), "m***@example.com");
+        // Short numbers (a booth number, a year) are not contacts.
+        assert_eq!(clean("A-12 2025"), "A-12 2025");
+    }
+
+    #[test]
+    fn a_digest_is_bounded_and_links_to_the_leads_since_the_first() {
+        let messages: Vec<ChatMessage> = (0..30)
+            .map(|i| {
+                let mut lead = lead(&format!("客户{i}"), Some("+8613800138000"), None);
+                lead["received_at"] = json!(format!("2023-11-14T22:13:{:02}.000Z", 59 - i));
+                lead_created(&lead, "春季展会", URL)
+            })
+            .collect();
+        let digest = digest(&messages, URL);
+        assert_eq!(digest.title, "另有 30 条新线索（消息较多，已合并）");
+        assert_eq!(digest.items.len(), MAX_DIGEST_LINES + 1);
+        assert_eq!(digest.items[0], "客户0 · 138****8000 · 春季展会 · 扫码");
+        assert_eq!(
+            digest.items[MAX_DIGEST_LINES],
+            "…以及其他 20 条，请在控制台查看"
+        );
+        assert_eq!(
+            digest.link.as_deref(),
+            Some("https://leads.example.com/admin/leads?since=2023-11-14T22%3A13%3A30.000Z")
+        );
+        // WeCom refuses markdown over 4,096 bytes: a digest of long names stays under it.
+        let long: Vec<ChatMessage> = (0..500)
+            .map(|_| {
+                lead_created(
+                    &lead(&"名".repeat(1000), Some("+8613800138000"), None),
+                    &"活".repeat(1000),
+                    URL,
+                )
+            })
+            .collect();
+        let event = json!({"id": "e", "type": "lead.created"});
+        let now = jiff::Timestamp::from_second(1_700_000_000).unwrap();
+        let big = super::digest(&long, URL);
+        let wecom = request(
+            Kind::Wecom,
+            "https://r.example",
+            None,
+            &event,
+            Some(&big),
+            now,
+        )
+        .unwrap();
+        let body: Value = serde_json::from_slice(&wecom.body).unwrap();
+        let content = body["markdown"]["content"].as_str().unwrap();
+        assert!(content.len() < 4096, "{} bytes", content.len());
+        {}
+        let mixed = super::digest(&[messages[0].clone(), test_message()], URL);
+        assert_eq!(mixed.title, "另有 2 条通知（消息较多，已合并）");
+    }
+
+    fn mainland_mobile() -> impl Strategy<Value = String> {
+        "1[3-9][0-9]{9}"
+    }
+
+    fn email() -> impl Strategy<Value = String> {
+        "[a-z0-9][a-z0-9._+-]{0,15}@[a-z0-9-]{1,12}\\.(com|cn|com\\.cn|net)"
+    }
+
+    proptest! {
+        /// No robot body holds a lead's full phone (as E.164 or national digits) or e-mail,
+        /// even when the visitor typed them into the name or a UTM value.
+        #[test]
+        fn no_chat_body_holds_a_full_phone_or_email(
+            national in mainland_mobile(),
+            email in email(),
+            name_kind in 0..4usize,
+            prefix in "[a-zA-Z\\p{Han}]{0,4}",
+        ) {
+            let e164 = format!("+86{national}");
+            let name = match name_kind {
+                0 => prefix.clone(),
+                1 => format!("{prefix}{national}"),
+                2 => format!("{prefix} {email}"),
+                _ => format!("{prefix}+86 {} {} {}", &national[..3], &national[3..7], &national[7..]),
+            };
+            let mut lead = lead(&name, Some(&e164), Some(&email));
+            lead["utm"]["utm_source"] = json!(email.clone());
+            lead["utm"]["utm_medium"] = json!(national.clone());
+            for body in bodies(&all_texts(&lead)) {
+                prop_assert!(!body.contains(&national), "{} in {}", national, body);
+                prop_assert!(!body.contains(&email), "{} in {}", email, body);
+                prop_assert!(!body.contains(&e164[1..]), "{} in {}", e164, body);
+            }
+            let masked = format!("{}****{}", &national[..3], &national[7..]);
+            prop_assert!(bodies(&all_texts(&lead))[0].contains(&masked));
+        }
+    }
 }
