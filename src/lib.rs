@@ -21,6 +21,8 @@
 //! - [`domain`]: newtypes valid by construction (slug, phone, e-mail, money, …).
 //! - [`forms`] and [`submission`]: form definitions and validation of a post.
 //! - [`campaign`] and [`lead`]: the stored records and their JSON/CSV views.
+//! - [`delivery`]: what goes out for an outbox event, without I/O: each destination
+//!   kind's signed request and success rule, masked chat texts, per-robot pacing.
 //! - [`store`]: the only module that knows redb; a single group-committing writer.
 //! - [`templates`]: askama page structs (HTML in `templates/`).
 #![forbid(unsafe_code)]
@@ -34,6 +36,7 @@ pub mod config;
 pub mod conns;
 pub mod conversion;
 pub mod cost;
+pub mod delivery;
 pub mod demo;
 pub mod domain;
 pub mod error;

@@ -1,0 +1,794 @@
+//! What the chat robots (WeCom, DingTalk, Feishu) tell salespeople, in Chinese: enough to
+//! act on a lead at once, never enough to leak it. A group chat is read by many and kept
+//! forever, so a message holds a lead's phone and e-mail only masked (`138****8000`,
+//! `z***@example.com`); the full details are one click away in the console, behind login.
+//!
+//! The texts are platform-neutral ([`ChatMessage`]); `kinds` turns them into each
+//! platform's markdown or plain text.
+
+use serde_json::Value;
+
+use crate::domain::LeadId;
+
+/// Longest a value taken from a lead (name, UTM value, campaign name) may be in a chat
+/// message: a form field may hold 1,000 characters, a chat card should stay a card.
+const MAX_VALUE_CHARS: usize = 60;
+
+/// Most one-liners a digest lists; the rest are counted. WeCom refuses markdown over
+/// 4,096 bytes, and a digest exists because the chat is already busy.
+pub const MAX_DIGEST_LINES: usize = 10;
+
+/// Longest a digest's one-liner may be, for the same reason.
+const MAX_DIGEST_LINE_CHARS: usize = 48;
+
+/// What a message is about, so a digest can say "new leads" when that is all it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Topic {
+    NewLead,
+    LeadUpdated,
+    Conversion,
+    Digest,
+    Test,
+}
+
+/// A chat message before it is dressed for one platform. Every string in it is already
+/// masked and cleaned of markup; renderers only add their own syntax.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatMessage {
+    pub topic: Topic,
+    /// One line: the heading, and DingTalk's notification preview.
+    pub title: String,
+    /// Labelled facts, in order (`("电话", "138****8000")`).
+    pub rows: Vec<(&'static str, String)>,
+    /// A digest's one-liners.
+    pub items: Vec<String>,
+    /// The console page that shows the full record (after login).
+    pub link: Option<String>,
+    /// This message as one line, for a digest that folds it.
+    pub summary: String,
+    /// When the lead was received, so a digest can link to the leads since the first.
+    pub at: Option<jiff::Timestamp>,
+}
+
+/// The chat text for an event, or `None` for an event type robots are not told about
+/// (`contact.erased`: there is nothing a salesperson should do, and naming the contact
+/// again would undo the erasure). `campaign_name` is the name of the lead's campaign (or
+/// of the contact's latest lead for a conversion); the slug stands in when it is unknown.
+pub fn for_event(
+    event: &Value,
+    campaign_name: Option<&str>,
+    public_url: &str,
+) -> Option<ChatMessage> {
+    let data = event.get("data").unwrap_or(&Value::Null);
+    let campaign = || {
+        campaign_name
+            .map(str::to_owned)
+            .or_else(|| text(data, "campaign"))
+            .unwrap_or_default()
+    };
+    match event.get("type").and_then(Value::as_str)? {
+        "lead.created" => Some(lead_created(data, &campaign(), public_url)),
+        "lead.updated" => Some(lead_updated(data, &campaign(), public_url)),
+        "conversion.recorded" => Some(conversion_recorded(data, campaign_name, public_url)),
+        "test" => Some(test_message()),
+        _ => None,
+    }
+}
+
+/// A new lead: who, from where, and how to reach them (masked).
+pub fn lead_created(lead: &Value, campaign_name: &str, public_url: &str) -> ChatMessage {
+    let campaign = clean(campaign_name);
+    let mut rows = vec![("活动", campaign.clone())];
+    if let Some(source) = text(lead, "source") {
+        rows.push(("来源", source_label(&source)));
+    }
+    rows.extend(person_rows(lead));
+    let utm: Vec<String> = ["utm_source", "utm_medium"]
+        .iter()
+        .filter_map(|key| lead.get("utm").and_then(|u| text(u, key)))
+        .map(|v| clean(&v))
+        .collect();
+    if !utm.is_empty() {
+        rows.push(("UTM", utm.join(" / ")));
+    }
+    rows.extend(assignee_row(lead));
+    rows.extend(id_row(lead));
+    ChatMessage {
+        topic: Topic::NewLead,
+        title: format!("新线索 · {campaign}"),
+        summary: summary(lead, &campaign),
+        rows,
+        items: Vec::new(),
+        link: lead_link(lead, public_url),
+        at: lead_time(lead),
+    }
+}
+
+/// A lead whose status or assignee changed: the event carries only the lead as it is now,
+/// so the message states the current status rather than the change.
+pub fn lead_updated(lead: &Value, campaign_name: &str, public_url: &str) -> ChatMessage {
+    let campaign = clean(campaign_name);
+    let status = text(lead, "status").map(|s| status_label(&s));
+    let mut rows = vec![("活动", campaign.clone())];
+    if let Some(status) = &status {
+        rows.push(("状态", status.clone()));
+    }
+    rows.extend(person_rows(lead));
+    rows.extend(assignee_row(lead));
+    rows.extend(id_row(lead));
+    ChatMessage {
+        topic: Topic::LeadUpdated,
+        title: format!("线索更新 · {campaign}"),
+        summary: format!(
+            "{}（{}）",
+            summary(lead, &campaign),
+            status.unwrap_or_default()
+        ),
+        rows,
+        items: Vec::new(),
+        link: lead_link(lead, public_url),
+        at: lead_time(lead),
+    }
+}
+
+/// A deal, win or loss from the CRM. The conversion's `contact` is the full phone or
+/// e-mail, so it is shown masked like a lead's.
+pub fn conversion_recorded(
+    conversion: &Value,
+    campaign_name: Option<&str>,
+    public_url: &str,
+) -> ChatMessage {
+    let stage = text(conversion, "stage")
+        .map(|s| stage_label(&s))
+        .unwrap_or_default();
+    // The amount is the API's money string ("48500.50"); it is not cleaned like typed
+    // text (its digits would read as a phone number), so anything else is left out.
+    let amount = text(conversion, "amount")
+        .filter(|a| {
+            a.chars()
+                .all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | ','))
+        })
+        .map(|amount| match text(conversion, "currency") {
+            Some(currency) => format!("{amount} {}", clean(&currency)),
+            None => amount,
+        });
+    let contact = text(conversion, "contact").map(|c| mask_contact(&c));
+    let mut rows = Vec::new();
+    let campaign = campaign_name.map(clean);
+    if let Some(campaign) = &campaign {
+        rows.push(("活动", campaign.clone()));
+    }
+    rows.push(("阶段", stage.clone()));
+    if let Some(amount) = &amount {
+        rows.push(("金额", amount.clone()));
+    }
+    if let Some(contact) = &contact {
+        rows.push(("联系人", contact.clone()));
+    }
+    let lead_id = text(conversion, "lead_id").and_then(|id| LeadId::parse(&id));
+    if let Some(id) = lead_id {
+        rows.push(("线索编号", id.to_string()));
+    }
+    let title = match &campaign {
+        Some(campaign) => format!("成交进展 · {stage} · {campaign}"),
+        None => format!("成交进展 · {stage}"),
+    };
+    let summary = [Some(stage.clone()), amount, contact]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" · ");
+    ChatMessage {
+        topic: Topic::Conversion,
+        title,
+        rows,
+        items: Vec::new(),
+        // A lead id alone finds its lead: the console filters by time, and an id is made
+        // at the millisecond its lead was received.
+        link: lead_id.map(|id| {
+            let at = crate::lead::format_timestamp(id.received_at());
+            console_link(public_url, &[("since", &at), ("until", &at)])
+        }),
+        summary: format!("成交进展：{summary}"),
+        at: None,
+    }
+}
+
+/// One message standing for several, when a robot's per-minute quota is spent: a count,
+/// up to [`MAX_DIGEST_LINES`] masked one-liners, and a link to the leads since the first.
+pub fn digest(messages: &[ChatMessage], public_url: &str) -> ChatMessage {
+    let n = messages.len();
+    let all_new = messages.iter().all(|m| m.topic == Topic::NewLead);
+    let title = if all_new {
+        format!("另有 {n} 条新线索（消息较多，已合并）")
+    } else {
+        format!("另有 {n} 条通知（消息较多，已合并）")
+    };
+    let mut items: Vec<String> = messages
+        .iter()
+        .take(MAX_DIGEST_LINES)
+        .map(|m| truncate(&m.summary, MAX_DIGEST_LINE_CHARS))
+        .collect();
+    if n > MAX_DIGEST_LINES {
+        items.push(format!(
+            "…以及其他 {} 条，请在控制台查看",
+            n - MAX_DIGEST_LINES
+        ));
+    }
+    let since = messages.iter().filter_map(|m| m.at).min();
+    let link = match since {
+        Some(since) => console_link(
+            public_url,
+            &[("since", &crate::lead::format_timestamp(since))],
+        ),
+        None => console_link(public_url, &[]),
+    };
+    ChatMessage {
+        topic: Topic::Digest,
+        summary: title.clone(),
+        title,
+        rows: Vec::new(),
+        items,
+        link: Some(link),
+        at: since,
+    }
+}
+
+/// What `POST /api/destinations/{id}/test` sends to a robot.
+pub fn test_message() -> ChatMessage {
+    ChatMessage {
+        topic: Topic::Test,
+        title: "leadgate 测试消息".into(),
+        rows: vec![("说明", "机器人配置正确，新线索会发到这个群。".into())],
+        items: Vec::new(),
+        link: None,
+        summary: "leadgate 测试消息".into(),
+        at: None,
+    }
+}
+
+/// A phone number as salespeople may see it in a chat: mainland numbers without `+86`,
+/// first 3 and last 4 digits (`+8613800138000` → `138****8000`); other countries keep
+/// their code (`+14155552671` → `+1 415****671`). At least four digits are always
+/// hidden, so a short number shows fewer.
+pub fn mask_phone(e164: &str) -> String {
+    let digits: String = e164.chars().filter(char::is_ascii_digit).collect();
+    if let Some(national) = digits.strip_prefix("86").filter(|_| e164.starts_with('+')) {
+        return mask_digits(national);
+    }
+    let code = phonenumber::parse(None, e164)
+        .ok()
+        .map(|n| n.code().value().to_string())
+        .filter(|code| digits.starts_with(code.as_str()));
+    match code {
+        Some(code) => format!("+{code} {}", mask_digits(&digits[code.len()..])),
+        // Without a known country code the whole number is masked as one.
+        None => mask_digits(&digits),
+    }
+}
+
+/// An e-mail address as salespeople may see it: its first character and its domain.
+pub fn mask_email(email: &str) -> String {
+    let (local, domain) = email.rsplit_once('@').unwrap_or((email, ""));
+    let first: String = local.chars().take(1).collect();
+    format!("{first}***@{domain}")
+}
+
+/// A contact key (E.164 phone, else lower-cased e-mail) masked the way it is a kind of.
+pub fn mask_contact(contact: &str) -> String {
+    if contact.contains('@') {
+        mask_email(contact)
+    } else {
+        mask_phone(contact)
+    }
+}
+
+/// First 3 and last 4 digits around `****`, fewer when fewer than 4 would stay hidden.
+fn mask_digits(digits: &str) -> String {
+    let n = digits.len();
+    let shown = n.saturating_sub(4);
+    let tail = 4.min(shown.div_ceil(2));
+    let head = 3.min(shown - tail);
+    format!("{}****{}", &digits[..head], &digits[n - tail..])
+}
+
+fn person_rows(lead: &Value) -> Vec<(&'static str, String)> {
+    let mut rows = vec![(
+        "姓名",
+        text(lead, "name")
+            .map(|n| clean(&n))
+            .unwrap_or_else(|| "（未填写）".into()),
+    )];
+    if let Some(phone) = text(lead, "phone") {
+        rows.push(("电话", mask_phone(&phone)));
+    }
+    if let Some(email) = text(lead, "email") {
+        rows.push(("邮箱", mask_email(&email)));
+    }
+    rows
+}
+
+/// The salesperson the lead is assigned to, once leads carry one.
+fn assignee_row(lead: &Value) -> Option<(&'static str, String)> {
+    text(lead, "assigned_to_name").map(|n| ("负责人", clean(&n)))
+}
+
+fn id_row(lead: &Value) -> Option<(&'static str, String)> {
+    text(lead, "id")
+        .and_then(|id| LeadId::parse(&id))
+        .map(|id| ("线索编号", id.to_string()))
+}
+
+/// The lead as one masked line: name, phone or e-mail, campaign, source.
+fn summary(lead: &Value, campaign: &str) -> String {
+    let contact = text(lead, "phone")
+        .map(|p| mask_phone(&p))
+        .or_else(|| text(lead, "email").map(|e| mask_email(&e)));
+    [
+        Some(
+            text(lead, "name")
+                .map(|n| clean(&n))
+                .unwrap_or_else(|| "（未填写）".into()),
+        ),
+        contact,
+        Some(campaign.to_owned()),
+        text(lead, "source").map(|s| source_label(&s)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" · ")
+}
+
+fn lead_time(lead: &Value) -> Option<jiff::Timestamp> {
+    text(lead, "received_at").and_then(|t| t.parse().ok())
+}
+
+/// The console's leads page narrowed to this lead: its campaign, and `since`/`until` at
+/// the millisecond it was received (the page filters by time, not by id).
+fn lead_link(lead: &Value, public_url: &str) -> Option<String> {
+    let at = text(lead, "received_at")?;
+    let mut query = Vec::new();
+    let campaign = text(lead, "campaign");
+    if let Some(campaign) = &campaign {
+        query.push(("campaign", campaign.as_str()));
+    }
+    query.push(("since", &at));
+    query.push(("until", &at));
+    Some(console_link(public_url, &query))
+}
+
+fn console_link(public_url: &str, query: &[(&str, &str)]) -> String {
+    let base = format!("{}/admin/leads", public_url.trim_end_matches('/'));
+    if query.is_empty() {
+        return base;
+    }
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(query)
+        .finish();
+    format!("{base}?{query}")
+}
+
+fn text(value: &Value, key: &str) -> Option<String> {
+    value
+        .get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.trim().is_empty())
+        .map(str::to_owned)
+}
+
+fn source_label(source: &str) -> String {
+    match source {
+        "form" => "表单".into(),
+        "qr" => "扫码".into(),
+        "phone" => "来电".into(),
+        "import" => "导入".into(),
+        "api" => "API".into(),
+        other => clean(other),
+    }
+}
+
+fn status_label(status: &str) -> String {
+    match status {
+        "new" => "新线索".into(),
+        "mql" => "MQL".into(),
+        "sql" => "SQL".into(),
+        "disqualified" => "无效".into(),
+        other => clean(other),
+    }
+}
+
+fn stage_label(stage: &str) -> String {
+    match stage {
+        "deal" => "商机".into(),
+        "won" => "赢单".into(),
+        "lost" => "输单".into(),
+        other => clean(other),
+    }
+}
+
+/// Text a visitor or marketer typed, made safe for a group chat: any e-mail address or
+/// phone-like run of digits in it is masked (people type their number as their name),
+/// markup is neutralised (a name like `<at user_id="all">` or `[点我](http://…)` must not
+/// ping the whole group or become a link), and it is cut to [`MAX_VALUE_CHARS`].
+pub fn clean(raw: &str) -> String {
+    // Markup first: the masks themselves use `*`, which must survive.
+    let plain: String = raw
+        .chars()
+        .map(|c| match c {
+            '<' => '‹',
+            '>' => '›',
+            '[' => '［',
+            ']' => '］',
+            '*' => '＊',
+            '`' => '\'',
+            '#' => '＃',
+            c if c.is_control() || crate::domain::is_forbidden_in_text(c, false) => ' ',
+            c => c,
+        })
+        .collect();
+    let words: Vec<String> = plain
+        .split_whitespace()
+        .map(|word| {
+            if word.contains('@') {
+                mask_email(word)
+            } else {
+                word.to_owned()
+            }
+        })
+        .collect();
+    truncate(&mask_digit_runs(&words.join(" ")), MAX_VALUE_CHARS)
+}
+
+/// At most `max` characters, and `…` when cut.
+fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
+    }
+}
+
+/// Masks every run of 7 or more digits, up to two spaces, dots, dashes or brackets between
+/// them allowed (`138 0013 8000`, `(021) 6123 4567`), the way a phone number is masked.
+fn mask_digit_runs(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        let plus = chars[i] == '+' && chars.get(i + 1).is_some_and(char::is_ascii_digit);
+        if !(plus || chars[i].is_ascii_digit()) {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut j = if plus { i + 1 } else { i };
+        let mut end = j;
+        let mut digits = String::new();
+        while j < chars.len() {
+            if chars[j].is_ascii_digit() {
+                digits.push(chars[j]);
+                j += 1;
+                end = j;
+            } else if let Some(gap) = (1..=2).find(|&gap| {
+                chars[j..].len() > gap
+                    && chars[j..j + gap]
+                        .iter()
+                        .all(|c| matches!(c, ' ' | '-' | '.' | '(' | ')'))
+                    && chars[j + gap].is_ascii_digit()
+            }) {
+                j += gap;
+            } else {
+                break;
+            }
+        }
+        if digits.len() >= 7 {
+            out.push_str(&if plus {
+                mask_phone(&format!("+{digits}"))
+            } else {
+                mask_digits(&digits)
+            });
+        } else {
+            out.extend(&chars[start..end]);
+        }
+        i = end;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::kinds::{Kind, request};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    const URL: &str = "https://leads.example.com/";
+
+    fn lead(name: &str, phone: Option<&str>, email: Option<&str>) -> Value {
+        json!({
+            "id": "01JC0000000000000000000000", "campaign": "spring-expo",
+            "received_at": "2023-11-14T22:13:20.000Z", "name": name, "phone": phone,
+            "email": email, "company": "ACME 13800138000",
+            "fields": {"message": "call me at 13800138000 or zhang@example.com"},
+            "utm": {"utm_source": "baidu", "utm_medium": "cpc", "utm_term": "secret-term"},
+            "click_ids": {}, "ref": null, "source": "qr", "status": "mql",
+        })
+    }
+
+    /// Every body each robot would receive for these messages, as sent (JSON bytes) and
+    /// with its strings decoded, plus DingTalk's URL.
+    fn bodies(messages: &[ChatMessage]) -> Vec<String> {
+        let event = json!({"id": "01JC0000000000000000000000", "type": "lead.created"});
+        let now = jiff::Timestamp::from_second(1_700_000_000).unwrap();
+        let mut out = Vec::new();
+        for message in messages {
+            for kind in [Kind::Wecom, Kind::Dingtalk, Kind::Feishu] {
+                let req = request(
+                    kind,
+                    "https://r.example/send?k=1",
+                    Some("s"),
+                    &event,
+                    Some(message),
+                    now,
+                )
+                .unwrap();
+                let raw = String::from_utf8(req.body).unwrap();
+                let decoded: Value = serde_json::from_str(&raw).unwrap();
+                out.extend([raw, decoded.to_string(), req.url]);
+                out.push(format!("{decoded:#}").replace("\\n", "\n"));
+            }
+        }
+        out
+    }
+
+    fn all_texts(lead: &Value) -> Vec<ChatMessage> {
+        let created = lead_created(lead, "春季展会", URL);
+        let updated = lead_updated(lead, "春季展会", URL);
+        let conversion = conversion_recorded(
+            &json!({"id": "d1", "contact": lead["phone"].as_str().or(lead["email"].as_str()),
+                    "lead_id": lead["id"], "stage": "won", "amount": "48500.50", "currency": "CNY"}),
+            Some("春季展会"),
+            URL,
+        );
+        let digest = digest(&[created.clone(), updated.clone(), conversion.clone()], URL);
+        vec![created, updated, conversion, digest]
+    }
+
+    #[test]
+    fn phones_are_masked_to_first_3_and_last_4() {
+        assert_eq!(mask_phone("+8613800138000"), "138****8000");
+        assert_eq!(mask_phone("+8617400012345"), "174****2345");
+        // A mainland landline has 10 digits; four stay hidden.
+        assert_eq!(mask_phone("+862161234567"), "216****567");
+        assert_eq!(mask_phone("+14155552671"), "+1 415****671");
+        assert_eq!(mask_phone("+447911123456"), "+44 791****456");
+        assert_eq!(mask_phone("+85291234567"), "+852 91****67");
+        assert_eq!(mask_phone("+1234"), "+1 ****");
+    }
+
+    #[test]
+    fn emails_are_masked_to_first_character_and_domain() {
+        assert_eq!(mask_email("zhang@example.com"), "z***@example.com");
+        assert_eq!(mask_email("z@example.com"), "z***@example.com");
+        assert_eq!(mask_email("张伟@例子.cn"), "张***@例子.cn");
+        assert_eq!(mask_contact("+8613800138000"), "138****8000");
+        assert_eq!(mask_contact("zhang@example.com"), "z***@example.com");
+    }
+
+    #[test]
+    fn a_new_lead_message_holds_the_listed_items_only() {
+        let message = lead_created(
+            &lead("张三", Some("+8613800138000"), Some("zhang@example.com")),
+            "春季展会",
+            URL,
+        );
+        assert_eq!(message.title, "新线索 · 春季展会");
+        assert_eq!(
+            message.rows,
+            vec![
+                ("活动", "春季展会".to_owned()),
+                ("来源", "扫码".to_owned()),
+                ("姓名", "张三".to_owned()),
+                ("电话", "138****8000".to_owned()),
+                ("邮箱", "z***@example.com".to_owned()),
+                ("UTM", "baidu / cpc".to_owned()),
+                ("线索编号", "01JC0000000000000000000000".to_owned()),
+            ]
+        );
+        assert_eq!(
+            message.link.as_deref(),
+            Some(
+                "https://leads.example.com/admin/leads?campaign=spring-expo\
+                 &since=2023-11-14T22%3A13%3A20.000Z&until=2023-11-14T22%3A13%3A20.000Z"
+            )
+        );
+        assert_eq!(message.summary, "张三 · 138****8000 · 春季展会 · 扫码");
+        let all = bodies(&[message]).concat();
+        for leaked in ["ACME", "call me", "secret-term", "13800138000", "zhang@"] {
+            assert!(!all.contains(leaked), "{leaked} in {all}");
+        }
+    }
+
+    #[test]
+    fn updates_and_conversions_say_what_changed() {
+        let lead = lead("张三", Some("+8613800138000"), None);
+        let updated = lead_updated(&lead, "春季展会", URL);
+        assert_eq!(updated.title, "线索更新 · 春季展会");
+        assert!(updated.rows.contains(&("状态", "MQL".to_owned())));
+        assert!(updated.rows.contains(&("电话", "138****8000".to_owned())));
+
+        let conversion = conversion_recorded(
+            &json!({"id": "d1", "contact": "zhang@example.com", "lead_id": "01JC0000000000000000000000",
+                    "stage": "won", "amount": "48500.50", "currency": "CNY"}),
+            Some("春季展会"),
+            URL,
+        );
+        assert_eq!(conversion.title, "成交进展 · 赢单 · 春季展会");
+        assert!(
+            conversion
+                .rows
+                .contains(&("金额", "48500.50 CNY".to_owned()))
+        );
+        assert!(
+            conversion
+                .rows
+                .contains(&("联系人", "z***@example.com".to_owned()))
+        );
+        // The lead id's time, by python3: Crockford base32 "01JC000000" = 1730871820288 ms.
+        assert_eq!(
+            conversion.link.as_deref(),
+            Some(
+                "https://leads.example.com/admin/leads\
+                 ?since=2024-11-06T05%3A43%3A40.288Z&until=2024-11-06T05%3A43%3A40.288Z"
+            )
+        );
+        assert_eq!(
+            conversion.summary,
+            "成交进展：赢单 · 48500.50 CNY · z***@example.com"
+        );
+    }
+
+    #[test]
+    fn events_pick_their_text_and_erasures_have_none() {
+        let data = lead("张三", Some("+8613800138000"), None);
+        let event = |kind: &str| json!({"id": "e", "type": kind, "data": data});
+        assert_eq!(
+            for_event(&event("lead.created"), Some("春季展会"), URL)
+                .unwrap()
+                .topic,
+            Topic::NewLead
+        );
+        // Without the campaign's name the slug stands in.
+        assert_eq!(
+            for_event(&event("lead.created"), None, URL).unwrap().title,
+            "新线索 · spring-expo"
+        );
+        assert_eq!(
+            for_event(&event("lead.updated"), None, URL).unwrap().topic,
+            Topic::LeadUpdated
+        );
+        assert_eq!(
+            for_event(&event("test"), None, URL).unwrap().topic,
+            Topic::Test
+        );
+        assert!(for_event(&event("contact.erased"), None, URL).is_none());
+    }
+
+    #[test]
+    fn typed_text_cannot_mention_everyone_or_become_a_link() {
+        let name = r#"<at user_id="all"></at>[点我](http://evil.example) **x** <@all>"#;
+        let cleaned = clean(name);
+        for markup in ["<", ">", "[", "]", "**x**"] {
+            assert!(!cleaned.contains(markup), "{cleaned}");
+        }
+        assert_eq!(
+            clean(&"长".repeat(100)).chars().count(),
+            MAX_VALUE_CHARS + 1
+        );
+        assert_eq!(
+            clean("line\nbreak\tand\u{202E}override"),
+            "line break and override"
+        );
+    }
+
+    #[test]
+    fn contacts_typed_into_other_items_are_masked_too() {
+        assert_eq!(clean("张三 13800138000"), "张三 138****8000");
+        assert_eq!(clean("138-0013-8000"), "138****8000");
+        assert_eq!(clean("(021) 6123 4567"), "(021****4567");
+        assert_eq!(clean("+86 138 0013 8000"), "138****8000");
+        assert_eq!(clean("mail:zhang@example.com"), "m***@example.com");
+        // Short numbers (a booth number, a year) are not contacts.
+        assert_eq!(clean("A-12 2025"), "A-12 2025");
+    }
+
+    #[test]
+    fn a_digest_is_bounded_and_links_to_the_leads_since_the_first() {
+        let messages: Vec<ChatMessage> = (0..30)
+            .map(|i| {
+                let mut lead = lead(&format!("客户{i}"), Some("+8613800138000"), None);
+                lead["received_at"] = json!(format!("2023-11-14T22:13:{:02}.000Z", 59 - i));
+                lead_created(&lead, "春季展会", URL)
+            })
+            .collect();
+        let digest = digest(&messages, URL);
+        assert_eq!(digest.title, "另有 30 条新线索（消息较多，已合并）");
+        assert_eq!(digest.items.len(), MAX_DIGEST_LINES + 1);
+        assert_eq!(digest.items[0], "客户0 · 138****8000 · 春季展会 · 扫码");
+        assert_eq!(
+            digest.items[MAX_DIGEST_LINES],
+            "…以及其他 20 条，请在控制台查看"
+        );
+        assert_eq!(
+            digest.link.as_deref(),
+            Some("https://leads.example.com/admin/leads?since=2023-11-14T22%3A13%3A30.000Z")
+        );
+        // WeCom refuses markdown over 4,096 bytes: a digest of long names stays under it.
+        let long: Vec<ChatMessage> = (0..500)
+            .map(|_| {
+                lead_created(
+                    &lead(&"名".repeat(1000), Some("+8613800138000"), None),
+                    &"活".repeat(1000),
+                    URL,
+                )
+            })
+            .collect();
+        let event = json!({"id": "e", "type": "lead.created"});
+        let now = jiff::Timestamp::from_second(1_700_000_000).unwrap();
+        let big = super::digest(&long, URL);
+        let wecom = request(
+            Kind::Wecom,
+            "https://r.example",
+            None,
+            &event,
+            Some(&big),
+            now,
+        )
+        .unwrap();
+        let body: Value = serde_json::from_slice(&wecom.body).unwrap();
+        let content = body["markdown"]["content"].as_str().unwrap();
+        assert!(content.len() < 4096, "{} bytes", content.len());
+        {}
+        let mixed = super::digest(&[messages[0].clone(), test_message()], URL);
+        assert_eq!(mixed.title, "另有 2 条通知（消息较多，已合并）");
+    }
+
+    fn mainland_mobile() -> impl Strategy<Value = String> {
+        "1[3-9][0-9]{9}"
+    }
+
+    fn email() -> impl Strategy<Value = String> {
+        "[a-z0-9][a-z0-9._+-]{0,15}@[a-z0-9-]{1,12}\\.(com|cn|com\\.cn|net)"
+    }
+
+    proptest! {
+        /// No robot body holds a lead's full phone (as E.164 or national digits) or e-mail,
+        /// even when the visitor typed them into the name or a UTM value.
+        #[test]
+        fn no_chat_body_holds_a_full_phone_or_email(
+            national in mainland_mobile(),
+            email in email(),
+            name_kind in 0..4usize,
+            prefix in "[a-zA-Z\\p{Han}]{0,4}",
+        ) {
+            let e164 = format!("+86{national}");
+            let name = match name_kind {
+                0 => prefix.clone(),
+                1 => format!("{prefix}{national}"),
+                2 => format!("{prefix} {email}"),
+                _ => format!("{prefix}+86 {} {} {}", &national[..3], &national[3..7], &national[7..]),
+            };
+            let mut lead = lead(&name, Some(&e164), Some(&email));
+            lead["utm"]["utm_source"] = json!(email.clone());
+            lead["utm"]["utm_medium"] = json!(national.clone());
+            for body in bodies(&all_texts(&lead)) {
+                prop_assert!(!body.contains(&national), "{} in {}", national, body);
+                prop_assert!(!body.contains(&email), "{} in {}", email, body);
+                prop_assert!(!body.contains(&e164[1..]), "{} in {}", e164, body);
+            }
+            let masked = format!("{}****{}", &national[..3], &national[7..]);
+            prop_assert!(bodies(&all_texts(&lead))[0].contains(&masked));
+        }
+    }
+}
