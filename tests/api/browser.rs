@@ -15,7 +15,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TOKEN, TestApp, assert_csv_matches_json, excel_csv, json_body, lead, spawn_app, spawn_app_with,
+    Seed, TOKEN, TestApp, assert_csv_matches_json, excel_csv, json_body, spawn_app, spawn_app_with,
 };
 
 /// A chromedriver child on a free port, killed on drop.
@@ -275,34 +275,17 @@ async fn load_month(app: &TestApp) {
     ];
     let mut phone = 13_800_138_100u64;
     for (slug, name, kind, channel, cost, leads, orders) in campaigns {
-        app.create_campaign(
+        let seed = Seed {
             slug,
-            json!({"name": name, "kind": kind, "channel": channel, "target_leads": 10}),
-        )
-        .await;
-        let resp = app
-            .admin_post(
-                &format!("/api/campaigns/{slug}/costs"),
-                &json!({"amount": cost, "incurred_on": today.to_string()}),
-            )
-            .await;
-        assert_eq!(resp.status(), 201);
-        for i in 0..leads {
-            phone += 1;
-            let id = app
-                .submit_json_ok(slug, &lead(&phone.to_string(), "访客"))
-                .await;
-            if i < orders {
-                let resp = app
-                    .admin_post(
-                        "/api/conversions",
-                        &json!({"id": format!("{slug}-{i}"), "lead_id": id, "stage": "won",
-                                "amount": "38000", "occurred_at": jiff::Timestamp::now().to_string()}),
-                    )
-                    .await;
-                assert!(resp.status().is_success());
-            }
-        }
+            campaign: json!({"name": name, "kind": kind, "channel": channel, "target_leads": 10}),
+            cost,
+            incurred_on: today.to_string(),
+            leads,
+            orders,
+            amount: "38000",
+            visitor: "访客",
+        };
+        app.seed(seed, &mut phone).await;
     }
 }
 

@@ -5,8 +5,8 @@ use reqwest::{RequestBuilder, Response};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TOKEN, TestApp, assert_ulid, content_type, header, json_body, lead, spawn_app, start_tags,
-    urlencode,
+    Seed, TOKEN, TestApp, assert_ulid, content_type, header, json_body, lead, spawn_app,
+    start_tags, urlencode,
 };
 
 /// Every console page and action from the router's own table, with `{slug}` = `expo`.
@@ -780,31 +780,17 @@ async fn the_overview_shows_the_decision_columns_first_with_the_apis_figures() {
         ("live", "Live show", "3000", 4, 1),
         ("search", "Search ads", "8000", 3, 2),
     ] {
-        app.create_campaign(slug, json!({"name": name, "kind": "online_ad"}))
-            .await;
-        let resp = app
-            .admin_post(
-                &format!("/api/campaigns/{slug}/costs"),
-                &json!({"amount": cost, "incurred_on": "2025-03-01"}),
-            )
-            .await;
-        assert_eq!(resp.status(), 201);
-        for i in 0..leads {
-            phone += 1;
-            let id = app
-                .submit_json_ok(slug, &lead(&phone.to_string(), "Visitor"))
-                .await;
-            if i < orders {
-                let resp = app
-                    .admin_post(
-                        "/api/conversions",
-                        &json!({"id": format!("{slug}-{i}"), "lead_id": id, "stage": "won",
-                                "amount": "4000"}),
-                    )
-                    .await;
-                assert!(resp.status().is_success());
-            }
-        }
+        let seed = Seed {
+            slug,
+            campaign: json!({"name": name, "kind": "online_ad"}),
+            cost,
+            incurred_on: "2025-03-01".into(),
+            leads,
+            orders,
+            amount: "4000",
+            visitor: "Visitor",
+        };
+        app.seed(seed, &mut phone).await;
     }
     let query = "from=1970-01-01&to=2099-12-31";
     let report = app.roi(query).await;

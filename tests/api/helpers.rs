@@ -946,3 +946,46 @@ impl TestApp {
         counts
     }
 }
+
+/// A campaign with a cost, some leads and some won orders, for tests of the figures.
+pub struct Seed<'a> {
+    pub slug: &'a str,
+    /// The body of `POST /api/campaigns`, less the slug.
+    pub campaign: Value,
+    pub cost: &'a str,
+    pub incurred_on: String,
+    pub leads: u32,
+    /// The first `orders` leads each become a won order of `amount`.
+    pub orders: u32,
+    pub amount: &'a str,
+    /// The leads' name.
+    pub visitor: &'a str,
+}
+
+impl TestApp {
+    /// Creates the seed's campaign, cost, leads and orders; `phone` numbers the leads and
+    /// moves on, so several seeds make distinct contacts.
+    pub async fn seed(&self, seed: Seed<'_>, phone: &mut u64) {
+        self.create_campaign(seed.slug, seed.campaign).await;
+        let resp = self
+            .admin_post(
+                &format!("/api/campaigns/{}/costs", seed.slug),
+                &json!({"amount": seed.cost, "incurred_on": seed.incurred_on}),
+            )
+            .await;
+        assert_eq!(resp.status(), 201);
+        for i in 0..seed.leads {
+            *phone += 1;
+            let id = self
+                .submit_json_ok(seed.slug, &lead(&phone.to_string(), seed.visitor))
+                .await;
+            if i < seed.orders {
+                let order = json!({"id": format!("{}-{i}", seed.slug), "lead_id": id,
+                    "stage": "won", "amount": seed.amount,
+                    "occurred_at": jiff::Timestamp::now().to_string()});
+                let resp = self.admin_post("/api/conversions", &order).await;
+                assert!(resp.status().is_success());
+            }
+        }
+    }
+}
