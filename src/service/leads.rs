@@ -52,9 +52,7 @@ pub async fn import(service: &Service, format: Format, body: bytes::Bytes) -> Re
         .collect();
     let now = jiff::Timestamp::now();
     let forms = service.forms.clone();
-    let forms_for_rows = forms.clone();
-    let campaigns_for_rows = campaigns.clone();
-    let (rows, ignored_columns) = off_the_workers("import", move || {
+    let (rows, ignored_columns, campaigns, forms) = off_the_workers("import", move || {
         let rows = import::read_rows(format, &body)?;
         let form_fields: HashSet<String> = campaigns
             .values()
@@ -65,17 +63,17 @@ pub async fn import(service: &Service, format: Format, body: bytes::Bytes) -> Re
             import::LEAD_COLUMNS.contains(&key) || is_tracking_key(key) || form_fields.contains(key)
         };
         let ignored = import::ignored_columns(&rows, known);
-        Ok::<_, Error>((rows, ignored))
+        Ok::<_, Error>((rows, ignored, campaigns, forms))
     })
     .await??;
-    // Each row becomes a lead on the writer, just before it is stored.
-    let rows: Vec<(usize, import::Row)> = rows.into_iter().map(|row| (row.line, row)).collect();
     let outcomes = if rows.is_empty() {
         Vec::new()
     } else {
+        // Each row becomes a lead on the writer, just before it is stored.
         let make = move |row: import::Row| {
-            import::lead_from_row(&row, &campaigns_for_rows, &forms_for_rows, now)
-                .and_then(NewLead::from_capture)
+            let lead = import::lead_from_row(&row, &campaigns, &forms, now)
+                .and_then(NewLead::from_capture);
+            (row.line, lead)
         };
         service.store.import_leads_from(rows, make).await?
     };

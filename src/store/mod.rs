@@ -337,17 +337,19 @@ impl Store {
         &self,
         rows: Vec<(usize, NewLead)>,
     ) -> Result<Vec<(usize, Result<LeadOutcome>)>> {
-        self.import_leads_from(rows, Ok).await
+        self.import_leads_from(rows, |(line, lead)| (line, Ok(lead)))
+            .await
     }
 
-    /// `import_leads` of rows that `make` turns into leads one at a time on the writer,
-    /// so that memory holds the rows (about the size of the file), not every lead at once.
+    /// `import_leads` of rows that `make` turns into leads (with their line numbers) one at
+    /// a time on the writer, so that memory holds the rows (about the size of the file),
+    /// not every lead at once.
     /// The writer spends the conversion's CPU too: other writes wait for the import, as
     /// they wait for its transaction anyway.
     pub async fn import_leads_from<T: Send + 'static>(
         &self,
-        rows: Vec<(usize, T)>,
-        make: impl FnMut(T) -> Result<NewLead> + Send + 'static,
+        rows: Vec<T>,
+        make: impl FnMut(T) -> (usize, Result<NewLead>) + Send + 'static,
     ) -> Result<Vec<(usize, Result<LeadOutcome>)>> {
         let (outcomes, contacts) = self
             .writer

@@ -386,13 +386,14 @@ pub type Imported = (Vec<(usize, Result<LeadOutcome>)>, Vec<String>);
 pub fn import_leads<T>(
     t: &mut Tables<'_>,
     ctx: &WriteContext,
-    rows: Vec<(usize, T)>,
-    mut make: impl FnMut(T) -> Result<NewLead>,
+    rows: Vec<T>,
+    mut make: impl FnMut(T) -> (usize, Result<NewLead>),
 ) -> Result<Imported> {
     let mut outcomes = Vec::with_capacity(rows.len());
     let mut contacts = Vec::new();
-    for (line, row) in rows {
-        let lead = match make(row) {
+    for row in rows {
+        let (line, lead) = make(row);
+        let lead = match lead {
             Ok(lead) => lead,
             Err(error) => {
                 outcomes.push((line, Err(error)));
