@@ -390,15 +390,19 @@ pub struct DayRange {
     pub to: u32,
 }
 
-/// Query parameters of `/api/roi`, `/api/roi.csv` and `leadgate roi`.
-pub const QUERY_KEYS: &[&str] = &[
+/// Query parameters of the ROI files (`/api/roi.csv`, `.xlsx`): the summary's, then the
+/// column titles' language.
+pub const FILE_QUERY_KEYS: &[&str] = &[
     "model",
     "from",
     "to",
     "group_by",
     "lookback_days",
     "half_life_days",
+    "lang",
 ];
+/// Query parameters of `/api/roi` and `leadgate roi`: the files' without `lang`.
+pub const QUERY_KEYS: &[&str] = FILE_QUERY_KEYS.split_at(FILE_QUERY_KEYS.len() - 1).0;
 
 /// Reads the report's query: `get` gives a parameter's value, `tz` is the reporting zone
 /// that turns `from`/`to` dates into instants.
