@@ -49,6 +49,7 @@ pub mod lead;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
+pub mod outbound;
 pub mod qr;
 pub mod report;
 pub mod roi;
