@@ -194,6 +194,15 @@ async fn route(
             handlers::conversions::import(state, request).await
         }
         (Route::ApiConversion, "GET") => handlers::conversions::get(state, p[0]).await,
+        (Route::ApiDestinations, "GET") => handlers::destinations::list(state).await,
+        (Route::ApiDestinations, "POST") => handlers::destinations::create(state, request).await,
+        (Route::ApiDestination, "GET") => handlers::destinations::get(state, p[0]).await,
+        (Route::ApiDestination, "PATCH") => {
+            handlers::destinations::patch(state, request, p[0]).await
+        }
+        (Route::ApiDestination, "DELETE") => handlers::destinations::delete(state, p[0]).await,
+        (Route::ApiDestinationRetry, "POST") => handlers::destinations::retry(state, p[0]).await,
+        (Route::ApiDestinationTest, "POST") => handlers::destinations::test(state, p[0]).await,
         (Route::ApiRoi, "GET") => handlers::roi::json(state, request).await,
         (Route::ApiRoiCsv, "GET") => handlers::roi::csv(state, request, report::Lang::Fields).await,
         (Route::ApiRoiXlsx, "GET") => {
@@ -240,6 +249,17 @@ async fn metrics(state: &AppState, request: &Request<Incoming>) -> Reply {
     } else {
         "text/plain; version=0.0.4; charset=utf-8"
     };
+    match state.service.relays.backlog_by_kind().await {
+        Ok(backlogs) => {
+            for (kind, events) in backlogs {
+                state
+                    .service
+                    .metrics
+                    .set_delivery_backlog(kind.as_str(), events);
+            }
+        }
+        Err(error) => tracing::warn!("delivery backlog not read: {error}"),
+    }
     http::with_type(
         StatusCode::OK,
         state.service.metrics.render().await,

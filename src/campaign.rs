@@ -339,12 +339,16 @@ fn reject_unknown_keys(body: &Map<String, Value>) -> Result<()> {
     }
 }
 
-fn required_text(value: &Value, field: &str, max_chars: usize) -> Result<String> {
+pub(crate) fn required_text(value: &Value, field: &str, max_chars: usize) -> Result<String> {
     optional_text(value, field, max_chars)?
         .ok_or_else(|| Error::invalid(field, "required", format!("{field} must not be empty")))
 }
 
-fn optional_text(value: &Value, field: &str, max_chars: usize) -> Result<Option<String>> {
+pub(crate) fn optional_text(
+    value: &Value,
+    field: &str,
+    max_chars: usize,
+) -> Result<Option<String>> {
     match value {
         Value::Null => Ok(None),
         Value::String(s) => {

@@ -71,6 +71,12 @@ pub struct Config {
     pub commit_faults: crate::faults::FaultSwitch,
     /// Writes waiting for the writer at most; past this, requests get 503 at once.
     pub writer_queue: usize,
+    /// This node's name in events (and, with several nodes, in PostgreSQL).
+    pub node_id: String,
+    /// Destinations may be on loopback or private networks (on-premises CRMs).
+    pub allow_private_destinations: bool,
+    /// Waits between delivery attempts: the contract's schedule (tests shorten it).
+    pub delivery_retry_delays: Vec<Duration>,
 }
 
 impl Config {
@@ -99,6 +105,9 @@ impl Config {
             body_timeout: Duration::from_secs(DEFAULT_BODY_TIMEOUT_S),
             commit_faults: crate::faults::FaultSwitch::default(),
             writer_queue: DEFAULT_WRITER_QUEUE,
+            node_id: default_node_id(),
+            allow_private_destinations: false,
+            delivery_retry_delays: crate::relay::RETRY_DELAYS.to_vec(),
         }
     }
 
@@ -132,6 +141,8 @@ pub struct Settings {
     pub header_timeout: Option<u64>,
     /// Seconds.
     pub body_timeout: Option<u64>,
+    pub node_id: Option<String>,
+    pub allow_private_destinations: Option<bool>,
 }
 
 impl Settings {
@@ -153,6 +164,10 @@ impl Settings {
             max_connections_per_ip: self.max_connections_per_ip.or(lower.max_connections_per_ip),
             header_timeout: self.header_timeout.or(lower.header_timeout),
             body_timeout: self.body_timeout.or(lower.body_timeout),
+            node_id: self.node_id.or(lower.node_id),
+            allow_private_destinations: self
+                .allow_private_destinations
+                .or(lower.allow_private_destinations),
         }
     }
 
@@ -230,7 +245,14 @@ impl Settings {
             "header timeout",
         )?;
         let body_timeout = seconds(self.body_timeout, DEFAULT_BODY_TIMEOUT_S, "body timeout")?;
+        let node_id = match non_empty(self.node_id) {
+            Some(name) => parse_node_id(name.trim())?,
+            None => default_node_id(),
+        };
         Ok(Config {
+            node_id,
+            allow_private_destinations: self.allow_private_destinations.unwrap_or(false),
+            delivery_retry_delays: crate::relay::RETRY_DELAYS.to_vec(),
             global_rate_limit,
             trusted_proxies,
             cors_origins,
@@ -268,6 +290,31 @@ fn parse_origin(text: &str) -> Result<String, String> {
         ));
     }
     Ok(origin)
+}
+
+/// A node id names this node in every event and in PostgreSQL: short, and safe in a
+/// URL, a file name and a log line.
+fn parse_node_id(name: &str) -> Result<String, String> {
+    let valid = (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if valid {
+        Ok(name.to_owned())
+    } else {
+        Err(format!(
+            "node id {name:?} must be 1 to 64 letters, digits, '-', '_' or '.'"
+        ))
+    }
+}
+
+/// The host name, when it makes a valid node id; else `leadgate`.
+fn default_node_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .ok()
+        .and_then(|name| parse_node_id(name.trim()).ok())
+        .unwrap_or_else(|| "leadgate".to_owned())
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {

@@ -23,6 +23,10 @@
 //! - [`campaign`] and [`lead`]: the stored records and their JSON/CSV views.
 //! - [`delivery`]: what goes out for an outbox event, without I/O: each destination
 //!   kind's signed request and success rule, masked chat texts, per-robot pacing.
+//! - [`destination`]: a destination as the marketer set it (kind, address, filters), and
+//!   its JSON; [`relay`]: one worker per destination delivering the outbox's events in
+//!   order with retries; [`outbound`]: the HTTP client they send with, which refuses
+//!   private addresses after DNS resolution.
 //! - [`store`]: the only module that knows redb; a single group-committing writer.
 //! - [`templates`]: askama page structs (HTML in `templates/`).
 #![forbid(unsafe_code)]
@@ -38,6 +42,7 @@ pub mod conversion;
 pub mod cost;
 pub mod delivery;
 pub mod demo;
+pub mod destination;
 pub mod domain;
 pub mod error;
 pub mod faults;
@@ -51,6 +56,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod outbound;
 pub mod qr;
+pub mod relay;
 pub mod report;
 pub mod roi;
 pub mod routes;

@@ -142,6 +142,12 @@ struct ServeArgs {
     /// Open connections from one client address at most [default: 256, and at most half of --max-connections].
     #[arg(long, env = "LEADGATE_MAX_CONNECTIONS_PER_IP")]
     max_connections_per_ip: Option<usize>,
+    /// This node's name in delivered events [default: the host name].
+    #[arg(long, env = "LEADGATE_NODE_ID")]
+    node_id: Option<String>,
+    /// Let destinations be on loopback or private networks (an on-premises CRM).
+    #[arg(long, env = "LEADGATE_ALLOW_PRIVATE_DESTINATIONS")]
+    allow_private_destinations: bool,
     /// Load sample campaigns into an empty store.
     #[arg(long)]
     demo: bool,
@@ -228,6 +234,8 @@ fn build_config(args: ServeArgs) -> anyhow::Result<(Config, bool)> {
         cors_origins: args.cors_origins,
         max_connections: args.max_connections,
         max_connections_per_ip: args.max_connections_per_ip,
+        node_id: args.node_id,
+        allow_private_destinations: args.allow_private_destinations.then_some(true),
         ..Settings::default()
     };
     let settings = flags.or(env_settings()?).or(file);

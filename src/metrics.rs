@@ -27,6 +27,21 @@ struct ReasonLabels {
     reason: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    kind: &'static str,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: &'static str,
+}
+
+/// Destination kinds and delivery results, listed at 0 from the start.
+const DELIVERY_KINDS: [&str; 4] = ["webhook", "wecom", "dingtalk", "feishu"];
+const DELIVERY_RESULTS: [&str; 3] = ["delivered", "failed", "dead"];
+
 /// Why a request stored nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reject {
@@ -58,6 +73,8 @@ pub struct Metrics {
     rejects: Family<ReasonLabels, Counter>,
     queue_depth: Gauge,
     store_bytes: Gauge,
+    deliveries: Family<DeliveryLabels, Counter>,
+    delivery_backlog: Family<KindLabels, Gauge>,
     store: Store,
 }
 
@@ -94,6 +111,24 @@ impl Metrics {
             "Size of the redb file",
             store_bytes.clone(),
         );
+        let deliveries = Family::<DeliveryLabels, Counter>::default();
+        let delivery_backlog = Family::<KindLabels, Gauge>::default();
+        registry.register(
+            "deliveries",
+            "Delivery attempts to destinations by kind and result (dead: the destination gave up)",
+            deliveries.clone(),
+        );
+        registry.register(
+            "delivery_backlog",
+            "Events not yet delivered to destinations, by kind",
+            delivery_backlog.clone(),
+        );
+        for kind in DELIVERY_KINDS {
+            drop(delivery_backlog.get_or_create(&KindLabels { kind }));
+            for result in DELIVERY_RESULTS {
+                drop(deliveries.get_or_create(&DeliveryLabels { kind, result }));
+            }
+        }
         let health = store.health();
         registry.register(
             "commit_duration_seconds",
@@ -124,8 +159,24 @@ impl Metrics {
             rejects,
             queue_depth,
             store_bytes,
+            deliveries,
+            delivery_backlog,
             store,
         }
+    }
+
+    /// One delivery attempt's result (`delivered`, `failed`, or `dead` when the
+    /// destination gave up) for a destination of `kind`.
+    pub fn delivery(&self, kind: &'static str, result: &'static str) {
+        self.deliveries
+            .get_or_create(&DeliveryLabels { kind, result })
+            .inc();
+    }
+
+    pub fn set_delivery_backlog(&self, kind: &'static str, events: u64) {
+        self.delivery_backlog
+            .get_or_create(&KindLabels { kind })
+            .set(i64::try_from(events).unwrap_or(i64::MAX));
     }
 
     pub fn request(&self, route: &'static str, status: u16) {

@@ -62,8 +62,14 @@ pub async fn prepare(config: &Config) -> Result<AppState> {
     if config.demo {
         crate::demo::load(&store, &forms, jiff::Timestamp::now()).await?;
     }
+    let mut relay_settings = crate::relay::Settings::new(
+        config.node_id.clone(),
+        config.public_url.clone(),
+        config.allow_private_destinations,
+    );
+    relay_settings.retry_delays = config.delivery_retry_delays.clone();
     Ok(AppState {
-        service: Arc::new(Service::new(store, forms)),
+        service: Arc::new(Service::new(store, forms, relay_settings)?),
         public_url: config.public_url.clone(),
         admin_token_hash,
         call_secret: config.call_secret.as_ref().map(|s| s.as_bytes().to_vec()),
@@ -246,6 +252,8 @@ pub async fn serve(
     );
     let evictor = spawn_evictor(state.clone());
     let flusher = spawn_view_flusher(service.clone());
+    // Destinations' backlogs (left by a crash, too) go out from the stored cursors on.
+    service.relays.start().await?;
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         // At the connection cap, stop accepting: new clients wait in the kernel's queue.
@@ -333,7 +341,14 @@ pub async fn serve(
     {
         tracing::warn!("some connections were still open after {DRAIN_TIMEOUT:?}; closing anyway");
     }
-    // The last second's form views, then the store.
+    // The relays store where they are (an event sent but not yet recorded is sent again
+    // at the next start), the last second's form views are written, then the store closes.
+    if tokio::time::timeout(DRAIN_TIMEOUT, service.relays.stop())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the relays did not stop within {DRAIN_TIMEOUT:?}");
+    }
     if let Err(error) = crate::service::visits::flush(&service).await {
         tracing::warn!("the last form views were not written: {error}");
     }

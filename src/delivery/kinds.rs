@@ -19,7 +19,7 @@ const WHSEC_PREFIX: &str = "whsec_";
 /// How much of a receiver's answer `last_error` quotes.
 const ERROR_BODY_CHARS: usize = 200;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Kind {
     /// Standard Webhooks v1: the event JSON, signed.
     Webhook,

@@ -4,6 +4,7 @@
 pub mod calls;
 pub mod campaigns;
 pub mod conversions;
+pub mod destinations;
 pub mod forms;
 pub mod leads;
 pub mod qr;

@@ -9,33 +9,44 @@
 
 pub mod campaigns;
 pub mod conversions;
+pub mod destinations;
 pub mod leads;
 pub mod reports;
 pub mod visits;
 
+use std::sync::Arc;
+
 use crate::error::{Error, Result};
 use crate::forms::FormSet;
 use crate::metrics::Metrics;
+use crate::outbound::Outbound;
+use crate::relay::{self, Relays};
 use crate::store::Store;
 
-/// The store, the form definitions and the counters every operation may need.
+/// The store, the form definitions, the counters and the relays every operation may need.
 pub struct Service {
     pub store: Store,
     pub forms: FormSet,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// Form views summed in memory until `visits::flush` writes them.
     pub views: visits::FormViews,
+    /// The destinations' workers (idle until `relays.start()`: command-line tools send
+    /// nothing).
+    pub relays: Relays,
 }
 
 impl Service {
-    pub fn new(store: Store, forms: FormSet) -> Service {
-        let metrics = Metrics::new(store.clone());
-        Service {
+    pub fn new(store: Store, forms: FormSet, relay_settings: relay::Settings) -> Result<Service> {
+        let metrics = Arc::new(Metrics::new(store.clone()));
+        let outbound = Outbound::new(relay_settings.allow_private).map_err(Error::internal)?;
+        let relays = Relays::new(store.clone(), relay_settings, outbound, metrics.clone());
+        Ok(Service {
             store,
             forms,
             metrics,
             views: visits::FormViews::default(),
-        }
+            relays,
+        })
     }
 
     /// The reporting time zone: dates in filters and reports are days in it.

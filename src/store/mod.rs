@@ -3,6 +3,7 @@
 //! async worker thread, and nothing is acknowledged before its commit returns.
 
 mod check;
+pub mod destinations;
 mod handle;
 mod journeys;
 mod open;
@@ -20,6 +21,7 @@ use redb::ReadableDatabase;
 use crate::campaign::Campaign;
 use crate::conversion::{Conversion, ConversionInput, Upsert};
 use crate::cost::CostEntry;
+use crate::destination::{DeliveryRecord, Destination};
 use crate::domain::{LeadId, LeadStatus, Slug};
 use crate::error::{Error, Result};
 use crate::lead::Lead;
@@ -67,6 +69,8 @@ pub struct Store {
     journeys: Arc<journeys::JourneyCache>,
     path: std::path::PathBuf,
     tz: jiff::tz::TimeZone,
+    /// Changes after each commit that appended outbox events.
+    events: tokio::sync::watch::Receiver<u64>,
 }
 
 /// The store holds every visitor's phone number: only its owner may read it.
@@ -142,7 +146,8 @@ impl Store {
             let txn = database.begin_read().map_err(storage)?;
             Arc::new(CampaignCache::new(read::campaigns(&txn)?))
         };
-        let writer = writer::spawn(db.clone(), tz.clone(), faults, capacity)?;
+        let (events_sender, events) = tokio::sync::watch::channel(0);
+        let writer = writer::spawn(db.clone(), tz.clone(), faults, capacity, events_sender)?;
         Ok(Store {
             db,
             writer,
@@ -150,6 +155,7 @@ impl Store {
             journeys: Arc::default(),
             tz,
             path: path.to_owned(),
+            events,
         })
     }
 
@@ -326,6 +332,66 @@ impl Store {
         self.read(move |txn| outbox::backlog(txn, &consumer)).await
     }
 
+    /// Up to `limit` events after `seq`, in order.
+    pub async fn events_after(&self, seq: u64, limit: usize) -> Result<Vec<(u64, outbox::Event)>> {
+        self.read(move |txn| outbox::after(txn, seq, limit)).await
+    }
+
+    /// The sequence number of the latest event (0 before the first).
+    pub async fn latest_event(&self) -> Result<u64> {
+        self.read(outbox::latest).await
+    }
+
+    /// Changes after every commit that appended outbox events: relays wait on it.
+    pub fn event_signal(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.events.clone()
+    }
+
+    // ---- destinations (see `destinations`) -----------------------------------------
+
+    /// Stores a new destination; it receives the events written from now on, after the
+    /// returned cursor.
+    pub async fn create_destination(&self, destination: Destination) -> Result<u64> {
+        self.writer
+            .run(move |t, _| destinations::create(t, &destination))
+            .await
+    }
+
+    pub async fn update_destination<F>(&self, id: LeadId, change: F) -> Result<Destination>
+    where
+        F: FnOnce(&mut Destination) -> Result<()> + Send + 'static,
+    {
+        self.writer
+            .run(move |t, _| destinations::update(t, id, change))
+            .await
+    }
+
+    pub async fn delete_destination(&self, id: LeadId) -> Result<Destination> {
+        self.writer
+            .run(move |t, _| destinations::delete(t, id))
+            .await
+    }
+
+    /// A worker's progress: its record, and every event up to `seq` handled.
+    pub async fn record_delivery(
+        &self,
+        id: LeadId,
+        seq: u64,
+        record: DeliveryRecord,
+    ) -> Result<()> {
+        self.writer
+            .run(move |t, _| destinations::record_progress(t, id, seq, &record))
+            .await
+    }
+
+    pub async fn destinations(&self) -> Result<Vec<destinations::Stored>> {
+        self.read(destinations::list).await
+    }
+
+    pub async fn destination(&self, id: LeadId) -> Result<destinations::Stored> {
+        self.read(move |txn| destinations::get(txn, id)).await
+    }
+
     pub async fn set_lead_status(&self, id: LeadId, status: LeadStatus) -> Result<Lead> {
         self.writer
             .run(move |t, ctx| write::set_lead_status(t, ctx, id, status))
@@ -443,6 +509,11 @@ impl Store {
     /// From memory: every form post and scan looks its campaign up.
     pub async fn campaign(&self, slug: Slug) -> Result<Option<Campaign>> {
         Ok(self.campaigns.get(slug.as_str()).map(|c| (*c).clone()))
+    }
+
+    /// A campaign's name, from memory (chat messages name the campaign).
+    pub fn campaign_name(&self, slug: &str) -> Option<String> {
+        self.campaigns.get(slug).map(|c| c.name.clone())
     }
 
     pub async fn campaigns(&self) -> Result<Vec<Campaign>> {
@@ -576,4 +647,9 @@ const PROBE_BYTES: usize = 1024 * 1024;
 pub(crate) fn storage(error: impl std::fmt::Display) -> Error {
     tracing::error!("store error: {error}");
     Error::unavailable("the store cannot take this request right now; please retry shortly")
+}
+
+/// The outbox consumer of a destination.
+fn destination_consumer(id: LeadId) -> String {
+    crate::destination::consumer_name(id)
 }

@@ -26,6 +26,11 @@ pub struct Tables<'txn> {
     pub placements: Table<'txn, (&'static str, &'static str), u8>,
     pub outbox: Table<'txn, u64, &'static [u8]>,
     pub outbox_cursors: Table<'txn, &'static str, u64>,
+    pub destinations: Table<'txn, u128, &'static [u8]>,
+    pub deliveries: Table<'txn, u128, &'static [u8]>,
+    /// Set when a job of this batch appended an outbox event: after the commit, the
+    /// relays are woken.
+    pub events_appended: bool,
 }
 
 impl<'txn> Tables<'txn> {
@@ -49,6 +54,9 @@ impl<'txn> Tables<'txn> {
             placements: txn.open_table(tables::PLACEMENTS).map_err(storage)?,
             outbox: txn.open_table(tables::OUTBOX).map_err(storage)?,
             outbox_cursors: txn.open_table(tables::OUTBOX_CURSORS).map_err(storage)?,
+            destinations: txn.open_table(tables::DESTINATIONS).map_err(storage)?,
+            deliveries: txn.open_table(tables::DELIVERIES).map_err(storage)?,
+            events_appended: false,
         })
     }
 }

@@ -50,6 +50,9 @@ pub struct Event {
     pub kind: EventType,
     #[serde(with = "crate::domain::compact_time")]
     pub occurred_at: jiff::Timestamp,
+    /// The campaign it is about, for destinations that want some campaigns only: the
+    /// lead's, or for a conversion the campaign of the contact's latest lead.
+    pub campaign: Option<String>,
     /// The lead or conversion as the API shows it, as JSON text.
     pub data: String,
 }
@@ -68,11 +71,12 @@ impl Event {
     }
 }
 
-/// Appends an event in the writer's transaction, if any consumer is registered (`data`
-/// is only made then).
+/// Appends an event about `campaign` in the writer's transaction, if any consumer is
+/// registered (`data` is only made then).
 pub fn append(
     t: &mut Tables<'_>,
     kind: EventType,
+    campaign: Option<&str>,
     data: impl FnOnce() -> serde_json::Value,
 ) -> Result<()> {
     if t.outbox_cursors.first().map_err(storage)?.is_none() {
@@ -83,6 +87,7 @@ pub fn append(
         id: LeadId::generate(),
         kind,
         occurred_at: jiff::Timestamp::now(),
+        campaign: campaign.map(str::to_owned),
         data: data().to_string(),
     };
     t.outbox
@@ -91,6 +96,7 @@ pub fn append(
     t.meta
         .insert(SEQ_KEY, seq.to_le_bytes().as_slice())
         .map_err(storage)?;
+    t.events_appended = true;
     Ok(())
 }
 
@@ -112,6 +118,14 @@ pub fn register(t: &mut Tables<'_>, consumer: &str) -> Result<()> {
         t.outbox_cursors.insert(consumer, seq).map_err(storage)?;
     }
     Ok(())
+}
+
+/// `consumer`'s cursor within the writer's transaction.
+pub fn current_cursor(t: &Tables<'_>, consumer: &str) -> Result<u64> {
+    Ok(t.outbox_cursors
+        .get(consumer)
+        .map_err(storage)?
+        .map_or(0, |v| v.value()))
 }
 
 /// Forgets `consumer` and drops the events nobody else waits for.
@@ -180,15 +194,38 @@ pub fn pending(txn: &ReadTransaction, consumer: &str, limit: usize) -> Result<Ve
     Ok(events)
 }
 
-/// Events a consumer has not handled yet.
-pub fn backlog(txn: &ReadTransaction, consumer: &str) -> Result<u64> {
-    let cursors = txn.open_table(tables::OUTBOX_CURSORS).map_err(storage)?;
-    let cursor = cursors
-        .get(consumer)
-        .map_err(storage)?
-        .map_or(0, |v| v.value());
+/// Up to `limit` events after `seq`, in order: how a relay reads on from where it is,
+/// ahead of the cursor it stores now and then.
+pub fn after(txn: &ReadTransaction, seq: u64, limit: usize) -> Result<Vec<(u64, Event)>> {
     let outbox = txn.open_table(tables::OUTBOX).map_err(storage)?;
-    Ok(outbox.range(cursor + 1..).map_err(storage)?.count() as u64)
+    let mut events = Vec::new();
+    for entry in outbox.range(seq + 1..).map_err(storage)?.take(limit) {
+        let (seq, bytes) = entry.map_err(storage)?;
+        events.push((seq.value(), decode_record(bytes.value(), "event")?));
+    }
+    Ok(events)
+}
+
+/// A consumer's cursor, if it is registered.
+pub fn cursor(txn: &ReadTransaction, consumer: &str) -> Result<Option<u64>> {
+    let cursors = txn.open_table(tables::OUTBOX_CURSORS).map_err(storage)?;
+    Ok(cursors.get(consumer).map_err(storage)?.map(|v| v.value()))
+}
+
+/// The sequence number of the latest event (0 before the first).
+pub fn latest(txn: &ReadTransaction) -> Result<u64> {
+    let meta = txn.open_table(tables::META).map_err(storage)?;
+    let stored = meta.get(SEQ_KEY).map_err(storage)?;
+    Ok(stored
+        .and_then(|v| <[u8; 8]>::try_from(v.value()).ok())
+        .map_or(0, u64::from_le_bytes))
+}
+
+/// Events a consumer has not handled yet. Sequence numbers have no gaps, so this is a
+/// subtraction, not a count.
+pub fn backlog(txn: &ReadTransaction, consumer: &str) -> Result<u64> {
+    let cursor = cursor(txn, consumer)?.unwrap_or(0);
+    Ok(latest(txn)?.saturating_sub(cursor))
 }
 
 #[cfg(test)]

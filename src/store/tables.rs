@@ -51,6 +51,11 @@ pub const MAX_SCANNED_PLACEMENTS: usize = 64;
 pub const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
 /// consumer name -> the last seq it has handled.
 pub const OUTBOX_CURSORS: TableDefinition<&str, u64> = TableDefinition::new("outbox_cursors");
+/// destination id -> Destination (postcard): where events go, as the marketer set it.
+pub const DESTINATIONS: TableDefinition<u128, &[u8]> = TableDefinition::new("destinations");
+/// destination id -> DeliveryRecord (postcard): how delivery there is going, written by
+/// its worker with the cursor it moves.
+pub const DELIVERIES: TableDefinition<u128, &[u8]> = TableDefinition::new("deliveries");
 
 /// Names of the daily counters.
 pub mod metric {

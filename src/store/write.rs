@@ -126,6 +126,8 @@ pub fn initialise(db: &Database, tz: &jiff::tz::TimeZone) -> Result<()> {
         txn.open_table(tables::PLACEMENTS).map_err(storage)?;
         txn.open_table(tables::OUTBOX).map_err(storage)?;
         txn.open_table(tables::OUTBOX_CURSORS).map_err(storage)?;
+        txn.open_table(tables::DESTINATIONS).map_err(storage)?;
+        txn.open_table(tables::DELIVERIES).map_err(storage)?;
     }
     txn.commit().map_err(storage)
 }
@@ -301,7 +303,12 @@ pub fn insert_lead(t: &mut Tables<'_>, ctx: &WriteContext, new: NewLead) -> Resu
     if let Some(key) = &idempotency_key {
         t.tokens.insert(key.as_str(), id).map_err(storage)?;
     }
-    outbox::append(t, EventType::LeadCreated, || lead.to_json())?;
+    outbox::append(
+        t,
+        EventType::LeadCreated,
+        Some(lead.campaign.as_str()),
+        || lead.to_json(),
+    )?;
     Ok(LeadOutcome {
         id: lead.id,
         duplicate: false,
@@ -651,7 +658,12 @@ pub fn set_lead_status(
     t.leads
         .insert(id.to_u128(), record.as_slice())
         .map_err(storage)?;
-    outbox::append(t, EventType::LeadUpdated, || lead.to_json())?;
+    outbox::append(
+        t,
+        EventType::LeadUpdated,
+        Some(lead.campaign.as_str()),
+        || lead.to_json(),
+    )?;
     Ok(lead)
 }
 
@@ -784,6 +796,18 @@ fn match_contact(t: &Tables<'_>, reference: &ContactRef) -> Result<Matched> {
     })
 }
 
+/// The campaign of the contact's latest lead: whose sales team a conversion concerns.
+fn latest_campaign(t: &Tables<'_>, contact: &str) -> Result<Option<String>> {
+    let latest = t
+        .touches
+        .range((contact, i64::MIN, 0)..=(contact, i64::MAX, u128::MAX))
+        .map_err(storage)?
+        .next_back()
+        .transpose()
+        .map_err(storage)?;
+    Ok(latest.map(|(_, slug)| slug.value().to_owned()))
+}
+
 pub fn upsert_conversion(
     t: &mut Tables<'_>,
     input: &ConversionInput,
@@ -801,7 +825,13 @@ pub fn upsert_conversion(
         t.conversions
             .insert(conversion.id.as_str(), bytes.as_slice())
             .map_err(storage)?;
-        outbox::append(t, EventType::ConversionRecorded, || conversion.to_json())?;
+        let campaign = latest_campaign(t, &conversion.contact)?;
+        outbox::append(
+            t,
+            EventType::ConversionRecorded,
+            campaign.as_deref(),
+            || conversion.to_json(),
+        )?;
     }
     Ok((conversion, upsert))
 }

@@ -26,6 +26,8 @@ pub struct WriteContext {
     pub tz: jiff::tz::TimeZone,
     /// Counter changes of the batch being applied, written just before its commit.
     pub counters: super::write::PendingCounters,
+    /// Bumped after each commit that appended outbox events, to wake the relays.
+    pub events: tokio::sync::watch::Sender<u64>,
 }
 
 /// Runs inside the transaction, on its tables; returns how to answer once the commit's
@@ -98,6 +100,7 @@ pub fn spawn(
     tz: jiff::tz::TimeZone,
     faults: FaultSwitch,
     capacity: usize,
+    events: tokio::sync::watch::Sender<u64>,
 ) -> Result<WriterHandle> {
     let (sender, receiver) = mpsc::channel(capacity.max(1));
     let health = Arc::new(Health::default());
@@ -111,6 +114,7 @@ pub fn spawn(
                 &WriteContext {
                     tz,
                     counters: Default::default(),
+                    events,
                 },
                 &thread_health,
                 &faults,
@@ -278,9 +282,9 @@ fn commit_batch(
     let started = std::time::Instant::now();
     let applied = apply_batch(&txn, batch, ctx);
     faults.wait_while_stalled();
-    let (applied, storage_failed) = match applied {
-        Ok(applied) => (applied, false),
-        Err(applied) => (applied, true),
+    let (applied, storage_failed, events_appended) = match applied {
+        Ok((applied, events_appended)) => (applied, false, events_appended),
+        Err(applied) => (applied, true, false),
     };
     let result = if storage_failed {
         let _ = txn.abort();
@@ -296,6 +300,10 @@ fn commit_batch(
         txn.commit().map_err(storage)
     };
     let disk_failed = storage_failed || (result.is_err() && !faults.is_on());
+    if result.is_ok() && events_appended {
+        ctx.events
+            .send_modify(|commits| *commits = commits.wrapping_add(1));
+    }
     if result.is_ok() {
         health
             .commit_seconds
@@ -313,13 +321,14 @@ fn commit_batch(
 }
 
 /// Runs every job of the batch on tables opened once, then writes the batch's counter
-/// changes. `Err` (with the answers still to give) when the batch must be rolled back: a
-/// job panicked, or the store failed under a job or the counters.
+/// changes; also says whether any job appended an outbox event. `Err` (with the answers
+/// still to give) when the batch must be rolled back: a job panicked, or the store failed
+/// under a job or the counters.
 fn apply_batch(
     txn: &WriteTransaction,
     batch: impl Iterator<Item = Job>,
     ctx: &WriteContext,
-) -> std::result::Result<Vec<Applied>, Vec<Applied>> {
+) -> std::result::Result<(Vec<Applied>, bool), Vec<Applied>> {
     let mut tables = match Tables::open(txn) {
         Ok(tables) => tables,
         Err(error) => {
@@ -354,7 +363,7 @@ fn apply_batch(
         tracing::error!("counter update failed: {error}");
         return Err(applied);
     }
-    Ok(applied)
+    Ok((applied, tables.events_appended))
 }
 
 fn begin(db: &Database) -> Result<WriteTransaction> {

@@ -677,3 +677,73 @@ async fn a_store_with_data_refuses_another_reporting_zone() {
         "{message}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_of_leads_acknowledged_while_a_receiver_is_down_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let with_private = || {
+        let mut cmd = serve_command(dir.path());
+        cmd.arg("--allow-private-destinations");
+        cmd
+    };
+    let mut server = start_server_from(with_private());
+    let http = client();
+    create_campaign(&http, &server.base, "live").await;
+    // The receiver's port, with nothing listening on it yet.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let resp = http
+        .post(format!("{}/api/destinations", server.base))
+        .bearer_auth(TOKEN)
+        .json(&json!({"name": "CRM", "kind": "webhook", "url": format!("http://127.0.0.1:{port}/hook")}))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json_body(resp).await;
+    assert_eq!(status, 201, "{body}");
+
+    let mut acked = Vec::new();
+    for n in 0..20 {
+        let resp = http
+            .post(format!("{}/f/live", server.base))
+            .json(&json!({"phone": format!("1390000{n:04}"), "name": "观众"}))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = json_body(resp).await;
+        assert_eq!(status, 201, "{body}");
+        acked.push(body["lead_id"].as_str().unwrap().to_owned());
+    }
+    server.guard.kill();
+
+    // The receiver comes back, then the server.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("the receiver's port is free again");
+    let receiver = crate::receiver::Receiver::on(listener, Arc::new(|_| (200, String::new())));
+    let _restarted = start_server_from(with_private());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let delivered: std::collections::BTreeSet<String> = receiver
+            .received()
+            .iter()
+            .map(|r| {
+                r.json()["data"]["id"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect();
+        if acked.iter().all(|id| delivered.contains(id)) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "after the restart only {} of 20 leads were delivered",
+            acked.iter().filter(|id| delivered.contains(*id)).count()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
