@@ -194,6 +194,13 @@ async fn route(
             handlers::conversions::import(state, request).await
         }
         (Route::ApiConversion, "GET") => handlers::conversions::get(state, p[0]).await,
+        (Route::ApiSalespeople, "GET") => handlers::salespeople::list(state).await,
+        (Route::ApiSalespeople, "POST") => handlers::salespeople::create(state, request).await,
+        (Route::ApiSalesperson, "GET") => handlers::salespeople::get(state, p[0]).await,
+        (Route::ApiSalesperson, "PATCH") => {
+            handlers::salespeople::patch(state, request, p[0]).await
+        }
+        (Route::ApiSalesperson, "DELETE") => handlers::salespeople::delete(state, p[0]).await,
         (Route::ApiDestinations, "GET") => handlers::destinations::list(state).await,
         (Route::ApiDestinations, "POST") => handlers::destinations::create(state, request).await,
         (Route::ApiDestination, "GET") => handlers::destinations::get(state, p[0]).await,

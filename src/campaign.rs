@@ -40,8 +40,98 @@ pub struct Campaign {
     /// QR placements printed for this campaign (booth-a, poster …), for the print sheet.
     #[serde(default)]
     pub qr_variants: Vec<String>,
+    /// Who gets this campaign's new leads.
+    #[serde(default)]
+    pub assign: Assign,
+    /// Hours within which a lead should be followed up (1 to 720), if the campaign says.
+    #[serde(default)]
+    pub follow_up_hours: Option<u32>,
     pub created_at: jiff::Timestamp,
     pub updated_at: jiff::Timestamp,
+}
+
+/// How a campaign's new leads get a salesperson (API.md, "Assignment").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Assign {
+    pub mode: AssignMode,
+    /// Salesperson ids, in round-robin order.
+    #[serde(default)]
+    pub salespeople: Vec<crate::domain::LeadId>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AssignMode {
+    /// Nobody (a returning contact still keeps its salesperson).
+    #[default]
+    None,
+    /// The salesperson whose id is the campaign's `owner`.
+    Owner,
+    /// The campaign's active salespeople in turn.
+    RoundRobin,
+}
+
+impl AssignMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AssignMode::None => "none",
+            AssignMode::Owner => "owner",
+            AssignMode::RoundRobin => "round_robin",
+        }
+    }
+}
+
+/// Most salespeople one campaign's round robin may list.
+const MAX_ASSIGNEES: usize = 200;
+
+impl Assign {
+    fn parse(value: &Value) -> Result<Assign> {
+        let invalid = |why: &str| Error::invalid("assign", "invalid_value", why.to_owned());
+        let object = match value {
+            Value::Null => return Ok(Assign::default()),
+            Value::Object(object) => object,
+            _ => {
+                return Err(invalid(
+                    "assign must be {\"mode\": ..., \"salespeople\": [ids]}",
+                ));
+            }
+        };
+        if let Some(key) = object
+            .keys()
+            .find(|k| !matches!(k.as_str(), "mode" | "salespeople"))
+        {
+            return Err(invalid(&format!(
+                "assign has no field {key:?}; it takes mode and salespeople"
+            )));
+        }
+        let mode = match object.get("mode").and_then(Value::as_str) {
+            Some("none") | None => AssignMode::None,
+            Some("owner") => AssignMode::Owner,
+            Some("round_robin") => AssignMode::RoundRobin,
+            Some(_) => return Err(invalid("assign.mode must be none, owner or round_robin")),
+        };
+        let mut salespeople = Vec::new();
+        match object.get("salespeople") {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(ids)) if ids.len() <= MAX_ASSIGNEES => {
+                for id in ids {
+                    let id = id
+                        .as_str()
+                        .and_then(crate::domain::LeadId::parse)
+                        .ok_or_else(|| invalid("assign.salespeople must list salesperson ids"))?;
+                    if !salespeople.contains(&id) {
+                        salespeople.push(id);
+                    }
+                }
+            }
+            Some(_) => {
+                return Err(invalid(&format!(
+                    "assign.salespeople must be a list of at most {MAX_ASSIGNEES} salesperson ids"
+                )));
+            }
+        }
+        Ok(Assign { mode, salespeople })
+    }
 }
 
 /// A stored limit that no longer parses (written by a version with other rules) falls back
@@ -73,6 +163,8 @@ pub const FIELDS: &[&str] = &[
     "utm_campaigns",
     "rate_limit",
     "qr_variants",
+    "assign",
+    "follow_up_hours",
 ];
 
 impl Campaign {
@@ -115,6 +207,8 @@ impl Campaign {
             utm_campaigns: Vec::new(),
             rate_limit: None,
             qr_variants: Vec::new(),
+            assign: Assign::default(),
+            follow_up_hours: None,
             created_at: now,
             updated_at: now,
         };
@@ -181,6 +275,23 @@ impl Campaign {
                 "status" => self.status = enum_value(value, "status", CampaignStatus::Planned)?,
                 "channel" => self.channel = optional_text(value, "channel", 64)?,
                 "owner" => self.owner = optional_text(value, "owner", 100)?,
+                "assign" => self.assign = Assign::parse(value)?,
+                "follow_up_hours" => self.follow_up_hours = match value {
+                    Value::Null => None,
+                    _ => Some(
+                        value
+                            .as_u64()
+                            .filter(|h| (1..=720).contains(h))
+                            .and_then(|h| u32::try_from(h).ok())
+                            .ok_or_else(|| {
+                                Error::invalid(
+                                    "follow_up_hours",
+                                    "invalid_value",
+                                    "follow_up_hours must be a whole number of hours from 1 to 720",
+                                )
+                            })?,
+                    ),
+                },
                 "starts_on" => self.starts_on = optional_date(value, "starts_on")?,
                 "ends_on" => self.ends_on = optional_date(value, "ends_on")?,
                 "budget" => self.budget = optional_money(value, exponent, "budget")?,
@@ -317,6 +428,8 @@ impl Campaign {
             "utm_campaigns": self.utm_campaigns,
             "rate_limit": self.rate_limit,
             "qr_variants": self.qr_variants,
+            "assign": {"mode": self.assign.mode.as_str(), "salespeople": self.assign.salespeople},
+            "follow_up_hours": self.follow_up_hours,
             "landing_url": format!("{public_url}/f/{}", self.slug),
             "qr_url": format!("{public_url}/q/{}", self.slug),
             "created_at": crate::lead::format_timestamp(self.created_at),

@@ -42,7 +42,57 @@ pub struct Lead {
     pub status: LeadStatus,
     /// The contact this lead belongs to: E.164 phone, else lower-cased e-mail.
     pub contact: String,
+    /// The salesperson it is assigned to. Last, so that a record written before leads had
+    /// it decodes as [`LeadV5`] (postcard stops one field short) and reads as unassigned.
+    pub assigned_to: Option<LeadId>,
 }
+
+/// A lead as stored before assignment existed (schema 5): the same fields but the last.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeadV5 {
+    pub id: LeadId,
+    pub campaign: Slug,
+    #[serde(with = "crate::domain::compact_time")]
+    pub received_at: jiff::Timestamp,
+    pub name: Option<String>,
+    pub phone: Option<Phone>,
+    pub email: Option<Email>,
+    pub company: Option<String>,
+    pub fields: BTreeMap<String, String>,
+    pub utm: BTreeMap<String, String>,
+    pub click_ids: BTreeMap<String, String>,
+    #[serde(rename = "ref")]
+    pub referral: Option<String>,
+    pub source: Source,
+    pub status: LeadStatus,
+    pub contact: String,
+}
+
+impl From<LeadV5> for Lead {
+    fn from(old: LeadV5) -> Lead {
+        Lead {
+            id: old.id,
+            campaign: old.campaign,
+            received_at: old.received_at,
+            name: old.name,
+            phone: old.phone,
+            email: old.email,
+            company: old.company,
+            fields: old.fields,
+            utm: old.utm,
+            click_ids: old.click_ids,
+            referral: old.referral,
+            source: old.source,
+            status: old.status,
+            contact: old.contact,
+            assigned_to: None,
+        }
+    }
+}
+
+/// How a lead's views name the salesperson it is assigned to (the roster may have renamed
+/// them since).
+pub type NameOf<'a> = &'a dyn Fn(LeadId) -> Option<String>;
 
 /// A lead to record: for which campaign, what the person said, and how it came.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,10 +199,11 @@ impl Lead {
             source,
             status,
             contact,
+            assigned_to: None,
         })
     }
 
-    pub fn to_json(&self) -> Value {
+    pub fn to_json(&self, name_of: NameOf<'_>) -> Value {
         json!({
             "id": self.id,
             "campaign": self.campaign,
@@ -167,6 +218,8 @@ impl Lead {
             "ref": self.referral,
             "source": self.source,
             "status": self.status,
+            "assigned_to": self.assigned_to,
+            "assigned_to_name": self.assigned_to.and_then(name_of),
         })
     }
 }
@@ -178,7 +231,7 @@ pub fn format_timestamp(ts: jiff::Timestamp) -> String {
 
 /// Writes leads as CSV that Excel opens correctly (UTF-8 BOM, CRLF) and cannot be
 /// tricked by: a cell that starts like a formula is prefixed with `'`.
-pub fn leads_csv(leads: &[Lead]) -> Vec<u8> {
+pub fn leads_csv(leads: &[Lead], name_of: NameOf<'_>) -> Vec<u8> {
     let extra_fields: BTreeSet<&str> = leads
         .iter()
         .flat_map(|l| l.fields.keys().map(String::as_str))
@@ -193,6 +246,8 @@ pub fn leads_csv(leads: &[Lead]) -> Vec<u8> {
         "phone",
         "email",
         "company",
+        "assigned_to",
+        "assigned_to_name",
     ];
     header.extend(extra_fields.iter().copied());
     header.extend(UTM_KEYS);
@@ -218,6 +273,10 @@ pub fn leads_csv(leads: &[Lead]) -> Vec<u8> {
             opt(lead.phone.as_ref().map(Phone::as_str)),
             opt(lead.email.as_ref().map(Email::as_str)),
             opt(lead.company.as_deref()),
+            lead.assigned_to
+                .map(|id| id.to_string())
+                .unwrap_or_default(),
+            opt(lead.assigned_to.and_then(name_of).as_deref()),
         ];
         row.extend(
             extra_fields
@@ -274,12 +333,13 @@ mod tests {
             source: Source::Form,
             status: LeadStatus::New,
             contact: "+8613800138000".into(),
+            assigned_to: None,
         }
     }
 
     #[test]
     fn csv_has_a_bom_crlf_and_no_live_formulas() {
-        let csv = leads_csv(&[lead("=1+1"), lead("张三")]);
+        let csv = leads_csv(&[lead("=1+1"), lead("张三")], &|_| None);
         assert!(csv.starts_with(b"\xEF\xBB\xBF"));
         let text = String::from_utf8(csv[3..].to_vec()).unwrap();
         assert!(text.contains("\r\n"));
@@ -288,7 +348,7 @@ mod tests {
         assert!(text.contains(",张三,"));
         let header = text.lines().next().unwrap();
         assert!(header.starts_with(
-            "id,campaign,received_at,status,source,name,phone,email,company,title,utm_source"
+            "id,campaign,received_at,status,source,name,phone,email,company,assigned_to,assigned_to_name,title,utm_source"
         ));
     }
 
@@ -306,6 +366,35 @@ mod tests {
         let bytes = postcard::to_allocvec(&original).unwrap();
         assert_eq!(postcard::from_bytes::<Lead>(&bytes).unwrap(), original);
         assert!(bytes.len() < 120, "{} bytes", bytes.len());
+        // A record written before leads had an assignee reads as unassigned.
+        let old = LeadV5 {
+            id: original.id,
+            campaign: original.campaign.clone(),
+            received_at: original.received_at,
+            name: original.name.clone(),
+            phone: original.phone.clone(),
+            email: None,
+            company: None,
+            fields: original.fields.clone(),
+            utm: original.utm.clone(),
+            click_ids: BTreeMap::new(),
+            referral: None,
+            source: Source::Form,
+            status: LeadStatus::New,
+            contact: original.contact.clone(),
+        };
+        let old_bytes = postcard::to_allocvec(&old).unwrap();
+        assert!(postcard::from_bytes::<Lead>(&old_bytes).is_err());
+        assert_eq!(
+            Lead::from(postcard::from_bytes::<LeadV5>(&old_bytes).unwrap()),
+            original
+        );
+        let assigned = Lead {
+            assigned_to: Some(LeadId::generate()),
+            ..original.clone()
+        };
+        let bytes = postcard::to_allocvec(&assigned).unwrap();
+        assert_eq!(postcard::from_bytes::<Lead>(&bytes).unwrap(), assigned);
         let text = serde_json::to_vec(&original).unwrap();
         assert_eq!(serde_json::from_slice::<Lead>(&text).unwrap(), original);
     }

@@ -60,6 +60,7 @@ pub mod relay;
 pub mod report;
 pub mod roi;
 pub mod routes;
+pub mod salesperson;
 pub mod server;
 pub mod service;
 pub mod state;

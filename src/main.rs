@@ -146,7 +146,7 @@ struct ServeArgs {
     #[arg(long, env = "LEADGATE_NODE_ID")]
     node_id: Option<String>,
     /// Let destinations be on loopback or private networks (an on-premises CRM).
-    #[arg(long, env = "LEADGATE_ALLOW_PRIVATE_DESTINATIONS")]
+    #[arg(long, env = "LEADGATE_ALLOW_PRIVATE_DESTINATIONS", value_parser = clap::builder::FalseyValueParser::new())]
     allow_private_destinations: bool,
     /// Load sample campaigns into an empty store.
     #[arg(long)]

@@ -48,6 +48,21 @@ pub struct ChatMessage {
     pub summary: String,
     /// When the lead was received, so a digest can link to the leads since the first.
     pub at: Option<jiff::Timestamp>,
+    /// Salespeople to mention (the lead's assignee; a digest's assignees), each platform
+    /// its own way.
+    pub mentions: Vec<Mention>,
+}
+
+/// A salesperson as the chat platforms can mention them. The ids are checked when saved
+/// (letters, digits and `_-.@` only), so they cannot break out of the mention markup; the
+/// mobile is the salesperson's own (allowed in a chat), never a lead's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mention {
+    pub name: String,
+    pub wecom_userid: Option<String>,
+    /// National digits for a mainland number, as DingTalk's `atMobiles` wants them.
+    pub mobile: Option<String>,
+    pub feishu_open_id: Option<String>,
 }
 
 /// The chat text for an event, or `None` for an event type robots are not told about
@@ -101,6 +116,7 @@ pub fn lead_created(lead: &Value, campaign_name: &str, public_url: &str) -> Chat
         items: Vec::new(),
         link: lead_link(lead, public_url),
         at: lead_time(lead),
+        mentions: Vec::new(),
     }
 }
 
@@ -128,6 +144,7 @@ pub fn lead_updated(lead: &Value, campaign_name: &str, public_url: &str) -> Chat
         items: Vec::new(),
         link: lead_link(lead, public_url),
         at: lead_time(lead),
+        mentions: Vec::new(),
     }
 }
 
@@ -191,6 +208,7 @@ pub fn conversion_recorded(
         }),
         summary: format!("成交进展：{summary}"),
         at: None,
+        mentions: Vec::new(),
     }
 }
 
@@ -216,6 +234,12 @@ pub fn digest(messages: &[ChatMessage], public_url: &str) -> ChatMessage {
         ));
     }
     let since = messages.iter().filter_map(|m| m.at).min();
+    let mut mentions: Vec<Mention> = Vec::new();
+    for mention in messages.iter().flat_map(|m| &m.mentions) {
+        if !mentions.contains(mention) {
+            mentions.push(mention.clone());
+        }
+    }
     let link = match since {
         Some(since) => console_link(
             public_url,
@@ -231,6 +255,7 @@ pub fn digest(messages: &[ChatMessage], public_url: &str) -> ChatMessage {
         items,
         link: Some(link),
         at: since,
+        mentions,
     }
 }
 
@@ -244,6 +269,7 @@ pub fn test_message() -> ChatMessage {
         link: None,
         summary: "leadgate 测试消息".into(),
         at: None,
+        mentions: Vec::new(),
     }
 }
 

@@ -174,6 +174,15 @@ fn wecom(url: &str, chat: &ChatMessage) -> OutgoingRequest {
     if let Some(link) = &chat.link {
         lines.push(format!("[在控制台查看]({link})"));
     }
+    // WeCom notifies a member named as <@userid> in a robot's markdown.
+    let mentions: Vec<String> = chat
+        .mentions
+        .iter()
+        .filter_map(|m| m.wecom_userid.as_ref().map(|id| format!("<@{id}>")))
+        .collect();
+    if !mentions.is_empty() {
+        lines.push(mentions.join(" "));
+    }
     let body = json!({"msgtype": "markdown", "markdown": {"content": lines.join("\n")}});
     json_request(url.to_owned(), &body)
 }
@@ -196,6 +205,16 @@ fn dingtalk(
     if let Some(link) = &chat.link {
         text.push_str(&format!("\n\n[在控制台查看]({link})"));
     }
+    // DingTalk notifies the mobiles listed in `at`, and wants each `@mobile` in the text.
+    let mobiles: Vec<&str> = chat
+        .mentions
+        .iter()
+        .filter_map(|m| m.mobile.as_deref())
+        .collect();
+    if !mobiles.is_empty() {
+        let ats: Vec<String> = mobiles.iter().map(|m| format!("@{m}")).collect();
+        text.push_str(&format!("\n\n{}", ats.join(" ")));
+    }
     let url = match secret {
         Some(secret) => {
             let timestamp = now.as_millisecond().to_string();
@@ -211,7 +230,10 @@ fn dingtalk(
         }
         None => url.to_owned(),
     };
-    let body = json!({"msgtype": "markdown", "markdown": {"title": chat.title, "text": text}});
+    let mut body = json!({"msgtype": "markdown", "markdown": {"title": chat.title, "text": text}});
+    if !mobiles.is_empty() {
+        body["at"] = json!({"atMobiles": mobiles, "isAtAll": false});
+    }
     json_request(url, &body)
 }
 
@@ -230,6 +252,19 @@ fn feishu(
     lines.extend(chat.items.iter().map(|item| format!("· {item}")));
     if let Some(link) = &chat.link {
         lines.push(format!("在控制台查看：{link}"));
+    }
+    // Feishu notifies <at user_id="ou_…">name</at> in a text message.
+    let mentions: Vec<String> = chat
+        .mentions
+        .iter()
+        .filter_map(|m| {
+            m.feishu_open_id
+                .as_ref()
+                .map(|id| format!("<at user_id=\"{id}\">{}</at>", super::chat::clean(&m.name)))
+        })
+        .collect();
+    if !mentions.is_empty() {
+        lines.push(mentions.join(" "));
     }
     let mut body = serde_json::Map::new();
     if let Some(secret) = secret {

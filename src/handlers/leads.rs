@@ -4,11 +4,12 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::json;
 
-use crate::domain::LeadStatus;
+use crate::domain::{LeadId, LeadStatus};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{self, Reply};
 use crate::import::{self, Format};
-use crate::service::leads::{self, MAX_CSV_ROWS};
+use crate::service::leads::{self, LeadChange, MAX_CSV_ROWS};
+
 use crate::state::AppState;
 
 const DEFAULT_PAGE: usize = 100;
@@ -38,7 +39,11 @@ pub async fn list(state: &AppState, request: Request<Incoming>) -> Result<Reply>
         ));
     }
     let page = leads::page(&state.service, query).await?;
-    let shown: Vec<_> = page.leads.iter().map(|l| l.to_json()).collect();
+    let shown: Vec<_> = page
+        .leads
+        .iter()
+        .map(|l| leads::to_json(&state.service, l))
+        .collect();
     Ok(http::json(
         StatusCode::OK,
         &json!({ "leads": shown, "next_cursor": page.next_cursor }),
@@ -47,23 +52,30 @@ pub async fn list(state: &AppState, request: Request<Incoming>) -> Result<Reply>
 
 pub async fn get(state: &AppState, id: &str) -> Result<Reply> {
     let lead = leads::get(&state.service, leads::lead_id(id)?).await?;
-    Ok(http::json(StatusCode::OK, &lead.to_json()))
+    Ok(http::json(
+        StatusCode::OK,
+        &leads::to_json(&state.service, &lead),
+    ))
 }
 
 pub async fn patch(state: &AppState, request: Request<Incoming>, id: &str) -> Result<Reply> {
     // An unknown lead is a 404 whatever the body holds.
     let id = leads::lead_id(id)?;
     let body = http::json_body(request).await?;
-    if let Some(key) = body.keys().find(|k| k.as_str() != "status") {
+    if let Some(key) = body
+        .keys()
+        .find(|k| !matches!(k.as_str(), "status" | "assigned_to"))
+    {
         return Err(Error::invalid(
             key.clone(),
             "unknown_field",
-            format!("{key:?} cannot be changed; send {{\"status\": ...}}"),
+            format!("{key:?} cannot be changed; send status and/or assigned_to"),
         ));
     }
-    let status: LeadStatus = match body.get("status") {
-        Some(serde_json::Value::String(s)) => s.parse()?,
-        _ => {
+    let status = match body.get("status") {
+        None => None,
+        Some(serde_json::Value::String(s)) => Some(s.parse::<LeadStatus>()?),
+        Some(_) => {
             return Err(Error::invalid(
                 "status",
                 "invalid_value",
@@ -71,8 +83,40 @@ pub async fn patch(state: &AppState, request: Request<Incoming>, id: &str) -> Re
             ));
         }
     };
-    let lead = leads::set_status(&state.service, id, status).await?;
-    Ok(http::json(StatusCode::OK, &lead.to_json()))
+    let assigned_to = match body.get("assigned_to") {
+        None => None,
+        Some(serde_json::Value::Null) => Some(None),
+        Some(serde_json::Value::String(s)) => Some(Some(LeadId::parse(s).ok_or_else(|| {
+            Error::invalid(
+                "assigned_to",
+                "unknown_salesperson",
+                format!("there is no salesperson {s:?}"),
+            )
+        })?)),
+        Some(_) => {
+            return Err(Error::invalid(
+                "assigned_to",
+                "invalid_value",
+                "assigned_to must be a salesperson id, or null for nobody",
+            ));
+        }
+    };
+    if status.is_none() && assigned_to.is_none() {
+        return Err(Error::invalid(
+            "status",
+            "required",
+            "send status and/or assigned_to",
+        ));
+    }
+    let change = LeadChange {
+        status,
+        assigned_to,
+    };
+    let lead = leads::update(&state.service, id, change).await?;
+    Ok(http::json(
+        StatusCode::OK,
+        &leads::to_json(&state.service, &lead),
+    ))
 }
 
 /// `POST /api/leads/import`: CSV or a JSON array; good rows are kept when others fail.

@@ -9,3 +9,4 @@ pub mod forms;
 pub mod leads;
 pub mod qr;
 pub mod roi;
+pub mod salespeople;

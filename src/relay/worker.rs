@@ -408,7 +408,10 @@ impl Worker {
                     name.as_deref(),
                     &self.shared.settings.public_url,
                 ) {
-                    Some(message) => Some(message),
+                    Some(mut message) => {
+                        message.mentions.extend(self.assignee(&json));
+                        Some(message)
+                    }
                     // Robots are not told about this type (an erasure).
                     None => continue,
                 }
@@ -422,6 +425,20 @@ impl Worker {
             });
         }
         Ok(())
+    }
+
+    /// The salesperson an event's lead is assigned to, as chat platforms mention them.
+    fn assignee(&self, event: &Value) -> Option<delivery::chat::Mention> {
+        let id = event["data"]["assigned_to"]
+            .as_str()
+            .and_then(crate::domain::LeadId::parse)?;
+        let person = self.shared.store.salesperson(id)?;
+        Some(delivery::chat::Mention {
+            mobile: person.mobile_for_mentions(),
+            name: person.name,
+            wecom_userid: person.wecom_userid,
+            feishu_open_id: person.feishu_open_id,
+        })
     }
 
     /// Stores the position and record; on failure they stay dirty and are stored later.

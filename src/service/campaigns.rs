@@ -44,6 +44,7 @@ pub async fn by_tracking_number(service: &Service, number: &Phone) -> Result<Opt
 
 /// A new campaign; `conflict` (409) when the slug is taken.
 pub async fn create(service: &Service, changes: &Changes) -> Result<Campaign> {
+    super::salespeople::check_assign_rule(service, changes)?;
     let campaign = Campaign::create(changes, &service.forms, jiff::Timestamp::now())?;
     service.store.create_campaign(campaign).await
 }
@@ -51,6 +52,7 @@ pub async fn create(service: &Service, changes: &Changes) -> Result<Campaign> {
 /// Applies `changes` to the stored campaign inside the writer's transaction, so two
 /// patches never lose each other's fields.
 pub async fn patch(service: &Service, slug: Slug, changes: Changes) -> Result<Campaign> {
+    super::salespeople::check_assign_rule(service, &changes)?;
     let forms = service.forms.clone();
     let now = jiff::Timestamp::now();
     service

@@ -11,7 +11,10 @@ use crate::domain::{LeadId, LeadStatus, Source, is_tracking_key};
 use crate::error::{Error, Result};
 use crate::import::{self, Format, RowError};
 use crate::lead::{Capture, Lead, leads_csv};
+
 use crate::store::{LeadOutcome, LeadQuery, NewLead};
+
+pub use crate::store::LeadChange;
 
 /// Most leads one page of a listing holds.
 pub const MAX_PAGE: usize = 1000;
@@ -109,6 +112,17 @@ pub async fn set_status(service: &Service, id: LeadId, status: LeadStatus) -> Re
     service.store.set_lead_status(id, status).await
 }
 
+/// Changes a lead's status, its salesperson, or both (a `lead.updated` event when either
+/// changes).
+pub async fn update(service: &Service, id: LeadId, change: LeadChange) -> Result<Lead> {
+    service.store.update_lead(id, change).await
+}
+
+/// The lead as the API shows it, naming its salesperson as the roster does now.
+pub fn to_json(service: &Service, lead: &Lead) -> serde_json::Value {
+    lead.to_json(&|id| service.store.salesperson_name(id))
+}
+
 /// A lead id from an address: one that is not a ULID is an unknown lead (404).
 pub fn lead_id(text: &str) -> Result<LeadId> {
     LeadId::parse(text).ok_or_else(|| unknown_lead(text))
@@ -139,7 +153,11 @@ pub async fn page(service: &Service, query: LeadQuery) -> Result<Page> {
 /// worker.
 pub async fn export(service: &Service, query: LeadQuery) -> Result<(Vec<u8>, Option<String>)> {
     let Page { leads, next_cursor } = page(service, query).await?;
-    let csv = off_the_workers("CSV", move || leads_csv(&leads)).await?;
+    let store = service.store.clone();
+    let csv = off_the_workers("CSV", move || {
+        leads_csv(&leads, &|id| store.salesperson_name(id))
+    })
+    .await?;
     Ok((csv, next_cursor))
 }
 

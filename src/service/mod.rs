@@ -12,6 +12,7 @@ pub mod conversions;
 pub mod destinations;
 pub mod leads;
 pub mod reports;
+pub mod salespeople;
 pub mod visits;
 
 use std::sync::Arc;

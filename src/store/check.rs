@@ -9,7 +9,7 @@ use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
 
 use super::storage;
 use super::tables::{self, metric};
-use super::write::{Contact, decode_record};
+use super::write::{Contact, decode_lead, decode_record};
 use crate::domain::{LeadStatus, day_number};
 use crate::error::Result;
 use crate::lead::Lead;
@@ -33,7 +33,7 @@ pub fn check(txn: &ReadTransaction, tz: &jiff::tz::TimeZone) -> Result<Report> {
     let touches = txn.open_table(tables::TOUCHES).map_err(storage)?;
     for entry in leads.iter().map_err(storage)? {
         let (key, bytes) = entry.map_err(storage)?;
-        let lead: Lead = decode_record(bytes.value(), "lead")?;
+        let lead: Lead = decode_lead(bytes.value())?;
         let id = key.value();
         report.leads += 1;
         ids.insert(id);
@@ -221,7 +221,7 @@ fn check_contacts(
             }
         }
         if let Some(bytes) = leads.get(contact.first_lead.to_u128()).map_err(storage)? {
-            let first: Lead = decode_record(bytes.value(), "lead")?;
+            let first: Lead = decode_lead(bytes.value())?;
             *expected
                 .entry((
                     first.campaign.to_string(),

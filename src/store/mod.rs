@@ -9,6 +9,7 @@ mod journeys;
 mod open;
 pub mod outbox;
 mod read;
+pub mod roster;
 mod tables;
 mod write;
 mod writer;
@@ -26,10 +27,11 @@ use crate::domain::{LeadId, LeadStatus, Slug};
 use crate::error::{Error, Result};
 use crate::lead::Lead;
 use crate::roi::RoiInput;
+use crate::salesperson::Salesperson;
 
 pub use check::Report as CheckReport;
 pub use read::LeadQuery;
-pub use write::{LeadOutcome, NewLead};
+pub use write::{LeadChange, LeadOutcome, NewLead};
 pub use writer::Health;
 
 use crate::faults::FaultSwitch;
@@ -71,6 +73,7 @@ pub struct Store {
     tz: jiff::tz::TimeZone,
     /// Changes after each commit that appended outbox events.
     events: tokio::sync::watch::Receiver<u64>,
+    roster: Arc<RosterCache>,
 }
 
 /// The store holds every visitor's phone number: only its owner may read it.
@@ -147,7 +150,19 @@ impl Store {
             Arc::new(CampaignCache::new(read::campaigns(&txn)?))
         };
         let (events_sender, events) = tokio::sync::watch::channel(0);
-        let writer = writer::spawn(db.clone(), tz.clone(), faults, capacity, events_sender)?;
+        let roster = {
+            let database = db.get()?;
+            let txn = database.begin_read().map_err(storage)?;
+            Arc::new(RosterCache::new(roster::list(&txn)?))
+        };
+        let writer = writer::spawn(
+            db.clone(),
+            tz.clone(),
+            faults,
+            capacity,
+            events_sender,
+            campaigns.clone(),
+        )?;
         Ok(Store {
             db,
             writer,
@@ -156,6 +171,7 @@ impl Store {
             tz,
             path: path.to_owned(),
             events,
+            roster,
         })
     }
 
@@ -393,9 +409,75 @@ impl Store {
     }
 
     pub async fn set_lead_status(&self, id: LeadId, status: LeadStatus) -> Result<Lead> {
+        let change = LeadChange {
+            status: Some(status),
+            assigned_to: None,
+        };
+        self.update_lead(id, change).await
+    }
+
+    /// Changes a lead's status or salesperson.
+    pub async fn update_lead(&self, id: LeadId, change: LeadChange) -> Result<Lead> {
         self.writer
-            .run(move |t, ctx| write::set_lead_status(t, ctx, id, status))
+            .run(move |t, ctx| write::update_lead(t, ctx, id, change))
             .await
+    }
+
+    // ---- the sales roster (see `roster`) --------------------------------------------
+
+    pub async fn create_salesperson(&self, person: Salesperson) -> Result<Salesperson> {
+        let cache = self.roster.clone();
+        self.writer
+            .run_then(
+                move |t, _| roster::create(t, &person).map(|()| person),
+                move |p| cache.put(p),
+            )
+            .await
+    }
+
+    pub async fn update_salesperson<F>(&self, id: LeadId, change: F) -> Result<Salesperson>
+    where
+        F: FnOnce(&mut Salesperson) -> Result<()> + Send + 'static,
+    {
+        let cache = self.roster.clone();
+        self.writer
+            .run_then(
+                move |t, _| roster::update(t, id, change),
+                move |p| cache.put(p),
+            )
+            .await
+    }
+
+    /// Deletes a salesperson without leads; one with leads is deactivated instead.
+    pub async fn remove_salesperson(
+        &self,
+        id: LeadId,
+        now: jiff::Timestamp,
+    ) -> Result<roster::Removal> {
+        let cache = self.roster.clone();
+        self.writer
+            .run_then(
+                move |t, _| roster::remove(t, id, now),
+                move |removal| match removal {
+                    roster::Removal::Deleted => cache.remove(id),
+                    roster::Removal::Deactivated(p) => cache.put(p),
+                },
+            )
+            .await
+    }
+
+    /// From memory: the roster is small and read by every lead view.
+    pub fn salespeople(&self) -> Vec<Salesperson> {
+        self.roster.all()
+    }
+
+    pub fn salesperson(&self, id: LeadId) -> Option<Salesperson> {
+        self.roster.get(id)
+    }
+
+    /// The name lead views show for `id`.
+    pub fn salesperson_name(&self, id: LeadId) -> Option<String> {
+        self.roster.get(id).map(|p| p.name)
     }
 
     /// Stores leads from an import in one transaction; each row's outcome by line.
@@ -591,6 +673,50 @@ impl Store {
             read::meta(txn, write::ADMIN_TOKEN_KEY).map(|v| v.and_then(|b| b.try_into().ok()))
         })
         .await
+    }
+}
+
+/// The sales roster in memory, kept like the campaigns: updated on the writer thread right
+/// after each commit.
+struct RosterCache(std::sync::RwLock<std::collections::BTreeMap<LeadId, Salesperson>>);
+
+impl RosterCache {
+    fn new(people: Vec<Salesperson>) -> RosterCache {
+        RosterCache(std::sync::RwLock::new(
+            people.into_iter().map(|p| (p.id, p)).collect(),
+        ))
+    }
+
+    fn get(&self, id: LeadId) -> Option<Salesperson> {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .cloned()
+    }
+
+    /// In creation order (ids are ULIDs).
+    fn all(&self) -> Vec<Salesperson> {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    fn put(&self, person: &Salesperson) {
+        self.0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(person.id, person.clone());
+    }
+
+    fn remove(&self, id: LeadId) {
+        self.0
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id);
     }
 }
 

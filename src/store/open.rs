@@ -28,6 +28,10 @@ pub struct Tables<'txn> {
     pub outbox_cursors: Table<'txn, &'static str, u64>,
     pub destinations: Table<'txn, u128, &'static [u8]>,
     pub deliveries: Table<'txn, u128, &'static [u8]>,
+    pub salespeople: Table<'txn, u128, &'static [u8]>,
+    pub leads_by_assignee: Table<'txn, (u128, u128), ()>,
+    pub contact_assignees: Table<'txn, &'static str, (u128, i64)>,
+    pub round_robin: Table<'txn, &'static str, u128>,
     /// Set when a job of this batch appended an outbox event: after the commit, the
     /// relays are woken.
     pub events_appended: bool,
@@ -56,6 +60,10 @@ impl<'txn> Tables<'txn> {
             outbox_cursors: txn.open_table(tables::OUTBOX_CURSORS).map_err(storage)?,
             destinations: txn.open_table(tables::DESTINATIONS).map_err(storage)?,
             deliveries: txn.open_table(tables::DELIVERIES).map_err(storage)?,
+            salespeople: txn.open_table(tables::SALESPEOPLE).map_err(storage)?,
+            leads_by_assignee: txn.open_table(tables::LEADS_BY_ASSIGNEE).map_err(storage)?,
+            contact_assignees: txn.open_table(tables::CONTACT_ASSIGNEES).map_err(storage)?,
+            round_robin: txn.open_table(tables::ROUND_ROBIN).map_err(storage)?,
             events_appended: false,
         })
     }

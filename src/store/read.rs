@@ -6,7 +6,7 @@ use redb::{ReadTransaction, ReadableTable};
 
 use super::storage;
 use super::tables::{self, metric};
-use super::write::{decode, decode_record};
+use super::write::{decode, decode_lead, decode_record};
 use crate::attribution::Touch;
 use crate::campaign::Campaign;
 use crate::conversion::Conversion;
@@ -50,7 +50,7 @@ pub fn campaigns(txn: &ReadTransaction) -> Result<Vec<Campaign>> {
 pub fn lead(txn: &ReadTransaction, id: LeadId) -> Result<Option<Lead>> {
     let table = txn.open_table(tables::LEADS).map_err(storage)?;
     match table.get(id.to_u128()).map_err(storage)? {
-        Some(bytes) => decode_record(bytes.value(), "lead").map(Some),
+        Some(bytes) => decode_lead(bytes.value()).map(Some),
         None => Ok(None),
     }
 }
@@ -71,7 +71,7 @@ pub fn leads(txn: &ReadTransaction, query: &LeadQuery) -> Result<(Vec<Lead>, boo
     let mut page = Vec::with_capacity(query.limit.min(1024));
     let mut more = false;
     let mut take = |bytes: &[u8]| -> Result<bool> {
-        let lead: Lead = decode_record(bytes, "lead")?;
+        let lead: Lead = decode_lead(bytes)?;
         if query.status.is_some_and(|s| s != lead.status) {
             return Ok(true);
         }

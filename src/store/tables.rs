@@ -57,6 +57,19 @@ pub const DESTINATIONS: TableDefinition<u128, &[u8]> = TableDefinition::new("des
 /// its worker with the cursor it moves.
 pub const DELIVERIES: TableDefinition<u128, &[u8]> = TableDefinition::new("deliveries");
 
+/// salesperson id -> Salesperson (postcard): the sales roster.
+pub const SALESPEOPLE: TableDefinition<u128, &[u8]> = TableDefinition::new("salespeople");
+/// (salesperson id, LeadId) -> (): a salesperson's leads (a salesperson with leads is
+/// deactivated, never deleted; the console filters by it).
+pub const LEADS_BY_ASSIGNEE: TableDefinition<(u128, u128), ()> =
+    TableDefinition::new("leads_by_assignee");
+/// contact key -> (salesperson id, received_at ms of the contact's latest assigned lead): a
+/// returning contact keeps its salesperson for 90 days.
+pub const CONTACT_ASSIGNEES: TableDefinition<&str, (u128, i64)> =
+    TableDefinition::new("contact_assignees");
+/// campaign slug -> the salesperson its round robin gave the last lead to.
+pub const ROUND_ROBIN: TableDefinition<&str, u128> = TableDefinition::new("round_robin");
+
 /// Names of the daily counters.
 pub mod metric {
     pub const FORM_VIEWS: &str = "form_views";

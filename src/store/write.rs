@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::open::Tables;
 use super::outbox::{self, EventType};
+use super::roster;
 use super::storage;
 use super::tables::{self, metric};
 use super::writer::WriteContext;
@@ -128,6 +129,10 @@ pub fn initialise(db: &Database, tz: &jiff::tz::TimeZone) -> Result<()> {
         txn.open_table(tables::OUTBOX_CURSORS).map_err(storage)?;
         txn.open_table(tables::DESTINATIONS).map_err(storage)?;
         txn.open_table(tables::DELIVERIES).map_err(storage)?;
+        txn.open_table(tables::SALESPEOPLE).map_err(storage)?;
+        txn.open_table(tables::LEADS_BY_ASSIGNEE).map_err(storage)?;
+        txn.open_table(tables::CONTACT_ASSIGNEES).map_err(storage)?;
+        txn.open_table(tables::ROUND_ROBIN).map_err(storage)?;
     }
     txn.commit().map_err(storage)
 }
@@ -241,7 +246,7 @@ pub fn remove_meta(t: &mut Tables<'_>, key: &str) -> Result<()> {
 
 pub fn insert_lead(t: &mut Tables<'_>, ctx: &WriteContext, new: NewLead) -> Result<LeadOutcome> {
     let NewLead {
-        lead,
+        mut lead,
         idempotency_key,
     } = new;
     if let Some(key) = &idempotency_key
@@ -253,6 +258,9 @@ pub fn insert_lead(t: &mut Tables<'_>, ctx: &WriteContext, new: NewLead) -> Resu
         });
     }
     require_campaign(t, lead.campaign.as_str())?;
+    let campaign = ctx.campaigns.get(lead.campaign.as_str());
+    lead.assigned_to = roster::choose(t, &lead, campaign.as_deref())?;
+    roster::record(t, &lead, None)?;
     let id = lead.id.to_u128();
     let slug = lead.campaign.as_str();
     let record = encode_record(&lead, "lead")?;
@@ -303,11 +311,12 @@ pub fn insert_lead(t: &mut Tables<'_>, ctx: &WriteContext, new: NewLead) -> Resu
     if let Some(key) = &idempotency_key {
         t.tokens.insert(key.as_str(), id).map_err(storage)?;
     }
+    let assignee = lead.assigned_to.and_then(|id| roster::name_of(t, id));
     outbox::append(
         t,
         EventType::LeadCreated,
         Some(lead.campaign.as_str()),
-        || lead.to_json(),
+        || lead.to_json(&|_| assignee.clone()),
     )?;
     Ok(LeadOutcome {
         id: lead.id,
@@ -347,7 +356,7 @@ fn record_contact(t: &mut Tables<'_>, lead: &Lead) -> Result<FirstLead> {
             let first = if precedes {
                 let replaced = match t.leads.get(c.first_lead.to_u128()).map_err(storage)? {
                     Some(bytes) => {
-                        let old: Lead = decode_record(bytes.value(), "lead")?;
+                        let old: Lead = decode_lead(bytes.value())?;
                         Some((old.campaign.to_string(), old.received_at))
                     }
                     None => None,
@@ -630,14 +639,22 @@ fn check_utm_campaigns(campaigns: &Table<&str, &[u8]>, campaign: &Campaign) -> R
     Ok(())
 }
 
-pub fn set_lead_status(
+/// What a `PATCH` of a lead changes: its status, its salesperson (`Some(None)` = nobody),
+/// or both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LeadChange {
+    pub status: Option<LeadStatus>,
+    pub assigned_to: Option<Option<LeadId>>,
+}
+
+pub fn update_lead(
     t: &mut Tables<'_>,
     ctx: &WriteContext,
     id: LeadId,
-    status: LeadStatus,
+    change: LeadChange,
 ) -> Result<Lead> {
     let mut lead: Lead = match t.leads.get(id.to_u128()).map_err(storage)? {
-        Some(bytes) => decode_record(bytes.value(), "lead")?,
+        Some(bytes) => decode_lead(bytes.value())?,
         None => {
             return Err(Error::not_found(
                 "unknown_lead",
@@ -645,7 +662,19 @@ pub fn set_lead_status(
             ));
         }
     };
-    if lead.status == status {
+    // Checked before anything is written: the writer's transaction is shared.
+    if let Some(Some(person)) = change.assigned_to
+        && roster::get(t, person)?.is_none()
+    {
+        return Err(Error::invalid(
+            "assigned_to",
+            "unknown_salesperson",
+            format!("there is no salesperson {person}"),
+        ));
+    }
+    let status = change.status.unwrap_or(lead.status);
+    let assigned_to = change.assigned_to.unwrap_or(lead.assigned_to);
+    if lead.status == status && lead.assigned_to == assigned_to {
         return Ok(lead);
     }
     let day = day_number(lead.received_at, &ctx.tz);
@@ -654,15 +683,21 @@ pub fn set_lead_status(
             .bump(lead.campaign.as_str(), day, metric, delta);
     }
     lead.status = status;
+    if lead.assigned_to != assigned_to {
+        let previous = lead.assigned_to;
+        lead.assigned_to = assigned_to;
+        roster::record(t, &lead, previous)?;
+    }
     let record = encode_record(&lead, "lead")?;
     t.leads
         .insert(id.to_u128(), record.as_slice())
         .map_err(storage)?;
+    let assignee = lead.assigned_to.and_then(|id| roster::name_of(t, id));
     outbox::append(
         t,
         EventType::LeadUpdated,
         Some(lead.campaign.as_str()),
-        || lead.to_json(),
+        || lead.to_json(&|_| assignee.clone()),
     )?;
     Ok(lead)
 }
@@ -757,7 +792,7 @@ fn match_contact(t: &Tables<'_>, reference: &ContactRef) -> Result<Matched> {
     };
     let read_lead = |id: LeadId| -> Result<Option<Lead>> {
         match t.leads.get(id.to_u128()).map_err(storage)? {
-            Some(bytes) => decode_record(bytes.value(), "lead").map(Some),
+            Some(bytes) => decode_lead(bytes.value()).map(Some),
             None => Ok(None),
         }
     };
@@ -954,6 +989,20 @@ fn encode_campaign(campaign: &Campaign) -> Result<Vec<u8>> {
 pub(crate) fn encode_record<T: Serialize>(value: &T, what: &str) -> Result<Vec<u8>> {
     postcard::to_allocvec(value)
         .map_err(|e| Error::internal(format!("cannot encode a {what}: {e}")))
+}
+
+/// A stored lead, also one written before leads had an assignee (schema 5 records end one
+/// field earlier; such a lead is unassigned).
+pub(crate) fn decode_lead(bytes: &[u8]) -> Result<Lead> {
+    match postcard::from_bytes::<Lead>(bytes) {
+        Ok(lead) => Ok(lead),
+        Err(postcard::Error::DeserializeUnexpectedEnd) => {
+            decode_record::<crate::lead::LeadV5>(bytes, "lead").map(Lead::from)
+        }
+        Err(e) => Err(Error::internal(format!(
+            "a stored lead cannot be read: {e}"
+        ))),
+    }
 }
 
 pub(crate) fn decode_record<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {

@@ -28,6 +28,9 @@ pub struct WriteContext {
     pub counters: super::write::PendingCounters,
     /// Bumped after each commit that appended outbox events, to wake the relays.
     pub events: tokio::sync::watch::Sender<u64>,
+    /// Every campaign, as committed: a lead's assignment rule without decoding its
+    /// campaign in every write.
+    pub campaigns: Arc<super::CampaignCache>,
 }
 
 /// Runs inside the transaction, on its tables; returns how to answer once the commit's
@@ -101,6 +104,7 @@ pub fn spawn(
     faults: FaultSwitch,
     capacity: usize,
     events: tokio::sync::watch::Sender<u64>,
+    campaigns: Arc<super::CampaignCache>,
 ) -> Result<WriterHandle> {
     let (sender, receiver) = mpsc::channel(capacity.max(1));
     let health = Arc::new(Health::default());
@@ -115,6 +119,7 @@ pub fn spawn(
                     tz,
                     counters: Default::default(),
                     events,
+                    campaigns,
                 },
                 &thread_health,
                 &faults,

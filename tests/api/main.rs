@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod assignment;
 mod browser;
 mod calls;
 mod campaigns;

@@ -747,3 +747,72 @@ async fn events_of_leads_acknowledged_while_a_receiver_is_down_survive_sigkill()
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_round_robin_goes_on_where_it_was_after_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = start_server(dir.path());
+    let http = client();
+    let post = |base: String, path: &'static str, body: Value| {
+        let http = http.clone();
+        async move {
+            let resp = http
+                .post(format!("{base}{path}"))
+                .bearer_auth(TOKEN)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            json_body(resp).await
+        }
+    };
+    let mut people = Vec::new();
+    for name in ["王芳", "李强", "赵敏"] {
+        let (status, person) = post(
+            server.base.clone(),
+            "/api/salespeople",
+            json!({"name": name}),
+        )
+        .await;
+        assert_eq!(status, 201, "{person}");
+        people.push(person["id"].as_str().unwrap().to_owned());
+    }
+    let (status, body) = post(
+        server.base.clone(),
+        "/api/campaigns",
+        json!({"slug": "expo", "name": "展会",
+            "assign": {"mode": "round_robin", "salespeople": people}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let mut assigned = Vec::new();
+    let mut submit = async |base: &str, n: usize| {
+        let (status, body) = post(
+            base.to_owned(),
+            "/f/expo",
+            json!({"phone": format!("1390000{n:04}"), "name": "观众", "consent": true}),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+        let id = body["lead_id"].as_str().unwrap().to_owned();
+        let resp = http
+            .get(format!("{base}/api/leads/{id}"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let (_, lead) = json_body(resp).await;
+        assigned.push(lead["assigned_to"].as_str().unwrap().to_owned());
+    };
+    submit(&server.base, 0).await;
+    submit(&server.base, 1).await;
+    server.guard.kill();
+    let restarted = start_server(dir.path());
+    submit(&restarted.base, 2).await;
+    submit(&restarted.base, 3).await;
+    assert_eq!(
+        assigned,
+        [&people[0], &people[1], &people[2], &people[0]].map(String::clone),
+        "one after another across the restart"
+    );
+}

@@ -1,0 +1,184 @@
+//! The sales roster and assignment: who a new lead goes to (a returning contact's
+//! salesperson, the campaign's owner, or the next in its round robin), kept in the lead's
+//! own transaction so that the turn survives restarts and never skips or repeats.
+
+use redb::{ReadTransaction, ReadableTable};
+
+use super::open::Tables;
+use super::storage;
+use super::tables;
+use super::write::{decode_record, encode_record};
+use crate::campaign::{AssignMode, Campaign};
+use crate::domain::LeadId;
+use crate::error::{Error, Result};
+use crate::lead::Lead;
+use crate::salesperson::Salesperson;
+
+/// A returning contact keeps its salesperson this long after its latest assigned lead.
+const KEEP_CONTACT_MS: i64 = 90 * 24 * 3600 * 1000;
+
+fn unknown(id: LeadId) -> Error {
+    Error::not_found(
+        "unknown_salesperson",
+        format!("there is no salesperson {id}"),
+    )
+}
+
+pub fn create(t: &mut Tables<'_>, person: &Salesperson) -> Result<()> {
+    t.salespeople
+        .insert(
+            person.id.to_u128(),
+            encode_record(person, "salesperson")?.as_slice(),
+        )
+        .map_err(storage)?;
+    Ok(())
+}
+
+pub fn get(t: &Tables<'_>, id: LeadId) -> Result<Option<Salesperson>> {
+    match t.salespeople.get(id.to_u128()).map_err(storage)? {
+        Some(bytes) => decode_record(bytes.value(), "salesperson").map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Applies `change` inside the transaction, so two edits never overwrite each other.
+pub fn update(
+    t: &mut Tables<'_>,
+    id: LeadId,
+    change: impl FnOnce(&mut Salesperson) -> Result<()>,
+) -> Result<Salesperson> {
+    let mut person = get(t, id)?.ok_or_else(|| unknown(id))?;
+    change(&mut person)?;
+    create(t, &person)?;
+    Ok(person)
+}
+
+/// What `DELETE` did: someone with leads is kept (their leads still name them), inactive.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Removal {
+    Deleted,
+    Deactivated(Salesperson),
+}
+
+pub fn remove(t: &mut Tables<'_>, id: LeadId, now: jiff::Timestamp) -> Result<Removal> {
+    let person = get(t, id)?.ok_or_else(|| unknown(id))?;
+    let key = id.to_u128();
+    let has_leads = t
+        .leads_by_assignee
+        .range((key, 0)..=(key, u128::MAX))
+        .map_err(storage)?
+        .next()
+        .is_some();
+    if has_leads {
+        let person = update(t, id, |p| {
+            p.active = false;
+            p.updated_at = now;
+            Ok(())
+        })?;
+        return Ok(Removal::Deactivated(person));
+    }
+    drop(person);
+    t.salespeople.remove(key).map_err(storage)?;
+    Ok(Removal::Deleted)
+}
+
+pub fn list(txn: &ReadTransaction) -> Result<Vec<Salesperson>> {
+    let table = txn.open_table(tables::SALESPEOPLE).map_err(storage)?;
+    let mut people = Vec::new();
+    for entry in table.iter().map_err(storage)? {
+        let (_, bytes) = entry.map_err(storage)?;
+        people.push(decode_record(bytes.value(), "salesperson")?);
+    }
+    Ok(people)
+}
+
+fn is_active(t: &Tables<'_>, id: LeadId) -> Result<bool> {
+    Ok(get(t, id)?.is_some_and(|p| p.active))
+}
+
+/// The salesperson a new `lead` of `campaign` goes to: the contact's, if it was assigned
+/// within 90 days to someone still active; else by the campaign's rule. A round robin
+/// moves its turn; keeping a contact's salesperson takes no turn.
+pub fn choose(
+    t: &mut Tables<'_>,
+    lead: &Lead,
+    campaign: Option<&Campaign>,
+) -> Result<Option<LeadId>> {
+    let stored = t
+        .contact_assignees
+        .get(lead.contact.as_str())
+        .map_err(storage)?
+        .map(|v| v.value());
+    if let Some((person, at_ms)) = stored {
+        let person = LeadId::from_u128(person);
+        let recent = lead.received_at.as_millisecond() - at_ms <= KEEP_CONTACT_MS;
+        if recent && is_active(t, person)? {
+            return Ok(Some(person));
+        }
+    }
+    let Some(campaign) = campaign else {
+        return Ok(None);
+    };
+    match campaign.assign.mode {
+        AssignMode::None => Ok(None),
+        AssignMode::Owner => {
+            let owner = campaign.owner.as_deref().and_then(LeadId::parse);
+            match owner {
+                Some(owner) if is_active(t, owner)? => Ok(Some(owner)),
+                _ => Ok(None),
+            }
+        }
+        AssignMode::RoundRobin => {
+            let list = &campaign.assign.salespeople;
+            let slug = campaign.slug.as_str();
+            let last = t.round_robin.get(slug).map_err(storage)?.map(|v| v.value());
+            // The one after the last one served, in list order (the first at the start,
+            // or when the last one has left the list).
+            let start = last
+                .and_then(|last| list.iter().position(|id| id.to_u128() == last))
+                .map_or(0, |at| at + 1);
+            for offset in 0..list.len() {
+                let candidate = list[(start + offset) % list.len()];
+                if is_active(t, candidate)? {
+                    t.round_robin
+                        .insert(slug, candidate.to_u128())
+                        .map_err(storage)?;
+                    return Ok(Some(candidate));
+                }
+            }
+            Ok(None)
+        }
+    }
+}
+
+/// Records that `lead` is assigned to `person` (or to nobody), moving it off its previous
+/// salesperson's list. The contact keeps `person` from the lead's time on.
+pub fn record(t: &mut Tables<'_>, lead: &Lead, previous: Option<LeadId>) -> Result<()> {
+    let id = lead.id.to_u128();
+    if let Some(previous) = previous {
+        t.leads_by_assignee
+            .remove((previous.to_u128(), id))
+            .map_err(storage)?;
+    }
+    let Some(person) = lead.assigned_to else {
+        return Ok(());
+    };
+    t.leads_by_assignee
+        .insert((person.to_u128(), id), ())
+        .map_err(storage)?;
+    let at = lead.received_at.as_millisecond();
+    let latest = t
+        .contact_assignees
+        .get(lead.contact.as_str())
+        .map_err(storage)?
+        .map_or(i64::MIN, |v| v.value().1);
+    t.contact_assignees
+        .insert(lead.contact.as_str(), (person.to_u128(), at.max(latest)))
+        .map_err(storage)?;
+    Ok(())
+}
+
+/// The salesperson's name, for a lead's JSON written in this transaction.
+pub fn name_of(t: &Tables<'_>, id: LeadId) -> Option<String> {
+    get(t, id).ok().flatten().map(|p| p.name)
+}
