@@ -189,6 +189,10 @@ async fn route(
         (Route::ApiLeadsImport, "POST") => handlers::leads::import(state, request).await,
         (Route::ApiLead, "GET") => handlers::leads::get(state, p[0]).await,
         (Route::ApiLead, "PATCH") => handlers::leads::patch(state, request, p[0]).await,
+        (Route::ApiLeadActivities, "GET") => handlers::leads::activities(state, p[0]).await,
+        (Route::ApiLeadActivities, "POST") => {
+            handlers::leads::add_activity(state, request, p[0]).await
+        }
         (Route::ApiConversions, "POST") => handlers::conversions::upsert(state, request).await,
         (Route::ApiConversionsImport, "POST") => {
             handlers::conversions::import(state, request).await

@@ -104,10 +104,11 @@ impl Assign {
                 "assign has no field {key:?}; it takes mode and salespeople"
             )));
         }
-        let mode = match object.get("mode").and_then(Value::as_str) {
-            Some("none") | None => AssignMode::None,
-            Some("owner") => AssignMode::Owner,
-            Some("round_robin") => AssignMode::RoundRobin,
+        let mode = match object.get("mode") {
+            None | Some(Value::Null) => AssignMode::None,
+            Some(Value::String(mode)) if mode == "none" => AssignMode::None,
+            Some(Value::String(mode)) if mode == "owner" => AssignMode::Owner,
+            Some(Value::String(mode)) if mode == "round_robin" => AssignMode::RoundRobin,
             Some(_) => return Err(invalid("assign.mode must be none, owner or round_robin")),
         };
         let mut salespeople = Vec::new();
@@ -617,6 +618,36 @@ mod tests {
 
     fn field_of(result: Result<Campaign>) -> String {
         result.unwrap_err().field.unwrap()
+    }
+
+    #[test]
+    fn the_assignment_rule_and_follow_up_hours_are_checked() {
+        let id = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
+        let c = create(
+            json!({"slug": "expo", "name": "展会", "follow_up_hours": 24,
+            "assign": {"mode": "round_robin", "salespeople": [id, id]}}),
+        )
+        .unwrap();
+        assert_eq!(c.assign.mode, AssignMode::RoundRobin);
+        assert_eq!(c.assign.salespeople.len(), 1, "a repeat is dropped");
+        assert_eq!(c.follow_up_hours, Some(24));
+        let plain = create(json!({"slug": "expo", "name": "展会"})).unwrap();
+        assert_eq!(plain.assign, Assign::default());
+        for bad in [
+            json!({"mode": {}}),
+            json!({"mode": "everyone"}),
+            json!({"salespeople": ["not-an-id"]}),
+            json!({"salespeople": "x"}),
+            json!({"team": 1}),
+            json!("round_robin"),
+        ] {
+            let result = create(json!({"slug": "expo", "name": "展会", "assign": bad}));
+            assert_eq!(field_of(result), "assign", "{bad}");
+        }
+        for hours in [json!(0), json!(721), json!(1.5), json!("24")] {
+            let result = create(json!({"slug": "expo", "name": "展会", "follow_up_hours": hours}));
+            assert_eq!(field_of(result), "follow_up_hours", "{hours}");
+        }
     }
 
     #[test]

@@ -32,6 +32,8 @@ pub const DEFAULT_BODY_TIMEOUT_S: u64 = 30;
 /// Writes waiting for the store's writer by default. Past this, requests are refused with
 /// 503 at once rather than queued without bound.
 pub const DEFAULT_WRITER_QUEUE: usize = 4096;
+/// API.md: overdue leads are looked for at least every minute.
+pub const DEFAULT_FOLLOW_UP_CHECK: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -77,6 +79,10 @@ pub struct Config {
     pub allow_private_destinations: bool,
     /// Waits between delivery attempts: the contract's schedule (tests shorten it).
     pub delivery_retry_delays: Vec<Duration>,
+    /// What background work takes for "now" (tests inject their own).
+    pub clock: crate::clock::Clock,
+    /// How often leads past their follow-up deadline are looked for.
+    pub follow_up_check: Duration,
 }
 
 impl Config {
@@ -108,6 +114,8 @@ impl Config {
             node_id: default_node_id(),
             allow_private_destinations: false,
             delivery_retry_delays: crate::relay::RETRY_DELAYS.to_vec(),
+            clock: crate::clock::Clock::system(),
+            follow_up_check: DEFAULT_FOLLOW_UP_CHECK,
         }
     }
 
@@ -253,6 +261,8 @@ impl Settings {
             node_id,
             allow_private_destinations: self.allow_private_destinations.unwrap_or(false),
             delivery_retry_delays: crate::relay::RETRY_DELAYS.to_vec(),
+            clock: crate::clock::Clock::system(),
+            follow_up_check: DEFAULT_FOLLOW_UP_CHECK,
             global_rate_limit,
             trusted_proxies,
             cors_origins,

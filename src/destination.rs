@@ -30,11 +30,12 @@ const MAX_URL_CHARS: usize = 2048;
 const MAX_CAMPAIGNS: usize = 1000;
 
 /// Event types a destination can ask for.
-pub const EVENT_TYPES: [EventType; 4] = [
+pub const EVENT_TYPES: [EventType; 5] = [
     EventType::LeadCreated,
     EventType::LeadUpdated,
     EventType::ConversionRecorded,
     EventType::ContactErased,
+    EventType::LeadOverdue,
 ];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -496,7 +497,8 @@ mod tests {
                 "lead.created",
                 "lead.updated",
                 "conversion.recorded",
-                "contact.erased"
+                "contact.erased",
+                "lead.overdue"
             ])
         );
     }

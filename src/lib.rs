@@ -31,10 +31,12 @@
 //! - [`templates`]: askama page structs (HTML in `templates/`).
 #![forbid(unsafe_code)]
 
+pub mod activity;
 pub mod admin;
 pub mod app;
 pub mod attribution;
 pub mod campaign;
+pub mod clock;
 pub mod columns;
 pub mod config;
 pub mod conns;

@@ -26,6 +26,7 @@ pub enum Route {
     ApiLeads,
     ApiLeadsImport,
     ApiLead,
+    ApiLeadActivities,
     ApiConversions,
     ApiConversionsImport,
     ApiConversion,
@@ -210,6 +211,13 @@ pub const TABLE: &[Entry] = &[
         "/api/leads/{id}",
         &["GET", "PATCH"],
         "api_lead",
+        Query::Strict(&[]),
+    ),
+    entry(
+        Route::ApiLeadActivities,
+        "/api/leads/{id}/activities",
+        &["GET", "POST"],
+        "api_lead_activities",
         Query::Strict(&[]),
     ),
     entry(

@@ -143,6 +143,25 @@ fn spawn_view_flusher(service: Arc<Service>) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// Looks for leads past their follow-up deadline every `every` (and once at start, so
+/// deadlines that passed while the server was down are reminded of at once).
+fn spawn_overdue_checker(
+    service: Arc<Service>,
+    clock: crate::clock::Clock,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(error) = crate::service::leads::remind_overdue(&service, clock.now()).await {
+                tracing::warn!("overdue leads not checked: {error}");
+            }
+        }
+    })
+}
+
 /// Runs one connection until it ends. It is closed gracefully (HTTP/2 GOAWAY, or no more
 /// keep-alive for HTTP/1.1; requests in flight finish) when the server shuts down or when it
 /// has had no request in flight for `idle_timeout`: hyper closes neither an HTTP/2
@@ -254,6 +273,11 @@ pub async fn serve(
     let flusher = spawn_view_flusher(service.clone());
     // Destinations' backlogs (left by a crash, too) go out from the stored cursors on.
     service.relays.start().await?;
+    let overdue_checker = spawn_overdue_checker(
+        service.clone(),
+        config.clock.clone(),
+        config.follow_up_check,
+    );
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         // At the connection cap, stop accepting: new clients wait in the kernel's queue.
@@ -330,6 +354,7 @@ pub async fn serve(
     }
     evictor.abort();
     flusher.abort();
+    overdue_checker.abort();
     drop(listener);
     tracing::info!("shutting down: finishing requests in flight");
     drop(state);

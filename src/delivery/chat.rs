@@ -84,6 +84,7 @@ pub fn for_event(
     match event.get("type").and_then(Value::as_str)? {
         "lead.created" => Some(lead_created(data, &campaign(), public_url)),
         "lead.updated" => Some(lead_updated(data, &campaign(), public_url)),
+        "lead.overdue" => Some(lead_overdue(data, &campaign(), public_url)),
         "conversion.recorded" => Some(conversion_recorded(data, campaign_name, public_url)),
         "test" => Some(test_message()),
         _ => None,
@@ -112,6 +113,26 @@ pub fn lead_created(lead: &Value, campaign_name: &str, public_url: &str) -> Chat
         topic: Topic::NewLead,
         title: format!("新线索 · {campaign}"),
         summary: summary(lead, &campaign),
+        rows,
+        items: Vec::new(),
+        link: lead_link(lead, public_url),
+        at: lead_time(lead),
+        mentions: Vec::new(),
+    }
+}
+
+/// A lead nobody followed up within its campaign's `follow_up_hours`: a nudge to its
+/// salesperson (mentioned by the worker), with the way to reach the lead (masked).
+pub fn lead_overdue(lead: &Value, campaign_name: &str, public_url: &str) -> ChatMessage {
+    let campaign = clean(campaign_name);
+    let mut rows = vec![("活动", campaign.clone())];
+    rows.extend(person_rows(lead));
+    rows.extend(assignee_row(lead));
+    rows.extend(id_row(lead));
+    ChatMessage {
+        topic: Topic::LeadUpdated,
+        title: format!("线索超时未跟进 · {campaign}"),
+        summary: format!("超时未跟进：{}", summary(lead, &campaign)),
         rows,
         items: Vec::new(),
         link: lead_link(lead, public_url),

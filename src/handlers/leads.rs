@@ -119,6 +119,22 @@ pub async fn patch(state: &AppState, request: Request<Incoming>, id: &str) -> Re
     ))
 }
 
+/// `POST /api/leads/{id}/activities`: a follow-up (call, visit, message, e-mail, note).
+pub async fn add_activity(state: &AppState, request: Request<Incoming>, id: &str) -> Result<Reply> {
+    let id = leads::lead_id(id)?;
+    // An unknown lead is a 404 whatever the body holds.
+    leads::get(&state.service, id).await?;
+    let body = http::json_body(request).await?;
+    let activity = leads::add_activity(&state.service, id, &body).await?;
+    Ok(http::json(StatusCode::CREATED, &activity.to_json()))
+}
+
+pub async fn activities(state: &AppState, id: &str) -> Result<Reply> {
+    let found = leads::activities(&state.service, leads::lead_id(id)?).await?;
+    let shown: Vec<_> = found.iter().map(|a| a.to_json()).collect();
+    Ok(http::json(StatusCode::OK, &json!({ "activities": shown })))
+}
+
 /// `POST /api/leads/import`: CSV or a JSON array; good rows are kept when others fail.
 pub async fn import(state: &AppState, request: Request<Incoming>) -> Result<Reply> {
     let (parts, body) = request.into_parts();

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use serde::Serialize;
 
 use super::{Service, off_the_workers};
+use crate::activity::Activity;
 use crate::campaign::{Campaign, parse_date};
 use crate::domain::{LeadId, LeadStatus, Source, is_tracking_key};
 use crate::error::{Error, Result};
@@ -116,6 +117,39 @@ pub async fn set_status(service: &Service, id: LeadId, status: LeadStatus) -> Re
 /// changes).
 pub async fn update(service: &Service, id: LeadId, change: LeadChange) -> Result<Lead> {
     service.store.update_lead(id, change).await
+}
+
+/// Records a follow-up on lead `id` from an API body (or the console's form).
+pub async fn add_activity(
+    service: &Service,
+    id: LeadId,
+    body: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Activity> {
+    let lead = get(service, id).await?;
+    let activity = Activity::create(body, lead.id, lead.received_at, jiff::Timestamp::now())?;
+    service.store.add_activity(activity).await
+}
+
+/// Lead `id`'s follow-ups in the order they happened.
+pub async fn activities(service: &Service, id: LeadId) -> Result<Vec<Activity>> {
+    get(service, id).await?;
+    service.store.activities(id).await
+}
+
+/// Leads a check may remind of in one transaction; the rest wait for the next round.
+const OVERDUE_BATCH: usize = 1000;
+
+/// Reminds of every lead whose follow-up deadline passed by `now` unanswered: each counts
+/// as overdue and emits one `lead.overdue`. Returns how many.
+pub async fn remind_overdue(service: &Service, now: jiff::Timestamp) -> Result<usize> {
+    let mut total = 0;
+    loop {
+        let fired = service.store.fire_overdue(now, OVERDUE_BATCH).await?;
+        total += fired;
+        if fired < OVERDUE_BATCH {
+            return Ok(total);
+        }
+    }
 }
 
 /// The lead as the API shows it, naming its salesperson as the roster does now.

@@ -4,6 +4,7 @@
 
 mod check;
 pub mod destinations;
+mod follow_ups;
 mod handle;
 mod journeys;
 mod open;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 
 use redb::ReadableDatabase;
 
+use crate::activity::Activity;
 use crate::campaign::Campaign;
 use crate::conversion::{Conversion, ConversionInput, Upsert};
 use crate::cost::CostEntry;
@@ -420,6 +422,28 @@ impl Store {
     pub async fn update_lead(&self, id: LeadId, change: LeadChange) -> Result<Lead> {
         self.writer
             .run(move |t, ctx| write::update_lead(t, ctx, id, change))
+            .await
+    }
+
+    // ---- follow-ups (see `follow_ups`) -----------------------------------------------
+
+    /// Records a follow-up on its lead; `unknown_lead` (404) if the lead is gone.
+    pub async fn add_activity(&self, activity: Activity) -> Result<Activity> {
+        self.writer
+            .run(move |t, ctx| follow_ups::add_activity(t, ctx, &activity).map(|()| activity))
+            .await
+    }
+
+    pub async fn activities(&self, lead: LeadId) -> Result<Vec<Activity>> {
+        self.read(move |txn| follow_ups::activities(txn, lead))
+            .await
+    }
+
+    /// Counts the leads whose follow-up deadline passed by `now` unanswered as overdue,
+    /// and emits one `lead.overdue` for each (at most `limit` a call). Returns how many.
+    pub async fn fire_overdue(&self, now: jiff::Timestamp, limit: usize) -> Result<usize> {
+        self.writer
+            .run(move |t, ctx| follow_ups::fire_due(t, ctx, now, limit))
             .await
     }
 

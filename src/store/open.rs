@@ -32,6 +32,10 @@ pub struct Tables<'txn> {
     pub leads_by_assignee: Table<'txn, (u128, u128), ()>,
     pub contact_assignees: Table<'txn, &'static str, (u128, i64)>,
     pub round_robin: Table<'txn, &'static str, u128>,
+    pub activities: Table<'txn, (u128, i64, u128), &'static [u8]>,
+    pub follow_ups: Table<'txn, u128, i64>,
+    pub lead_deadlines: Table<'txn, u128, i64>,
+    pub deadlines: Table<'txn, (i64, u128), ()>,
     /// Set when a job of this batch appended an outbox event: after the commit, the
     /// relays are woken.
     pub events_appended: bool,
@@ -64,6 +68,10 @@ impl<'txn> Tables<'txn> {
             leads_by_assignee: txn.open_table(tables::LEADS_BY_ASSIGNEE).map_err(storage)?,
             contact_assignees: txn.open_table(tables::CONTACT_ASSIGNEES).map_err(storage)?,
             round_robin: txn.open_table(tables::ROUND_ROBIN).map_err(storage)?,
+            activities: txn.open_table(tables::ACTIVITIES).map_err(storage)?,
+            follow_ups: txn.open_table(tables::FOLLOW_UPS).map_err(storage)?,
+            lead_deadlines: txn.open_table(tables::LEAD_DEADLINES).map_err(storage)?,
+            deadlines: txn.open_table(tables::DEADLINES).map_err(storage)?,
             events_appended: false,
         })
     }

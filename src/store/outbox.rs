@@ -28,6 +28,8 @@ pub enum EventType {
     LeadUpdated,
     ConversionRecorded,
     ContactErased,
+    /// A lead not followed up within its campaign's `follow_up_hours`.
+    LeadOverdue,
 }
 
 impl EventType {
@@ -37,6 +39,7 @@ impl EventType {
             EventType::LeadUpdated => "lead.updated",
             EventType::ConversionRecorded => "conversion.recorded",
             EventType::ContactErased => "contact.erased",
+            EventType::LeadOverdue => "lead.overdue",
         }
     }
 }

@@ -70,6 +70,18 @@ pub const CONTACT_ASSIGNEES: TableDefinition<&str, (u128, i64)> =
 /// campaign slug -> the salesperson its round robin gave the last lead to.
 pub const ROUND_ROBIN: TableDefinition<&str, u128> = TableDefinition::new("round_robin");
 
+/// (LeadId, at ms, activity id) -> Activity (postcard): a lead's follow-ups in time order.
+pub const ACTIVITIES: TableDefinition<(u128, i64, u128), &[u8]> =
+    TableDefinition::new("activities");
+/// LeadId -> ms of its first follow-up (the earlier of its first activity and its first
+/// status change away from `new`).
+pub const FOLLOW_UPS: TableDefinition<u128, i64> = TableDefinition::new("follow_ups");
+/// LeadId -> ms by which it should be followed up (its campaign's `follow_up_hours`),
+/// while that has neither happened nor been reminded of.
+pub const LEAD_DEADLINES: TableDefinition<u128, i64> = TableDefinition::new("lead_deadlines");
+/// (deadline ms, LeadId) -> (): the same, in deadline order, for the overdue check.
+pub const DEADLINES: TableDefinition<(i64, u128), ()> = TableDefinition::new("deadlines");
+
 /// Names of the daily counters.
 pub mod metric {
     pub const FORM_VIEWS: &str = "form_views";
@@ -79,6 +91,13 @@ pub mod metric {
     pub const MQLS: &str = "mqls";
     pub const DISQUALIFIED: &str = "disqualified";
     pub const SCANS: &str = "scans";
+    /// Leads (by received day) with a first follow-up, the milliseconds from received to
+    /// it summed over them, their activities, and those followed up late or not at all
+    /// by their deadline.
+    pub const FOLLOWED_UP: &str = "followed_up";
+    pub const RESPONSE_MS: &str = "response_ms";
+    pub const ACTIVITIES: &str = "activities";
+    pub const OVERDUE: &str = "overdue";
 
     /// Per-placement QR counters: `qr_scans:booth-a`, `qr_form_views:booth-a`,
     /// `qr_leads:booth-a` (`qr_scans:` alone for a code without a variant).

@@ -4,6 +4,7 @@
 use redb::{Database, ReadableTable, Table};
 use serde::{Deserialize, Serialize};
 
+use super::follow_ups;
 use super::open::Tables;
 use super::outbox::{self, EventType};
 use super::roster;
@@ -133,6 +134,10 @@ pub fn initialise(db: &Database, tz: &jiff::tz::TimeZone) -> Result<()> {
         txn.open_table(tables::LEADS_BY_ASSIGNEE).map_err(storage)?;
         txn.open_table(tables::CONTACT_ASSIGNEES).map_err(storage)?;
         txn.open_table(tables::ROUND_ROBIN).map_err(storage)?;
+        txn.open_table(tables::ACTIVITIES).map_err(storage)?;
+        txn.open_table(tables::FOLLOW_UPS).map_err(storage)?;
+        txn.open_table(tables::LEAD_DEADLINES).map_err(storage)?;
+        txn.open_table(tables::DEADLINES).map_err(storage)?;
     }
     txn.commit().map_err(storage)
 }
@@ -261,6 +266,7 @@ pub fn insert_lead(t: &mut Tables<'_>, ctx: &WriteContext, new: NewLead) -> Resu
     let campaign = ctx.campaigns.get(lead.campaign.as_str());
     lead.assigned_to = roster::choose(t, &lead, campaign.as_deref())?;
     roster::record(t, &lead, None)?;
+    follow_ups::set_deadline(t, &lead, campaign.and_then(|c| c.follow_up_hours))?;
     let id = lead.id.to_u128();
     let slug = lead.campaign.as_str();
     let record = encode_record(&lead, "lead")?;
@@ -681,6 +687,10 @@ pub fn update_lead(
     for (metric, delta) in status_deltas(lead.status, status) {
         ctx.counters
             .bump(lead.campaign.as_str(), day, metric, delta);
+    }
+    // Moving a lead on from `new` is following it up.
+    if lead.status == LeadStatus::New && status != LeadStatus::New {
+        follow_ups::followed_up(t, ctx, &lead, jiff::Timestamp::now())?;
     }
     lead.status = status;
     if lead.assigned_to != assigned_to {

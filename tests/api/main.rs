@@ -16,6 +16,7 @@ mod disk;
 mod edge;
 mod exports;
 mod faults;
+mod follow_up;
 mod forms;
 mod hostile;
 mod imports;

@@ -1,0 +1,191 @@
+//! Follow-ups: activities, a lead's first follow-up, and overdue reminders with an injected
+//! clock, also across a restart.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use leadgate::clock::Clock;
+use leadgate::config::Config;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+use crate::receiver::Receiver;
+
+/// A clock the test moves by hand.
+#[derive(Clone)]
+struct HandClock(Arc<Mutex<jiff::Timestamp>>);
+
+impl HandClock {
+    fn new() -> HandClock {
+        HandClock(Arc::new(Mutex::new(jiff::Timestamp::now())))
+    }
+
+    fn advance(&self, hours: i64) {
+        let mut now = self.0.lock().unwrap();
+        *now = now
+            .checked_add(jiff::SignedDuration::from_hours(hours))
+            .unwrap();
+    }
+
+    fn configure(&self, config: &mut Config) {
+        let now = self.0.clone();
+        config.clock = Clock::from_fn(move || *now.lock().unwrap());
+        config.follow_up_check = Duration::from_millis(20);
+        config.allow_private_destinations = true;
+    }
+}
+
+impl TestApp {
+    async fn add_activity(&self, lead_id: &str, body: Value) -> (u16, Value) {
+        json_body(
+            self.admin_post(&format!("/api/leads/{lead_id}/activities"), &body)
+                .await,
+        )
+        .await
+    }
+}
+
+/// The `lead.overdue` events a receiver got, by lead id.
+fn overdue_leads(receiver: &Receiver) -> Vec<String> {
+    receiver
+        .received()
+        .iter()
+        .map(|r| r.json())
+        .filter(|e| e["type"] == "lead.overdue")
+        .map(|e| e["data"]["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn activities_are_recorded_in_time_order_and_checked() {
+    let app = spawn_app().await;
+    app.create_campaign("expo", json!({})).await;
+    let id = app
+        .submit_json_ok("expo", &lead("13800138000", "张三"))
+        .await;
+    let (status, call) = app
+        .add_activity(&id, json!({"kind": "call", "note": "约了周五\n到店"}))
+        .await;
+    assert_eq!(status, 201, "{call}");
+    assert_eq!(call["lead_id"], id.as_str());
+    assert_eq!(call["note"], "约了周五\n到店");
+    let (status, _) = app.add_activity(&id, json!({"kind": "message"})).await;
+    assert_eq!(status, 201);
+    let (_, list) = json_body(app.admin_get(&format!("/api/leads/{id}/activities")).await).await;
+    let kinds: Vec<&str> = list["activities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["call", "message"]);
+
+    for (body, field, code) in [
+        (json!({"kind": "lunch"}), "kind", "invalid_value"),
+        (
+            json!({"kind": "call", "at": "2999-01-01T00:00:00Z"}),
+            "at",
+            "in_the_future",
+        ),
+        (
+            json!({"kind": "call", "at": "2001-01-01T00:00:00Z"}),
+            "at",
+            "before_lead",
+        ),
+    ] {
+        let resp = app
+            .admin_post(&format!("/api/leads/{id}/activities"), &body)
+            .await;
+        let error = assert_error(resp, 422, Some(field)).await;
+        assert_eq!(error["error"]["code"], code);
+    }
+    let unknown = "01ARZ3NDEKTSV4RRFFQ69G5FAV";
+    let resp = app
+        .admin_post(
+            &format!("/api/leads/{unknown}/activities"),
+            &json!({"kind": "call"}),
+        )
+        .await;
+    assert_error(resp, 404, None).await;
+}
+
+#[tokio::test]
+async fn a_lead_nobody_follows_up_is_reminded_of_once_even_across_a_restart() {
+    let clock = HandClock::new();
+    let app = spawn_app_with(|c| clock.configure(c)).await;
+    let person = app
+        .add_salesperson(json!({"name": "王芳", "wecom_userid": "wangfang"}))
+        .await;
+    app.create_campaign(
+        "expo",
+        json!({"follow_up_hours": 1, "owner": person, "assign": {"mode": "owner"}}),
+    )
+    .await;
+    let webhook = Receiver::answering(200, "").await;
+    let robot = Receiver::answering(200, r#"{"errcode":0,"errmsg":"ok"}"#).await;
+    for (kind, receiver) in [("webhook", &webhook), ("wecom", &robot)] {
+        let resp = app
+            .admin_post(
+                "/api/destinations",
+                &json!({"name": kind, "kind": kind, "url": receiver.url("/"), "events": ["lead.overdue"]}),
+            )
+            .await;
+        assert_eq!(resp.status(), 201);
+    }
+    let called = app.submit_json_ok("expo", &lead(&mobile(1), "甲")).await;
+    let moved_on = app.submit_json_ok("expo", &lead(&mobile(2), "乙")).await;
+    let forgotten = app.submit_json_ok("expo", &lead(&mobile(3), "丙")).await;
+    let later = app.submit_json_ok("expo", &lead(&mobile(4), "丁")).await;
+    let (status, _) = app.add_activity(&called, json!({"kind": "call"})).await;
+    assert_eq!(status, 201);
+    let resp = app
+        .admin_patch(&format!("/api/leads/{moved_on}"), &json!({"status": "mql"}))
+        .await;
+    assert_eq!(resp.status(), 200);
+
+    // Not yet due: nothing.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(overdue_leads(&webhook).is_empty());
+
+    // Two hours on, the two nobody followed up are reminded of, once each.
+    clock.advance(2);
+    let got = webhook.wait_for(2).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut reminded = overdue_leads(&webhook);
+    reminded.sort();
+    let mut expected = vec![forgotten.clone(), later.clone()];
+    expected.sort();
+    assert_eq!(reminded, expected, "{got:?}");
+    let event = got[0].json();
+    assert_eq!(event["data"]["assigned_to_name"], "王芳");
+    // The robot tells the salesperson, by mention.
+    let nudge = robot.wait_for(1).await[0].json();
+    let content = nudge["markdown"]["content"].as_str().unwrap().to_owned();
+    assert!(content.contains("超时未跟进"), "{content}");
+    assert!(content.contains("<@wangfang>"), "{content}");
+
+    // A late follow-up is no second reminder.
+    let (status, _) = app.add_activity(&later, json!({"kind": "visit"})).await;
+    assert_eq!(status, 201);
+
+    // A lead due while the server is down is reminded of when it starts again, once.
+    let due_later = app.submit_json_ok("expo", &lead(&mobile(5), "戊")).await;
+    let dir = app.stop().await;
+    clock.advance(2);
+    let app = spawn_app_in(dir, |c| clock.configure(c)).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !overdue_leads(&webhook).contains(&due_later) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no reminder after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let dir = app.stop().await;
+    clock.advance(24);
+    let app = spawn_app_in(dir, |c| clock.configure(c)).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let reminded = overdue_leads(&webhook);
+    assert_eq!(reminded.len(), 3, "each lead once: {reminded:?}");
+    drop(app);
+}
