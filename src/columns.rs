@@ -234,6 +234,52 @@ pub const COLUMNS: &[Column] = &[
         Kind::Percent,
         |r| ratio(i128::from(r.revenue) * 100, i128::from(r.target_revenue)),
     ),
+    column(
+        "followed_up_pct",
+        "Followed up %",
+        "线索跟进率%",
+        Kind::Percent,
+        |r| {
+            ratio(
+                i128::from(r.counters.followed_up) * 100,
+                i128::from(r.counters.leads),
+            )
+        },
+    ),
+    column(
+        "avg_response_hours",
+        "Avg. response (hours)",
+        "平均响应时间(小时)",
+        Kind::Decimal,
+        |r| {
+            ratio(
+                i128::from(r.counters.response_ms),
+                i128::from(r.counters.followed_up) * 3_600_000,
+            )
+        },
+    ),
+    column(
+        "avg_follow_ups",
+        "Avg. follow-ups",
+        "平均跟进次数",
+        Kind::Decimal,
+        |r| {
+            ratio(
+                i128::from(r.counters.activities),
+                i128::from(r.counters.leads),
+            )
+        },
+    ),
+    column(
+        "overdue_leads",
+        "Overdue leads",
+        "超时未跟进线索",
+        Kind::Count,
+        |r| Cell::Count(r.counters.overdue),
+    ),
+    column("pipeline", "Pipeline", "商机金额", Kind::Money, |r| {
+        money(r, r.pipeline)
+    }),
 ];
 
 /// The column called `field`.

@@ -23,6 +23,12 @@ pub struct Counters {
     pub new_contacts: u64,
     pub mqls: u64,
     pub disqualified: u64,
+    /// Leads with a first follow-up, the milliseconds from received to it summed over
+    /// them, their activities, and the leads followed up late or not at all.
+    pub followed_up: u64,
+    pub response_ms: u64,
+    pub activities: u64,
+    pub overdue: u64,
 }
 
 /// A conversion with every touch of its contact (attribution picks the ones that count).
@@ -108,6 +114,9 @@ pub struct Row {
     pub deal_units: i64,
     pub order_units: i64,
     pub revenue: i64,
+    /// Credited amounts of the open deals (latest stage `deal`) whose moment is in the
+    /// report's dates.
+    pub pipeline: i64,
     /// Sum of order units × days of sales cycle, for the credit-weighted mean.
     pub cycle_unit_days: f64,
     pub target_leads: u64,
@@ -128,6 +137,7 @@ impl Row {
             deal_units: 0,
             order_units: 0,
             revenue: 0,
+            pipeline: 0,
             cycle_unit_days: 0.0,
             target_leads: campaign.target_leads,
             target_revenue: campaign.target_revenue,
@@ -146,9 +156,14 @@ impl Row {
         a.new_contacts += b.new_contacts;
         a.mqls += b.mqls;
         a.disqualified += b.disqualified;
+        a.followed_up += b.followed_up;
+        a.response_ms += b.response_ms;
+        a.activities += b.activities;
+        a.overdue += b.overdue;
         self.deal_units += other.deal_units;
         self.order_units += other.order_units;
         self.revenue = self.revenue.saturating_add(other.revenue);
+        self.pipeline = self.pipeline.saturating_add(other.pipeline);
         self.cycle_unit_days += other.cycle_unit_days;
         self.target_leads += other.target_leads;
         self.target_revenue = self.target_revenue.saturating_add(other.target_revenue);
@@ -331,6 +346,9 @@ fn credit_journey(
         };
         if deal_counts {
             row.deal_units += credit.units;
+            if conversion.stage == Stage::Deal && row.currency == conversion.currency {
+                row.pipeline = row.pipeline.saturating_add(credit.amount);
+            }
         }
         if let (true, Some(won_ms)) = (order_counts, won_at) {
             row.order_units += credit.units;

@@ -35,7 +35,9 @@ pub fn set_deadline(t: &mut Tables<'_>, lead: &Lead, hours: Option<u32>) -> Resu
     };
     let deadline = lead.received_at.as_millisecond() + i64::from(hours) * 3_600_000;
     let id = lead.id.to_u128();
-    t.lead_deadlines.insert(id, deadline).map_err(storage)?;
+    t.lead_deadlines
+        .insert(id, (deadline, false))
+        .map_err(storage)?;
     t.deadlines.insert((deadline, id), ()).map_err(storage)?;
     Ok(())
 }
@@ -61,8 +63,9 @@ pub fn add_activity(t: &mut Tables<'_>, ctx: &WriteContext, activity: &Activity)
 }
 
 /// `lead` was followed up at `at`: if that is its first follow-up (or earlier than the one
-/// known), the counters move, and a deadline still waiting is settled: met, or missed (a
-/// late follow-up still makes the lead overdue, and says so once).
+/// known), the counters move and its deadline is settled. A follow-up after the deadline
+/// makes the lead overdue (said once, if the check had not said it yet); one recorded
+/// late but dated in time takes back an overdue count made meanwhile.
 pub fn followed_up(
     t: &mut Tables<'_>,
     ctx: &WriteContext,
@@ -88,20 +91,28 @@ pub fn followed_up(
     t.follow_ups.insert(id, at_ms).map_err(storage)?;
     let deadline = t
         .lead_deadlines
-        .remove(id)
+        .get(id)
         .map_err(storage)?
         .map(|v| v.value());
-    if let Some(deadline) = deadline {
-        t.deadlines.remove((deadline, id)).map_err(storage)?;
-        if at_ms > deadline {
-            overdue(t, ctx, lead)?;
-        }
+    let Some((deadline, counted)) = deadline else {
+        return Ok(());
+    };
+    // Met or missed, the deadline no longer waits for the check.
+    t.deadlines.remove((deadline, id)).map_err(storage)?;
+    let late = at_ms > deadline;
+    if late && !counted {
+        overdue(t, ctx, lead)?;
+    } else if !late && counted {
+        ctx.counters.bump(slug, day, metric::OVERDUE, -1);
     }
+    t.lead_deadlines
+        .insert(id, (deadline, late))
+        .map_err(storage)?;
     Ok(())
 }
 
-/// Counts `lead` as overdue and tells the destinations, once: its deadline entry is gone
-/// by the time this runs.
+/// Counts `lead` as overdue and tells the destinations, once: the caller has just taken
+/// its deadline off the waiting list, or found it unmarked.
 fn overdue(t: &mut Tables<'_>, ctx: &WriteContext, lead: &Lead) -> Result<()> {
     let day = day_number(lead.received_at, &ctx.tz);
     ctx.counters
@@ -133,11 +144,14 @@ pub fn fire_due(
         .collect::<Result<_>>()?;
     for &(deadline, id) in &due {
         t.deadlines.remove((deadline, id)).map_err(storage)?;
-        t.lead_deadlines.remove(id).map_err(storage)?;
         // A lead erased meanwhile has nothing left to remind of.
         let Ok(lead) = read_lead(t, LeadId::from_u128(id)) else {
+            t.lead_deadlines.remove(id).map_err(storage)?;
             continue;
         };
+        t.lead_deadlines
+            .insert(id, (deadline, true))
+            .map_err(storage)?;
         overdue(t, ctx, &lead)?;
     }
     Ok(due.len())

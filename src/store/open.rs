@@ -34,7 +34,7 @@ pub struct Tables<'txn> {
     pub round_robin: Table<'txn, &'static str, u128>,
     pub activities: Table<'txn, (u128, i64, u128), &'static [u8]>,
     pub follow_ups: Table<'txn, u128, i64>,
-    pub lead_deadlines: Table<'txn, u128, i64>,
+    pub lead_deadlines: Table<'txn, u128, (i64, bool)>,
     pub deadlines: Table<'txn, (i64, u128), ()>,
     /// Set when a job of this batch appended an outbox event: after the commit, the
     /// relays are woken.

@@ -357,6 +357,10 @@ fn add(sums: &mut Counters, metric: &str, count: u64) {
         metric::NEW_CONTACTS => sums.new_contacts += count,
         metric::MQLS => sums.mqls += count,
         metric::DISQUALIFIED => sums.disqualified += count,
+        metric::FOLLOWED_UP => sums.followed_up += count,
+        metric::RESPONSE_MS => sums.response_ms += count,
+        metric::ACTIVITIES => sums.activities += count,
+        metric::OVERDUE => sums.overdue += count,
         _ => {}
     }
 }

@@ -76,10 +76,13 @@ pub const ACTIVITIES: TableDefinition<(u128, i64, u128), &[u8]> =
 /// LeadId -> ms of its first follow-up (the earlier of its first activity and its first
 /// status change away from `new`).
 pub const FOLLOW_UPS: TableDefinition<u128, i64> = TableDefinition::new("follow_ups");
-/// LeadId -> ms by which it should be followed up (its campaign's `follow_up_hours`),
-/// while that has neither happened nor been reminded of.
-pub const LEAD_DEADLINES: TableDefinition<u128, i64> = TableDefinition::new("lead_deadlines");
-/// (deadline ms, LeadId) -> (): the same, in deadline order, for the overdue check.
+/// LeadId -> (ms by which it should be followed up (its campaign's `follow_up_hours`),
+/// whether it is counted overdue now). Kept after the deadline: a follow-up recorded
+/// late with an earlier `at` can still show the lead was followed up in time.
+pub const LEAD_DEADLINES: TableDefinition<u128, (i64, bool)> =
+    TableDefinition::new("lead_deadlines");
+/// (deadline ms, LeadId) -> (): deadlines not yet met nor checked, in order, for the
+/// overdue check.
 pub const DEADLINES: TableDefinition<(i64, u128), ()> = TableDefinition::new("deadlines");
 
 /// Names of the daily counters.

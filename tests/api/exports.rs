@@ -67,6 +67,7 @@ const MONEY: &[&str] = &[
     "cpl",
     "cost_per_order",
     "target_revenue",
+    "pipeline",
 ];
 
 /// A sheet cell as the JSON field it came from should read.

@@ -189,3 +189,93 @@ async fn a_lead_nobody_follows_up_is_reminded_of_once_even_across_a_restart() {
     assert_eq!(reminded.len(), 3, "each lead once: {reminded:?}");
     drop(app);
 }
+
+#[tokio::test]
+async fn the_roi_summary_shows_how_fast_and_how_often_leads_were_followed_up() {
+    let app = spawn_app_with(|c| c.follow_up_check = Duration::from_millis(20)).await;
+    app.create_campaign("expo", json!({"follow_up_hours": 24}))
+        .await;
+    app.create_campaign("live", json!({})).await;
+    let summary = app
+        .import_leads_csv(
+            "campaign,received_at,name,phone\n\
+             live,2025-02-20T10:00:00+08:00,甲,13900000001\n\
+             expo,2025-03-01T10:00:00+08:00,甲,13900000001\n\
+             expo,2025-03-01T12:00:00+08:00,乙,13900000002\n\
+             expo,2025-03-02T09:00:00+08:00,丙,13900000003\n\
+             expo,2025-03-02T10:00:00+08:00,丁,13900000004\n",
+        )
+        .await;
+    assert_eq!(summary["imported"], 5, "{summary}");
+    let leads = app.all_leads("expo").await;
+    let id_of = |name: &str| -> String {
+        leads.iter().find(|l| l["name"] == name).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    // 甲: called after 1.5 h, visited the next day; 乙: called after 48 h (late);
+    // 丙: never; 丁: messaged after 0.5 h.
+    for (name, kind, at) in [
+        ("甲", "call", "2025-03-01T11:30:00+08:00"),
+        ("甲", "visit", "2025-03-02T10:00:00+08:00"),
+        ("乙", "call", "2025-03-03T12:00:00+08:00"),
+        ("丁", "message", "2025-03-02T10:30:00+08:00"),
+    ] {
+        let (status, body) = app
+            .add_activity(&id_of(name), json!({"kind": kind, "at": at}))
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    // An open deal of 10,000 for 甲 (who came from live first), and a won order for 丁.
+    app.post_conversion(
+        &json!({"id": "D-1", "phone": "13900000001", "stage": "deal", "amount": "10000.00",
+            "occurred_at": "2025-03-05T10:00:00+08:00"}),
+        201,
+    )
+    .await;
+    app.post_conversion(
+        &json!({"id": "O-1", "phone": "13900000004", "stage": "won", "amount": "5000.00",
+            "occurred_at": "2025-03-06T10:00:00+08:00"}),
+        201,
+    )
+    .await;
+
+    // 丙's deadline (03-03 09:00) passed long ago: the checker counts it.
+    let query = "from=2025-03-01&to=2025-03-31";
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let report = loop {
+        let report = app.roi(query).await;
+        if roi_row(&report, "expo")["overdue_leads"] == 2 {
+            break report;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{report}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let expo = roi_row(&report, "expo");
+    assert_num(expo, "leads", 4.0);
+    assert_num(expo, "followed_up_pct", 75.0);
+    // (1.5 + 48 + 0.5) / 3 = 16.666… hours.
+    assert_num(expo, "avg_response_hours", 16.67);
+    assert_num(expo, "avg_follow_ups", 1.0);
+    assert_num(expo, "overdue_leads", 2.0);
+    assert_money(expo, "pipeline", "10000.00");
+    let live = roi_row(&report, "live");
+    assert_money(live, "pipeline", "0.00");
+    assert_null(live, "avg_response_hours");
+    assert_null(live, "followed_up_pct");
+
+    // The pipeline is credited by the model, like revenue.
+    let linear = app.roi(&format!("{query}&model=linear")).await;
+    assert_money(roi_row(&linear, "expo"), "pipeline", "5000.00");
+    assert_money(roi_row(&linear, "live"), "pipeline", "5000.00");
+    let first = app.roi(&format!("{query}&model=first_touch")).await;
+    assert_money(roi_row(&first, "live"), "pipeline", "10000.00");
+    assert_money(roi_row(&first, "expo"), "pipeline", "0.00");
+    // Won is no pipeline.
+    assert_money(&linear["totals"]["CNY"], "pipeline", "10000.00");
+
+    // The same figures in the CSV.
+    let records = excel_csv(&app.roi_csv(query).await);
+    assert_csv_matches_json(&records, &report, "TOTAL");
+}

@@ -864,7 +864,7 @@ pub async fn connect_from(addr: &str, from: std::net::Ipv4Addr) -> tokio::net::T
 }
 
 /// Every row field of the ROI summary, in API.md's order.
-pub const ROI_FIELDS: [&str; 27] = [
+pub const ROI_FIELDS: [&str; 32] = [
     "key",
     "name",
     "kind",
@@ -892,6 +892,11 @@ pub const ROI_FIELDS: [&str; 27] = [
     "leads_attainment_pct",
     "target_revenue",
     "revenue_attainment_pct",
+    "followed_up_pct",
+    "avg_response_hours",
+    "avg_follow_ups",
+    "overdue_leads",
+    "pipeline",
 ];
 
 /// Every CSV line after the header holds the JSON row of the same position, then one total
