@@ -242,6 +242,21 @@ async fn route(
         (Route::AdminConversionsImport, "POST") => {
             admin::leads::import(state, request, Upload::Conversions).await
         }
+        (Route::AdminDestinations, "GET") => admin::destinations::list(state, request).await,
+        (Route::AdminDestinations, "POST") => admin::destinations::create(state, request).await,
+        (Route::AdminDestination, "GET") => {
+            admin::destinations::edit_page(state, request, p[0]).await
+        }
+        (Route::AdminDestination, "POST") => admin::destinations::save(state, request, p[0]).await,
+        (Route::AdminDestinationTest, "POST") => {
+            admin::destinations::test(state, request, p[0]).await
+        }
+        (Route::AdminDestinationRetry, "POST") => {
+            admin::destinations::retry(state, request, p[0]).await
+        }
+        (Route::AdminDestinationDelete, "POST") => {
+            admin::destinations::delete(state, request, p[0]).await
+        }
         // A method listed in the table without a handler here: refuse it rather than guess.
         _ => Err(method_not_allowed(matched.entry.methods)),
     }

@@ -54,6 +54,11 @@ pub enum Route {
     AdminLeadStatus,
     AdminLeadsImport,
     AdminConversionsImport,
+    AdminDestinations,
+    AdminDestination,
+    AdminDestinationTest,
+    AdminDestinationRetry,
+    AdminDestinationDelete,
 }
 
 /// A route's path pattern (as in the OpenAPI document), the methods it takes (HEAD is
@@ -407,6 +412,41 @@ pub const TABLE: &[Entry] = &[
         "/admin/conversions/import",
         &["POST"],
         "admin_import",
+        Query::Lenient,
+    ),
+    entry(
+        Route::AdminDestinations,
+        "/admin/destinations",
+        &["GET", "POST"],
+        "admin_destinations",
+        Query::Lenient,
+    ),
+    entry(
+        Route::AdminDestination,
+        "/admin/destinations/{id}",
+        &["GET", "POST"],
+        "admin_destination",
+        Query::Lenient,
+    ),
+    entry(
+        Route::AdminDestinationTest,
+        "/admin/destinations/{id}/test",
+        &["POST"],
+        "admin_destination",
+        Query::Lenient,
+    ),
+    entry(
+        Route::AdminDestinationRetry,
+        "/admin/destinations/{id}/retry",
+        &["POST"],
+        "admin_destination",
+        Query::Lenient,
+    ),
+    entry(
+        Route::AdminDestinationDelete,
+        "/admin/destinations/{id}/delete",
+        &["POST"],
+        "admin_destination",
         Query::Lenient,
     ),
 ];

@@ -7,10 +7,10 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::{Map, Value};
 
-use super::{Ui, csrf, field, page, read_form};
+use super::{Ui, csrf, field, is_input_error, page, read_form};
 use crate::campaign::Campaign;
 use crate::domain::{CampaignKind, CampaignStatus, format_money};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::http::{self, Reply};
 use crate::service::campaigns;
 use crate::state::AppState;
@@ -212,11 +212,6 @@ fn costs_anchor(ui: &Ui, campaign: &Campaign) -> String {
         "{}#costs",
         ui.link(&format!("/admin/campaigns/{}", campaign.slug))
     )
-}
-
-/// Errors the marketer can fix in the form (as opposed to a store that is down).
-fn is_input_error(error: &Error) -> bool {
-    matches!(error.kind, ErrorKind::Invalid | ErrorKind::Conflict)
 }
 
 /// The campaign form shows every field a campaign has, in the API's order.

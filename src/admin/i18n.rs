@@ -18,6 +18,7 @@ messages! {
     overview: "总览", "Overview";
     campaigns: "活动", "Campaigns";
     leads: "线索", "Leads";
+    destinations: "推送", "Destinations";
     campaign: "活动", "Campaign";
     other_language: "English", "中文";
     from: "开始日期", "From";
@@ -123,6 +124,58 @@ messages! {
     campaign_status_reviewing: "复盘中", "Reviewing";
     all_columns: "显示全部列", "All columns";
     key_columns: "只看关键列", "Key columns only";
+    add_destination: "添加推送目标", "Add a destination";
+    no_destinations: "还没有推送目标。可在下方添加 CRM 的 Webhook 或销售群的机器人。", "No destinations yet. Add your CRM's webhook or a sales group's robot below.";
+    new_destination_hint: "新的推送目标只接收创建之后发生的事件。", "A new destination receives the events that happen after it is created.";
+    url: "地址（URL）", "URL";
+    secret: "密钥（可选）", "Secret (optional)";
+    secret_is_set: "已设置密钥", "A secret is set";
+    secret_not_set: "未设置密钥", "No secret set";
+    secret_keep: "留空则不修改", "leave empty to keep";
+    remove_secret: "删除密钥", "Remove secret";
+    events: "推送的事件", "Events";
+    event_lead_created: "新线索", "New lead";
+    event_lead_updated: "线索状态变更", "Lead status changed";
+    event_conversion_recorded: "成交记录", "Conversion recorded";
+    event_contact_erased: "联系人数据删除", "Contact erased";
+    event_lead_overdue: "线索超时未跟进", "Lead overdue";
+    campaigns_filter: "只推送这些活动（都不选 = 全部活动，包括以后新建的）", "Only these campaigns (none ticked = all, including later ones)";
+    no_campaigns_yet: "还没有活动：将推送所有活动的事件。", "No campaigns yet: every campaign's events are sent.";
+    enabled: "启用", "Enabled";
+    delivery: "送达情况", "Delivery";
+    backlog: "积压", "Backlog";
+    delivered: "已送达", "Delivered";
+    failed: "失败次数", "Failed attempts";
+    last_error: "最近错误", "Last error";
+    last_delivered_at: "最近送达", "Last delivered";
+    next_attempt_at: "下次尝试", "Next attempt";
+    state_ok: "正常", "OK";
+    state_retrying: "重试中", "Retrying";
+    state_dead: "已停止", "Dead";
+    state_disabled: "已停用", "Disabled";
+    dest_kind_webhook: "Webhook", "Webhook";
+    dest_kind_wecom: "企业微信", "WeCom";
+    dest_kind_dingtalk: "钉钉", "DingTalk";
+    dest_kind_feishu: "飞书", "Feishu";
+    send_test: "发送测试", "Send test";
+    retry_now: "立即重试", "Retry now";
+    delete: "删除", "Delete";
+    delete_hint: "删除后，尚未送达的积压事件也一并丢弃。", "Deleting also drops the events not yet delivered.";
+    retried: "已开始重试。", "Retrying now.";
+    deleted: "已删除。", "Deleted.";
+    test_result: "测试结果", "Test result";
+    test_answered: "接收方返回 HTTP", "The receiver answered HTTP";
+    test_accepted: "已接受", "accepted";
+    test_refused: "未接受", "not accepted";
+    test_failed: "无法送达：", "Could not deliver: ";
+    tick_an_event: "请至少勾选一种事件。", "Tick at least one event.";
+    secret_or_remove: "请填写新密钥或勾选“删除密钥”，不要同时进行。", "Type a new secret or tick “Remove secret”, not both.";
+    help_title: "如何获取地址和密钥", "Where to get the URL and secret";
+    help_webhook: "Webhook：CRM 或自建系统接收事件的地址。密钥可选：whsec_ 开头的 Standard Webhooks 密钥，用于给每个请求签名，接收方据此校验。", "Webhook: the address where your CRM or own service receives events. The secret is optional: a Standard Webhooks key (whsec_…) that signs each request for the receiver to check.";
+    help_wecom: "企业微信：在群聊中“添加群机器人”，复制它的 Webhook 地址（https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…）。不填密钥：地址里的 key 就是密钥，请勿外传。", "WeCom (企业微信): in the group, add a group robot (添加群机器人) and copy its webhook address (https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…). No secret: the key in the address is the secret, so keep it private.";
+    help_dingtalk: "钉钉：群设置 → 智能群助手 → 添加机器人 → 自定义；安全设置勾选“加签”，复制以 SEC 开头的密钥，再复制 Webhook 地址（https://oapi.dingtalk.com/robot/send?access_token=…）。", "DingTalk (钉钉): group settings → 智能群助手 → add a robot → custom. Under security tick 加签 (signing) and copy the secret that starts with SEC, then copy the webhook (https://oapi.dingtalk.com/robot/send?access_token=…).";
+    help_feishu: "飞书：群设置 → 群机器人 → 添加机器人 → 自定义机器人，复制 webhook 地址（https://open.feishu.cn/open-apis/bot/v2/hook/…）；若在安全设置中勾选“签名校验”，把它的密钥填在这里。", "Feishu (飞书): group settings → 群机器人 → add a robot → custom robot, and copy the webhook address (https://open.feishu.cn/open-apis/bot/v2/hook/…). If you tick 签名校验 (signature check) under security, paste its secret here.";
+    help_masking: "发往企业微信、钉钉、飞书群的消息中，手机号和邮箱会打码（如 138****8000、z***@example.com），完整信息只发给 Webhook。每个机器人每分钟最多 20 条，超出时等待的线索合并为一条汇总。", "Messages to WeCom, DingTalk and Feishu groups mask phone numbers and e-mail addresses (138****8000, z***@example.com); only webhooks get them in full. At most 20 messages a minute go to one robot; beyond that, waiting leads are folded into one digest.";
     error_login: "请登录", "Please log in";
     error_forbidden: "请求被拒绝：请从管理后台自己的页面提交（刷新页面后重试）", "Refused: changes must be sent from the console's own pages (reload the page and try again)";
     error_not_found: "找不到该内容", "Not found";
@@ -202,6 +255,19 @@ impl Lang {
             "running" => t.campaign_status_running,
             "ended" => t.campaign_status_ended,
             "reviewing" => t.campaign_status_reviewing,
+            "ok" => t.state_ok,
+            "retrying" => t.state_retrying,
+            "dead" => t.state_dead,
+            "disabled" => t.state_disabled,
+            "webhook" => t.dest_kind_webhook,
+            "wecom" => t.dest_kind_wecom,
+            "dingtalk" => t.dest_kind_dingtalk,
+            "feishu" => t.dest_kind_feishu,
+            "lead.created" => t.event_lead_created,
+            "lead.updated" => t.event_lead_updated,
+            "conversion.recorded" => t.event_conversion_recorded,
+            "contact.erased" => t.event_contact_erased,
+            "lead.overdue" => t.event_lead_overdue,
             other => kind_label(self, other),
         }
     }
@@ -236,6 +302,20 @@ mod tests {
         for value in kinds.filter(|k| *k != "other") {
             assert_ne!(Lang::En.label(value), "Other", "{value}");
         }
+        let destinations = crate::delivery::Kind::ALL.map(|k| k.as_str());
+        let events = crate::destination::EVENT_TYPES.map(|e| e.as_str());
+        let states = [
+            crate::destination::State::Ok,
+            crate::destination::State::Retrying,
+            crate::destination::State::Dead,
+            crate::destination::State::Disabled,
+        ]
+        .map(|s| s.as_str());
+        for value in destinations.iter().chain(&events).chain(&states) {
+            assert_ne!(Lang::En.label(value), "Other", "{value}");
+            assert_ne!(Lang::Zh.label(value), "其他", "{value}");
+        }
+        assert_eq!(Lang::Zh.label("wecom"), "企业微信");
         assert_eq!(Lang::Zh.label("time_decay"), "时间衰减");
         assert_eq!(Lang::En.label("disqualified"), "Disqualified");
     }

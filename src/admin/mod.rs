@@ -5,6 +5,7 @@
 pub mod campaigns;
 pub mod charts;
 pub mod csrf;
+pub mod destinations;
 pub mod i18n;
 pub mod leads;
 pub mod overview;
@@ -36,12 +37,13 @@ pub struct Ui {
 impl Ui {
     pub fn new(request: &Request<Incoming>, section: &'static str) -> Ui {
         let lang = Lang::from_query(request.uri().query());
-        // The same address in the other language, keeping the period, filters and inputs.
+        // The same address in the other language, keeping the period, filters and inputs,
+        // but not the one-time notices ("saved", …): switching language changes nothing.
         let mut query = url::form_urlencoded::Serializer::new(String::new());
         for (key, value) in
             url::form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes())
         {
-            if key != "lang" && key != "saved" {
+            if !["lang", "saved", "retried", "deleted"].contains(&key.as_ref()) {
                 query.append_pair(&key, &value);
             }
         }
@@ -159,6 +161,11 @@ pub async fn read_form(
         crate::submission::first_value(&fields, csrf::FIELD),
     )?;
     Ok(fields)
+}
+
+/// Errors the marketer can fix in the form (as opposed to a store that is down).
+pub fn is_input_error(error: &Error) -> bool {
+    matches!(error.kind, ErrorKind::Invalid | ErrorKind::Conflict)
 }
 
 /// The value of a posted field, trimmed; empty counts as absent.

@@ -6,25 +6,23 @@ use serde_json::{Value, json};
 
 use crate::helpers::{
     Seed, TOKEN, TestApp, assert_ulid, content_type, header, json_body, lead, spawn_app,
-    start_tags, urlencode,
+    spawn_app_with, start_tags, urlencode,
 };
 
-/// Every console page and action from the router's own table, with `{slug}` = `expo`.
-fn console_routes() -> Vec<(&'static str, String)> {
+/// Every console page and action from the router's own table, with `{slug}` = `expo` and
+/// `{id}` = `id`.
+fn console_routes(id: &str) -> Vec<(&'static str, String)> {
     leadgate::routes::TABLE
         .iter()
         .filter(|entry| entry.pattern.starts_with("/admin"))
         .flat_map(|entry| {
-            let path = entry
-                .pattern
-                .replace("{slug}", "expo")
-                .replace("{id}", "01J0000000000000000000000A");
+            let path = entry.pattern.replace("{slug}", "expo").replace("{id}", id);
             entry.methods.iter().map(move |m| (*m, path.clone()))
         })
         .collect()
 }
 
-trait Console {
+pub(crate) trait Console {
     fn login(self) -> Self;
 }
 
@@ -42,22 +40,22 @@ async fn console_app() -> TestApp {
     app
 }
 
-async fn page(app: &TestApp, path: &str) -> String {
+pub(crate) async fn page(app: &TestApp, path: &str) -> String {
     let resp = app.client.get(app.url(path)).login().send().await.unwrap();
     assert_eq!(resp.status(), 200, "GET {path}");
     assert!(content_type(&resp).starts_with("text/html"), "GET {path}");
     resp.text().await.unwrap()
 }
 
-/// The `_csrf` value of the form whose action is `action` (query ignored).
-fn form_token(html: &str, action: &str) -> String {
+/// The `_csrf` value of the form whose action is `action` (query and fragment ignored).
+pub(crate) fn form_token(html: &str, action: &str) -> String {
     let tags = start_tags(html);
     let start = tags
         .iter()
         .position(|t| {
             t.tag == "form"
                 && t.attr("action")
-                    .is_some_and(|a| a.split('?').next() == Some(action))
+                    .is_some_and(|a| a.split(['?', '#']).next() == Some(action))
         })
         .unwrap_or_else(|| panic!("no form posting to {action}"));
     tags[start..]
@@ -69,7 +67,7 @@ fn form_token(html: &str, action: &str) -> String {
 }
 
 /// Posts a console form as the browser does, from the console's own origin.
-async fn post_form(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> Response {
+pub(crate) async fn post_form(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> Response {
     app.client
         .post(app.url(path))
         .login()
@@ -82,14 +80,26 @@ async fn post_form(app: &TestApp, path: &str, fields: &[(&str, &str)]) -> Respon
         .unwrap()
 }
 
-fn location(resp: &Response) -> String {
+pub(crate) fn location(resp: &Response) -> String {
     header(resp, "location").unwrap_or_default()
 }
 
 #[tokio::test]
 async fn every_console_address_asks_for_the_login() {
-    let app = console_app().await;
-    let routes = console_routes();
+    // A destination for the `{id}` of its pages: on this machine, as nothing is sent to it.
+    let app = spawn_app_with(|c| c.allow_private_destinations = true).await;
+    app.create_campaign("expo", json!({"kind": "trade_show", "channel": "expo"}))
+        .await;
+    let (status, destination) = json_body(
+        app.admin_post(
+            "/api/destinations",
+            &json!({"name": "CRM", "kind": "webhook", "url": "http://127.0.0.1:9/", "enabled": false}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{destination}");
+    let routes = console_routes(destination["id"].as_str().unwrap());
     assert!(routes.len() >= 16, "{routes:?}");
     for (method, path) in &routes {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();

@@ -8,6 +8,7 @@ mod browser;
 mod calls;
 mod campaigns;
 mod console;
+mod console_destinations;
 mod conversions;
 mod costs;
 mod delivery;
