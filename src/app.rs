@@ -210,6 +210,11 @@ async fn route(
         (Route::ApiDestination, "DELETE") => handlers::destinations::delete(state, p[0]).await,
         (Route::ApiDestinationRetry, "POST") => handlers::destinations::retry(state, p[0]).await,
         (Route::ApiDestinationTest, "POST") => handlers::destinations::test(state, p[0]).await,
+        (Route::ApiReportSchedules, "GET") => handlers::schedules::list(state).await,
+        (Route::ApiReportSchedules, "POST") => handlers::schedules::create(state, request).await,
+        (Route::ApiReportSchedule, "GET") => handlers::schedules::get(state, p[0]).await,
+        (Route::ApiReportSchedule, "DELETE") => handlers::schedules::delete(state, p[0]).await,
+        (Route::ApiReportScheduleRun, "POST") => handlers::schedules::run(state, p[0]).await,
         (Route::ApiRoi, "GET") => handlers::roi::json(state, request).await,
         (Route::ApiRoiCsv, "GET") => handlers::roi::csv(state, request, report::Lang::Fields).await,
         (Route::ApiRoiXlsx, "GET") => {

@@ -104,10 +104,15 @@ impl Assign {
                 "assign has no field {key:?}; it takes mode and salespeople"
             )));
         }
-        let mode = match object.get("mode").and_then(Value::as_str) {
-            Some("none") | None => AssignMode::None,
-            Some("owner") => AssignMode::Owner,
-            Some("round_robin") => AssignMode::RoundRobin,
+        // A mode that is not a string (`{}`, `1`) is a mistake, not "none".
+        let mode = match object
+            .get("mode")
+            .filter(|m| !m.is_null())
+            .map(Value::as_str)
+        {
+            Some(Some("none")) | None => AssignMode::None,
+            Some(Some("owner")) => AssignMode::Owner,
+            Some(Some("round_robin")) => AssignMode::RoundRobin,
             Some(_) => return Err(invalid("assign.mode must be none, owner or round_robin")),
         };
         let mut salespeople = Vec::new();
@@ -617,6 +622,17 @@ mod tests {
 
     fn field_of(result: Result<Campaign>) -> String {
         result.unwrap_err().field.unwrap()
+    }
+
+    #[test]
+    fn an_assignment_mode_must_be_one_of_the_names() {
+        let with =
+            |mode: Value| create(json!({"slug": "expo", "name": "展会", "assign": {"mode": mode}}));
+        assert_eq!(with(Value::Null).unwrap().assign.mode, AssignMode::None);
+        assert_eq!(with(json!("owner")).unwrap().assign.mode, AssignMode::Owner);
+        for bad in [json!({}), json!(1), json!("sometimes")] {
+            assert_eq!(field_of(with(bad)), "assign");
+        }
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub const DEFAULT_BODY_TIMEOUT_S: u64 = 30;
 /// Writes waiting for the store's writer by default. Past this, requests are refused with
 /// 503 at once rather than queued without bound.
 pub const DEFAULT_WRITER_QUEUE: usize = 4096;
+/// How often the scheduler looks for due reports: a report goes out at most this long
+/// after its time.
+pub const DEFAULT_SCHEDULE_TICK: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -77,6 +80,10 @@ pub struct Config {
     pub allow_private_destinations: bool,
     /// Waits between delivery attempts: the contract's schedule (tests shorten it).
     pub delivery_retry_delays: Vec<Duration>,
+    /// What time it is, for scheduled reports (tests set it).
+    pub clock: crate::clock::Clock,
+    /// How often the scheduler looks for due reports.
+    pub schedule_tick: Duration,
 }
 
 impl Config {
@@ -108,6 +115,8 @@ impl Config {
             node_id: default_node_id(),
             allow_private_destinations: false,
             delivery_retry_delays: crate::relay::RETRY_DELAYS.to_vec(),
+            clock: crate::clock::Clock::default(),
+            schedule_tick: DEFAULT_SCHEDULE_TICK,
         }
     }
 
@@ -253,6 +262,8 @@ impl Settings {
             node_id,
             allow_private_destinations: self.allow_private_destinations.unwrap_or(false),
             delivery_retry_delays: crate::relay::RETRY_DELAYS.to_vec(),
+            clock: crate::clock::Clock::default(),
+            schedule_tick: DEFAULT_SCHEDULE_TICK,
             global_rate_limit,
             trusted_proxies,
             cors_origins,

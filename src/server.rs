@@ -68,8 +68,10 @@ pub async fn prepare(config: &Config) -> Result<AppState> {
         config.allow_private_destinations,
     );
     relay_settings.retry_delays = config.delivery_retry_delays.clone();
+    let mut service = Service::new(store, forms, relay_settings)?;
+    service.clock = config.clock.clone();
     Ok(AppState {
-        service: Arc::new(Service::new(store, forms, relay_settings)?),
+        service: Arc::new(service),
         public_url: config.public_url.clone(),
         admin_token_hash,
         call_secret: config.call_secret.as_ref().map(|s| s.as_bytes().to_vec()),
@@ -139,6 +141,20 @@ fn spawn_view_flusher(service: Arc<Service>) -> tokio::task::JoinHandle<()> {
             if let Err(error) = crate::service::visits::flush(&service).await {
                 tracing::warn!("form views not written yet: {error}");
             }
+        }
+    })
+}
+
+/// Sends the scheduled reports that are due, every `every`. The first look is at once, so
+/// a report missed while the server was down goes out at the start.
+fn spawn_scheduler(service: Arc<Service>, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        // A slow look (a big ROI roll-up) is not followed by a burst of catch-up looks.
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            crate::service::schedules::send_due(&service).await;
         }
     })
 }
@@ -254,6 +270,7 @@ pub async fn serve(
     let flusher = spawn_view_flusher(service.clone());
     // Destinations' backlogs (left by a crash, too) go out from the stored cursors on.
     service.relays.start().await?;
+    let scheduler = spawn_scheduler(service.clone(), config.schedule_tick);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         // At the connection cap, stop accepting: new clients wait in the kernel's queue.
@@ -330,6 +347,10 @@ pub async fn serve(
     }
     evictor.abort();
     flusher.abort();
+    // Waited for: it holds the store, which must be closed before this returns. A report
+    // it was writing is written whole or not at all, and then sent at the next start.
+    scheduler.abort();
+    let _ = scheduler.await;
     drop(listener);
     tracing::info!("shutting down: finishing requests in flight");
     drop(state);

@@ -32,6 +32,7 @@ pub struct Tables<'txn> {
     pub leads_by_assignee: Table<'txn, (u128, u128), ()>,
     pub contact_assignees: Table<'txn, &'static str, (u128, i64)>,
     pub round_robin: Table<'txn, &'static str, u128>,
+    pub report_schedules: Table<'txn, u128, &'static [u8]>,
     /// Set when a job of this batch appended an outbox event: after the commit, the
     /// relays are woken.
     pub events_appended: bool,
@@ -64,6 +65,7 @@ impl<'txn> Tables<'txn> {
             leads_by_assignee: txn.open_table(tables::LEADS_BY_ASSIGNEE).map_err(storage)?,
             contact_assignees: txn.open_table(tables::CONTACT_ASSIGNEES).map_err(storage)?,
             round_robin: txn.open_table(tables::ROUND_ROBIN).map_err(storage)?,
+            report_schedules: txn.open_table(tables::REPORT_SCHEDULES).map_err(storage)?,
             events_appended: false,
         })
     }

@@ -133,6 +133,7 @@ pub fn initialise(db: &Database, tz: &jiff::tz::TimeZone) -> Result<()> {
         txn.open_table(tables::LEADS_BY_ASSIGNEE).map_err(storage)?;
         txn.open_table(tables::CONTACT_ASSIGNEES).map_err(storage)?;
         txn.open_table(tables::ROUND_ROBIN).map_err(storage)?;
+        txn.open_table(tables::REPORT_SCHEDULES).map_err(storage)?;
     }
     txn.commit().map_err(storage)
 }

@@ -552,7 +552,9 @@ async fn destinations_are_listed_changed_tested_and_deleted() {
             "lead.created",
             "lead.updated",
             "conversion.recorded",
-            "contact.erased"
+            "contact.erased",
+            "lead.overdue",
+            "report.roi"
         ])
     );
     let (_, list) = json_body(app.admin_get("/api/destinations").await).await;

@@ -53,6 +53,7 @@ pub struct TestApp {
     pub token: String,
     pub _dir: tempfile::TempDir,
     _shutdown: oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<()>,
 }
 
 /// A client that never follows redirects and never hangs a test for long.
@@ -71,6 +72,12 @@ pub async fn spawn_app() -> TestApp {
 /// `spawn_app` with settings changed by `configure` (e.g. a call-webhook secret).
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("create temp data dir");
+    spawn_app_in(dir, configure).await
+}
+
+/// `spawn_app_with` on an existing data directory: with [`TestApp::stop`], a restart of
+/// the server on the same store.
+pub async fn spawn_app_in(dir: tempfile::TempDir, configure: impl FnOnce(&mut Config)) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1:0");
@@ -88,7 +95,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         // Resolves when the TestApp (and with it the sender) is dropped.
         let _ = rx.await;
     };
-    tokio::spawn(async move {
+    let server = tokio::spawn(async move {
         if let Err(e) = leadgate::server::serve(config, listener, shutdown).await {
             eprintln!("leadgate server stopped with an error: {e:?}");
         }
@@ -100,10 +107,31 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         token: TOKEN.to_owned(),
         _dir: dir,
         _shutdown: tx,
+        server,
     }
 }
 
 impl TestApp {
+    /// Shuts the server down as a stop signal would, waits until it has closed its store,
+    /// and hands back the data directory for the next start.
+    pub async fn stop(self) -> tempfile::TempDir {
+        let TestApp {
+            client,
+            _dir,
+            _shutdown,
+            server,
+            ..
+        } = self;
+        // The client's keep-alive connections would only slow the server's drain down.
+        drop(client);
+        drop(_shutdown);
+        tokio::time::timeout(Duration::from_secs(30), server)
+            .await
+            .expect("the server stops within 30 s")
+            .expect("the server task ends cleanly");
+        _dir
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
