@@ -40,11 +40,7 @@ pub async fn handle(
         .get(header::ORIGIN)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let has_body = request.headers().contains_key(header::TRANSFER_ENCODING)
-        || request
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes() != b"0");
+    let has_body = carries_body(request.headers());
     let is_image = path.ends_with(".png") || path.ends_with(".svg");
     let is_page =
         (path.starts_with("/f/") || path.starts_with("/q/") || path.starts_with("/admin"))
@@ -81,6 +77,14 @@ pub async fn handle(
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     with_common_headers(reply)
+}
+
+/// Whether the request announces a body (a length above zero, or chunks).
+fn carries_body(headers: &hyper::HeaderMap) -> bool {
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
 }
 
 /// Counts the request by route and status class, and a refusal by its reason.
@@ -151,6 +155,15 @@ async fn route(
         return Err(method_not_allowed(matched.entry.methods));
     }
     let changes = !matches!(method, Method::GET | Method::HEAD);
+    if !changes && carries_body(request.headers()) {
+        // No GET here reads a body, and one left unread makes the connection close with
+        // data still unread, which resets it: a large answer (an export, this API's
+        // document) would arrive cut off. Say so instead.
+        return Err(Error::bad_request(
+            "body_not_allowed",
+            "GET and HEAD requests must not carry a body",
+        ));
+    }
     let basic = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -214,6 +227,11 @@ async fn route(
         (Route::ApiDestination, "DELETE") => handlers::destinations::delete(state, p[0]).await,
         (Route::ApiDestinationRetry, "POST") => handlers::destinations::retry(state, p[0]).await,
         (Route::ApiDestinationTest, "POST") => handlers::destinations::test(state, p[0]).await,
+        (Route::ApiReportSchedules, "GET") => handlers::schedules::list(state).await,
+        (Route::ApiReportSchedules, "POST") => handlers::schedules::create(state, request).await,
+        (Route::ApiReportSchedule, "GET") => handlers::schedules::get(state, p[0]).await,
+        (Route::ApiReportSchedule, "DELETE") => handlers::schedules::delete(state, p[0]).await,
+        (Route::ApiReportScheduleRun, "POST") => handlers::schedules::run(state, p[0]).await,
         (Route::ApiRoi, "GET") => handlers::roi::json(state, request).await,
         (Route::ApiRoiCsv, "GET") => handlers::roi::csv(state, request, report::Lang::Fields).await,
         (Route::ApiRoiXlsx, "GET") => {

@@ -1,18 +1,17 @@
-//! The time as background work sees it. The server reads the system clock; tests inject
-//! one they move by hand, so "two hours later" takes no two hours.
+//! The wall clock, as a seam: scheduled reports are due at a time of day, and a test
+//! cannot wait until 09:00 tomorrow. Production reads the system clock; tests set the
+//! time they need (`Config::clock`).
 
+use std::fmt;
 use std::sync::Arc;
 
+/// What time it is. Cheap to clone.
 #[derive(Clone)]
 pub struct Clock(Arc<dyn Fn() -> jiff::Timestamp + Send + Sync>);
 
 impl Clock {
-    pub fn system() -> Clock {
-        Clock(Arc::new(jiff::Timestamp::now))
-    }
-
-    /// A clock that reads `now` (tests).
-    pub fn from_fn(now: impl Fn() -> jiff::Timestamp + Send + Sync + 'static) -> Clock {
+    /// A clock that reads `now` (a test's hand-moved time).
+    pub fn new(now: impl Fn() -> jiff::Timestamp + Send + Sync + 'static) -> Clock {
         Clock(Arc::new(now))
     }
 
@@ -21,8 +20,15 @@ impl Clock {
     }
 }
 
-impl std::fmt::Debug for Clock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Default for Clock {
+    /// The system clock.
+    fn default() -> Clock {
+        Clock::new(jiff::Timestamp::now)
+    }
+}
+
+impl fmt::Debug for Clock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Clock({})", self.now())
     }
 }

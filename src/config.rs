@@ -34,6 +34,9 @@ pub const DEFAULT_BODY_TIMEOUT_S: u64 = 30;
 pub const DEFAULT_WRITER_QUEUE: usize = 4096;
 /// API.md: overdue leads are looked for at least every minute.
 pub const DEFAULT_FOLLOW_UP_CHECK: Duration = Duration::from_secs(60);
+/// How often the scheduler looks for due reports: a report goes out at most this long
+/// after its time.
+pub const DEFAULT_SCHEDULE_TICK: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -79,10 +82,13 @@ pub struct Config {
     pub allow_private_destinations: bool,
     /// Waits between delivery attempts: the contract's schedule (tests shorten it).
     pub delivery_retry_delays: Vec<Duration>,
-    /// What background work takes for "now" (tests inject their own).
+    /// What time it is for background work: overdue checks, scheduled reports (tests
+    /// set it).
     pub clock: crate::clock::Clock,
     /// How often leads past their follow-up deadline are looked for.
     pub follow_up_check: Duration,
+    /// How often the scheduler looks for due reports.
+    pub schedule_tick: Duration,
 }
 
 impl Config {
@@ -114,8 +120,9 @@ impl Config {
             node_id: default_node_id(),
             allow_private_destinations: false,
             delivery_retry_delays: crate::relay::RETRY_DELAYS.to_vec(),
-            clock: crate::clock::Clock::system(),
+            clock: crate::clock::Clock::default(),
             follow_up_check: DEFAULT_FOLLOW_UP_CHECK,
+            schedule_tick: DEFAULT_SCHEDULE_TICK,
         }
     }
 
@@ -261,8 +268,9 @@ impl Settings {
             node_id,
             allow_private_destinations: self.allow_private_destinations.unwrap_or(false),
             delivery_retry_delays: crate::relay::RETRY_DELAYS.to_vec(),
-            clock: crate::clock::Clock::system(),
+            clock: crate::clock::Clock::default(),
             follow_up_check: DEFAULT_FOLLOW_UP_CHECK,
+            schedule_tick: DEFAULT_SCHEDULE_TICK,
             global_rate_limit,
             trusted_proxies,
             cors_origins,

@@ -29,13 +29,16 @@ const MAX_URL_CHARS: usize = 2048;
 /// A filter longer than this is a mistake, and every event is checked against it.
 const MAX_CAMPAIGNS: usize = 1000;
 
-/// Event types a destination can ask for.
-pub const EVENT_TYPES: [EventType; 5] = [
+/// Event types a destination can ask for, in the contract's order. A `report.roi` goes to
+/// its schedule's destination whatever that destination asks for; it is listed so that a
+/// filter may name it.
+pub const EVENT_TYPES: [EventType; 6] = [
     EventType::LeadCreated,
     EventType::LeadUpdated,
     EventType::ConversionRecorded,
     EventType::ContactErased,
     EventType::LeadOverdue,
+    EventType::ReportRoi,
 ];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -199,8 +202,13 @@ impl Destination {
 
     /// Whether an event of `kind` about `campaign` (a lead's campaign, or the campaign of
     /// the latest lead of a conversion's contact) goes here. An erasure passes every
-    /// campaign filter: a receiver holding any of the person's leads must blank them.
-    pub fn wants(&self, kind: EventType, campaign: Option<&str>) -> bool {
+    /// campaign filter: a receiver holding any of the person's leads must blank them. An
+    /// event for one `target` (a scheduled report) goes there and nowhere else, whatever
+    /// the filters say: the schedule chose its destination.
+    pub fn wants(&self, kind: EventType, campaign: Option<&str>, target: Option<LeadId>) -> bool {
+        if let Some(target) = target {
+            return target == self.id;
+        }
         self.events.contains(&kind)
             && (self.campaigns.is_empty()
                 || kind == EventType::ContactErased
@@ -375,8 +383,8 @@ mod tests {
                 .unwrap();
         assert_eq!(d.events, EVENT_TYPES);
         assert!(d.campaigns.is_empty() && d.enabled && d.secret.is_none());
-        assert!(d.wants(EventType::LeadCreated, Some("anything")));
-        assert!(d.wants(EventType::ConversionRecorded, None));
+        assert!(d.wants(EventType::LeadCreated, Some("anything"), None));
+        assert!(d.wants(EventType::ConversionRecorded, None, None));
     }
 
     #[test]
@@ -386,14 +394,40 @@ mod tests {
             "events": ["lead.updated", "lead.created", "lead.created"], "campaigns": ["expo"]}))
         .unwrap();
         assert_eq!(d.events, [EventType::LeadCreated, EventType::LeadUpdated]);
-        assert!(d.wants(EventType::LeadCreated, Some("expo")));
-        assert!(!d.wants(EventType::LeadCreated, Some("other")));
-        assert!(!d.wants(EventType::LeadCreated, None));
-        assert!(!d.wants(EventType::ConversionRecorded, Some("expo")));
+        assert!(d.wants(EventType::LeadCreated, Some("expo"), None));
+        assert!(!d.wants(EventType::LeadCreated, Some("other"), None));
+        assert!(!d.wants(EventType::LeadCreated, None, None));
+        assert!(!d.wants(EventType::ConversionRecorded, Some("expo"), None));
         let erasures = create(json!({"name": "CRM", "kind": "webhook",
             "url": "https://crm.example.com/h", "campaigns": ["expo"]}))
         .unwrap();
-        assert!(erasures.wants(EventType::ContactErased, None));
+        assert!(erasures.wants(EventType::ContactErased, None, None));
+    }
+
+    #[test]
+    fn a_targeted_event_goes_to_its_target_only_whatever_the_filters() {
+        let only_new_leads = create(json!({"name": "Sales", "kind": "webhook",
+            "url": "https://crm.example.com/h", "events": ["lead.created"], "campaigns": ["expo"]}))
+        .unwrap();
+        let other = create(json!({"name": "CRM", "kind": "webhook",
+            "url": "https://crm.example.com/h"}))
+        .unwrap();
+        let to = Some(only_new_leads.id);
+        assert!(only_new_leads.wants(EventType::ReportRoi, None, to));
+        assert!(!other.wants(EventType::ReportRoi, None, to));
+        assert!(!other.wants(EventType::LeadCreated, Some("expo"), to));
+        // Untargeted, a report is a type like any other.
+        assert!(other.wants(EventType::ReportRoi, None, None));
+        assert!(!only_new_leads.wants(EventType::ReportRoi, None, None));
+        let subscribed = create(
+            json!({"name": "x", "kind": "webhook", "url": "https://a.example/",
+            "events": ["report.roi", "lead.overdue"]}),
+        )
+        .unwrap();
+        assert_eq!(
+            subscribed.events,
+            [EventType::LeadOverdue, EventType::ReportRoi]
+        );
     }
 
     #[test]
@@ -498,7 +532,8 @@ mod tests {
                 "lead.updated",
                 "conversion.recorded",
                 "contact.erased",
-                "lead.overdue"
+                "lead.overdue",
+                "report.roi"
             ])
         );
     }

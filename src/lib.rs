@@ -27,6 +27,9 @@
 //!   its JSON; [`relay`]: one worker per destination delivering the outbox's events in
 //!   order with retries; [`outbound`]: the HTTP client they send with, which refuses
 //!   private addresses after DNS resolution.
+//! - [`schedule`]: report schedules (which destination gets the ROI summary of which day,
+//!   ISO week or month, and when) and their calendar arithmetic; [`clock`]: the wall
+//!   clock they read, replaceable in tests.
 //! - [`store`]: the only module that knows redb; a single group-committing writer.
 //! - [`templates`]: askama page structs (HTML in `templates/`).
 #![forbid(unsafe_code)]
@@ -63,6 +66,7 @@ pub mod report;
 pub mod roi;
 pub mod routes;
 pub mod salesperson;
+pub mod schedule;
 pub mod server;
 pub mod service;
 pub mod state;

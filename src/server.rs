@@ -68,8 +68,10 @@ pub async fn prepare(config: &Config) -> Result<AppState> {
         config.allow_private_destinations,
     );
     relay_settings.retry_delays = config.delivery_retry_delays.clone();
+    let mut service = Service::new(store, forms, relay_settings)?;
+    service.clock = config.clock.clone();
     Ok(AppState {
-        service: Arc::new(Service::new(store, forms, relay_settings)?),
+        service: Arc::new(service),
         public_url: config.public_url.clone(),
         admin_token_hash,
         call_secret: config.call_secret.as_ref().map(|s| s.as_bytes().to_vec()),
@@ -158,6 +160,20 @@ fn spawn_overdue_checker(
             if let Err(error) = crate::service::leads::remind_overdue(&service, clock.now()).await {
                 tracing::warn!("overdue leads not checked: {error}");
             }
+        }
+    })
+}
+
+/// Sends the scheduled reports that are due, every `every`. The first look is at once, so
+/// a report missed while the server was down goes out at the start.
+fn spawn_scheduler(service: Arc<Service>, every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        // A slow look (a big ROI roll-up) is not followed by a burst of catch-up looks.
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            crate::service::schedules::send_due(&service).await;
         }
     })
 }
@@ -278,6 +294,7 @@ pub async fn serve(
         config.clock.clone(),
         config.follow_up_check,
     );
+    let scheduler = spawn_scheduler(service.clone(), config.schedule_tick);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         // At the connection cap, stop accepting: new clients wait in the kernel's queue.
@@ -354,7 +371,13 @@ pub async fn serve(
     }
     evictor.abort();
     flusher.abort();
+    // Both waited for: they hold the store, which must be closed before this returns. A
+    // reminder or report being written is written whole or not at all, and then sent at
+    // the next start.
     overdue_checker.abort();
+    scheduler.abort();
+    let _ = overdue_checker.await;
+    let _ = scheduler.await;
     drop(listener);
     tracing::info!("shutting down: finishing requests in flight");
     drop(state);

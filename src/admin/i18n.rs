@@ -139,6 +139,7 @@ messages! {
     event_conversion_recorded: "成交记录", "Conversion recorded";
     event_contact_erased: "联系人数据删除", "Contact erased";
     event_lead_overdue: "线索超时未跟进", "Lead overdue";
+    event_report_roi: "ROI 定时报表", "Scheduled ROI report";
     campaigns_filter: "只推送这些活动（都不选 = 全部活动，包括以后新建的）", "Only these campaigns (none ticked = all, including later ones)";
     no_campaigns_yet: "还没有活动：将推送所有活动的事件。", "No campaigns yet: every campaign's events are sent.";
     enabled: "启用", "Enabled";
@@ -268,6 +269,7 @@ impl Lang {
             "conversion.recorded" => t.event_conversion_recorded,
             "contact.erased" => t.event_contact_erased,
             "lead.overdue" => t.event_lead_overdue,
+            "report.roi" => t.event_report_roi,
             other => kind_label(self, other),
         }
     }

@@ -27,6 +27,8 @@ pub enum Topic {
     NewLead,
     LeadUpdated,
     Conversion,
+    /// A scheduled ROI report: never folded into a digest.
+    Report,
     Digest,
     Test,
 }
@@ -86,6 +88,7 @@ pub fn for_event(
         "lead.updated" => Some(lead_updated(data, &campaign(), public_url)),
         "lead.overdue" => Some(lead_overdue(data, &campaign(), public_url)),
         "conversion.recorded" => Some(conversion_recorded(data, campaign_name, public_url)),
+        "report.roi" => Some(roi_report(event, public_url)),
         "test" => Some(test_message()),
         _ => None,
     }
@@ -230,6 +233,209 @@ pub fn conversion_recorded(
         summary: format!("成交进展：{summary}"),
         at: None,
         mentions: Vec::new(),
+    }
+}
+
+/// Rows a chat report lists, by revenue.
+pub const REPORT_TOP_ROWS: usize = 5;
+
+/// Currencies whose totals a chat report lists; a store with more is unusual, and WeCom
+/// refuses markdown over 4,096 bytes.
+const REPORT_MAX_CURRENCIES: usize = 5;
+
+/// A scheduled ROI report (`report.roi`) as a group chat reads it: the period, the totals
+/// per currency (cost, leads, orders, revenue, ROI), the top rows by revenue with the
+/// same figures, and a link to the console's summary of the period. `event["report"]`
+/// says which period; `event["data"]` is the `/api/roi` JSON of it. Money is written as
+/// the API writes it, two decimals, with thousands separators for reading at a glance.
+pub fn roi_report(event: &Value, public_url: &str) -> ChatMessage {
+    let about = event.get("report").unwrap_or(&Value::Null);
+    let data = event.get("data").unwrap_or(&Value::Null);
+    let kind = match about.get("every").and_then(Value::as_str) {
+        Some("weekly") => "周报",
+        Some("monthly") => "月报",
+        _ => "日报",
+    };
+    // Dates are not `clean`ed: their eight digits would be masked as a phone number.
+    let date = |key: &str| text(about, key).filter(|d| is_date_label(d));
+    let period = date("period").unwrap_or_default();
+    let title = format!("ROI {kind} {period}");
+    let (from, to) = (date("from"), date("to"));
+    let mut rows = Vec::new();
+    if let (Some(from), Some(to)) = (&from, &to) {
+        let span = if from == to {
+            from.clone()
+        } else {
+            format!("{from} 至 {to}")
+        };
+        rows.push(("周期", span));
+    }
+    if let Some(model) = text(data, "model") {
+        rows.push(("归因模型", model_label(&model)));
+    }
+    if let Some(group_by) = text(about, "group_by") {
+        rows.push(("分组", group_label(&group_by)));
+    }
+    let totals = data.get("totals").and_then(Value::as_object);
+    let mut currencies = 0;
+    for (currency, sums) in totals.into_iter().flatten() {
+        currencies += 1;
+        if currencies > REPORT_MAX_CURRENCIES {
+            rows.push(("合计", "其他币种请在控制台查看".into()));
+            break;
+        }
+        rows.push(("合计", format!("{} · {}", clean(currency), figures(sums))));
+    }
+    if currencies == 0 {
+        rows.push(("合计", "本期没有数据".into()));
+    }
+    let items = top_rows(data);
+    let mut query: Vec<(&str, String)> = Vec::new();
+    for (key, value) in [("from", &from), ("to", &to)] {
+        if let Some(value) = value {
+            query.push((key, value.clone()));
+        }
+    }
+    if let Some(model) = text(data, "model") {
+        query.push(("model", model));
+    }
+    if let Some(group_by) = text(about, "group_by") {
+        query.push(("group_by", group_by));
+    }
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&query)
+        .finish();
+    ChatMessage {
+        topic: Topic::Report,
+        summary: title.clone(),
+        title,
+        rows,
+        items,
+        link: Some(format!(
+            "{}/admin?{query}",
+            public_url.trim_end_matches('/')
+        )),
+        at: None,
+        mentions: Vec::new(),
+    }
+}
+
+/// The rows with the most revenue, best first (the report's order among equals), as
+/// one-liners. When the rows mix currencies each names its own.
+fn top_rows(report: &Value) -> Vec<String> {
+    let Some(rows) = report.get("rows").and_then(Value::as_array) else {
+        return Vec::new();
+    };
+    let mixed = report.get("currency").is_none_or(Value::is_null);
+    let mut ranked: Vec<&Value> = rows.iter().collect();
+    // Revenue is a decimal string; as a float it orders correctly at any amount a
+    // campaign earns (exact to the cent below 2^53 cents).
+    let revenue = |row: &Value| -> f64 {
+        text(row, "revenue")
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(0.0)
+    };
+    ranked.sort_by(|a, b| revenue(b).total_cmp(&revenue(a)));
+    ranked
+        .into_iter()
+        .take(REPORT_TOP_ROWS)
+        .enumerate()
+        .map(|(i, row)| {
+            let name = text(row, "name")
+                .or_else(|| text(row, "key"))
+                .map(|n| clean(&n))
+                .unwrap_or_else(|| "（未命名）".into());
+            let currency = match text(row, "currency") {
+                Some(code) if mixed => format!(" {}", clean(&code)),
+                _ => String::new(),
+            };
+            format!("TOP{} {name}{currency} · {}", i + 1, figures(row))
+        })
+        .collect()
+}
+
+/// `成本 12,000.00 · 线索 30 · 订单 2 · 收入 48,500.50 · ROI 304.17%` of a row or a total.
+fn figures(row: &Value) -> String {
+    let money = |key: &str| {
+        text(row, key)
+            .map(|m| group_thousands(&m))
+            .unwrap_or_else(|| "—".into())
+    };
+    let number = |key: &str| -> Option<f64> { row.get(key).and_then(Value::as_f64) };
+    let leads = row.get("leads").and_then(Value::as_u64).unwrap_or(0);
+    // Orders are credited by the model: fractional under split models.
+    let orders = match number("orders") {
+        Some(x) if x.fract() == 0.0 => format!("{x:.0}"),
+        Some(x) => format!("{x:.2}"),
+        None => "0".into(),
+    };
+    let roi = match number("roi_pct") {
+        Some(x) => format!("{x:.2}%"),
+        // No cost: ROI has no denominator.
+        None => "—".into(),
+    };
+    format!(
+        "成本 {} · 线索 {leads} · 订单 {orders} · 收入 {} · ROI {roi}",
+        money("cost"),
+        money("revenue")
+    )
+}
+
+/// A money string of the API (`"-48500.50"`) with thousands separators
+/// (`"-48,500.50"`). Anything else is not money: shown as a dash, never as typed text
+/// (whose digits might be a phone number).
+pub fn group_thousands(amount: &str) -> String {
+    let (sign, digits) = match amount.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", amount),
+    };
+    let (whole, cents) = match digits.split_once('.') {
+        Some((whole, cents)) => (whole, Some(cents)),
+        None => (digits, None),
+    };
+    let is_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !is_digits(whole) || cents.is_some_and(|c| !is_digits(c)) {
+        return "—".into();
+    }
+    let mut grouped = String::with_capacity(whole.len() + whole.len() / 3);
+    for (i, digit) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    match cents {
+        Some(cents) => format!("{sign}{grouped}.{cents}"),
+        None => format!("{sign}{grouped}"),
+    }
+}
+
+/// `2026-11-28`, `2026-W48`, `2026-11`: digits, dashes and the week's `W` only.
+fn is_date_label(text: &str) -> bool {
+    text.len() <= 10
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'-' || b == b'W')
+}
+
+fn model_label(model: &str) -> String {
+    match model {
+        "last_touch" => "末次触点".into(),
+        "first_touch" => "首次触点".into(),
+        "linear" => "线性".into(),
+        "time_decay" => "时间衰减".into(),
+        "position_based" => "位置加权".into(),
+        "markov" => "数据驱动（马尔可夫）".into(),
+        other => clean(other),
+    }
+}
+
+fn group_label(group_by: &str) -> String {
+    match group_by {
+        "campaign" => "按活动".into(),
+        "channel" => "按渠道".into(),
+        "kind" => "按类型".into(),
+        other => clean(other),
     }
 }
 
@@ -799,6 +1005,166 @@ mod tests {
         {}
         let mixed = super::digest(&[messages[0].clone(), test_message()], URL);
         assert_eq!(mixed.title, "另有 2 条通知（消息较多，已合并）");
+    }
+
+    fn roi_row(key: &str, name: &str, cost: &str, revenue: &str, roi: Value) -> Value {
+        json!({"key": key, "name": name, "currency": "CNY", "cost": cost, "leads": 12,
+               "orders": 1.5, "revenue": revenue, "roi_pct": roi})
+    }
+
+    fn report_event(every: &str, period: &str, from: &str, to: &str, rows: Vec<Value>) -> Value {
+        json!({
+            "id": "01JC0000000000000000000000", "type": "report.roi",
+            "report": {"schedule": "01JC0000000000000000000001", "every": every,
+                       "period": period, "from": from, "to": to, "group_by": "campaign"},
+            "data": {
+                "model": "last_touch", "currency": "CNY", "rows": rows,
+                "totals": {"CNY": {"cost": "1234567.00", "leads": 30, "orders": 2.0,
+                                   "revenue": "48500.50", "roi_pct": -96.07}},
+                "warnings": [],
+            },
+        })
+    }
+
+    #[test]
+    fn a_report_shows_totals_and_the_top_five_rows_by_revenue() {
+        let rows: Vec<Value> = [
+            ("a", "展会 2026", "100.00", "5.00"),
+            ("b", "百度 SEM", "2000.00", "90000.00"),
+            ("c", "抖音直播", "300.00", "1500.50"),
+            ("d", "公众号", "0.00", "700.00"),
+            ("e", "线下沙龙", "50.00", "0.00"),
+            ("f", "官网", "10.00", "800.00"),
+        ]
+        .iter()
+        .map(|(key, name, cost, revenue)| roi_row(key, name, cost, revenue, json!(150.0)))
+        .collect();
+        let event = report_event("daily", "2026-11-28", "2026-11-28", "2026-11-28", rows);
+        let message = for_event(&event, None, URL).unwrap();
+        assert_eq!(message.topic, Topic::Report);
+        assert_eq!(message.title, "ROI 日报 2026-11-28");
+        assert_eq!(
+            message.rows,
+            vec![
+                ("周期", "2026-11-28".to_owned()),
+                ("归因模型", "末次触点".to_owned()),
+                ("分组", "按活动".to_owned()),
+                (
+                    "合计",
+                    "CNY · 成本 1,234,567.00 · 线索 30 · 订单 2 · 收入 48,500.50 · ROI -96.07%"
+                        .to_owned()
+                ),
+            ]
+        );
+        assert_eq!(
+            message.items,
+            [
+                "TOP1 百度 SEM · 成本 2,000.00 · 线索 12 · 订单 1.50 · 收入 90,000.00 · ROI 150.00%",
+                "TOP2 抖音直播 · 成本 300.00 · 线索 12 · 订单 1.50 · 收入 1,500.50 · ROI 150.00%",
+                "TOP3 官网 · 成本 10.00 · 线索 12 · 订单 1.50 · 收入 800.00 · ROI 150.00%",
+                "TOP4 公众号 · 成本 0.00 · 线索 12 · 订单 1.50 · 收入 700.00 · ROI 150.00%",
+                "TOP5 展会 2026 · 成本 100.00 · 线索 12 · 订单 1.50 · 收入 5.00 · ROI 150.00%",
+            ]
+        );
+        assert_eq!(
+            message.link.as_deref(),
+            Some(
+                "https://leads.example.com/admin?from=2026-11-28&to=2026-11-28\
+                 &model=last_touch&group_by=campaign"
+            )
+        );
+        // Every robot's body carries the title and the rows; WeCom's stays under its limit.
+        let sent = bodies(&[message]);
+        for body in sent.iter().filter(|b| !b.starts_with("https://")) {
+            assert!(body.contains("ROI 日报 2026-11-28"), "{body}");
+            assert!(body.contains("TOP1 百度 SEM"), "{body}");
+            assert!(
+                !body.contains("线下沙龙"),
+                "the sixth row is left out: {body}"
+            );
+        }
+    }
+
+    #[test]
+    fn weekly_and_monthly_reports_name_their_period() {
+        let weekly = roi_report(
+            &report_event("weekly", "2026-W48", "2026-11-23", "2026-11-29", vec![]),
+            URL,
+        );
+        assert_eq!(weekly.title, "ROI 周报 2026-W48");
+        assert_eq!(
+            weekly.rows[0],
+            ("周期", "2026-11-23 至 2026-11-29".to_owned())
+        );
+        assert!(weekly.items.is_empty());
+        let monthly = roi_report(
+            &report_event("monthly", "2026-11", "2026-11-01", "2026-11-30", vec![]),
+            URL,
+        );
+        assert_eq!(monthly.title, "ROI 月报 2026-11");
+    }
+
+    #[test]
+    fn a_report_without_data_says_so_and_mixed_currencies_name_theirs() {
+        let mut empty = report_event("daily", "2026-11-28", "2026-11-28", "2026-11-28", vec![]);
+        empty["data"]["totals"] = json!({});
+        let message = roi_report(&empty, URL);
+        assert!(message.rows.contains(&("合计", "本期没有数据".to_owned())));
+
+        let mut usd = roi_row("u", "Google", "10.00", "20.00", Value::Null);
+        usd["currency"] = json!("USD");
+        let mut mixed = report_event(
+            "daily",
+            "2026-11-28",
+            "2026-11-28",
+            "2026-11-28",
+            vec![usd, roi_row("c", "百度", "1.00", "2.00", json!(100.0))],
+        );
+        mixed["data"]["currency"] = Value::Null;
+        let message = roi_report(&mixed, URL);
+        assert_eq!(
+            message.items[0],
+            "TOP1 Google USD · 成本 10.00 · 线索 12 · 订单 1.50 · 收入 20.00 · ROI —"
+        );
+        assert!(message.items[1].starts_with("TOP2 百度 CNY · "));
+    }
+
+    #[test]
+    fn a_report_is_safe_to_post_whatever_the_names() {
+        let rows = (0..6)
+            .map(|i| {
+                roi_row(
+                    &format!("k{i}"),
+                    &format!("<@all> 13800138000 {}", "长".repeat(1000)),
+                    "1.00",
+                    "2.00",
+                    json!(100.0),
+                )
+            })
+            .collect();
+        let mut event = report_event("daily", "13800138000", "2026-11-28", "2026-11-28", rows);
+        event["data"]["totals"]["CNY"]["revenue"] = json!("13800138000 call me");
+        let message = roi_report(&event, URL);
+        // A period that is not a date label is left out, not masked into the title.
+        assert_eq!(message.title, "ROI 日报 ");
+        for body in bodies(&[message]) {
+            assert!(!body.contains("13800138000"), "{body}");
+            assert!(!body.contains("<@all>"), "{body}");
+            assert!(body.len() < 4096, "{} bytes", body.len());
+        }
+    }
+
+    #[test]
+    fn money_gets_thousands_separators_and_nothing_else_passes() {
+        assert_eq!(group_thousands("0.00"), "0.00");
+        assert_eq!(group_thousands("999.99"), "999.99");
+        assert_eq!(group_thousands("1000.00"), "1,000.00");
+        assert_eq!(group_thousands("48500.50"), "48,500.50");
+        assert_eq!(group_thousands("-1234567.89"), "-1,234,567.89");
+        assert_eq!(group_thousands("1000"), "1,000");
+        for bad in ["", "-", "1.2.3", "12a.00", "1e9", " 1.00", ".50"] {
+            assert_eq!(group_thousands(bad), "—", "{bad:?}");
+        }
     }
 
     fn mainland_mobile() -> impl Strategy<Value = String> {

@@ -10,3 +10,4 @@ pub mod leads;
 pub mod qr;
 pub mod roi;
 pub mod salespeople;
+pub mod schedules;

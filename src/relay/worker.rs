@@ -129,6 +129,21 @@ struct Item {
     chat: Option<ChatMessage>,
 }
 
+impl Item {
+    fn is_report(&self) -> bool {
+        self.chat
+            .as_ref()
+            .is_some_and(|m| m.topic == delivery::chat::Topic::Report)
+    }
+}
+
+/// How many of the waiting items (given as "is it a report") a digest of up to `n`
+/// folds. A report is never folded (it would shrink to its title): the digest stops
+/// before it, and it goes on its own. Below 2, send the first item alone.
+fn digest_len(reports: impl Iterator<Item = bool>, n: usize) -> usize {
+    reports.take(n).take_while(|report| !report).count()
+}
+
 /// How a wait ended.
 enum Woke {
     /// The time ran out, or events arrived.
@@ -217,7 +232,10 @@ impl Worker {
             match self.pacer.next(std::time::Instant::now(), self.queue.len()) {
                 Plan::Idle | Plan::SendOne => (1, self.queue[0].chat.clone()),
                 Plan::SendDigest(n) => {
-                    let n = n.min(self.queue.len());
+                    let n = digest_len(self.queue.iter().map(Item::is_report), n);
+                    if n < 2 {
+                        return self.deliver(1, self.queue[0].chat.clone()).await;
+                    }
                     let messages: Vec<ChatMessage> = self
                         .queue
                         .iter()
@@ -393,7 +411,7 @@ impl Worker {
             self.read_up_to = seq;
             if !self
                 .destination
-                .wants(event.kind, event.campaign.as_deref())
+                .wants(event.kind, event.campaign.as_deref(), event.target)
             {
                 continue;
             }
@@ -469,5 +487,21 @@ impl Worker {
         live.position = self.position;
         live.state = state;
         live.next_attempt_at = next_attempt_at;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::digest_len;
+
+    #[test]
+    fn a_digest_never_folds_a_report() {
+        let queue = |reports: &'static [bool]| reports.iter().copied();
+        assert_eq!(digest_len(queue(&[false; 5]), 5), 5);
+        assert_eq!(digest_len(queue(&[false; 5]), 3), 3);
+        assert_eq!(digest_len(queue(&[false, false, true, false]), 4), 2);
+        // A report first, or right after the first: each goes alone.
+        assert_eq!(digest_len(queue(&[true, false, false]), 3), 0);
+        assert_eq!(digest_len(queue(&[false, true, false]), 3), 1);
     }
 }

@@ -13,10 +13,12 @@ pub mod destinations;
 pub mod leads;
 pub mod reports;
 pub mod salespeople;
+pub mod schedules;
 pub mod visits;
 
 use std::sync::Arc;
 
+use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::forms::FormSet;
 use crate::metrics::Metrics;
@@ -34,6 +36,8 @@ pub struct Service {
     /// The destinations' workers (idle until `relays.start()`: command-line tools send
     /// nothing).
     pub relays: Relays,
+    /// What time it is for report schedules (the system clock, unless a test sets one).
+    pub clock: Clock,
 }
 
 impl Service {
@@ -47,6 +51,7 @@ impl Service {
             metrics,
             views: visits::FormViews::default(),
             relays,
+            clock: Clock::default(),
         })
     }
 

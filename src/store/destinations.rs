@@ -67,13 +67,15 @@ pub fn update(
     Ok(destination)
 }
 
-/// Removes the destination, its record and its cursor (its backlog goes with it).
+/// Removes the destination, its record, its cursor (its backlog goes with it) and its
+/// report schedules.
 pub fn delete(t: &mut Tables<'_>, id: LeadId) -> Result<Destination> {
     let destination: Destination = match t.destinations.remove(id.to_u128()).map_err(storage)? {
         Some(bytes) => decode_record(bytes.value(), "destination")?,
         None => return Err(unknown(id)),
     };
     t.deliveries.remove(id.to_u128()).map_err(storage)?;
+    super::schedules::delete_for_destination(t, id)?;
     outbox::unregister(t, &destination.consumer())?;
     Ok(destination)
 }

@@ -11,6 +11,7 @@ mod open;
 pub mod outbox;
 mod read;
 pub mod roster;
+pub mod schedules;
 mod tables;
 mod write;
 mod writer;
@@ -30,6 +31,7 @@ use crate::error::{Error, Result};
 use crate::lead::Lead;
 use crate::roi::RoiInput;
 use crate::salesperson::Salesperson;
+use crate::schedule::Schedule;
 
 pub use check::Report as CheckReport;
 pub use read::LeadQuery;
@@ -408,6 +410,34 @@ impl Store {
 
     pub async fn destination(&self, id: LeadId) -> Result<destinations::Stored> {
         self.read(move |txn| destinations::get(txn, id)).await
+    }
+
+    // ---- report schedules (see `schedules`) -----------------------------------------
+
+    /// Stores a new schedule; `422 unknown_destination` if its destination is gone.
+    pub async fn create_schedule(&self, schedule: Schedule) -> Result<Schedule> {
+        self.writer
+            .run(move |t, _| schedules::create(t, &schedule).map(|()| schedule))
+            .await
+    }
+
+    pub async fn delete_schedule(&self, id: LeadId) -> Result<()> {
+        self.writer.run(move |t, _| schedules::delete(t, id)).await
+    }
+
+    pub async fn schedules(&self) -> Result<Vec<Schedule>> {
+        self.read(schedules::list).await
+    }
+
+    pub async fn schedule(&self, id: LeadId) -> Result<Schedule> {
+        self.read(move |txn| schedules::get(txn, id)).await
+    }
+
+    /// Writes a report's event (and, when scheduled, its period as the schedule's last).
+    pub async fn send_report(&self, report: schedules::Report) -> Result<Option<schedules::Sent>> {
+        self.writer
+            .run(move |t, _| schedules::send(t, report))
+            .await
     }
 
     pub async fn set_lead_status(&self, id: LeadId, status: LeadStatus) -> Result<Lead> {

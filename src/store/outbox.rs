@@ -16,6 +16,7 @@ use super::tables;
 use super::write::{decode_record, encode_record};
 use crate::domain::LeadId;
 use crate::error::{Error, Result};
+use crate::schedule::Period;
 
 /// meta key of the last sequence number given to an event (u64 LE): numbers keep rising
 /// after the events that had them are dropped.
@@ -28,8 +29,9 @@ pub enum EventType {
     LeadUpdated,
     ConversionRecorded,
     ContactErased,
-    /// A lead not followed up within its campaign's `follow_up_hours`.
+    // New types go last: postcard stores a variant as its position.
     LeadOverdue,
+    ReportRoi,
 }
 
 impl EventType {
@@ -40,6 +42,7 @@ impl EventType {
             EventType::ConversionRecorded => "conversion.recorded",
             EventType::ContactErased => "contact.erased",
             EventType::LeadOverdue => "lead.overdue",
+            EventType::ReportRoi => "report.roi",
         }
     }
 }
@@ -58,19 +61,85 @@ pub struct Event {
     pub campaign: Option<String>,
     /// The lead or conversion as the API shows it, as JSON text.
     pub data: String,
+    /// The one destination this event is for (a scheduled report), whatever the
+    /// destinations' filters say; `None`: every destination whose filters take it.
+    pub target: Option<LeadId>,
+    /// For a `report.roi`: which schedule sent it, and for which period.
+    pub report: Option<ReportAbout>,
+}
+
+/// What a `report.roi` event covers, shown beside its `data` (the `/api/roi` JSON, which
+/// does not say its dates).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportAbout {
+    pub schedule: LeadId,
+    pub period: Period,
+    pub group_by: String,
+}
+
+impl ReportAbout {
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "schedule": self.schedule,
+            "every": self.period.every.as_str(),
+            "period": self.period.label(),
+            "from": self.period.first.to_string(),
+            "to": self.period.last().to_string(),
+            "group_by": self.group_by,
+        })
+    }
+}
+
+/// An event as written before events had a target (an outbox left by an older build).
+#[derive(Deserialize)]
+struct EventV1 {
+    id: LeadId,
+    kind: EventType,
+    #[serde(with = "crate::domain::compact_time")]
+    occurred_at: jiff::Timestamp,
+    campaign: Option<String>,
+    data: String,
+}
+
+/// A stored event, also one written before events had a target: that one is for every
+/// destination whose filters take it, as it was then.
+fn decode_event(bytes: &[u8]) -> Result<Event> {
+    match postcard::from_bytes::<Event>(bytes) {
+        Ok(event) => Ok(event),
+        Err(postcard::Error::DeserializeUnexpectedEnd) => {
+            let old: EventV1 = decode_record(bytes, "event")?;
+            Ok(Event {
+                id: old.id,
+                kind: old.kind,
+                occurred_at: old.occurred_at,
+                campaign: old.campaign,
+                data: old.data,
+                target: None,
+                report: None,
+            })
+        }
+        Err(e) => Err(Error::internal(format!(
+            "a stored event cannot be read: {e}"
+        ))),
+    }
 }
 
 impl Event {
-    /// `{"id", "type", "occurred_at", "node", "data"}` as API.md gives it.
+    /// `{"id", "type", "occurred_at", "node", "data"}` as API.md gives it; a report adds
+    /// `"report": {"schedule", "every", "period", "from", "to", "group_by"}` before `data`.
     pub fn to_json(&self, node: &str) -> serde_json::Value {
         let data = serde_json::from_str(&self.data).unwrap_or(serde_json::Value::Null);
-        serde_json::json!({
+        let mut event = serde_json::json!({
             "id": self.id,
             "type": self.kind.as_str(),
             "occurred_at": crate::lead::format_timestamp(self.occurred_at),
             "node": node,
-            "data": data,
-        })
+        });
+        if let Some(report) = &self.report {
+            event["report"] = report.to_json();
+        }
+        event["data"] = data;
+        event
     }
 }
 
@@ -85,16 +154,48 @@ pub fn append(
     if t.outbox_cursors.first().map_err(storage)?.is_none() {
         return Ok(());
     }
+    write(
+        t,
+        &Event {
+            id: LeadId::generate(),
+            kind,
+            occurred_at: jiff::Timestamp::now(),
+            campaign: campaign.map(str::to_owned),
+            data: data().to_string(),
+            target: None,
+            report: None,
+        },
+    )
+}
+
+/// Appends a scheduled report for the one destination `target` (its consumer is
+/// registered with it, so unlike [`append`] this always writes). Returns the event's id.
+pub fn append_report(
+    t: &mut Tables<'_>,
+    target: LeadId,
+    report: ReportAbout,
+    data: &serde_json::Value,
+) -> Result<LeadId> {
+    let id = LeadId::generate();
+    write(
+        t,
+        &Event {
+            id,
+            kind: EventType::ReportRoi,
+            occurred_at: jiff::Timestamp::now(),
+            campaign: None,
+            data: data.to_string(),
+            target: Some(target),
+            report: Some(report),
+        },
+    )?;
+    Ok(id)
+}
+
+fn write(t: &mut Tables<'_>, event: &Event) -> Result<()> {
     let seq = last_seq(t)? + 1;
-    let event = Event {
-        id: LeadId::generate(),
-        kind,
-        occurred_at: jiff::Timestamp::now(),
-        campaign: campaign.map(str::to_owned),
-        data: data().to_string(),
-    };
     t.outbox
-        .insert(seq, encode_record(&event, "event")?.as_slice())
+        .insert(seq, encode_record(event, "event")?.as_slice())
         .map_err(storage)?;
     t.meta
         .insert(SEQ_KEY, seq.to_le_bytes().as_slice())
@@ -192,7 +293,7 @@ pub fn pending(txn: &ReadTransaction, consumer: &str, limit: usize) -> Result<Ve
     let mut events = Vec::new();
     for entry in outbox.range(cursor + 1..).map_err(storage)?.take(limit) {
         let (seq, bytes) = entry.map_err(storage)?;
-        events.push((seq.value(), decode_record(bytes.value(), "event")?));
+        events.push((seq.value(), decode_event(bytes.value())?));
     }
     Ok(events)
 }
@@ -204,7 +305,7 @@ pub fn after(txn: &ReadTransaction, seq: u64, limit: usize) -> Result<Vec<(u64, 
     let mut events = Vec::new();
     for entry in outbox.range(seq + 1..).map_err(storage)?.take(limit) {
         let (seq, bytes) = entry.map_err(storage)?;
-        events.push((seq.value(), decode_record(bytes.value(), "event")?));
+        events.push((seq.value(), decode_event(bytes.value())?));
     }
     Ok(events)
 }
@@ -332,6 +433,67 @@ mod tests {
         assert_eq!(shown["data"], updated.to_json(&|_| None));
         assert_eq!(events[2].1.to_json("n")["data"], conversion.to_json());
         store.close().await;
+    }
+
+    #[test]
+    fn an_event_stored_before_events_had_a_target_still_reads() {
+        #[derive(Serialize)]
+        struct Old {
+            id: LeadId,
+            kind: EventType,
+            #[serde(with = "crate::domain::compact_time")]
+            occurred_at: jiff::Timestamp,
+            campaign: Option<String>,
+            data: String,
+        }
+        let old = Old {
+            id: LeadId::generate(),
+            kind: EventType::LeadCreated,
+            occurred_at: jiff::Timestamp::from_millisecond(1_700_000_000_000).unwrap(),
+            campaign: Some("expo".into()),
+            data: "{}".into(),
+        };
+        let event = decode_event(&postcard::to_allocvec(&old).unwrap()).unwrap();
+        assert_eq!((event.id, event.kind), (old.id, old.kind));
+        assert_eq!(event.campaign.as_deref(), Some("expo"));
+        assert_eq!((event.target, event.report), (None, None));
+    }
+
+    #[test]
+    fn a_report_says_its_period_beside_its_data() {
+        let period = crate::schedule::Period::before(
+            crate::schedule::Every::Weekly,
+            jiff::civil::date(2026, 11, 30),
+        );
+        let schedule = LeadId::generate();
+        let event = Event {
+            id: LeadId::generate(),
+            kind: EventType::ReportRoi,
+            occurred_at: jiff::Timestamp::UNIX_EPOCH,
+            campaign: None,
+            data: r#"{"model":"last_touch"}"#.into(),
+            target: Some(LeadId::generate()),
+            report: Some(ReportAbout {
+                schedule,
+                period,
+                group_by: "kind".into(),
+            }),
+        };
+        let bytes = encode_record(&event, "event").unwrap();
+        assert_eq!(decode_event(&bytes).unwrap(), event);
+        let shown = event.to_json("hq");
+        let keys: Vec<&String> = shown.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            ["id", "type", "occurred_at", "node", "report", "data"]
+        );
+        assert_eq!(shown["type"], "report.roi");
+        assert_eq!(
+            shown["report"],
+            serde_json::json!({"schedule": schedule, "every": "weekly", "period": "2026-W48",
+                "from": "2026-11-23", "to": "2026-11-29", "group_by": "kind"})
+        );
+        assert_eq!(shown["data"]["model"], "last_touch");
     }
 
     #[tokio::test]

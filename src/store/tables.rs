@@ -69,6 +69,8 @@ pub const CONTACT_ASSIGNEES: TableDefinition<&str, (u128, i64)> =
     TableDefinition::new("contact_assignees");
 /// campaign slug -> the salesperson its round robin gave the last lead to.
 pub const ROUND_ROBIN: TableDefinition<&str, u128> = TableDefinition::new("round_robin");
+/// schedule id -> report schedule (postcard), with the last period it sent.
+pub const REPORT_SCHEDULES: TableDefinition<u128, &[u8]> = TableDefinition::new("report_schedules");
 
 /// (LeadId, at ms, activity id) -> Activity (postcard): a lead's follow-ups in time order.
 pub const ACTIVITIES: TableDefinition<(u128, i64, u128), &[u8]> =

@@ -138,6 +138,7 @@ pub fn initialise(db: &Database, tz: &jiff::tz::TimeZone) -> Result<()> {
         txn.open_table(tables::FOLLOW_UPS).map_err(storage)?;
         txn.open_table(tables::LEAD_DEADLINES).map_err(storage)?;
         txn.open_table(tables::DEADLINES).map_err(storage)?;
+        txn.open_table(tables::REPORT_SCHEDULES).map_err(storage)?;
     }
     txn.commit().map_err(storage)
 }

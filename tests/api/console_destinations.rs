@@ -185,7 +185,7 @@ async fn a_destination_added_through_the_form_is_in_the_api() {
     let html = page(&app, "/admin/destinations?lang=en").await;
     // A new destination's defaults: a webhook, every event, every campaign, enabled.
     let tags = start_tags(&html);
-    assert_eq!(checked(&tags, "events").len(), 5);
+    assert_eq!(checked(&tags, "events").len(), 6);
     assert!(checked(&tags, "campaigns").is_empty());
     assert_eq!(checked(&tags, "enabled"), ["1"]);
     let secret = tags

@@ -553,7 +553,8 @@ async fn destinations_are_listed_changed_tested_and_deleted() {
             "lead.updated",
             "conversion.recorded",
             "contact.erased",
-            "lead.overdue"
+            "lead.overdue",
+            "report.roi"
         ])
     );
     let (_, list) = json_body(app.admin_get("/api/destinations").await).await;

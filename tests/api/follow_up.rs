@@ -29,7 +29,7 @@ impl HandClock {
 
     fn configure(&self, config: &mut Config) {
         let now = self.0.clone();
-        config.clock = Clock::from_fn(move || *now.lock().unwrap());
+        config.clock = Clock::new(move || *now.lock().unwrap());
         config.follow_up_check = Duration::from_millis(20);
         config.allow_private_destinations = true;
     }

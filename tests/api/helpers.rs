@@ -71,14 +71,12 @@ pub async fn spawn_app() -> TestApp {
 
 /// `spawn_app` with settings changed by `configure` (e.g. a call-webhook secret).
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
-    spawn_app_in(
-        tempfile::tempdir().expect("create temp data dir"),
-        configure,
-    )
-    .await
+    let dir = tempfile::tempdir().expect("create temp data dir");
+    spawn_app_in(dir, configure).await
 }
 
-/// A server on an existing data directory (a restart: see `TestApp::stop`).
+/// `spawn_app_with` on an existing data directory: with [`TestApp::stop`], a restart of
+/// the server on the same store.
 pub async fn spawn_app_in(dir: tempfile::TempDir, configure: impl FnOnce(&mut Config)) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -114,20 +112,23 @@ pub async fn spawn_app_in(dir: tempfile::TempDir, configure: impl FnOnce(&mut Co
 }
 
 impl TestApp {
-    /// Shuts the server down gracefully and waits until its store is closed; returns the
-    /// data directory for the next start.
+    /// Shuts the server down as a stop signal would, waits until it has closed its store,
+    /// and hands back the data directory for the next start.
     pub async fn stop(self) -> tempfile::TempDir {
         let TestApp {
+            client,
             _dir,
             _shutdown,
             server,
             ..
         } = self;
+        // The client's keep-alive connections would only slow the server's drain down.
+        drop(client);
         drop(_shutdown);
         tokio::time::timeout(Duration::from_secs(30), server)
             .await
             .expect("the server stops within 30 s")
-            .expect("the server task ends");
+            .expect("the server task ends cleanly");
         _dir
     }
 

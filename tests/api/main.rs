@@ -31,4 +31,5 @@ mod ranges;
 mod readme;
 mod receiver;
 mod roi;
+mod schedules;
 mod security;
