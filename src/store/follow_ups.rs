@@ -117,12 +117,11 @@ fn overdue(t: &mut Tables<'_>, ctx: &WriteContext, lead: &Lead) -> Result<()> {
     let day = day_number(lead.received_at, &ctx.tz);
     ctx.counters
         .bump(lead.campaign.as_str(), day, metric::OVERDUE, 1);
-    let assignee = lead.assigned_to.and_then(|id| roster::name_of(t, id));
     outbox::append(
         t,
         EventType::LeadOverdue,
         Some(lead.campaign.as_str()),
-        || lead.to_json(&|_| assignee.clone()),
+        |t| lead.to_json(&|id| roster::name_of(t, id)),
     )
 }
 

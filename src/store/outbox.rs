@@ -149,11 +149,12 @@ pub fn append(
     t: &mut Tables<'_>,
     kind: EventType,
     campaign: Option<&str>,
-    data: impl FnOnce() -> serde_json::Value,
+    data: impl FnOnce(&Tables<'_>) -> serde_json::Value,
 ) -> Result<()> {
     if t.outbox_cursors.first().map_err(storage)?.is_none() {
         return Ok(());
     }
+    let data = data(t).to_string();
     write(
         t,
         &Event {
@@ -161,7 +162,7 @@ pub fn append(
             kind,
             occurred_at: jiff::Timestamp::now(),
             campaign: campaign.map(str::to_owned),
-            data: data().to_string(),
+            data,
             target: None,
             report: None,
         },

@@ -318,12 +318,11 @@ pub fn insert_lead(t: &mut Tables<'_>, ctx: &WriteContext, new: NewLead) -> Resu
     if let Some(key) = &idempotency_key {
         t.tokens.insert(key.as_str(), id).map_err(storage)?;
     }
-    let assignee = lead.assigned_to.and_then(|id| roster::name_of(t, id));
     outbox::append(
         t,
         EventType::LeadCreated,
         Some(lead.campaign.as_str()),
-        || lead.to_json(&|_| assignee.clone()),
+        |t| lead.to_json(&|id| roster::name_of(t, id)),
     )?;
     Ok(LeadOutcome {
         id: lead.id,
@@ -703,12 +702,11 @@ pub fn update_lead(
     t.leads
         .insert(id.to_u128(), record.as_slice())
         .map_err(storage)?;
-    let assignee = lead.assigned_to.and_then(|id| roster::name_of(t, id));
     outbox::append(
         t,
         EventType::LeadUpdated,
         Some(lead.campaign.as_str()),
-        || lead.to_json(&|_| assignee.clone()),
+        |t| lead.to_json(&|id| roster::name_of(t, id)),
     )?;
     Ok(lead)
 }
@@ -876,7 +874,7 @@ pub fn upsert_conversion(
             t,
             EventType::ConversionRecorded,
             campaign.as_deref(),
-            || conversion.to_json(),
+            |_| conversion.to_json(),
         )?;
     }
     Ok((conversion, upsert))
