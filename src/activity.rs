@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 
 use crate::campaign::optional_text;
 use crate::domain::{LeadId, is_forbidden_in_text};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, reject_unknown_keys};
 use crate::lead::format_timestamp;
 
 const FIELDS: &[&str] = &["kind", "at", "note"];
@@ -70,16 +70,7 @@ impl Activity {
         received_at: jiff::Timestamp,
         now: jiff::Timestamp,
     ) -> Result<Activity> {
-        if let Some(key) = body.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-            return Err(Error::invalid(
-                key.clone(),
-                "unknown_field",
-                format!(
-                    "{key:?} is not an activity field; the fields are: {}",
-                    FIELDS.join(", ")
-                ),
-            ));
-        }
+        reject_unknown_keys(body, FIELDS, "activity")?;
         let kind = match body.get("kind") {
             None => return Err(Error::invalid("kind", "required", "kind is required")),
             Some(value) => value

@@ -8,7 +8,7 @@ use crate::domain::{
     CampaignKind, CampaignStatus, Currency, Phone, RateSetting, Slug, format_money,
     is_forbidden_in_text, money_from_json,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, reject_unknown_keys};
 use crate::forms::FormSet;
 
 const MAX_LIST_ITEMS: usize = 50;
@@ -175,7 +175,7 @@ impl Campaign {
         forms: &FormSet,
         now: jiff::Timestamp,
     ) -> Result<Campaign> {
-        reject_unknown_keys(body)?;
+        reject_unknown_keys(body, FIELDS, "campaign")?;
         let slug = match body.get("slug") {
             Some(Value::String(s)) => Slug::parse(s)?,
             Some(_) => {
@@ -224,7 +224,7 @@ impl Campaign {
         forms: &FormSet,
         now: jiff::Timestamp,
     ) -> Result<()> {
-        reject_unknown_keys(body)?;
+        reject_unknown_keys(body, FIELDS, "campaign")?;
         if let Some(slug) = body.get("slug")
             && slug.as_str() != Some(self.slug.as_str())
         {
@@ -436,20 +436,6 @@ impl Campaign {
             "created_at": crate::lead::format_timestamp(self.created_at),
             "updated_at": crate::lead::format_timestamp(self.updated_at),
         })
-    }
-}
-
-fn reject_unknown_keys(body: &Map<String, Value>) -> Result<()> {
-    match body.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        Some(key) => Err(Error::invalid(
-            key.clone(),
-            "unknown_field",
-            format!(
-                "{key:?} is not a campaign field; the fields are: {}",
-                FIELDS.join(", ")
-            ),
-        )),
-        None => Ok(()),
     }
 }
 

@@ -9,12 +9,12 @@ use serde_json::{Map, Value, json};
 use crate::campaign::{optional_text, required_text};
 use crate::delivery::{Kind, check_secret};
 use crate::domain::{LeadId, Slug};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, reject_unknown_keys};
 use crate::lead::format_timestamp;
 use crate::store::outbox::EventType;
 
 /// The fields a destination's JSON may carry.
-const FIELDS: &[&str] = &[
+pub const FIELDS: &[&str] = &[
     "name",
     "kind",
     "url",
@@ -110,7 +110,7 @@ impl Destination {
         campaign_exists: impl Fn(&Slug) -> bool,
         now: jiff::Timestamp,
     ) -> Result<Destination> {
-        reject_unknown_keys(body)?;
+        reject_unknown_keys(body, FIELDS, "destination")?;
         for field in ["name", "kind", "url"] {
             if !body.contains_key(field) {
                 return Err(Error::invalid(
@@ -143,7 +143,7 @@ impl Destination {
         campaign_exists: impl Fn(&Slug) -> bool,
         now: jiff::Timestamp,
     ) -> Result<()> {
-        reject_unknown_keys(body)?;
+        reject_unknown_keys(body, FIELDS, "destination")?;
         self.apply(body, campaign_exists, now)
     }
 
@@ -246,20 +246,6 @@ impl Destination {
 
 pub fn consumer_name(id: LeadId) -> String {
     format!("destination:{id}")
-}
-
-fn reject_unknown_keys(body: &Map<String, Value>) -> Result<()> {
-    match body.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        Some(key) => Err(Error::invalid(
-            key.clone(),
-            "unknown_field",
-            format!(
-                "{key:?} is not a destination field; the fields are: {}",
-                FIELDS.join(", ")
-            ),
-        )),
-        None => Ok(()),
-    }
 }
 
 /// An absolute `http` or `https` address without credentials in it (a password in a URL

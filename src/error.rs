@@ -128,3 +128,23 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// A 422 naming the first key of `body` that is not one of `fields` (`what` says whose
+/// fields they are): a misspelt key must not be silently ignored.
+pub fn reject_unknown_keys(
+    body: &serde_json::Map<String, serde_json::Value>,
+    fields: &[&str],
+    what: &str,
+) -> Result<()> {
+    match body.keys().find(|k| !fields.contains(&k.as_str())) {
+        Some(key) => Err(Error::invalid(
+            key.clone(),
+            "unknown_field",
+            format!(
+                "{key:?} is not a {what} field; the fields are: {}",
+                fields.join(", ")
+            ),
+        )),
+        None => Ok(()),
+    }
+}

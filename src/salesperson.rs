@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use crate::campaign::{optional_text, required_text};
 use crate::domain::{LeadId, Phone};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, reject_unknown_keys};
 use crate::lead::format_timestamp;
 
 const FIELDS: &[&str] = &[
@@ -40,7 +40,7 @@ pub struct Salesperson {
 
 impl Salesperson {
     pub fn create(body: &Map<String, Value>, now: jiff::Timestamp) -> Result<Salesperson> {
-        reject_unknown_keys(body)?;
+        reject_unknown_keys(body, FIELDS, "salesperson")?;
         if !body.contains_key("name") {
             return Err(Error::invalid("name", "required", "name is required"));
         }
@@ -61,7 +61,7 @@ impl Salesperson {
 
     /// Applies a `PATCH` body: only the keys present change; `null` clears optional ones.
     pub fn patch(&mut self, body: &Map<String, Value>, now: jiff::Timestamp) -> Result<()> {
-        reject_unknown_keys(body)?;
+        reject_unknown_keys(body, FIELDS, "salesperson")?;
         self.apply(body, now)
     }
 
@@ -109,20 +109,6 @@ impl Salesperson {
             "created_at": format_timestamp(self.created_at),
             "updated_at": format_timestamp(self.updated_at),
         })
-    }
-}
-
-fn reject_unknown_keys(body: &Map<String, Value>) -> Result<()> {
-    match body.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        Some(key) => Err(Error::invalid(
-            key.clone(),
-            "unknown_field",
-            format!(
-                "{key:?} is not a salesperson field; the fields are: {}",
-                FIELDS.join(", ")
-            ),
-        )),
-        None => Ok(()),
     }
 }
 

@@ -26,18 +26,6 @@ const ERROR_CHARS: usize = 60;
 /// for a robot's `errcode`/`errmsg` or the start of a CRM's error page.
 const ANSWER_CHARS: usize = 500;
 
-/// The fields of the form besides the secret; a refused field among them gets its message
-/// next to it, any other in the alert above the form.
-const FORM_KEYS: &[&str] = &[
-    "name",
-    "kind",
-    "url",
-    "secret",
-    "events",
-    "campaigns",
-    "enabled",
-];
-
 #[derive(Template)]
 #[template(path = "admin/destinations.html")]
 pub struct ListPage {
@@ -295,7 +283,11 @@ fn problem(ui: &Ui, error: &Error) -> (String, String) {
 /// about no field of the form.
 fn alert(ui: &Ui, error: &Error) -> String {
     match &error.field {
-        Some(field) if FORM_KEYS.contains(&field.as_str()) => ui.t.fix_errors.to_owned(),
+        // A refused field of the form gets its message next to it, any other in the alert
+        // above the form.
+        Some(field) if crate::destination::FIELDS.contains(&field.as_str()) => {
+            ui.t.fix_errors.to_owned()
+        }
         _ => error.message.clone(),
     }
 }
