@@ -222,11 +222,19 @@ impl Worker {
             self.position = self.read_up_to;
             self.dirty |= self.position != self.stored_position;
             self.set_live(State::Ok, None);
-            if self.dirty {
+            // Caught up: store where it is, but not more often than STORE_EVERY: under a
+            // steady flow a worker catches up after every commit, and each store is a
+            // write of its own.
+            let store_at = self.last_stored + STORE_EVERY;
+            if self.dirty && Instant::now() >= store_at {
                 self.store_progress().await;
             }
-            let retry_store = self.dirty.then(|| Instant::now() + STORE_RETRY);
-            return self.wait(retry_store, true).await;
+            let wake = match self.dirty {
+                false => None,
+                true if Instant::now() < store_at => Some(store_at),
+                true => Some(Instant::now() + STORE_RETRY),
+            };
+            return self.wait(wake, true).await;
         }
         let (count, message) = if self.destination.kind.is_chat() {
             match self.pacer.next(std::time::Instant::now(), self.queue.len()) {
