@@ -254,6 +254,10 @@ async fn route(
         (Route::AdminLeads, "GET") => admin::leads::page(state, request).await,
         (Route::AdminLeadsCsv, "GET") => admin::leads::export(state, request).await,
         (Route::AdminLeadStatus, "POST") => admin::leads::set_status(state, request, p[0]).await,
+        (Route::AdminLeadAssign, "POST") => admin::leads::assign(state, request, p[0]).await,
+        (Route::AdminLeadActivities, "POST") => {
+            admin::leads::add_activity(state, request, p[0]).await
+        }
         (Route::AdminLeadsImport, "POST") => {
             admin::leads::import(state, request, Upload::Leads).await
         }
@@ -274,6 +278,15 @@ async fn route(
         }
         (Route::AdminDestinationDelete, "POST") => {
             admin::destinations::delete(state, request, p[0]).await
+        }
+        (Route::AdminSalespeople, "GET") => admin::salespeople::list(state, request).await,
+        (Route::AdminSalespeople, "POST") => admin::salespeople::create(state, request).await,
+        (Route::AdminSalesperson, "GET") => {
+            admin::salespeople::edit_page(state, request, p[0]).await
+        }
+        (Route::AdminSalesperson, "POST") => admin::salespeople::save(state, request, p[0]).await,
+        (Route::AdminSalespersonDelete, "POST") => {
+            admin::salespeople::delete(state, request, p[0]).await
         }
         // A method listed in the table without a handler here: refuse it rather than guess.
         _ => Err(method_not_allowed(matched.entry.methods)),

@@ -55,6 +55,8 @@ pub enum Route {
     AdminLeads,
     AdminLeadsCsv,
     AdminLeadStatus,
+    AdminLeadAssign,
+    AdminLeadActivities,
     AdminLeadsImport,
     AdminConversionsImport,
     AdminDestinations,
@@ -62,6 +64,9 @@ pub enum Route {
     AdminDestinationTest,
     AdminDestinationRetry,
     AdminDestinationDelete,
+    AdminSalespeople,
+    AdminSalesperson,
+    AdminSalespersonDelete,
 }
 
 /// A route's path pattern (as in the OpenAPI document), the methods it takes (HEAD is
@@ -204,7 +209,14 @@ pub const TABLE: &[Entry] = &[
         &["GET"],
         "api_leads",
         Query::Strict(&[
-            "campaign", "since", "until", "status", "limit", "cursor", "format",
+            "campaign",
+            "since",
+            "until",
+            "status",
+            "assigned_to",
+            "limit",
+            "cursor",
+            "format",
         ]),
     ),
     entry(
@@ -425,6 +437,20 @@ pub const TABLE: &[Entry] = &[
         Query::Lenient,
     ),
     entry(
+        Route::AdminLeadAssign,
+        "/admin/leads/{id}/assign",
+        &["POST"],
+        "admin_leads",
+        Query::Lenient,
+    ),
+    entry(
+        Route::AdminLeadActivities,
+        "/admin/leads/{id}/activities",
+        &["POST"],
+        "admin_leads",
+        Query::Lenient,
+    ),
+    entry(
         Route::AdminLeadsImport,
         "/admin/leads/import",
         &["POST"],
@@ -471,6 +497,27 @@ pub const TABLE: &[Entry] = &[
         "/admin/destinations/{id}/delete",
         &["POST"],
         "admin_destination",
+        Query::Lenient,
+    ),
+    entry(
+        Route::AdminSalespeople,
+        "/admin/salespeople",
+        &["GET", "POST"],
+        "admin_salespeople",
+        Query::Lenient,
+    ),
+    entry(
+        Route::AdminSalesperson,
+        "/admin/salespeople/{id}",
+        &["GET", "POST"],
+        "admin_salesperson",
+        Query::Lenient,
+    ),
+    entry(
+        Route::AdminSalespersonDelete,
+        "/admin/salespeople/{id}/delete",
+        &["POST"],
+        "admin_salesperson",
         Query::Lenient,
     ),
 ];

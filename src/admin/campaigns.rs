@@ -1,18 +1,20 @@
-//! `/admin/campaigns…`: list, create and edit campaigns, record and remove costs, and
-//! build tagged links with their QR codes. Form posts go through the same validation as
-//! `POST /api/campaigns`, and its message is shown next to the field it names.
+//! `/admin/campaigns…`: list, create and edit campaigns (their lead assignment and
+//! follow-up deadline too), record and remove costs, and build tagged links with their QR
+//! codes. Form posts go through the same validation as `POST /api/campaigns`, and its
+//! message is shown next to the field it names.
 
 use askama::Template;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::{Map, Value};
 
-use super::{Ui, csrf, field, is_input_error, page, read_form};
-use crate::campaign::Campaign;
-use crate::domain::{CampaignKind, CampaignStatus, format_money};
+use super::{Choice, Ui, csrf, field, is_input_error, page, read_form};
+use crate::campaign::{AssignMode, Campaign};
+use crate::domain::{CampaignKind, CampaignStatus, LeadId, format_money};
 use crate::error::{Error, Result};
 use crate::http::{self, Reply};
-use crate::service::campaigns;
+use crate::salesperson::Salesperson;
+use crate::service::{campaigns, salespeople};
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -26,10 +28,15 @@ pub struct ListPage {
 pub struct Input {
     pub key: &'static str,
     pub label: &'static str,
-    /// `text`, `date`, `number`, `select` or `textarea`.
+    /// `text`, `date`, `number`, `select`, `textarea`, `owner` (a salesperson or a name)
+    /// or `assign` (the rule's mode and people).
     pub kind: &'static str,
     pub options: Vec<(String, String)>,
     pub value: String,
+    /// The chosen salesperson of `owner` (empty: the typed name counts).
+    pub selected: String,
+    /// The round robin's checkboxes of `assign`.
+    pub choices: Vec<Choice>,
     pub error: Option<String>,
     pub readonly: bool,
 }
@@ -109,7 +116,11 @@ pub async fn create(state: &AppState, request: Request<Incoming>) -> Result<Repl
     let ui = Ui::new(&request, "campaigns");
     let fields = read_form(state, request).await?;
     let body = campaign_body(&fields, true);
-    match campaigns::create(&state.service, &body).await {
+    let created = match check_owner(state, &ui, &body) {
+        Ok(()) => campaigns::create(&state.service, &body).await,
+        Err(error) => Err(error),
+    };
+    match created {
         Ok(campaign) => Ok(http::see_other(
             &ui.link_with(&format!("/admin/campaigns/{}", campaign.slug), "saved=1"),
         )),
@@ -145,7 +156,11 @@ pub async fn save(state: &AppState, request: Request<Incoming>, slug: &str) -> R
     let fields = read_form(state, request).await?;
     let campaign = campaigns::find(&state.service, slug).await?;
     let body = campaign_body(&fields, false);
-    match campaigns::patch(&state.service, campaign.slug.clone(), body).await {
+    let saved = match check_owner(state, &ui, &body) {
+        Ok(()) => campaigns::patch(&state.service, campaign.slug.clone(), body).await,
+        Err(error) => Err(error),
+    };
+    match saved {
         Ok(campaign) => Ok(http::see_other(
             &ui.link_with(&format!("/admin/campaigns/{}", campaign.slug), "saved=1"),
         )),
@@ -214,22 +229,72 @@ fn costs_anchor(ui: &Ui, campaign: &Campaign) -> String {
     )
 }
 
-/// The campaign form shows every field a campaign has, in the API's order.
+/// The campaign form sets every field a campaign has.
 const FORM_KEYS: &[&str] = crate::campaign::FIELDS;
+/// The order the form shows them in: the API's, but the follow-up deadline beside the
+/// assignment rule (both are about what happens to a lead after it arrives).
+const SHOWN_KEYS: &[&str] = &[
+    "slug",
+    "name",
+    "kind",
+    "channel",
+    "status",
+    "owner",
+    "starts_on",
+    "ends_on",
+    "currency",
+    "budget",
+    "target_leads",
+    "target_revenue",
+    "form",
+    "rate_limit",
+    "tracking_numbers",
+    "utm_campaigns",
+    "qr_variants",
+    "follow_up_hours",
+    "assign",
+];
 const LIST_KEYS: &[&str] = &["tracking_numbers", "utm_campaigns", "qr_variants"];
+
+/// Every value posted for `key` (ticked checkboxes), trimmed, empty ones left out.
+fn all_values(fields: &[(String, String)], key: &str) -> Vec<String> {
+    fields
+        .iter()
+        .filter(|(k, _)| k == key)
+        .map(|(_, v)| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .collect()
+}
 
 /// The posted form as the JSON body the API takes. Lists are one item per line (commas
 /// work too). Creating, an empty field is left out (the default applies); editing, it
-/// clears the setting.
+/// clears the setting. The owner is the salesperson chosen (`owner_id`), else the name
+/// typed (`owner`); the assignment rule is `assign_mode` and the ticked
+/// `assign_salespeople`, in the page's order, which is the roster's.
 fn campaign_body(fields: &[(String, String)], creating: bool) -> Map<String, Value> {
     let mut body = Map::new();
     for key in FORM_KEYS {
         if !creating && *key == "slug" {
             continue;
         }
-        let text = crate::submission::first_value(fields, key)
-            .unwrap_or_default()
-            .trim();
+        let text = match *key {
+            "owner" => field(fields, "owner_id").or_else(|| field(fields, "owner")),
+            _ => crate::submission::first_value(fields, key),
+        }
+        .unwrap_or_default()
+        .trim();
+        if *key == "assign" {
+            let mode = field(fields, "assign_mode").unwrap_or(AssignMode::None.as_str());
+            let people = all_values(fields, "assign_salespeople");
+            if creating && mode == AssignMode::None.as_str() && people.is_empty() {
+                continue;
+            }
+            body.insert(
+                "assign".to_owned(),
+                serde_json::json!({"mode": mode, "salespeople": people}),
+            );
+            continue;
+        }
         let value = if LIST_KEYS.contains(key) {
             Value::Array(
                 text.split(['\n', '\r', ',', '，'])
@@ -245,7 +310,7 @@ fn campaign_body(fields: &[(String, String)], creating: bool) -> Map<String, Val
                 "name" => Value::from(""),
                 _ => Value::Null,
             }
-        } else if *key == "target_leads" {
+        } else if *key == "target_leads" || *key == "follow_up_hours" {
             // A number when it is one; otherwise the text, which validation refuses.
             text.parse::<u64>()
                 .map_or_else(|_| Value::from(text), Value::from)
@@ -255,6 +320,75 @@ fn campaign_body(fields: &[(String, String)], creating: bool) -> Map<String, Val
         body.insert((*key).to_owned(), value);
     }
     body
+}
+
+/// "To the owner" with an owner who is not on the roster would leave every new lead
+/// unassigned without a word: the console refuses it next to the owner field.
+fn check_owner(state: &AppState, ui: &Ui, body: &Map<String, Value>) -> Result<()> {
+    let mode = body
+        .get("assign")
+        .and_then(|a| a.get("mode"))
+        .and_then(Value::as_str);
+    if mode != Some(AssignMode::Owner.as_str()) {
+        return Ok(());
+    }
+    let owner = body
+        .get("owner")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if salespeople::get(&state.service, owner).is_ok() {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        "owner",
+        "not_a_salesperson",
+        ui.t.owner_must_be_salesperson,
+    ))
+}
+
+/// The owner and the assignment rule as the form shows them.
+struct AssignValues {
+    mode: String,
+    /// The round robin's salesperson ids.
+    people: Vec<String>,
+    /// The owner when they are a salesperson; else empty, and `owner` is the name.
+    owner_id: String,
+    owner: String,
+}
+
+impl AssignValues {
+    fn posted(fields: &[(String, String)]) -> AssignValues {
+        AssignValues {
+            mode: field(fields, "assign_mode")
+                .unwrap_or(AssignMode::None.as_str())
+                .to_owned(),
+            people: all_values(fields, "assign_salespeople"),
+            owner_id: field(fields, "owner_id").unwrap_or_default().to_owned(),
+            owner: crate::submission::first_value(fields, "owner")
+                .unwrap_or_default()
+                .to_owned(),
+        }
+    }
+
+    fn stored(campaign: &Campaign, roster: &[Salesperson]) -> AssignValues {
+        let owner = campaign.owner.clone().unwrap_or_default();
+        let is_person = LeadId::parse(&owner).is_some_and(|id| roster.iter().any(|p| p.id == id));
+        AssignValues {
+            mode: campaign.assign.mode.as_str().to_owned(),
+            people: campaign
+                .assign
+                .salespeople
+                .iter()
+                .map(|id| id.to_string())
+                .collect(),
+            owner_id: if is_person {
+                owner.clone()
+            } else {
+                String::new()
+            },
+            owner: if is_person { String::new() } else { owner },
+        }
+    }
 }
 
 impl CampaignPage {
@@ -269,7 +403,8 @@ impl CampaignPage {
             Some(text) => text.to_owned(),
             None => defaults(key).to_owned(),
         };
-        let inputs = inputs(&ui, state, value, error.as_ref(), true);
+        let assign = AssignValues::posted(fields);
+        let inputs = inputs(&ui, state, value, &assign, error.as_ref(), true);
         CampaignPage {
             title: ui.t.new_campaign.to_owned(),
             csrf: csrf::token(&state.admin_token_hash, &action),
@@ -301,7 +436,11 @@ impl CampaignPage {
             Some(text) => text.to_owned(),
             None => stored(key),
         };
-        let inputs = inputs(&ui, state, value, error.as_ref(), false);
+        let assign = match fields {
+            Some(fields) => AssignValues::posted(fields),
+            None => AssignValues::stored(&campaign, &salespeople::list(&state.service)),
+        };
+        let inputs = inputs(&ui, state, value, &assign, error.as_ref(), false);
         let exponent = campaign.currency.exponent();
         let campaigns::Costs { entries, total } =
             campaigns::costs(&state.service, &campaign).await?;
@@ -379,6 +518,7 @@ fn inputs(
     ui: &Ui,
     state: &AppState,
     value: impl Fn(&str) -> String,
+    assign: &AssignValues,
     error: Option<&Error>,
     creating: bool,
 ) -> Vec<Input> {
@@ -389,9 +529,35 @@ fn inputs(
             .map(|v| (v.to_owned(), ui.label(v).to_owned()))
             .collect()
     };
-    FORM_KEYS
+    // Inactive people get no new leads, so they are offered only where they are already
+    // chosen: saving the form then keeps them rather than dropping them unseen.
+    let roster = salespeople::list(&state.service);
+    let name = |p: &Salesperson| {
+        if p.active {
+            p.name.clone()
+        } else {
+            format!("{}{}", p.name, t.inactive_suffix)
+        }
+    };
+    let owners: Vec<(String, String)> = roster
+        .iter()
+        .filter(|p| p.active || p.id.to_string() == assign.owner_id)
+        .map(|p| (p.id.to_string(), name(p)))
+        .collect();
+    let choices: Vec<Choice> = roster
+        .iter()
+        .map(|p| (p, assign.people.contains(&p.id.to_string())))
+        .filter(|(p, ticked)| p.active || *ticked)
+        .map(|(p, checked)| Choice {
+            value: p.id.to_string(),
+            label: name(p),
+            checked,
+        })
+        .collect();
+    SHOWN_KEYS
         .iter()
         .map(|key| {
+            let (mut selected, mut choices_here) = (String::new(), Vec::new());
             let (label, kind, options) = match *key {
                 "slug" => (t.slug, "text", Vec::new()),
                 "name" => (t.name, "text", Vec::new()),
@@ -406,7 +572,10 @@ fn inputs(
                     "select",
                     options(CampaignStatus::ALL.iter().map(|s| s.as_str()).collect()),
                 ),
-                "owner" => (t.owner, "text", Vec::new()),
+                "owner" => {
+                    selected = assign.owner_id.clone();
+                    (t.owner, "owner", owners.clone())
+                }
                 "starts_on" => (t.starts_on, "date", Vec::new()),
                 "ends_on" => (t.ends_on, "date", Vec::new()),
                 "currency" => (t.currency, "text", Vec::new()),
@@ -426,6 +595,15 @@ fn inputs(
                 "tracking_numbers" => (t.tracking_numbers, "textarea", Vec::new()),
                 "utm_campaigns" => (t.utm_campaigns, "textarea", Vec::new()),
                 "qr_variants" => (t.qr_variants, "textarea", Vec::new()),
+                "follow_up_hours" => (t.follow_up_hours, "number", Vec::new()),
+                "assign" => {
+                    choices_here = choices.clone();
+                    (
+                        t.assign,
+                        "assign",
+                        options(vec!["none", "owner", "round_robin"]),
+                    )
+                }
                 _ => (t.rate_limit, "text", Vec::new()),
             };
             Input {
@@ -433,7 +611,13 @@ fn inputs(
                 label,
                 kind,
                 options,
-                value: value(key),
+                value: match *key {
+                    "owner" => assign.owner.clone(),
+                    "assign" => assign.mode.clone(),
+                    _ => value(key),
+                },
+                selected,
+                choices: choices_here,
                 error: error
                     .filter(|e| e.field.as_deref() == Some(*key))
                     .map(|e| e.message.clone()),

@@ -9,7 +9,7 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::{Map, Value};
 
-use super::{Ui, csrf, field, is_input_error, page, read_form};
+use super::{Button, Choice, Ui, csrf, field, is_input_error, page, read_form};
 use crate::campaign::Campaign;
 use crate::delivery::Kind;
 use crate::destination::{Destination, EVENT_TYPES};
@@ -97,19 +97,6 @@ impl Form {
             .filter(|(field, _)| field == key)
             .map(|(_, message)| message.as_str())
     }
-}
-
-/// One checkbox of a list (an event type, a campaign).
-pub struct Choice {
-    pub value: String,
-    pub label: String,
-    pub checked: bool,
-}
-
-/// A post-only button: its action and its form token.
-pub struct Button {
-    pub action: String,
-    pub csrf: String,
 }
 
 /// The receiver's answer to a test, as the page shows it.

@@ -19,6 +19,7 @@ messages! {
     campaigns: "活动", "Campaigns";
     leads: "线索", "Leads";
     destinations: "推送", "Destinations";
+    nav_salespeople: "销售", "Sales";
     campaign: "活动", "Campaign";
     other_language: "English", "中文";
     from: "开始日期", "From";
@@ -177,6 +178,54 @@ messages! {
     help_dingtalk: "钉钉：群设置 → 智能群助手 → 添加机器人 → 自定义；安全设置勾选“加签”，复制以 SEC 开头的密钥，再复制 Webhook 地址（https://oapi.dingtalk.com/robot/send?access_token=…）。", "DingTalk (钉钉): group settings → 智能群助手 → add a robot → custom. Under security tick 加签 (signing) and copy the secret that starts with SEC, then copy the webhook (https://oapi.dingtalk.com/robot/send?access_token=…).";
     help_feishu: "飞书：群设置 → 群机器人 → 添加机器人 → 自定义机器人，复制 webhook 地址（https://open.feishu.cn/open-apis/bot/v2/hook/…）；若在安全设置中勾选“签名校验”，把它的密钥填在这里。", "Feishu (飞书): group settings → 群机器人 → add a robot → custom robot, and copy the webhook address (https://open.feishu.cn/open-apis/bot/v2/hook/…). If you tick 签名校验 (signature check) under security, paste its secret here.";
     help_masking: "发往企业微信、钉钉、飞书群的消息中，手机号和邮箱会打码（如 138****8000、z***@example.com），完整信息只发给 Webhook。每个机器人每分钟最多 20 条，超出时等待的线索合并为一条汇总。", "Messages to WeCom, DingTalk and Feishu groups mask phone numbers and e-mail addresses (138****8000, z***@example.com); only webhooks get them in full. At most 20 messages a minute go to one robot; beyond that, waiting leads are folded into one digest.";
+    salespeople: "销售人员", "Salespeople";
+    add_salesperson: "添加销售", "Add a salesperson";
+    no_salespeople: "还没有销售。在下方添加后，可在活动中设置把新线索自动分配给他们。", "No salespeople yet. Add them below, then let a campaign assign its new leads to them.";
+    mobile: "手机号", "Mobile";
+    wecom_userid: "企业微信 userid", "WeCom userid";
+    dingtalk_userid: "钉钉 userid", "DingTalk userid";
+    feishu_open_id: "飞书 open_id", "Feishu open_id";
+    chat_ids: "群消息 @ 用的账号", "Chat ids (for mentions)";
+    active: "在岗（接收新线索）", "Active (gets new leads)";
+    state_active: "在岗", "Active";
+    state_inactive: "已停用", "Inactive";
+    assigned_leads: "名下线索", "Leads";
+    view_leads: "查看线索", "View leads";
+    added: "已添加。", "Added.";
+    not_deleted: "未删除：", "Not deleted: ";
+    mentions_help: "新线索推送到销售群时会 @ 负责的销售：企业微信用成员的 userid（通讯录中的“账号”），钉钉用手机号，飞书用 open_id（ou_ 开头）。都可不填。", "Chat alerts about a new lead mention its salesperson: WeCom by the member's userid (the 账号 in the contacts), DingTalk by mobile number, Feishu by open_id (ou_…). All optional.";
+    delete_salesperson_hint: "没有线索的销售会被删除；名下有线索的只会停用：不再分配新线索，已有线索仍归其名下。", "Someone without leads is deleted; someone with leads is deactivated instead: no new leads, and their leads still name them.";
+    assign: "线索分配", "Lead assignment";
+    assign_mode: "新线索分配方式", "Assign new leads";
+    assign_none: "不自动分配", "Not automatically";
+    assign_owner: "分给负责人", "To the owner";
+    assign_round_robin: "轮流分配", "Round robin";
+    assign_people: "参与轮流分配的销售（按销售名单顺序轮流）", "Salespeople in the round robin (in the roster's order)";
+    assign_help: "同一联系人 90 天内再次留资，仍分给上次的销售（只要该销售在岗），不占轮次。“分给负责人”需要把负责人选为一位销售。", "A contact who comes back within 90 days keeps their salesperson (while active) and takes no turn. “To the owner” needs a salesperson chosen as the owner.";
+    no_salespeople_yet: "还没有销售：请先在“销售”页添加。", "No salespeople yet: add them on the Sales page first.";
+    follow_up_hours: "跟进时限（小时；超时提醒，留空不提醒）", "Follow up within (hours; a reminder when missed, empty = none)";
+    owner_other: "（不是销售：填写姓名）", "(not a salesperson: type a name)";
+    person_name: "姓名", "Name";
+    owner_must_be_salesperson: "“分给负责人”需要把负责人选为一位销售。", "“To the owner” needs a salesperson chosen as the owner.";
+    inactive_suffix: "（已停用）", " (inactive)";
+    assigned_to: "负责销售", "Assigned to";
+    unassigned: "未分配", "Unassigned";
+    assign_button: "分配", "Assign";
+    follow_up: "跟进", "Follow-up";
+    record: "记录", "Record";
+    recorded: "已记录跟进。", "Follow-up recorded.";
+    first_follow_up: "首次跟进", "First follow-up";
+    not_followed_up: "未跟进", "Not followed up";
+    overdue: "已超时", "Overdue";
+    due: "截止", "Due";
+    follow_ups_recorded: "跟进记录", "Follow-ups";
+    activity_call: "电话", "Call";
+    activity_visit: "拜访", "Visit";
+    activity_message: "消息", "Message";
+    activity_note: "备注", "Note";
+    chart_follow_up: "跟进：平均响应时间（小时）与跟进率", "Follow-up: average response time (hours) and share followed up";
+    hours: "小时", "h";
+    follow_up_columns: "只看跟进列", "Follow-up columns";
     error_login: "请登录", "Please log in";
     error_forbidden: "请求被拒绝：请从管理后台自己的页面提交（刷新页面后重试）", "Refused: changes must be sent from the console's own pages (reload the page and try again)";
     error_not_found: "找不到该内容", "Not found";
@@ -270,6 +319,13 @@ impl Lang {
             "contact.erased" => t.event_contact_erased,
             "lead.overdue" => t.event_lead_overdue,
             "report.roi" => t.event_report_roi,
+            "none" => t.assign_none,
+            "owner" => t.assign_owner,
+            "round_robin" => t.assign_round_robin,
+            "call" => t.activity_call,
+            "visit" => t.activity_visit,
+            "message" => t.activity_message,
+            "note" => t.activity_note,
             other => kind_label(self, other),
         }
     }
@@ -317,6 +373,18 @@ mod tests {
             assert_ne!(Lang::En.label(value), "Other", "{value}");
             assert_ne!(Lang::Zh.label(value), "其他", "{value}");
         }
+        let activities = crate::activity::ActivityKind::ALL.map(|k| k.as_str());
+        let modes = [
+            crate::campaign::AssignMode::None,
+            crate::campaign::AssignMode::Owner,
+            crate::campaign::AssignMode::RoundRobin,
+        ]
+        .map(|m| m.as_str());
+        for value in activities.iter().chain(&modes) {
+            assert_ne!(Lang::En.label(value), "Other", "{value}");
+            assert_ne!(Lang::Zh.label(value), "其他", "{value}");
+        }
+        assert_eq!(Lang::Zh.label("email"), "邮件");
         assert_eq!(Lang::Zh.label("wecom"), "企业微信");
         assert_eq!(Lang::Zh.label("time_decay"), "时间衰减");
         assert_eq!(Lang::En.label("disqualified"), "Disqualified");

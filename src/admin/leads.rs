@@ -1,5 +1,6 @@
-//! `/admin/leads…`: filter and page through leads, change their status, export them, and
-//! upload a CSV of leads (paper sign-up sheets) or conversions (CRM orders).
+//! `/admin/leads…`: filter and page through leads, change their status and salesperson,
+//! record a follow-up, export them, and upload a CSV of leads (paper sign-up sheets) or
+//! conversions (CRM orders).
 
 use askama::Template;
 use bytes::Bytes;
@@ -8,15 +9,19 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 
 use super::{Ui, Upload, csrf, field, read_form};
-use crate::domain::LeadStatus;
+use crate::activity::ActivityKind;
+use crate::domain::{LeadId, LeadStatus};
 use crate::error::{Error, Result};
 use crate::http::{self, Reply};
 use crate::import::{self, Format, RowError};
-use crate::service::{campaigns, conversions, leads};
+use crate::lead::Lead;
+use crate::salesperson::Salesperson;
+use crate::service::leads::{FollowUpSummary, LeadChange};
+use crate::service::{campaigns, conversions, leads, salespeople};
 use crate::state::AppState;
 
 const PAGE_SIZE: usize = 50;
-const FILTERS: &[&str] = &["campaign", "since", "until", "status"];
+const FILTERS: &[&str] = &["campaign", "since", "until", "status", "assigned_to"];
 
 #[derive(Template)]
 #[template(path = "admin/leads.html")]
@@ -28,6 +33,11 @@ pub struct LeadsPage {
     pub until: String,
     pub status: String,
     pub statuses: Vec<&'static str>,
+    /// The assignee filter: empty (everyone), `none` or a salesperson's id.
+    pub assigned_to: String,
+    /// (id, name) of everyone on the roster, for the filter.
+    pub salespeople: Vec<(String, String)>,
+    pub activity_kinds: Vec<&'static str>,
     pub rows: Vec<LeadRow>,
     /// The filters as a query string, for the export and paging links.
     pub filters: String,
@@ -37,6 +47,8 @@ pub struct LeadsPage {
     pub next_href: Option<String>,
     pub paged: bool,
     pub uploads: Vec<UploadForm>,
+    /// A follow-up was just recorded.
+    pub recorded: bool,
 }
 
 pub struct LeadRow {
@@ -49,6 +61,28 @@ pub struct LeadRow {
     pub status: &'static str,
     pub action: String,
     pub csrf: String,
+    /// The salesperson's name, empty when nobody.
+    pub assigned_name: String,
+    /// The assignee's id, empty when nobody: the selected option of the reassign control.
+    pub assigned_id: String,
+    /// (id, name) of whom it may go to: the active people, and its own if inactive.
+    pub assignees: Vec<(String, String)>,
+    pub assign_action: String,
+    pub assign_csrf: String,
+    pub follow_up: FollowUpView,
+    pub activity_action: String,
+    pub activity_csrf: String,
+}
+
+/// A lead's follow-up as its row shows it.
+pub struct FollowUpView {
+    /// Counted overdue: followed up after its deadline, or reminded of as not followed up.
+    pub overdue: bool,
+    /// The first follow-up's time; empty when there was none.
+    pub first: String,
+    /// The deadline's time, if the campaign sets `follow_up_hours`.
+    pub deadline: String,
+    pub activities: usize,
 }
 
 pub struct UploadForm {
@@ -88,10 +122,20 @@ pub async fn page(state: &AppState, request: Request<Incoming>) -> Result<Reply>
         .collect();
     campaign_names.sort();
     let tz = service.tz().clone();
+    let roster = salespeople::list(service);
+    let follow_ups = leads::follow_ups(service, &leads).await?;
+    let short_time = |at: jiff::Timestamp| {
+        at.to_zoned_datetime(tz.clone())
+            .strftime("%m-%d %H:%M")
+            .to_string()
+    };
     let rows = leads
         .iter()
-        .map(|lead| {
+        .zip(follow_ups)
+        .map(|(lead, follow_up)| {
             let action = format!("/admin/leads/{}/status", lead.id);
+            let assign_action = format!("/admin/leads/{}/assign", lead.id);
+            let activity_action = format!("/admin/leads/{}/activities", lead.id);
             LeadRow {
                 id: lead.id.to_string(),
                 received_at: lead
@@ -113,6 +157,21 @@ pub async fn page(state: &AppState, request: Request<Incoming>) -> Result<Reply>
                 status: lead.status.as_str(),
                 csrf: csrf::token(&state.admin_token_hash, &action),
                 action,
+                assigned_name: lead
+                    .assigned_to
+                    .and_then(|id| roster.iter().find(|p| p.id == id))
+                    .map(|p| p.name.clone())
+                    .unwrap_or_default(),
+                assigned_id: lead
+                    .assigned_to
+                    .map(|id| id.to_string())
+                    .unwrap_or_default(),
+                assignees: assignees(&ui, &roster, lead),
+                assign_csrf: csrf::token(&state.admin_token_hash, &assign_action),
+                assign_action,
+                follow_up: follow_up_view(&follow_up, &short_time),
+                activity_csrf: csrf::token(&state.admin_token_hash, &activity_action),
+                activity_action,
             }
         })
         .collect();
@@ -142,6 +201,12 @@ pub async fn page(state: &AppState, request: Request<Incoming>) -> Result<Reply>
         until: value("until").unwrap_or_default(),
         status: value("status").unwrap_or_default(),
         statuses: LeadStatus::ALL.iter().map(|s| s.as_str()).collect(),
+        assigned_to: value("assigned_to").unwrap_or_default(),
+        salespeople: roster
+            .iter()
+            .map(|p| (p.id.to_string(), person_label(&ui, p)))
+            .collect(),
+        activity_kinds: ActivityKind::ALL.iter().map(|k| k.as_str()).collect(),
         rows,
         back: match value("cursor") {
             Some(cursor) if filters.is_empty() => format!("cursor={cursor}"),
@@ -159,9 +224,41 @@ pub async fn page(state: &AppState, request: Request<Incoming>) -> Result<Reply>
         filters,
         paged: value("cursor").is_some(),
         uploads,
+        recorded: value("recorded").is_some(),
         ui,
     };
     super::page(StatusCode::OK, &leads_page)
+}
+
+/// A salesperson's name, marked when they get no new leads.
+fn person_label(ui: &Ui, person: &Salesperson) -> String {
+    if person.active {
+        person.name.clone()
+    } else {
+        format!("{}{}", person.name, ui.t.inactive_suffix)
+    }
+}
+
+/// Whom `lead` may be reassigned to: everyone active, and whoever has it now (so that the
+/// control shows them even after they were deactivated).
+fn assignees(ui: &Ui, roster: &[Salesperson], lead: &Lead) -> Vec<(String, String)> {
+    roster
+        .iter()
+        .filter(|p| p.active || lead.assigned_to == Some(p.id))
+        .map(|p| (p.id.to_string(), person_label(ui, p)))
+        .collect()
+}
+
+fn follow_up_view(
+    summary: &FollowUpSummary,
+    time: &impl Fn(jiff::Timestamp) -> String,
+) -> FollowUpView {
+    FollowUpView {
+        overdue: summary.overdue,
+        first: summary.first.map(time).unwrap_or_default(),
+        deadline: summary.deadline.map(time).unwrap_or_default(),
+        activities: summary.activities,
+    }
 }
 
 /// `GET /admin/leads.csv`: every lead the page's filters match.
@@ -191,16 +288,66 @@ pub async fn set_status(state: &AppState, request: Request<Incoming>, id: &str) 
         .ok_or_else(|| Error::invalid("status", "required", "status is required"))?
         .parse()?;
     leads::set_status(&state.service, id, status).await?;
-    // Back to the page of the list the marketer was on. Only the list's own parameters are
-    // taken from the post, re-encoded, so it cannot send the browser anywhere else.
-    let back = field(&fields, "back").unwrap_or_default();
+    Ok(back_to_list(&ui, &fields, None))
+}
+
+/// `POST /admin/leads/{id}/assign`: gives the lead to the chosen salesperson (none: to
+/// nobody), as `PATCH /api/leads/{id}` does (a `lead.updated` event), then back.
+pub async fn assign(state: &AppState, request: Request<Incoming>, id: &str) -> Result<Reply> {
+    let ui = Ui::new(&request, "leads");
+    let fields = read_form(state, request).await?;
+    let id = leads::lead_id(id)?;
+    let assigned_to = match field(&fields, "assigned_to") {
+        None => None,
+        Some(text) => Some(LeadId::parse(text).ok_or_else(|| {
+            Error::invalid(
+                "assigned_to",
+                "unknown_salesperson",
+                format!("there is no salesperson {text:?}"),
+            )
+        })?),
+    };
+    let change = LeadChange {
+        status: None,
+        assigned_to: Some(assigned_to),
+    };
+    leads::update(&state.service, id, change).await?;
+    Ok(back_to_list(&ui, &fields, None))
+}
+
+/// `POST /admin/leads/{id}/activities`: records a follow-up now (`kind`, optional `note`),
+/// as `POST /api/leads/{id}/activities` does, then back with a notice.
+pub async fn add_activity(state: &AppState, request: Request<Incoming>, id: &str) -> Result<Reply> {
+    let ui = Ui::new(&request, "leads");
+    let fields = read_form(state, request).await?;
+    let id = leads::lead_id(id)?;
+    let mut body = serde_json::Map::new();
+    for key in ["kind", "note"] {
+        if let Some(value) = field(&fields, key) {
+            body.insert(key.to_owned(), value.into());
+        }
+    }
+    leads::add_activity(&state.service, id, &body).await?;
+    Ok(back_to_list(&ui, &fields, Some("recorded=1")))
+}
+
+/// Back to the page of the list the marketer was on (and `notice`, if any). Only the
+/// list's own parameters are taken from the posted `back`, re-encoded, so it cannot send
+/// the browser anywhere else.
+fn back_to_list(ui: &Ui, fields: &[(String, String)], notice: Option<&str>) -> Reply {
+    let back = field(fields, "back").unwrap_or_default();
     let kept: String = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(
             url::form_urlencoded::parse(back.as_bytes())
                 .filter(|(k, _)| FILTERS.contains(&k.as_ref()) || k == "cursor"),
         )
         .finish();
-    Ok(http::see_other(&ui.link_with("/admin/leads", &kept)))
+    let query = match notice {
+        Some(notice) if kept.is_empty() => notice.to_owned(),
+        Some(notice) => format!("{kept}&{notice}"),
+        None => kept,
+    };
+    http::see_other(&ui.link_with("/admin/leads", &query))
 }
 
 /// `POST /admin/leads/import` and `/admin/conversions/import`: a `multipart/form-data`

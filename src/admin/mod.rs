@@ -9,6 +9,7 @@ pub mod destinations;
 pub mod i18n;
 pub mod leads;
 pub mod overview;
+pub mod salespeople;
 
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -43,7 +44,7 @@ impl Ui {
         for (key, value) in
             url::form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes())
         {
-            if !["lang", "saved", "retried", "deleted"].contains(&key.as_ref()) {
+            if !["lang", "saved", "retried", "deleted", "recorded"].contains(&key.as_ref()) {
                 query.append_pair(&key, &value);
             }
         }
@@ -83,6 +84,30 @@ impl Ui {
     /// The label of a stored enum value in this page's language.
     pub fn label(&self, value: &str) -> &'static str {
         self.lang.label(value)
+    }
+}
+
+/// One checkbox of a list (an event type, a campaign, a salesperson).
+#[derive(Clone)]
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub checked: bool,
+}
+
+/// A post-only button: its action and its form token.
+pub struct Button {
+    pub action: String,
+    pub csrf: String,
+}
+
+impl Button {
+    /// The button posting to `action`, in `ui`'s language.
+    pub fn new(state: &AppState, ui: &Ui, action: &str) -> Button {
+        Button {
+            csrf: csrf::token(&state.admin_token_hash, action),
+            action: ui.link(action),
+        }
     }
 }
 

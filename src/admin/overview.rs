@@ -1,6 +1,6 @@
 //! `GET /admin`: which campaign paid off, at a glance. The ROI table of `/api/roi` for a
-//! date range (this month by default), its totals per currency, three charts and the
-//! download buttons.
+//! date range (this month by default), its totals per currency, four charts (the last:
+//! how fast leads were followed up) and the download buttons.
 
 use askama::Template;
 use hyper::body::Incoming;
@@ -45,6 +45,54 @@ const KEY_COLUMNS: &[&str] = &[
     "deals",
 ];
 
+/// `?columns=follow_up`: how each row's leads were followed up (API.md, "ROI rows"), with
+/// the leads they are counted over, for the sales manager's question "who is waiting?".
+const FOLLOW_UP_COLUMNS: &[&str] = &[
+    "name",
+    "leads",
+    "followed_up_pct",
+    "avg_response_hours",
+    "avg_follow_ups",
+    "overdue_leads",
+    "pipeline",
+];
+/// Rows in the follow-up chart.
+const TOP_FOLLOW_UP: usize = 10;
+
+/// Which columns the table shows (`columns=`): the key ones, the follow-up ones or all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    Key,
+    FollowUp,
+    All,
+}
+
+impl View {
+    fn parse(value: Option<&str>) -> View {
+        match value {
+            Some("all") => View::All,
+            Some("follow_up") => View::FollowUp,
+            _ => View::Key,
+        }
+    }
+
+    /// The `columns` value, empty for the default.
+    pub fn param(self) -> &'static str {
+        match self {
+            View::Key => "",
+            View::FollowUp => "follow_up",
+            View::All => "all",
+        }
+    }
+}
+
+/// A link to another column view: its element id, label and address.
+pub struct ViewLink {
+    pub id: &'static str,
+    pub label: &'static str,
+    pub href: String,
+}
+
 /// One column of the console table.
 pub struct Column {
     pub title: &'static str,
@@ -73,9 +121,9 @@ pub struct OverviewPage {
     pub columns: Vec<Column>,
     pub rows: Vec<Line>,
     pub totals: Vec<Line>,
-    /// Whether every column is shown (`columns=all`), and the address of the other view.
-    pub all_columns: bool,
-    pub columns_href: String,
+    /// The columns shown (`columns=`), and links to the other views.
+    pub view: View,
+    pub view_links: Vec<ViewLink>,
     pub charts: Vec<Chart>,
     pub warnings: Vec<String>,
     /// Shortcuts to common periods: (label, address).
@@ -100,7 +148,7 @@ pub async fn page(state: &AppState, request: Request<Incoming>) -> Result<Reply>
         }
     }
     // `columns` is the page's own: the report and the downloads do not know it.
-    let all_columns = crate::submission::first_value(&pairs, "columns") == Some("all");
+    let view = View::parse(crate::submission::first_value(&pairs, "columns"));
     let query: String = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs.iter().filter(|(k, _)| k != "columns"))
         .finish();
@@ -129,7 +177,7 @@ pub async fn page(state: &AppState, request: Request<Incoming>) -> Result<Reply>
     }
     let group_by = value("group_by", "campaign");
     let mixed_currencies = report.totals.len() > 1;
-    let shown = console_columns(all_columns, mixed_currencies);
+    let shown = console_columns(view, mixed_currencies);
     // Rows and total lines go through the same reordering, so the totals stay under
     // the figures they sum.
     let reorder = |line: Vec<String>, link: bool| {
@@ -183,6 +231,7 @@ pub async fn page(state: &AppState, request: Request<Incoming>) -> Result<Reply>
                 .collect(),
         ),
         funnel(&ui, &report),
+        follow_up(&ui, &report, &group_by),
     ];
     let overview = OverviewPage {
         from: value("from", ""),
@@ -195,8 +244,8 @@ pub async fn page(state: &AppState, request: Request<Incoming>) -> Result<Reply>
         columns,
         rows,
         totals,
-        all_columns,
-        columns_href: columns_href(&ui, &pairs, !all_columns),
+        view,
+        view_links: view_links(&ui, &pairs, view),
         charts,
         warnings: report.warnings.clone(),
         ranges: ranges(&ui, today, &pairs),
@@ -205,38 +254,63 @@ pub async fn page(state: &AppState, request: Request<Incoming>) -> Result<Reply>
     super::page(StatusCode::OK, &overview)
 }
 
-/// Indexes into `COLUMNS` of the console's columns: `KEY_COLUMNS` (with the currency
-/// when the rows mix currencies, since amounts then need it), then, for `all`, the rest.
-fn console_columns(all: bool, mixed_currencies: bool) -> Vec<usize> {
+/// Indexes into `COLUMNS` of the console's columns: `KEY_COLUMNS` or `FOLLOW_UP_COLUMNS`
+/// (with the currency when the rows mix currencies, since amounts then need it), or, for
+/// `All`, the key ones and then the rest.
+fn console_columns(view: View, mixed_currencies: bool) -> Vec<usize> {
     let index = |name: &str| {
         COLUMNS
             .iter()
             .position(|c| c.field == name)
             .expect("a report column")
     };
-    let mut shown: Vec<usize> = KEY_COLUMNS.iter().map(|name| index(name)).collect();
-    if mixed_currencies && !all {
+    let names = match view {
+        View::FollowUp => FOLLOW_UP_COLUMNS,
+        View::Key | View::All => KEY_COLUMNS,
+    };
+    let mut shown: Vec<usize> = names.iter().map(|name| index(name)).collect();
+    if mixed_currencies && view != View::All {
         shown.insert(1, index("currency"));
     }
-    if all {
+    if view == View::All {
         let rest: Vec<usize> = (0..COLUMNS.len()).filter(|i| !shown.contains(i)).collect();
         shown.extend(rest);
     }
     shown
 }
 
-/// This page with every column (`all`) or the key ones, keeping the period and pickers.
-fn columns_href(ui: &Ui, pairs: &[(String, String)], all: bool) -> String {
+/// This page with the columns of `view`, keeping the period and pickers.
+fn columns_href(ui: &Ui, pairs: &[(String, String)], view: View) -> String {
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     for (key, value) in pairs {
         if key != "columns" && key != "lang" {
             query.append_pair(key, value);
         }
     }
-    if all {
-        query.append_pair("columns", "all");
+    if view != View::Key {
+        query.append_pair("columns", view.param());
     }
     ui.link_with("/admin", &query.finish())
+}
+
+/// The two other views: `columns-toggle` goes between the key columns and all of them (to
+/// all from the follow-up view), `columns-follow-up` to the follow-up columns and back.
+fn view_links(ui: &Ui, pairs: &[(String, String)], view: View) -> Vec<ViewLink> {
+    let t = ui.t;
+    let link = |id, label, to| ViewLink {
+        id,
+        label,
+        href: columns_href(ui, pairs, to),
+    };
+    let follow_up = match view {
+        View::FollowUp => link("columns-follow-up", t.key_columns, View::Key),
+        _ => link("columns-follow-up", t.follow_up_columns, View::FollowUp),
+    };
+    let toggle = match view {
+        View::All => link("columns-toggle", t.key_columns, View::Key),
+        _ => link("columns-toggle", t.all_columns, View::All),
+    };
+    vec![follow_up, toggle]
 }
 
 /// This month, last month, this year and everything, keeping the model, grouping and
@@ -361,6 +435,72 @@ fn funnel(ui: &Ui, report: &Report) -> Chart {
         })
         .collect();
     charts::horizontal(t.chart_funnel.to_owned(), &[(t.leads, "bar-funnel")], rows)
+}
+
+/// Hours from received to first follow-up, averaged over the followed-up leads, per row
+/// (rows of one key in several currencies counted together: counts have no currency),
+/// slowest first and rows nobody followed up before them, with the share followed up.
+fn follow_up(ui: &Ui, report: &Report, group_by: &str) -> Chart {
+    let t = ui.t;
+    let mut rows: Vec<(String, roi::Counters)> = Vec::new();
+    for row in &report.rows {
+        let label = if row.name.is_empty() {
+            row.key.clone()
+        } else {
+            row.name.clone()
+        };
+        // As the table names it: rows grouped by kind have no name, and their key is a kind.
+        let label = if row.name.is_empty() && group_by == "kind" {
+            ui.label(&row.key).to_owned()
+        } else {
+            label
+        };
+        let c = &row.counters;
+        match rows.iter_mut().find(|(l, _)| *l == label) {
+            Some((_, sum)) => {
+                sum.leads += c.leads;
+                sum.followed_up += c.followed_up;
+                sum.response_ms += c.response_ms;
+            }
+            None => rows.push((label, *c)),
+        }
+    }
+    rows.retain(|(_, c)| c.leads > 0);
+    // Two decimals, rounded as the table's `avg_response_hours` is.
+    let hours = |c: &roi::Counters| {
+        (c.followed_up > 0).then(|| {
+            crate::domain::div_round_half_away(
+                i128::from(c.response_ms) * 100,
+                i128::from(c.followed_up) * 3_600_000,
+            ) as f64
+                / 100.0
+        })
+    };
+    rows.sort_by(|a, b| {
+        let (a, b) = (hours(&a.1), hours(&b.1));
+        b.unwrap_or(f64::INFINITY)
+            .total_cmp(&a.unwrap_or(f64::INFINITY))
+    });
+    rows.truncate(TOP_FOLLOW_UP);
+    let rows = rows
+        .into_iter()
+        .map(|(label, c)| {
+            let share = crate::domain::div_round_half_away(
+                i128::from(c.followed_up) * 100,
+                i128::from(c.leads),
+            );
+            let (value, text) = match hours(&c) {
+                Some(h) => (h, format!("{h:.2} {} · {share}%", t.hours)),
+                None => (0.0, format!("{} · 0%", t.not_followed_up)),
+            };
+            (label, vec![(value, text)])
+        })
+        .collect();
+    charts::horizontal(
+        t.chart_follow_up.to_owned(),
+        &[(t.hours, "bar-follow-up")],
+        rows,
+    )
 }
 
 /// A count as people read it: whole numbers bare, credited fractions with two decimals.

@@ -15,7 +15,7 @@ use crate::lead::{Capture, Lead, leads_csv};
 
 use crate::store::{LeadOutcome, LeadQuery, NewLead};
 
-pub use crate::store::LeadChange;
+pub use crate::store::{FollowUpSummary, LeadChange};
 
 /// Most leads one page of a listing holds.
 pub const MAX_PAGE: usize = 1000;
@@ -136,6 +136,12 @@ pub async fn activities(service: &Service, id: LeadId) -> Result<Vec<Activity>> 
     service.store.activities(id).await
 }
 
+/// How each of `leads` was followed up (count, first follow-up, deadline), in their order.
+pub async fn follow_ups(service: &Service, leads: &[Lead]) -> Result<Vec<FollowUpSummary>> {
+    let ids = leads.iter().map(|l| l.id).collect();
+    service.store.follow_up_summaries(ids).await
+}
+
 /// Leads a check may remind of in one transaction; the rest wait for the next round.
 const OVERDUE_BATCH: usize = 1000;
 
@@ -195,8 +201,8 @@ pub async fn export(service: &Service, query: LeadQuery) -> Result<(Vec<u8>, Opt
     Ok((csv, next_cursor))
 }
 
-/// The filters of a listing (`campaign, since, until, status, cursor, limit`), checked;
-/// `value` gives each one's text, if set.
+/// The filters of a listing (`campaign, since, until, status, assigned_to, cursor,
+/// limit`), checked; `value` gives each one's text, if set.
 pub async fn query(
     service: &Service,
     value: impl Fn(&str) -> Option<String>,
@@ -228,6 +234,9 @@ pub async fn query(
     let status = value("status")
         .map(|s| s.parse::<LeadStatus>())
         .transpose()?;
+    let assigned_to = value("assigned_to")
+        .map(|text| assignee_filter(&text))
+        .transpose()?;
     let limit = match value("limit") {
         Some(text) => text
             .parse::<usize>()
@@ -248,7 +257,24 @@ pub async fn query(
         to,
         before,
         status,
+        assigned_to,
         limit,
+    })
+}
+
+/// `assigned_to=none` (leads of nobody) or a salesperson's id. An id that is not on the
+/// roster filters to no leads rather than failing: people are deleted only when they have
+/// none, so a link to a deleted person's leads is simply empty.
+fn assignee_filter(text: &str) -> Result<Option<LeadId>> {
+    if text == "none" {
+        return Ok(None);
+    }
+    LeadId::parse(text).map(Some).ok_or_else(|| {
+        Error::invalid(
+            "assigned_to",
+            "invalid_value",
+            "assigned_to must be a salesperson id or none",
+        )
     })
 }
 

@@ -28,6 +28,14 @@ pub fn list(service: &Service) -> Vec<Salesperson> {
     service.store.salespeople()
 }
 
+/// How many leads each salesperson has, counting at most `cap` of each.
+pub async fn lead_counts(
+    service: &Service,
+    cap: usize,
+) -> Result<std::collections::HashMap<LeadId, usize>> {
+    service.store.salesperson_lead_counts(cap).await
+}
+
 pub fn get(service: &Service, id: &str) -> Result<Salesperson> {
     service
         .store

@@ -170,3 +170,42 @@ pub fn activities(txn: &ReadTransaction, lead: LeadId) -> Result<Vec<Activity>> 
     }
     Ok(found)
 }
+
+/// What the console's leads page shows of a lead's follow-up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub activities: usize,
+    /// The earlier of its first activity and its first status change away from `new`.
+    pub first: Option<jiff::Timestamp>,
+    /// When it should be followed up by, if its campaign has `follow_up_hours`.
+    pub deadline: Option<jiff::Timestamp>,
+    /// Counted overdue: followed up after the deadline, or reminded of as not followed up.
+    pub overdue: bool,
+}
+
+/// The follow-up of each of `leads` (a page of them), by key lookups and one short range
+/// each: no lead is read.
+pub fn summaries(txn: &ReadTransaction, leads: &[LeadId]) -> Result<Vec<Summary>> {
+    let activities = txn.open_table(tables::ACTIVITIES).map_err(storage)?;
+    let follow_ups = txn.open_table(tables::FOLLOW_UPS).map_err(storage)?;
+    let deadlines = txn.open_table(tables::LEAD_DEADLINES).map_err(storage)?;
+    let time = |ms: i64| jiff::Timestamp::from_millisecond(ms).ok();
+    leads
+        .iter()
+        .map(|lead| {
+            let key = lead.to_u128();
+            let count = activities
+                .range((key, i64::MIN, 0)..=(key, i64::MAX, u128::MAX))
+                .map_err(storage)?
+                .count();
+            let first = follow_ups.get(key).map_err(storage)?.map(|v| v.value());
+            let deadline = deadlines.get(key).map_err(storage)?.map(|v| v.value());
+            Ok(Summary {
+                activities: count,
+                first: first.and_then(time),
+                deadline: deadline.and_then(|(at, _)| time(at)),
+                overdue: deadline.is_some_and(|(_, counted)| counted),
+            })
+        })
+        .collect()
+}

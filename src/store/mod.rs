@@ -16,6 +16,7 @@ mod tables;
 mod write;
 mod writer;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -34,6 +35,7 @@ use crate::salesperson::Salesperson;
 use crate::schedule::Schedule;
 
 pub use check::Report as CheckReport;
+pub use follow_ups::Summary as FollowUpSummary;
 pub use read::LeadQuery;
 pub use write::{LeadChange, LeadOutcome, NewLead};
 pub use writer::Health;
@@ -469,6 +471,12 @@ impl Store {
             .await
     }
 
+    /// The follow-up of each of `leads`, in their order (the console's leads page).
+    pub async fn follow_up_summaries(&self, leads: Vec<LeadId>) -> Result<Vec<FollowUpSummary>> {
+        self.read(move |txn| follow_ups::summaries(txn, &leads))
+            .await
+    }
+
     /// Counts the leads whose follow-up deadline passed by `now` unanswered as overdue,
     /// and emits one `lead.overdue` for each (at most `limit` a call). Returns how many.
     pub async fn fire_overdue(&self, now: jiff::Timestamp, limit: usize) -> Result<usize> {
@@ -518,6 +526,11 @@ impl Store {
                 },
             )
             .await
+    }
+
+    /// Each salesperson's number of leads, counted up to `cap` (the roster page).
+    pub async fn salesperson_lead_counts(&self, cap: usize) -> Result<HashMap<LeadId, usize>> {
+        self.read(move |txn| roster::lead_counts(txn, cap)).await
     }
 
     /// From memory: the roster is small and read by every lead view.

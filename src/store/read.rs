@@ -26,6 +26,8 @@ pub struct LeadQuery {
     /// Continue after this id (the previous page's last).
     pub before: Option<LeadId>,
     pub status: Option<LeadStatus>,
+    /// Only the leads of this salesperson (`Some(Some(id))`) or of nobody (`Some(None)`).
+    pub assigned_to: Option<Option<LeadId>>,
     pub limit: usize,
 }
 
@@ -72,7 +74,10 @@ pub fn leads(txn: &ReadTransaction, query: &LeadQuery) -> Result<(Vec<Lead>, boo
     let mut more = false;
     let mut take = |bytes: &[u8]| -> Result<bool> {
         let lead: Lead = decode_lead(bytes)?;
-        if query.status.is_some_and(|s| s != lead.status) {
+        if query.status.is_some_and(|s| s != lead.status)
+            || query.assigned_to.is_some_and(|a| a != lead.assigned_to)
+            || query.campaign.as_ref().is_some_and(|c| *c != lead.campaign)
+        {
             return Ok(true);
         }
         if page.len() == query.limit {
@@ -82,8 +87,27 @@ pub fn leads(txn: &ReadTransaction, query: &LeadQuery) -> Result<(Vec<Lead>, boo
         page.push(lead);
         Ok(true)
     };
-    match &query.campaign {
-        Some(slug) => {
+    match (&query.campaign, query.assigned_to) {
+        // A salesperson's own index: their leads only, whatever the campaign (one
+        // person's leads are far fewer than a campaign's, and `take` checks the campaign).
+        (_, Some(Some(person))) => {
+            let index = txn.open_table(tables::LEADS_BY_ASSIGNEE).map_err(storage)?;
+            let person = person.to_u128();
+            for entry in index
+                .range((person, lo)..=(person, hi))
+                .map_err(storage)?
+                .rev()
+            {
+                let (key, _) = entry.map_err(storage)?;
+                let id = key.value().1;
+                if let Some(bytes) = leads.get(id).map_err(storage)?
+                    && !take(bytes.value())?
+                {
+                    break;
+                }
+            }
+        }
+        (Some(slug), _) => {
             let index = txn.open_table(tables::LEADS_BY_CAMPAIGN).map_err(storage)?;
             for entry in index
                 .range((slug.as_str(), lo)..=(slug.as_str(), hi))
@@ -99,7 +123,7 @@ pub fn leads(txn: &ReadTransaction, query: &LeadQuery) -> Result<(Vec<Lead>, boo
                 }
             }
         }
-        None => {
+        (None, _) => {
             for entry in leads.range(lo..=hi).map_err(storage)?.rev() {
                 let (_, bytes) = entry.map_err(storage)?;
                 if !take(bytes.value())? {

@@ -82,6 +82,27 @@ pub fn remove(t: &mut Tables<'_>, id: LeadId, now: jiff::Timestamp) -> Result<Re
     Ok(Removal::Deleted)
 }
 
+/// How many leads each salesperson has, counting at most `cap` of each: the roster page
+/// shows "more than" instead of walking a big index on every view.
+pub fn lead_counts(
+    txn: &ReadTransaction,
+    cap: usize,
+) -> Result<std::collections::HashMap<LeadId, usize>> {
+    let people = txn.open_table(tables::SALESPEOPLE).map_err(storage)?;
+    let index = txn.open_table(tables::LEADS_BY_ASSIGNEE).map_err(storage)?;
+    let mut counts = std::collections::HashMap::new();
+    for entry in people.iter().map_err(storage)? {
+        let key = entry.map_err(storage)?.0.value();
+        let count = index
+            .range((key, 0)..=(key, u128::MAX))
+            .map_err(storage)?
+            .take(cap)
+            .count();
+        counts.insert(LeadId::from_u128(key), count);
+    }
+    Ok(counts)
+}
+
 pub fn list(txn: &ReadTransaction) -> Result<Vec<Salesperson>> {
     let table = txn.open_table(tables::SALESPEOPLE).map_err(storage)?;
     let mut people = Vec::new();

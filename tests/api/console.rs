@@ -10,13 +10,16 @@ use crate::helpers::{
 };
 
 /// Every console page and action from the router's own table, with `{slug}` = `expo` and
-/// `{id}` = `id`.
-fn console_routes(id: &str) -> Vec<(&'static str, String)> {
+/// `{id}` = what `id` gives for the pattern (a destination's, a salesperson's …).
+fn console_routes(id: impl Fn(&str) -> String) -> Vec<(&'static str, String)> {
     leadgate::routes::TABLE
         .iter()
         .filter(|entry| entry.pattern.starts_with("/admin"))
         .flat_map(|entry| {
-            let path = entry.pattern.replace("{slug}", "expo").replace("{id}", id);
+            let path = entry
+                .pattern
+                .replace("{slug}", "expo")
+                .replace("{id}", &id(entry.pattern));
             entry.methods.iter().map(move |m| (*m, path.clone()))
         })
         .collect()
@@ -99,7 +102,15 @@ async fn every_console_address_asks_for_the_login() {
     )
     .await;
     assert_eq!(status, 201, "{destination}");
-    let routes = console_routes(destination["id"].as_str().unwrap());
+    let destination = destination["id"].as_str().unwrap().to_owned();
+    let salesperson = app.add_salesperson(json!({"name": "王芳"})).await;
+    let routes = console_routes(|pattern| {
+        if pattern.starts_with("/admin/salespeople") {
+            salesperson.clone()
+        } else {
+            destination.clone()
+        }
+    });
     assert!(routes.len() >= 16, "{routes:?}");
     for (method, path) in &routes {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
@@ -740,7 +751,7 @@ async fn basic_credentials_on_the_api_do_not_work_across_sites() {
 }
 
 /// The overview's ROI table as text: its header titles and its lines (rows, then totals).
-fn roi_table(html: &str) -> (Vec<String>, Vec<Vec<String>>) {
+pub(crate) fn roi_table(html: &str) -> (Vec<String>, Vec<Vec<String>>) {
     let table = html
         .split("<table id=\"roi\"")
         .nth(1)
@@ -773,7 +784,7 @@ fn roi_table(html: &str) -> (Vec<String>, Vec<Vec<String>>) {
 }
 
 /// A JSON figure as the console writes it (as `report::lines` does for the CSV).
-fn as_cell(value: &Value) -> String {
+pub(crate) fn as_cell(value: &Value) -> String {
     match value {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),

@@ -9,6 +9,7 @@ mod calls;
 mod campaigns;
 mod console;
 mod console_destinations;
+mod console_sales;
 mod conversions;
 mod costs;
 mod delivery;
