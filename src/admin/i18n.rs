@@ -193,7 +193,7 @@ messages! {
     view_leads: "查看线索", "View leads";
     added: "已添加。", "Added.";
     not_deleted: "未删除：", "Not deleted: ";
-    mentions_help: "新线索推送到销售群时会 @ 负责的销售：企业微信用成员的 userid（通讯录中的“账号”），钉钉用手机号，飞书用 open_id（ou_ 开头）。都可不填。", "Chat alerts about a new lead mention its salesperson: WeCom by the member's userid (the 账号 in the contacts), DingTalk by mobile number, Feishu by open_id (ou_…). All optional.";
+    mentions_help: "推送到销售群的线索消息（新线索、状态或负责人变更、超时提醒）会 @ 负责的销售：企业微信用成员的 userid（通讯录中的“账号”），钉钉用手机号，飞书用 open_id（ou_ 开头）。都可不填。", "Chat alerts about a lead (new, changed, overdue) mention its salesperson: WeCom by the member's userid (the 账号 in the contacts), DingTalk by mobile number, Feishu by open_id (ou_…). All optional.";
     delete_salesperson_hint: "没有线索的销售会被删除；名下有线索的只会停用：不再分配新线索，已有线索仍归其名下。", "Someone without leads is deleted; someone with leads is deactivated instead: no new leads, and their leads still name them.";
     assign: "线索分配", "Lead assignment";
     assign_mode: "新线索分配方式", "Assign new leads";
