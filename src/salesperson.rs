@@ -9,7 +9,8 @@ use crate::domain::{LeadId, Phone};
 use crate::error::{Error, Result, reject_unknown_keys};
 use crate::lead::format_timestamp;
 
-const FIELDS: &[&str] = &[
+/// The keys a create or patch body may carry (the console's form has the same fields).
+pub const FIELDS: &[&str] = &[
     "name",
     "mobile",
     "wecom_userid",

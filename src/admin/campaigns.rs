@@ -231,29 +231,14 @@ fn costs_anchor(ui: &Ui, campaign: &Campaign) -> String {
 
 /// The campaign form sets every field a campaign has.
 const FORM_KEYS: &[&str] = crate::campaign::FIELDS;
-/// The order the form shows them in: the API's, but the follow-up deadline beside the
-/// assignment rule (both are about what happens to a lead after it arrives).
-const SHOWN_KEYS: &[&str] = &[
-    "slug",
-    "name",
-    "kind",
-    "channel",
-    "status",
-    "owner",
-    "starts_on",
-    "ends_on",
-    "currency",
-    "budget",
-    "target_leads",
-    "target_revenue",
-    "form",
-    "rate_limit",
-    "tracking_numbers",
-    "utm_campaigns",
-    "qr_variants",
-    "follow_up_hours",
-    "assign",
-];
+/// The order the form shows them in: the API's, but the assignment rule (a wide block of
+/// checkboxes) last, after the follow-up deadline it goes with.
+fn shown_keys() -> impl Iterator<Item = &'static &'static str> {
+    FORM_KEYS
+        .iter()
+        .filter(|k| **k != "assign")
+        .chain(std::iter::once(&"assign"))
+}
 const LIST_KEYS: &[&str] = &["tracking_numbers", "utm_campaigns", "qr_variants"];
 
 /// Every value posted for `key` (ticked checkboxes), trimmed, empty ones left out.
@@ -554,8 +539,7 @@ fn inputs(
             checked,
         })
         .collect();
-    SHOWN_KEYS
-        .iter()
+    shown_keys()
         .map(|key| {
             let (mut selected, mut choices_here) = (String::new(), Vec::new());
             let (label, kind, options) = match *key {

@@ -16,16 +16,6 @@ use crate::salesperson::Salesperson;
 use crate::service::salespeople;
 use crate::state::AppState;
 
-/// The form's fields; a refused one gets its message next to it, any other error goes in
-/// the alert above the form.
-const FORM_KEYS: &[&str] = &[
-    "name",
-    "mobile",
-    "wecom_userid",
-    "dingtalk_userid",
-    "feishu_open_id",
-    "active",
-];
 /// The optional text fields, which an empty input clears.
 const OPTIONAL_KEYS: &[&str] = &[
     "mobile",
@@ -182,7 +172,10 @@ impl Values {
 /// no field of the form.
 fn alert(ui: &Ui, error: &Error) -> String {
     match &error.field {
-        Some(field) if FORM_KEYS.contains(&field.as_str()) => ui.t.fix_errors.to_owned(),
+        // A refused field of the form (it has them all) gets its message next to it.
+        Some(field) if crate::salesperson::FIELDS.contains(&field.as_str()) => {
+            ui.t.fix_errors.to_owned()
+        }
         _ => error.message.clone(),
     }
 }
