@@ -21,8 +21,10 @@ use crate::destination::{DeliveryRecord, Destination, State};
 /// long backlog does not sit in memory.
 const READ_AHEAD: usize = 256;
 
-/// The position is stored at most this often while events flow (and at once when the
-/// worker runs out of events, fails, or stops): a crash re-sends at most this much.
+/// The position is stored at most this often while events flow, and this long at the
+/// latest after the worker runs out of events (at once when it fails or stops): a crash
+/// re-sends at most this much. Storing each time the worker runs out would be a commit
+/// per destination per lead at a steady rate of leads.
 const STORE_EVERY: Duration = Duration::from_millis(250);
 
 /// When storing progress failed (the disk is full), how long until the next try.
@@ -207,11 +209,17 @@ impl Worker {
             self.position = self.read_up_to;
             self.dirty |= self.position != self.stored_position;
             self.set_live(State::Ok, None);
+            let mut store_at = None;
             if self.dirty {
-                self.store_progress().await;
+                let due = self.last_stored + STORE_EVERY;
+                if Instant::now() >= due {
+                    self.store_progress().await;
+                    store_at = self.dirty.then(|| Instant::now() + STORE_RETRY);
+                } else {
+                    store_at = Some(due);
+                }
             }
-            let retry_store = self.dirty.then(|| Instant::now() + STORE_RETRY);
-            return self.wait(retry_store, true).await;
+            return self.wait(store_at, true).await;
         }
         let (count, message) = if self.destination.kind.is_chat() {
             match self.pacer.next(std::time::Instant::now(), self.queue.len()) {
