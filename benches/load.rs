@@ -814,6 +814,8 @@ struct RateRun {
     server_cpu: f64,
     /// CPU-seconds of this process, and of the whole machine, over the run and drain.
     bench_cpu: f64,
+    /// The writer over the run and drain: (writes, commits, commit seconds).
+    batch: (f64, f64, f64),
     machine_cpu: f64,
     wall: f64,
 }
@@ -841,6 +843,13 @@ impl RateRun {
             self.bench_cpu,
             (self.machine_cpu - self.server_cpu - self.bench_cpu).max(0.0),
             100.0 * self.machine_cpu / (self.wall * cores() as f64),
+        );
+        println!(
+            "server: {:.0} µs CPU per lead; the writer made {:.0} commits of {:.1} writes on average (leads and the destinations' progress), {:.2} ms each",
+            1e6 * self.server_cpu / (self.acked.max(1) as f64),
+            self.batch.1,
+            self.batch.0 / self.batch.1.max(1.0),
+            1000.0 * self.batch.2 / self.batch.1.max(1.0),
         );
         for (name, delays) in [
             ("webhook CRM (every event)", &self.crm),
@@ -965,6 +974,7 @@ fn rate_run(
     runtime.block_on(create_campaign(server.addr));
     let targets = Receivers::start(receivers);
     runtime.block_on(targets.configure(server.addr, true));
+    let batch_before = runtime.block_on(batch_totals(server.addr));
     let cpu_before = cpu_seconds(&server.child.id().to_string(), tick);
     let (bench_before, machine_before) = (cpu_seconds("self", tick), machine_cpu(tick));
     let started = Instant::now();
@@ -985,6 +995,7 @@ fn rate_run(
     let bench_cpu = cpu_seconds("self", tick) - bench_before;
     let machine = machine_cpu(tick) - machine_before;
     let wall = started.elapsed().as_secs_f64();
+    let batch_after = runtime.block_on(batch_totals(server.addr));
     let destinations = runtime.block_on(destination_states(server.addr));
     let acks: std::collections::HashMap<String, Instant> = sent.acks.into_iter().collect();
     let crm = Delays::compute(&acks, &targets.crm.log.arrivals.lock().unwrap(), send_end);
@@ -1011,6 +1022,11 @@ fn rate_run(
         destinations,
         server_cpu,
         bench_cpu,
+        batch: (
+            batch_after.0 - batch_before.0,
+            batch_after.1 - batch_before.1,
+            batch_after.2 - batch_before.2,
+        ),
         machine_cpu: machine,
         wall,
     }
