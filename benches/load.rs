@@ -16,7 +16,7 @@
 //! - the delay from a lead's acknowledged answer to its event's arrival at the webhook
 //!   receivers, with an open-loop generator posting JSON leads at a fixed rate.
 //!
-//! `cargo bench --bench load` (about three minutes). Knobs, all optional:
+//! `cargo bench --bench load` (about 100 s). Knobs, all optional:
 //! `LEADGATE_BENCH_SECS=5` seconds per run, `LEADGATE_BENCH_CONNS=16,64,256`,
 //! `LEADGATE_BENCH_PREFILL=1000000` leads generated into the store before the run;
 //! `LEADGATE_BENCH_DELIVERY=0` skips the delivery part, `LEADGATE_BENCH_ROUNDS=6` rounds
