@@ -4,17 +4,35 @@
 //! same way in the same run. Prints req/s, latency percentiles, leads per commit, server
 //! RSS and the ratio to the bare server.
 //!
-//! `cargo bench --bench load` (about a minute). Knobs, all optional:
+//! Then delivery (README, "Sending leads to sales and the CRM"): three receivers on
+//! 127.0.0.1 inside this process (a webhook receiver answering 204, one answering like
+//! 企业微信 and one like 飞书) and three destinations on them: a webhook for every event, a
+//! second webhook for `lead.created` only, and a 企业微信 robot (paced to 20 messages a
+//! minute, so it folds leads into digests). It measures
+//! - ingest at 64 connections without destinations and with the three (and, to tell
+//!   storing events from sending them, with the three disabled): three servers, each on
+//!   a fresh data dir, driven in turn in short slices (which goes first rotates), and
+//!   the ratio;
+//! - the delay from a lead's acknowledged answer to its event's arrival at the webhook
+//!   receivers, with an open-loop generator posting JSON leads at a fixed rate.
+//!
+//! `cargo bench --bench load` (about 100 s). Knobs, all optional:
 //! `LEADGATE_BENCH_SECS=5` seconds per run, `LEADGATE_BENCH_CONNS=16,64,256`,
-//! `LEADGATE_BENCH_PREFILL=1000000` leads generated into the store before the run.
-//! Only ever targets 127.0.0.1, and every run stops by itself.
+//! `LEADGATE_BENCH_PREFILL=1000000` leads generated into the store before the run;
+//! `LEADGATE_BENCH_DELIVERY=0` skips the delivery part, `LEADGATE_BENCH_ROUNDS=6` rounds
+//! of `LEADGATE_BENCH_SLICE_MS=2000` per server for the ingest comparison,
+//! `LEADGATE_BENCH_RATE=1000` leads/s for `LEADGATE_BENCH_RATE_SECS=10` s;
+//! `LEADGATE_BENCH_BIN=path/to/leadgate` measures another build of the server.
+//! Only ever targets 127.0.0.1, and every run stops by itself: each request has a
+//! timeout, the rate run sends a fixed number of leads and waits at most 30 s for the
+//! last deliveries.
 
 use std::convert::Infallible;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -23,6 +41,9 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 
 const TOKEN: &str = "bench-admin-token-0123456789abcdef";
+/// Numbers the visitors of every run: a run after another on the same server posts new
+/// leads, not replays of the first run's (a replayed `_token` stores nothing).
+static VISITORS: AtomicU64 = AtomicU64::new(0);
 const BARE_ENV: &str = "LEADGATE_BENCH_BARE_SERVER";
 
 fn main() {
@@ -44,7 +65,7 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     if prefill > 0 {
         let started = Instant::now();
-        let status = Command::new(env!("CARGO_BIN_EXE_leadgate"))
+        let status = Command::new(leadgate_binary())
             .args(["demo", "--scale", &prefill.to_string(), "--data"])
             .arg(dir.path())
             .status()
@@ -130,6 +151,10 @@ fn main() {
         bytes / 1_000_000,
         bytes / stored.max(1)
     );
+
+    if env_or("LEADGATE_BENCH_DELIVERY", 1) != 0 {
+        delivery(&runtime);
+    }
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -139,8 +164,15 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
+/// The server binary: this build's, or `LEADGATE_BENCH_BIN` to measure another build.
+fn leadgate_binary() -> std::ffi::OsString {
+    std::env::var_os("LEADGATE_BENCH_BIN")
+        .filter(|bin| !bin.is_empty())
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_leadgate").into())
+}
+
 fn leadgate_command(data: &std::path::Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_leadgate"));
+    let mut cmd = Command::new(leadgate_binary());
     cmd.args([
         "serve",
         "--listen",
@@ -245,12 +277,10 @@ async fn drive(
     duration: Duration,
     expect: StatusCode,
 ) -> Stats {
-    let sequence = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + duration;
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..n {
-        let sequence = sequence.clone();
         tasks.push(tokio::spawn(async move {
             let mut stats = Stats::default();
             let Ok(mut sender) = connect(addr).await else {
@@ -258,17 +288,22 @@ async fn drive(
                 return stats;
             };
             while Instant::now() < deadline {
-                let i = sequence.fetch_add(1, Ordering::Relaxed);
+                let i = VISITORS.fetch_add(1, Ordering::Relaxed);
                 let request = Request::post(path)
                     .header("host", "127.0.0.1")
                     .header("content-type", "application/x-www-form-urlencoded")
                     .body(Full::new(Bytes::from(form_body(i))))
                     .unwrap();
                 let sent = Instant::now();
-                match sender.send_request(request).await {
-                    Ok(response) => {
-                        let status = response.status();
-                        let _ = response.into_body().collect().await;
+                let answer = tokio::time::timeout(REQUEST_TIMEOUT, async {
+                    let response = sender.send_request(request).await?;
+                    let status = response.status();
+                    response.into_body().collect().await?;
+                    Ok::<_, hyper::Error>(status)
+                })
+                .await;
+                match answer {
+                    Ok(Ok(status)) => {
                         if status == expect {
                             stats.ok += 1;
                             stats
@@ -278,7 +313,7 @@ async fn drive(
                             stats.errors += 1;
                         }
                     }
-                    Err(_) => {
+                    Ok(Err(_)) | Err(_) => {
                         stats.errors += 1;
                         match connect(addr).await {
                             Ok(fresh) => sender = fresh,
@@ -401,4 +436,995 @@ fn bare_server() {
             });
         }
     });
+}
+
+// ---- delivery ------------------------------------------------------------------------
+
+/// Connections of the ingest comparison: the existing runs' middle case.
+const DELIVERY_CONNS: usize = 64;
+/// Connections of the open-loop generator: at 1,000 leads/s each sends every 64 ms, far
+/// more than an answer takes, so a slow answer never delays the next lead.
+const RATE_CONNS: usize = 64;
+/// The webhooks are signed, as a CRM's would be (README's example secret).
+const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// The longest wait for the last deliveries after the rate run has sent its leads.
+const DRAIN_LIMIT: Duration = Duration::from_secs(30);
+/// No request of the bench waits longer than this.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn delivery(runtime: &tokio::runtime::Runtime) {
+    let rounds: usize = env_or("LEADGATE_BENCH_ROUNDS", 6).max(1);
+    let slice = Duration::from_millis(env_or("LEADGATE_BENCH_SLICE_MS", 2000));
+    let rate: u64 = env_or("LEADGATE_BENCH_RATE", 1000).max(1);
+    let rate_secs: u64 = env_or("LEADGATE_BENCH_RATE_SECS", 10).max(1);
+    // The receivers run on threads of their own, so an arrival is stamped when it
+    // arrives, not when the load client's tasks let the receiver run.
+    let receivers = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("receiver")
+        .enable_all()
+        .build()
+        .unwrap();
+    let tick = clock_ticks();
+
+    print_destinations();
+    ingest_comparison(runtime, &receivers, rounds, slice, tick);
+    let rated = rate_run(runtime, &receivers, rate, rate_secs, tick);
+    println!();
+    println!(
+        "end-to-end delay at {rate} leads/s for {rate_secs} s: open loop over {RATE_CONNS} connections posting JSON leads; delay = arrival at the receiver - the client receiving the 201 with lead_id"
+    );
+    rated.print();
+    let p99 = rated.crm.percentile_us(0.99);
+    println!(
+        "goal p99 <= 1 s (webhook CRM): {}",
+        if p99 <= 1_000_000 { "met" } else { "MISSED" }
+    );
+}
+
+fn print_destinations() {
+    println!();
+    println!(
+        "delivery: servers with --allow-private-destinations; receivers on 127.0.0.1 in the bench process, on threads of their own; destinations made with POST /api/destinations:"
+    );
+    println!("  webhook \"CRM\": every event, signed -> a receiver answering 204");
+    println!(
+        "  webhook \"created\": lead.created only, signed -> a receiver answering 200 {{\"code\":0}} (like 飞书)"
+    );
+    println!(
+        "  wecom robot \"销售群\": every event -> a receiver answering 200 {{\"errcode\":0,\"errmsg\":\"ok\"}}; robots are paced to 20 messages a minute by design, so it folds leads into digests"
+    );
+}
+
+fn delivery_server(dir: &std::path::Path) -> Server {
+    let mut cmd = leadgate_command(dir);
+    cmd.arg("--allow-private-destinations");
+    Server::start(cmd)
+}
+
+/// How a side of the ingest comparison is set up.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Setup {
+    /// No destinations: no outbox events are written.
+    Without,
+    /// The three destinations, disabled: every lead's event is written, none is sent.
+    Stored,
+    /// The three destinations.
+    With,
+}
+
+impl Setup {
+    fn name(self) -> &'static str {
+        match self {
+            Setup::Without => "without",
+            Setup::Stored => "disabled",
+            Setup::With => "with",
+        }
+    }
+}
+
+/// One side of the ingest comparison: a server on a fresh data dir, driven in slices.
+struct Side {
+    setup: Setup,
+    server: Server,
+    dir: tempfile::TempDir,
+    targets: Option<Receivers>,
+    /// Every slice's stats, merged.
+    stats: Stats,
+    /// Each slice's req/s, and the CPU-seconds other processes took meanwhile.
+    slices: Vec<f64>,
+    others: Vec<f64>,
+    server_cpu: f64,
+    bench_cpu: f64,
+    batch: (f64, f64, f64),
+    /// Leads stored so far (every form post of a slice is a new visitor).
+    leads: u64,
+    /// After each slice (the side with destinations): the webhooks' backlog when the
+    /// slice ended, and how long they took to catch up.
+    backlogs: Vec<(u64, u64, Duration)>,
+}
+
+impl Side {
+    fn start(
+        runtime: &tokio::runtime::Runtime,
+        receivers: &tokio::runtime::Runtime,
+        setup: Setup,
+    ) -> Side {
+        let dir = tempfile::tempdir().unwrap();
+        let server = delivery_server(dir.path());
+        runtime.block_on(create_campaign(server.addr));
+        let targets = (setup != Setup::Without).then(|| {
+            let targets = Receivers::start(receivers);
+            runtime.block_on(targets.configure(server.addr, setup == Setup::With));
+            targets
+        });
+        Side {
+            setup,
+            server,
+            dir,
+            targets,
+            stats: Stats::default(),
+            slices: Vec::new(),
+            others: Vec::new(),
+            server_cpu: 0.0,
+            bench_cpu: 0.0,
+            batch: (0.0, 0.0, 0.0),
+            leads: 0,
+            backlogs: Vec::new(),
+        }
+    }
+
+    /// Drives the server for `slice`; then, with destinations, waits (at most 10 s) until
+    /// both webhooks have every lead, so their deliveries never run during the other
+    /// side's slice. That wait is not ingest time, but its CPU is counted for this side.
+    fn slice(&mut self, runtime: &tokio::runtime::Runtime, slice: Duration, tick: f64) {
+        let pid = self.server.child.id().to_string();
+        let before = runtime.block_on(batch_totals(self.server.addr));
+        let (cpu, bench) = (cpu_seconds(&pid, tick), cpu_seconds("self", tick));
+        let machine = machine_cpu(tick);
+        let stats = runtime.block_on(drive(
+            self.server.addr,
+            "/f/bench",
+            DELIVERY_CONNS,
+            slice,
+            StatusCode::SEE_OTHER,
+        ));
+        self.leads += stats.ok;
+        if let Some(targets) = self.targets.as_ref().filter(|_| self.setup == Setup::With) {
+            let lag = |r: &Receiver| {
+                self.leads
+                    .saturating_sub(r.log.arrivals.lock().unwrap().len() as u64)
+            };
+            let at_end = (lag(&targets.crm), lag(&targets.created));
+            let ended = Instant::now();
+            while (lag(&targets.crm) > 0 || lag(&targets.created) > 0)
+                && ended.elapsed() < Duration::from_secs(10)
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            self.backlogs.push((at_end.0, at_end.1, ended.elapsed()));
+        }
+        let server_cpu = cpu_seconds(&pid, tick) - cpu;
+        let bench_cpu = cpu_seconds("self", tick) - bench;
+        let others = machine_cpu(tick) - machine - server_cpu - bench_cpu;
+        self.server_cpu += server_cpu;
+        self.bench_cpu += bench_cpu;
+        self.others.push(others.max(0.0));
+        let after = runtime.block_on(batch_totals(self.server.addr));
+        self.batch.0 += after.0 - before.0;
+        self.batch.1 += after.1 - before.1;
+        self.batch.2 += after.2 - before.2;
+        self.slices.push(stats.rps());
+        self.stats.ok += stats.ok;
+        self.stats.errors += stats.errors;
+        self.stats.elapsed += stats.elapsed;
+        self.stats.latencies_us.extend(stats.latencies_us);
+    }
+
+    fn per_lead_us(&self, cpu: f64) -> f64 {
+        1e6 * cpu / (self.stats.ok.max(1) as f64)
+    }
+
+    fn store_bytes_per_lead(&self) -> u64 {
+        let bytes = std::fs::metadata(self.dir.path().join("leadgate.redb")).map_or(0, |m| m.len());
+        bytes / self.stats.ok.max(1)
+    }
+}
+
+/// Ingest at 64 connections without destinations and with the three, and (to tell
+/// storing events from sending them) with the three disabled.
+fn ingest_comparison(
+    runtime: &tokio::runtime::Runtime,
+    receivers: &tokio::runtime::Runtime,
+    rounds: usize,
+    slice: Duration,
+    tick: f64,
+) {
+    let mut sides: Vec<Side> = [Setup::Without, Setup::Stored, Setup::With]
+        .into_iter()
+        .map(|setup| Side::start(runtime, receivers, setup))
+        .collect();
+    let machine = machine_cpu(tick);
+    let started = Instant::now();
+    for round in 0..rounds {
+        // Which goes first rotates, so drift within a round falls on each alike.
+        for k in 0..sides.len() {
+            let n = sides.len();
+            sides[(round + k) % n].slice(runtime, slice, tick);
+        }
+    }
+    let (busy, wall) = (machine_cpu(tick) - machine, started.elapsed().as_secs_f64());
+    let ours: f64 = sides.iter().map(|s| s.server_cpu + s.bench_cpu).sum();
+    for side in &mut sides {
+        side.stats.latencies_us.sort_unstable();
+    }
+    let with = &sides[2];
+    let states = runtime.block_on(destination_states(with.server.addr));
+    let robot = with.targets.as_ref().unwrap().robot.log.robot();
+    for side in &mut sides {
+        side.server.stop();
+    }
+    let (without, stored, with) = (&sides[0], &sides[1], &sides[2]);
+
+    println!();
+    println!(
+        "ingest without and with the three destinations: POST /f/{{slug}} ~400 B forms, {DELIVERY_CONNS} connections, 2-core machine"
+    );
+    println!(
+        "three servers, each on a fresh data dir: without destinations, with the three destinations disabled (every lead's event is stored, none is sent), and with the three;"
+    );
+    println!(
+        "driven in turn for {rounds} rounds of {:.1} s each (which goes first rotates), so that other load on the machine falls on all alike; after each slice with destinations,",
+        slice.as_secs_f64()
+    );
+    println!(
+        "its webhooks catch up before the next slice (not ingest time; its CPU is counted), so its deliveries never run in another server's slice"
+    );
+    println!(
+        "round | without req/s | disabled req/s | with req/s | with/without | other processes' CPU-s per slice | with: backlog CRM / created at the slice's end, caught up after"
+    );
+    for round in 0..rounds {
+        let (crm, created, took) = with.backlogs[round];
+        println!(
+            "{:5} | {:13.0} | {:14.0} | {:10.0} | {:11.1}% | {:>32} | {crm} / {created}, {:.0} ms",
+            round + 1,
+            without.slices[round],
+            stored.slices[round],
+            with.slices[round],
+            100.0 * with.slices[round] / without.slices[round].max(1.0),
+            format!(
+                "{:.1} / {:.1} / {:.1}",
+                without.others[round], stored.others[round], with.others[round]
+            ),
+            took.as_secs_f64() * 1000.0
+        );
+    }
+    let mut ratios: Vec<f64> = (0..rounds)
+        .map(|r| with.slices[r] / without.slices[r].max(1.0))
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    let median = ratios.get(ratios.len() / 2).copied().unwrap_or(0.0);
+    println!(
+        "{:>38} | {:>14} | {:>14} | {:>14}",
+        "all rounds",
+        without.setup.name(),
+        stored.setup.name(),
+        with.setup.name()
+    );
+    let row = |what: &str, value: &dyn Fn(&Side) -> String| {
+        println!(
+            "{what:>38} | {:>14} | {:>14} | {:>14}",
+            value(without),
+            value(stored),
+            value(with)
+        );
+    };
+    row("req/s", &|s| format!("{:.0}", s.stats.rps()));
+    row("p50 / p99 ms", &|s| {
+        format!(
+            "{:.2} / {:.2}",
+            s.stats.percentile(0.5),
+            s.stats.percentile(0.99)
+        )
+    });
+    row("leads stored", &|s| s.stats.ok.to_string());
+    row("server CPU µs per lead", &|s| {
+        format!("{:.0}", s.per_lead_us(s.server_cpu))
+    });
+    row("client (+ receivers) CPU µs per lead", &|s| {
+        format!("{:.0}", s.per_lead_us(s.bench_cpu))
+    });
+    row("leads per commit, ms per commit", &|s| {
+        format!(
+            "{:.1}, {:.2}",
+            s.batch.0 / s.batch.1.max(1.0),
+            1000.0 * s.batch.2 / s.batch.1.max(1.0)
+        )
+    });
+    row("store bytes per lead", &|s| {
+        s.store_bytes_per_lead().to_string()
+    });
+    row("failed requests", &|s| s.stats.errors.to_string());
+    for name in ["CRM", "created", "销售群"] {
+        if let Some(d) = states.iter().find(|d| d.name == name) {
+            println!(
+                "destination {name}: delivered {} events, backlog {} at the end",
+                d.delivered, d.backlog
+            );
+        }
+    }
+    println!(
+        "the robot: {} messages ({} digests folding {} leads) for {} leads, as 20 messages a minute allow",
+        robot.messages, robot.digests, robot.digested, with.stats.ok
+    );
+    println!(
+        "the machine's {} cores were {:.0} % busy during the comparison; other processes took {:.1} of its {:.1} CPU-seconds",
+        cores(),
+        100.0 * busy / (wall * cores() as f64),
+        (busy - ours).max(0.0),
+        busy
+    );
+    // A round is quiet when other processes took under 5 % of the machine in each of its
+    // slices: the ratio over those rounds is what the destinations cost on a quiet machine.
+    let quiet_limit = 0.05 * cores() as f64 * slice.as_secs_f64();
+    let quiet: Vec<usize> = (0..rounds)
+        .filter(|&r| sides.iter().all(|s| s.others[r] < quiet_limit))
+        .collect();
+    let ratio = 100.0 * with.stats.rps() / without.stats.rps().max(1.0);
+    println!(
+        "with destinations: {ratio:.1} % of without over all rounds (median round {:.1} %); disabled {:.1} %",
+        100.0 * median,
+        100.0 * stored.stats.rps() / without.stats.rps().max(1.0)
+    );
+    if quiet.is_empty() {
+        println!(
+            "no quiet round (other processes under 5 % of the machine in each of its slices): goal >= 90 % not judged"
+        );
+    } else {
+        let sum = |side: &Side| quiet.iter().map(|&r| side.slices[r]).sum::<f64>();
+        let quiet_ratio = 100.0 * sum(with) / sum(without).max(1.0);
+        println!(
+            "quiet rounds (other processes under 5 % of the machine in each of their slices): {}; over them with destinations {quiet_ratio:.1} % of without, disabled {:.1} %; goal >= 90 %: {}",
+            quiet
+                .iter()
+                .map(|r| (r + 1).to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            100.0 * sum(stored) / sum(without).max(1.0),
+            if quiet_ratio >= 90.0 { "met" } else { "MISSED" }
+        );
+    }
+}
+
+/// The rate run's results.
+struct RateRun {
+    sent: u64,
+    acked: u64,
+    errors: u64,
+    /// From each lead's planned send time to its answer, sorted (µs).
+    answer_us: Vec<u32>,
+    max_late: Duration,
+    send_secs: f64,
+    /// From the end of sending until every acknowledged lead had arrived (or the limit).
+    drain: Duration,
+    crm: Delays,
+    created: Delays,
+    robot: RobotCount,
+    destinations: Vec<DestinationState>,
+    server_cpu: f64,
+    /// CPU-seconds of this process, and of the whole machine, over the run and drain.
+    bench_cpu: f64,
+    /// The writer over the run and drain: (writes, commits, commit seconds).
+    batch: (f64, f64, f64),
+    machine_cpu: f64,
+    wall: f64,
+}
+
+impl RateRun {
+    fn print(&self) {
+        let answer = |q: f64| {
+            if self.answer_us.is_empty() {
+                return 0.0;
+            }
+            let i = ((self.answer_us.len() as f64 * q) as usize).min(self.answer_us.len() - 1);
+            f64::from(self.answer_us[i]) / 1000.0
+        };
+        println!(
+            "sent {} leads in {:.2} s ({:.0}/s), {} acknowledged, {} failed; answer from planned send time p50 {:.2} ms, p99 {:.2} ms; generator late by at most {:.1} ms; CPU-seconds: server {:.2}, load client and receivers {:.2}, other processes {:.2} (the machine {:.0} % busy)",
+            self.sent,
+            self.send_secs,
+            self.sent as f64 / self.send_secs.max(1e-9),
+            self.acked,
+            self.errors,
+            answer(0.5),
+            answer(0.99),
+            self.max_late.as_secs_f64() * 1000.0,
+            self.server_cpu,
+            self.bench_cpu,
+            (self.machine_cpu - self.server_cpu - self.bench_cpu).max(0.0),
+            100.0 * self.machine_cpu / (self.wall * cores() as f64),
+        );
+        println!(
+            "server: {:.0} µs CPU per lead; the writer made {:.0} commits of {:.1} writes on average (leads and the destinations' progress), {:.2} ms each",
+            1e6 * self.server_cpu / (self.acked.max(1) as f64),
+            self.batch.1,
+            self.batch.0 / self.batch.1.max(1.0),
+            1000.0 * self.batch.2 / self.batch.1.max(1.0),
+        );
+        for (name, delays) in [
+            ("webhook CRM (every event)", &self.crm),
+            ("webhook created (lead.created)", &self.created),
+        ] {
+            println!(
+                "{name}: delivered {} by the end of sending, {} of {} after {:.1} s more (limit {} s), {} repeats, {} not delivered; delay p50 {}, p99 {}, max {}",
+                delays.by_send_end,
+                delays.delivered,
+                self.acked,
+                self.drain.as_secs_f64(),
+                DRAIN_LIMIT.as_secs(),
+                delays.repeats,
+                delays.missing,
+                delays.show(0.5),
+                delays.show(0.99),
+                delays.show(1.0),
+            );
+        }
+        let robot_backlog = self
+            .destinations
+            .iter()
+            .find(|d| d.name == "销售群")
+            .map_or(0, |d| d.backlog);
+        println!(
+            "wecom robot: {} messages, {} of them digests folding {} leads; {} leads in all; {} events still waiting for the next minutes' slots (20 messages a minute by design)",
+            self.robot.messages,
+            self.robot.digests,
+            self.robot.digested,
+            self.robot.leads(),
+            robot_backlog,
+        );
+    }
+}
+
+/// Delays of one receiver's arrivals after the leads' acknowledgements.
+#[derive(Default)]
+struct Delays {
+    /// Delivered delays in µs (negative: the event arrived before the client had its
+    /// answer), sorted, then one `i64::MAX` per lead never delivered.
+    sorted_us: Vec<i64>,
+    delivered: u64,
+    by_send_end: u64,
+    repeats: u64,
+    missing: u64,
+}
+
+impl Delays {
+    fn compute(
+        acks: &std::collections::HashMap<String, Instant>,
+        arrivals: &[(String, Instant)],
+        send_end: Instant,
+    ) -> Delays {
+        let mut first: std::collections::HashMap<&str, Instant> =
+            std::collections::HashMap::with_capacity(arrivals.len());
+        let mut repeats = 0;
+        for (id, at) in arrivals {
+            match first.entry(id.as_str()) {
+                std::collections::hash_map::Entry::Occupied(mut seen) => {
+                    repeats += 1;
+                    if *at < *seen.get() {
+                        seen.insert(*at);
+                    }
+                }
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(*at);
+                }
+            }
+        }
+        let mut delays = Delays {
+            repeats,
+            ..Delays::default()
+        };
+        for (id, acked) in acks {
+            match first.get(id.as_str()) {
+                Some(&arrived) => {
+                    delays.delivered += 1;
+                    if arrived <= send_end {
+                        delays.by_send_end += 1;
+                    }
+                    delays.sorted_us.push(if arrived >= *acked {
+                        (arrived - *acked).as_micros() as i64
+                    } else {
+                        -((*acked - arrived).as_micros() as i64)
+                    });
+                }
+                None => delays.missing += 1,
+            }
+        }
+        delays.sorted_us.sort_unstable();
+        delays
+            .sorted_us
+            .extend(std::iter::repeat_n(i64::MAX, delays.missing as usize));
+        delays
+    }
+
+    fn percentile_us(&self, q: f64) -> i64 {
+        if self.sorted_us.is_empty() {
+            return i64::MAX;
+        }
+        let index = ((self.sorted_us.len() as f64 * q) as usize).min(self.sorted_us.len() - 1);
+        self.sorted_us[index]
+    }
+
+    fn show(&self, q: f64) -> String {
+        match self.percentile_us(q) {
+            i64::MAX => "not delivered".into(),
+            us => format!("{:.1} ms", us as f64 / 1000.0),
+        }
+    }
+}
+
+fn rate_run(
+    runtime: &tokio::runtime::Runtime,
+    receivers: &tokio::runtime::Runtime,
+    rate: u64,
+    secs: u64,
+    tick: f64,
+) -> RateRun {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = delivery_server(dir.path());
+    runtime.block_on(create_campaign(server.addr));
+    let targets = Receivers::start(receivers);
+    runtime.block_on(targets.configure(server.addr, true));
+    let batch_before = runtime.block_on(batch_totals(server.addr));
+    let cpu_before = cpu_seconds(&server.child.id().to_string(), tick);
+    let (bench_before, machine_before) = (cpu_seconds("self", tick), machine_cpu(tick));
+    let started = Instant::now();
+    let sent = runtime.block_on(open_loop(server.addr, rate, rate * secs));
+    let send_end = Instant::now();
+    let acked = sent.acks.len();
+    // Wait (boundedly) until both webhooks have had every acknowledged lead.
+    while send_end.elapsed() < DRAIN_LIMIT {
+        let crm = targets.crm.log.arrivals.lock().unwrap().len();
+        let created = targets.created.log.arrivals.lock().unwrap().len();
+        if crm >= acked && created >= acked {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let drain = send_end.elapsed();
+    let server_cpu = cpu_seconds(&server.child.id().to_string(), tick) - cpu_before;
+    let bench_cpu = cpu_seconds("self", tick) - bench_before;
+    let machine = machine_cpu(tick) - machine_before;
+    let wall = started.elapsed().as_secs_f64();
+    let batch_after = runtime.block_on(batch_totals(server.addr));
+    let destinations = runtime.block_on(destination_states(server.addr));
+    let acks: std::collections::HashMap<String, Instant> = sent.acks.into_iter().collect();
+    let crm = Delays::compute(&acks, &targets.crm.log.arrivals.lock().unwrap(), send_end);
+    let created = Delays::compute(
+        &acks,
+        &targets.created.log.arrivals.lock().unwrap(),
+        send_end,
+    );
+    let robot = targets.robot.log.robot();
+    server.stop();
+    let mut answer_us = sent.answer_us;
+    answer_us.sort_unstable();
+    RateRun {
+        sent: sent.sent,
+        acked: acks.len() as u64,
+        errors: sent.errors,
+        answer_us,
+        max_late: sent.max_late,
+        send_secs: sent.elapsed.as_secs_f64(),
+        drain,
+        crm,
+        created,
+        robot,
+        destinations,
+        server_cpu,
+        bench_cpu,
+        batch: (
+            batch_after.0 - batch_before.0,
+            batch_after.1 - batch_before.1,
+            batch_after.2 - batch_before.2,
+        ),
+        machine_cpu: machine,
+        wall,
+    }
+}
+
+#[derive(Default)]
+struct OpenLoop {
+    sent: u64,
+    errors: u64,
+    /// Each acknowledged lead's id and the moment its answer was in.
+    acks: Vec<(String, Instant)>,
+    answer_us: Vec<u32>,
+    max_late: Duration,
+    elapsed: Duration,
+}
+
+/// Sends `total` JSON leads at `rate` a second on fixed planned times, whatever the
+/// answers do: connection k sends leads k, k + RATE_CONNS, … each at its time (or at
+/// once if it is behind, which `max_late` shows).
+async fn open_loop(addr: SocketAddr, rate: u64, total: u64) -> OpenLoop {
+    let interval_ns = 1_000_000_000 / rate;
+    let mut senders = Vec::with_capacity(RATE_CONNS);
+    for _ in 0..RATE_CONNS {
+        senders.push(connect(addr).await.expect("connect"));
+    }
+    let started = Instant::now();
+    let start = tokio::time::Instant::now() + Duration::from_millis(100);
+    let mut tasks = Vec::new();
+    for (k, mut sender) in senders.into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            let mut part = OpenLoop::default();
+            let mut i = k as u64;
+            while i < total {
+                let planned = start + Duration::from_nanos(i * interval_ns);
+                tokio::time::sleep_until(planned).await;
+                part.max_late = part.max_late.max(planned.elapsed());
+                part.sent += 1;
+                let request = Request::post("/f/bench")
+                    .header("host", "127.0.0.1")
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from(json_lead(i))))
+                    .unwrap();
+                let answer = tokio::time::timeout(REQUEST_TIMEOUT, async {
+                    let response = sender.send_request(request).await?;
+                    let status = response.status();
+                    let body = response.into_body().collect().await?.to_bytes();
+                    Ok::<_, hyper::Error>((status, body))
+                })
+                .await;
+                let acked = Instant::now();
+                match answer {
+                    Ok(Ok((StatusCode::CREATED, body))) => {
+                        let id = serde_json::from_slice::<serde_json::Value>(&body)
+                            .ok()
+                            .and_then(|v| v["lead_id"].as_str().map(str::to_owned));
+                        match id {
+                            Some(id) => {
+                                part.acks.push((id, acked));
+                                part.answer_us.push(
+                                    planned.elapsed().as_micros().min(u32::MAX as u128) as u32,
+                                );
+                            }
+                            None => part.errors += 1,
+                        }
+                    }
+                    Ok(Ok(_)) => part.errors += 1,
+                    Ok(Err(_)) | Err(_) => {
+                        part.errors += 1;
+                        match connect(addr).await {
+                            Ok(fresh) => sender = fresh,
+                            Err(_) => break,
+                        }
+                    }
+                }
+                i += RATE_CONNS as u64;
+            }
+            part
+        }));
+    }
+    let mut all = OpenLoop::default();
+    for task in tasks {
+        let part = task.await.unwrap();
+        all.sent += part.sent;
+        all.errors += part.errors;
+        all.acks.extend(part.acks);
+        all.answer_us.extend(part.answer_us);
+        all.max_late = all.max_late.max(part.max_late);
+    }
+    all.elapsed = started.elapsed();
+    all
+}
+
+/// A livestream tool's JSON lead of about 400 bytes: a new visitor each time.
+fn json_lead(i: u64) -> String {
+    format!(
+        r#"{{"name":"李四","phone":"137{:08}","email":"buyer{i}@example.com","company":"上海某某自动化","title":"采购经理","message":"请发送资料","consent":true,"utm_source":"douyin","utm_medium":"live","utm_campaign":"bench","utm_content":"host-b","ttclid":"E.C.P.{i}"}}"#,
+        i % 100_000_000
+    )
+}
+
+/// How a receiver answers.
+#[derive(Clone, Copy)]
+enum Answers {
+    /// A webhook receiver: 204.
+    Webhook,
+    /// Like a 企业微信 robot: 200 `{"errcode":0,"errmsg":"ok"}`.
+    WeCom,
+    /// Like a 飞书 bot: 200 `{"code":0}` (a 2xx: a webhook pointed at it is delivered too).
+    Feishu,
+}
+
+/// What a receiver saw.
+#[derive(Default)]
+struct ReceiverLog {
+    requests: AtomicU64,
+    /// `data.id` of each `lead.created` event, with the moment its request arrived.
+    arrivals: Mutex<Vec<(String, Instant)>>,
+    /// Robot messages that were digests, and the leads they folded.
+    digests: AtomicU64,
+    digested: AtomicU64,
+}
+
+#[derive(Default, Clone, Copy)]
+struct RobotCount {
+    messages: u64,
+    digests: u64,
+    digested: u64,
+}
+
+impl RobotCount {
+    /// Leads the robot has told the group about: one per single message, plus the digests'.
+    fn leads(&self) -> u64 {
+        self.messages - self.digests + self.digested
+    }
+}
+
+impl ReceiverLog {
+    fn robot(&self) -> RobotCount {
+        RobotCount {
+            messages: self.requests.load(Ordering::Relaxed),
+            digests: self.digests.load(Ordering::Relaxed),
+            digested: self.digested.load(Ordering::Relaxed),
+        }
+    }
+
+    fn event(&self, body: &[u8], arrived: Instant) {
+        #[derive(serde::Deserialize)]
+        struct Event {
+            #[serde(rename = "type")]
+            kind: String,
+            data: Data,
+        }
+        #[derive(serde::Deserialize)]
+        struct Data {
+            id: Option<String>,
+        }
+        if let Ok(Event {
+            kind,
+            data: Data { id: Some(id) },
+        }) = serde_json::from_slice(body)
+            && kind == "lead.created"
+        {
+            self.arrivals.lock().unwrap().push((id, arrived));
+        }
+    }
+
+    /// A digest's markdown says "另有 N 条新线索（消息较多，已合并）".
+    fn robot_message(&self, body: &[u8]) {
+        let Ok(message) = serde_json::from_slice::<serde_json::Value>(body) else {
+            return;
+        };
+        let content = message["markdown"]["content"].as_str().unwrap_or_default();
+        let folded = content
+            .split_once("另有 ")
+            .and_then(|(_, rest)| rest.split_once(' '))
+            .and_then(|(n, _)| n.parse::<u64>().ok());
+        if let Some(n) = folded {
+            self.digests.fetch_add(1, Ordering::Relaxed);
+            self.digested.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A small hyper server on 127.0.0.1; it stops when dropped.
+struct Receiver {
+    addr: SocketAddr,
+    log: Arc<ReceiverLog>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Receiver {
+    fn start(runtime: &tokio::runtime::Runtime, answers: Answers) -> Receiver {
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let log = Arc::new(ReceiverLog::default());
+        let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+        let shared = log.clone();
+        runtime.spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    accepted = listener.accept() => accepted,
+                    _ = &mut stopped => return,
+                };
+                let Ok((stream, _)) = accepted else { continue };
+                stream.set_nodelay(true).unwrap();
+                let log = shared.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(
+                        move |request: Request<hyper::body::Incoming>| {
+                            let log = log.clone();
+                            async move { Ok::<_, Infallible>(receive(request, answers, &log).await) }
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        Receiver {
+            addr,
+            log,
+            _stop: stop,
+        }
+    }
+}
+
+async fn receive(
+    request: Request<hyper::body::Incoming>,
+    answers: Answers,
+    log: &ReceiverLog,
+) -> Response<Full<Bytes>> {
+    let arrived = Instant::now();
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    log.requests.fetch_add(1, Ordering::Relaxed);
+    let (status, answer): (StatusCode, &'static str) = match answers {
+        Answers::Webhook => {
+            log.event(&body, arrived);
+            (StatusCode::NO_CONTENT, "")
+        }
+        Answers::Feishu => {
+            log.event(&body, arrived);
+            (StatusCode::OK, r#"{"code":0}"#)
+        }
+        Answers::WeCom => {
+            log.robot_message(&body);
+            (StatusCode::OK, r#"{"errcode":0,"errmsg":"ok"}"#)
+        }
+    };
+    let mut response = Response::new(Full::new(Bytes::from_static(answer.as_bytes())));
+    *response.status_mut() = status;
+    if !answer.is_empty() {
+        response
+            .headers_mut()
+            .insert("content-type", "application/json".parse().unwrap());
+    }
+    response
+}
+
+/// The three receivers and the destinations on them.
+struct Receivers {
+    crm: Receiver,
+    created: Receiver,
+    robot: Receiver,
+}
+
+impl Receivers {
+    fn start(runtime: &tokio::runtime::Runtime) -> Receivers {
+        Receivers {
+            crm: Receiver::start(runtime, Answers::Webhook),
+            created: Receiver::start(runtime, Answers::Feishu),
+            robot: Receiver::start(runtime, Answers::WeCom),
+        }
+    }
+
+    /// Creates the three destinations with the admin token.
+    async fn configure(&self, server: SocketAddr, enabled: bool) {
+        let bodies = [
+            serde_json::json!({"name": "CRM", "kind": "webhook",
+                "url": format!("http://{}/hooks/leadgate", self.crm.addr),
+                "secret": WEBHOOK_SECRET}),
+            serde_json::json!({"name": "created", "kind": "webhook",
+                "url": format!("http://{}/hooks/created", self.created.addr),
+                "secret": WEBHOOK_SECRET, "events": ["lead.created"]}),
+            serde_json::json!({"name": "销售群", "kind": "wecom",
+                "url": format!("http://{}/cgi-bin/webhook/send?key=bench", self.robot.addr)}),
+        ];
+        for mut body in bodies {
+            body["enabled"] = enabled.into();
+            let (status, answer) = api(server, "POST", "/api/destinations", Some(body)).await;
+            assert_eq!(status, StatusCode::CREATED, "create destination: {answer}");
+        }
+    }
+}
+
+/// A destination as `GET /api/destinations` shows it.
+struct DestinationState {
+    name: String,
+    delivered: u64,
+    backlog: u64,
+}
+
+async fn destination_states(server: SocketAddr) -> Vec<DestinationState> {
+    let (status, answer) = api(server, "GET", "/api/destinations", None).await;
+    assert_eq!(status, StatusCode::OK, "list destinations: {answer}");
+    answer["destinations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| DestinationState {
+            name: d["name"].as_str().unwrap_or_default().to_owned(),
+            delivered: d["delivered"].as_u64().unwrap_or(0),
+            backlog: d["backlog"].as_u64().unwrap_or(0),
+        })
+        .collect()
+}
+
+/// An admin API request with the bench's token.
+async fn api(
+    server: SocketAddr,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (StatusCode, serde_json::Value) {
+    let mut sender = connect(server).await.unwrap();
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "127.0.0.1")
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(
+            body.map(|b| b.to_string()).unwrap_or_default(),
+        )))
+        .unwrap();
+    let response = tokio::time::timeout(REQUEST_TIMEOUT, sender.send_request(request))
+        .await
+        .expect("the admin API answers in time")
+        .unwrap();
+    let status = response.status();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// CPU seconds (user + system) a process has used so far, from `/proc/PID/stat`.
+fn cpu_seconds(pid: &str, tick: f64) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / tick
+}
+
+/// CPU-seconds the whole machine has been busy (not idle, not waiting for I/O).
+fn machine_cpu(tick: f64) -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<f64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let total: f64 = fields.iter().sum();
+    let idle = fields.get(3).unwrap_or(&0.0) + fields.get(4).unwrap_or(&0.0);
+    (total - idle) / tick
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Clock ticks per second of `/proc` times.
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
 }
