@@ -19,6 +19,7 @@
 //! `cargo bench --bench load` (about 100 s). Knobs, all optional:
 //! `LEADGATE_BENCH_SECS=5` seconds per run, `LEADGATE_BENCH_CONNS=16,64,256`,
 //! `LEADGATE_BENCH_PREFILL=1000000` leads generated into the store before the run;
+//! `LEADGATE_BENCH_ASSIGN=0` skips the assignment comparison,
 //! `LEADGATE_BENCH_DELIVERY=0` skips the delivery part, `LEADGATE_BENCH_ROUNDS=6` rounds
 //! of `LEADGATE_BENCH_SLICE_MS=2000` per server for the ingest comparison,
 //! `LEADGATE_BENCH_RATE=1000` leads/s for `LEADGATE_BENCH_RATE_SECS=10` s;
@@ -154,6 +155,76 @@ fn main() {
 
     if env_or("LEADGATE_BENCH_DELIVERY", 1) != 0 {
         delivery(&runtime);
+    }
+    if env_or("LEADGATE_BENCH_ASSIGN", 1) != 0 {
+        assignment_comparison(&runtime);
+    }
+}
+
+/// Ingest with automatic assignment (a round robin over three salespeople) against the
+/// same without, at 64 connections: two servers on fresh data dirs driven in turn, which
+/// goes first rotating, so other load on the machine falls on both alike.
+fn assignment_comparison(runtime: &tokio::runtime::Runtime) {
+    let rounds: usize = env_or("LEADGATE_BENCH_ROUNDS", 6);
+    let slice = Duration::from_millis(env_or("LEADGATE_BENCH_SLICE_MS", 2000));
+    let mut sides = Vec::new();
+    for assign in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let server = Server::start(leadgate_command(dir.path()));
+        runtime.block_on(async {
+            let mut rule = serde_json::json!({"mode": "none"});
+            if assign {
+                let mut people = Vec::new();
+                for name in ["王芳", "李强", "赵敏"] {
+                    let (status, person) =
+                        api(server.addr, "POST", "/api/salespeople", Some(serde_json::json!({"name": name}))).await;
+                    assert!(status.is_success(), "add salesperson: {status}");
+                    people.push(person["id"].clone());
+                }
+                rule = serde_json::json!({"mode": "round_robin", "salespeople": people});
+            }
+            let body = serde_json::json!({"slug": "bench", "name": "直播压测", "kind": "livestream", "assign": rule});
+            let (status, _) = api(server.addr, "POST", "/api/campaigns", Some(body)).await;
+            assert!(status.is_success(), "create campaign: {status}");
+        });
+        sides.push((assign, dir, server, Vec::<f64>::new()));
+    }
+    for round in 0..rounds {
+        for k in 0..sides.len() {
+            let n = sides.len();
+            let side = &mut sides[(round + k) % n];
+            let stats = runtime.block_on(drive(
+                side.2.addr,
+                "/f/bench",
+                DELIVERY_CONNS,
+                slice,
+                StatusCode::SEE_OTHER,
+            ));
+            side.3.push(stats.rps());
+        }
+    }
+    println!();
+    println!(
+        "ingest with and without assignment (round robin over three salespeople), {DELIVERY_CONNS} connections, {rounds} rounds of {:.1} s on fresh data dirs, driven in turn",
+        slice.as_secs_f64()
+    );
+    println!("round | without req/s | with req/s | with/without");
+    for round in 0..rounds {
+        let (off, on) = (sides[0].3[round], sides[1].3[round]);
+        println!(
+            "{:5} | {off:13.0} | {on:10.0} | {:11.1}%",
+            round + 1,
+            100.0 * on / off.max(1.0)
+        );
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let (off, on) = (mean(&sides[0].3), mean(&sides[1].3));
+    println!(
+        "mean: without {off:.0} req/s, with {on:.0} req/s = {:.1}% (budget: within 5 %)",
+        100.0 * on / off.max(1.0)
+    );
+    for side in &mut sides {
+        side.2.stop();
     }
 }
 

@@ -168,6 +168,7 @@ impl Store {
             capacity,
             events_sender,
             campaigns.clone(),
+            roster.clone(),
         )?;
         Ok(Store {
             db,
@@ -760,6 +761,14 @@ impl RosterCache {
             .unwrap_or_else(|e| e.into_inner())
             .get(&id)
             .cloned()
+    }
+
+    fn is_active(&self, id: LeadId) -> bool {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            .is_some_and(|p| p.active)
     }
 
     /// In creation order (ids are ULIDs).

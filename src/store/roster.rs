@@ -8,6 +8,7 @@ use super::open::Tables;
 use super::storage;
 use super::tables;
 use super::write::{decode_record, encode_record};
+use super::writer::WriteContext;
 use crate::campaign::{AssignMode, Campaign};
 use crate::domain::LeadId;
 use crate::error::{Error, Result};
@@ -113,15 +114,12 @@ pub fn list(txn: &ReadTransaction) -> Result<Vec<Salesperson>> {
     Ok(people)
 }
 
-fn is_active(t: &Tables<'_>, id: LeadId) -> Result<bool> {
-    Ok(get(t, id)?.is_some_and(|p| p.active))
-}
-
 /// The salesperson a new `lead` of `campaign` goes to: the contact's, if it was assigned
 /// within 90 days to someone still active; else by the campaign's rule. A round robin
 /// moves its turn; keeping a contact's salesperson takes no turn.
 pub fn choose(
     t: &mut Tables<'_>,
+    ctx: &WriteContext,
     lead: &Lead,
     campaign: Option<&Campaign>,
 ) -> Result<Option<LeadId>> {
@@ -133,7 +131,7 @@ pub fn choose(
     if let Some((person, at_ms)) = stored {
         let person = LeadId::from_u128(person);
         let recent = lead.received_at.as_millisecond() - at_ms <= KEEP_CONTACT_MS;
-        if recent && is_active(t, person)? {
+        if recent && ctx.roster.is_active(person) {
             return Ok(Some(person));
         }
     }
@@ -145,7 +143,7 @@ pub fn choose(
         AssignMode::Owner => {
             let owner = campaign.owner.as_deref().and_then(LeadId::parse);
             match owner {
-                Some(owner) if is_active(t, owner)? => Ok(Some(owner)),
+                Some(owner) if ctx.roster.is_active(owner) => Ok(Some(owner)),
                 _ => Ok(None),
             }
         }
@@ -160,7 +158,7 @@ pub fn choose(
                 .map_or(0, |at| at + 1);
             for offset in 0..list.len() {
                 let candidate = list[(start + offset) % list.len()];
-                if is_active(t, candidate)? {
+                if ctx.roster.is_active(candidate) {
                     t.round_robin
                         .insert(slug, candidate.to_u128())
                         .map_err(storage)?;

@@ -265,7 +265,7 @@ pub fn insert_lead(t: &mut Tables<'_>, ctx: &WriteContext, new: NewLead) -> Resu
     }
     require_campaign(t, lead.campaign.as_str())?;
     let campaign = ctx.campaigns.get(lead.campaign.as_str());
-    lead.assigned_to = roster::choose(t, &lead, campaign.as_deref())?;
+    lead.assigned_to = roster::choose(t, ctx, &lead, campaign.as_deref())?;
     roster::record(t, &lead, None)?;
     follow_ups::set_deadline(t, &lead, campaign.and_then(|c| c.follow_up_hours))?;
     let id = lead.id.to_u128();

@@ -30,7 +30,10 @@ pub struct WriteContext {
     pub events: tokio::sync::watch::Sender<u64>,
     /// Every campaign, as committed: a lead's assignment rule without decoding its
     /// campaign in every write.
-    pub campaigns: Arc<super::CampaignCache>,
+    pub(super) campaigns: Arc<super::CampaignCache>,
+    /// The sales roster, as committed: whether a salesperson is active, without reading
+    /// and decoding their record for every lead.
+    pub(super) roster: Arc<super::RosterCache>,
 }
 
 /// Runs inside the transaction, on its tables; returns how to answer once the commit's
@@ -105,6 +108,7 @@ pub fn spawn(
     capacity: usize,
     events: tokio::sync::watch::Sender<u64>,
     campaigns: Arc<super::CampaignCache>,
+    roster: Arc<super::RosterCache>,
 ) -> Result<WriterHandle> {
     let (sender, receiver) = mpsc::channel(capacity.max(1));
     let health = Arc::new(Health::default());
@@ -120,6 +124,7 @@ pub fn spawn(
                     counters: Default::default(),
                     events,
                     campaigns,
+                    roster,
                 },
                 &thread_health,
                 &faults,
