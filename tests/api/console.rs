@@ -83,6 +83,47 @@ pub(crate) async fn post_form(app: &TestApp, path: &str, fields: &[(&str, &str)]
         .unwrap()
 }
 
+/// The text of the marked field (`class="field … bad"`, a label or a fieldset) that holds
+/// control `name`, with its message; `None` when that field is not marked.
+pub(crate) fn marked_field(html: &str, name: &str) -> Option<String> {
+    [
+        ("<label class=\"field", "</label>"),
+        ("<fieldset class=\"field", "</fieldset>"),
+    ]
+    .into_iter()
+    .flat_map(|(open, close)| {
+        html.split(open)
+            .skip(1)
+            .map(move |part| part.split(close).next().unwrap_or_default())
+    })
+    .find(|part| {
+        part.split('>')
+            .next()
+            .is_some_and(|class| class.contains(" bad"))
+            && part.contains(&format!("name=\"{name}\""))
+    })
+    .map(str::to_owned)
+}
+
+/// Posts without the console's help: as a forged or a hand-made request.
+pub(crate) async fn post_plain(
+    app: &TestApp,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Response {
+    let mut request = app
+        .client
+        .post(app.url(path))
+        .login()
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.to_owned());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
 pub(crate) fn location(resp: &Response) -> String {
     header(resp, "location").unwrap_or_default()
 }

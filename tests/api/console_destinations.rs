@@ -4,10 +4,9 @@
 
 use std::time::Duration;
 
-use reqwest::Response;
 use serde_json::{Value, json};
 
-use crate::console::{Console, form_token, location, page, post_form};
+use crate::console::{Console, form_token, location, marked_field, page, post_form, post_plain};
 use crate::helpers::{Tag, TestApp, json_body, lead, spawn_app_with, start_tags, urlencode};
 use crate::receiver::Receiver;
 
@@ -54,46 +53,11 @@ fn element(html: &str, tag: &str, id: &str) -> Option<String> {
     Some(rest[..end].to_owned())
 }
 
-/// The marked field (`class="field … bad"`) that holds control `name`, with its message.
-fn marked_field(html: &str, name: &str) -> Option<String> {
-    [
-        ("<label class=\"field", "</label>"),
-        ("<fieldset class=\"field", "</fieldset>"),
-    ]
-    .into_iter()
-    .flat_map(|(open, close)| {
-        html.split(open)
-            .skip(1)
-            .map(move |part| part.split(close).next().unwrap_or_default())
-    })
-    .find(|part| {
-        part.split('>')
-            .next()
-            .is_some_and(|class| class.contains(" bad"))
-            && part.contains(&format!("name=\"{name}\""))
-    })
-    .map(str::to_owned)
-}
-
 fn checked(tags: &[Tag], name: &str) -> Vec<String> {
     tags.iter()
         .filter(|t| t.attr("name") == Some(name) && t.attr("checked").is_some())
         .filter_map(|t| t.attr("value").map(str::to_owned))
         .collect()
-}
-
-/// Posts without the console's headers' help: as a forged or a hand-made request.
-async fn post_plain(app: &TestApp, path: &str, headers: &[(&str, &str)], body: &str) -> Response {
-    let mut request = app
-        .client
-        .post(app.url(path))
-        .login()
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body.to_owned());
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    request.send().await.unwrap()
 }
 
 #[tokio::test]

@@ -5,10 +5,11 @@
 
 use std::time::Duration;
 
-use reqwest::Response;
 use serde_json::{Value, json};
 
-use crate::console::{Console, as_cell, form_token, location, page, post_form, roi_table};
+use crate::console::{
+    Console, as_cell, form_token, location, marked_field, page, post_form, post_plain, roi_table,
+};
 use crate::helpers::{
     TestApp, assert_error, excel_csv, json_body, lead, mobile, spawn_app_with, start_tags,
     urlencode,
@@ -41,28 +42,6 @@ async fn stored_lead(app: &TestApp, id: &str) -> Value {
     let (status, lead) = json_body(app.admin_get(&format!("/api/leads/{id}")).await).await;
     assert_eq!(status, 200, "{lead}");
     lead
-}
-
-/// The text of the marked field (`class="field … bad"`, a label or a fieldset) that holds
-/// control `name`, with its message; `None` when that field is not marked.
-fn marked_field(html: &str, name: &str) -> Option<String> {
-    [
-        ("<label class=\"field", "</label>"),
-        ("<fieldset class=\"field", "</fieldset>"),
-    ]
-    .into_iter()
-    .flat_map(|(open, close)| {
-        html.split(open)
-            .skip(1)
-            .map(move |part| part.split(close).next().unwrap_or_default())
-    })
-    .find(|part| {
-        part.split('>')
-            .next()
-            .is_some_and(|class| class.contains(" bad"))
-            && part.contains(&format!("name=\"{name}\""))
-    })
-    .map(str::to_owned)
 }
 
 /// The values of the ticked (`checked`) controls called `name`.
@@ -114,20 +93,6 @@ fn lead_row(html: &str, name: &str) -> Option<String> {
         .skip(1)
         .find(|row| row.contains(name))
         .map(|row| row.split("</tr>").next().unwrap_or_default().to_owned())
-}
-
-/// Posts without the console's help: as a forged or a hand-made request.
-async fn post_plain(app: &TestApp, path: &str, headers: &[(&str, &str)], body: &str) -> Response {
-    let mut request = app
-        .client
-        .post(app.url(path))
-        .login()
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body.to_owned());
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    request.send().await.unwrap()
 }
 
 #[tokio::test]
