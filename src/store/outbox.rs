@@ -143,6 +143,12 @@ impl Event {
     }
 }
 
+/// Whether any consumer is registered: events are written only then, and what only an
+/// event needs need not be worked out otherwise.
+pub fn listening(t: &Tables<'_>) -> Result<bool> {
+    Ok(t.outbox_cursors.first().map_err(storage)?.is_some())
+}
+
 /// Appends an event about `campaign` in the writer's transaction, if any consumer is
 /// registered (`data` is only made then).
 pub fn append(
@@ -151,7 +157,7 @@ pub fn append(
     campaign: Option<&str>,
     data: impl FnOnce(&Tables<'_>) -> serde_json::Value,
 ) -> Result<()> {
-    if t.outbox_cursors.first().map_err(storage)?.is_none() {
+    if !listening(t)? {
         return Ok(());
     }
     let data = data(t).to_string();
@@ -283,20 +289,13 @@ fn drop_handled(t: &mut Tables<'_>) -> Result<()> {
 
 /// Up to `limit` events after `consumer`'s cursor, in order, with their sequence numbers.
 pub fn pending(txn: &ReadTransaction, consumer: &str, limit: usize) -> Result<Vec<(u64, Event)>> {
-    let cursors = txn.open_table(tables::OUTBOX_CURSORS).map_err(storage)?;
-    let Some(cursor) = cursors.get(consumer).map_err(storage)?.map(|v| v.value()) else {
+    let Some(cursor) = cursor(txn, consumer)? else {
         return Err(Error::not_found(
             "unknown_consumer",
             format!("no outbox consumer {consumer:?}"),
         ));
     };
-    let outbox = txn.open_table(tables::OUTBOX).map_err(storage)?;
-    let mut events = Vec::new();
-    for entry in outbox.range(cursor + 1..).map_err(storage)?.take(limit) {
-        let (seq, bytes) = entry.map_err(storage)?;
-        events.push((seq.value(), decode_event(bytes.value())?));
-    }
-    Ok(events)
+    after(txn, cursor, limit)
 }
 
 /// Up to `limit` events after `seq`, in order: how a relay reads on from where it is,

@@ -869,13 +869,17 @@ pub fn upsert_conversion(
         t.conversions
             .insert(conversion.id.as_str(), bytes.as_slice())
             .map_err(storage)?;
-        let campaign = latest_campaign(t, &conversion.contact)?;
-        outbox::append(
-            t,
-            EventType::ConversionRecorded,
-            campaign.as_deref(),
-            |_| conversion.to_json(),
-        )?;
+        // Found only for the event: an import of 100,000 conversions with nobody listening
+        // does not look up 100,000 journeys for nothing.
+        if outbox::listening(t)? {
+            let campaign = latest_campaign(t, &conversion.contact)?;
+            outbox::append(
+                t,
+                EventType::ConversionRecorded,
+                campaign.as_deref(),
+                |_| conversion.to_json(),
+            )?;
+        }
     }
     Ok((conversion, upsert))
 }
