@@ -442,47 +442,83 @@ fn group_label(group_by: &str) -> String {
 /// One message standing for several, when a robot's per-minute quota is spent: a count,
 /// up to [`MAX_DIGEST_LINES`] masked one-liners, and a link to the leads since the first.
 pub fn digest(messages: &[ChatMessage], public_url: &str) -> ChatMessage {
-    let n = messages.len();
-    let all_new = messages.iter().all(|m| m.topic == Topic::NewLead);
-    let title = if all_new {
-        format!("另有 {n} 条新线索（消息较多，已合并）")
-    } else {
-        format!("另有 {n} 条通知（消息较多，已合并）")
-    };
-    let mut items: Vec<String> = messages
-        .iter()
-        .take(MAX_DIGEST_LINES)
-        .map(|m| truncate(&m.summary, MAX_DIGEST_LINE_CHARS))
-        .collect();
-    if n > MAX_DIGEST_LINES {
-        items.push(format!(
-            "…以及其他 {} 条，请在控制台查看",
-            n - MAX_DIGEST_LINES
-        ));
+    let mut digest = Digest::default();
+    for message in messages {
+        digest.fold(message);
     }
-    let since = messages.iter().filter_map(|m| m.at).min();
-    let mut mentions: Vec<Mention> = Vec::new();
-    for mention in messages.iter().flat_map(|m| &m.mentions) {
-        if !mentions.contains(mention) {
-            mentions.push(mention.clone());
+    digest.message(public_url)
+}
+
+/// A digest being gathered, one message at a time: it keeps only what it shows (the first
+/// lines, the count, the earliest time and the people to mention), so it can fold a
+/// backlog of any length.
+#[derive(Debug, Default)]
+pub struct Digest {
+    count: usize,
+    all_new: bool,
+    lines: Vec<String>,
+    since: Option<jiff::Timestamp>,
+    mentions: Vec<Mention>,
+}
+
+impl Digest {
+    pub fn fold(&mut self, message: &ChatMessage) {
+        self.all_new = (self.count == 0 || self.all_new) && message.topic == Topic::NewLead;
+        self.count += 1;
+        if self.lines.len() < MAX_DIGEST_LINES {
+            self.lines
+                .push(truncate(&message.summary, MAX_DIGEST_LINE_CHARS));
+        }
+        if let Some(at) = message.at {
+            self.since = Some(self.since.map_or(at, |since| since.min(at)));
+        }
+        for mention in &message.mentions {
+            if !self.mentions.contains(mention) {
+                self.mentions.push(mention.clone());
+            }
         }
     }
-    let link = match since {
-        Some(since) => console_link(
-            public_url,
-            &[("since", &crate::lead::format_timestamp(since))],
-        ),
-        None => console_link(public_url, &[]),
-    };
-    ChatMessage {
-        topic: Topic::Digest,
-        summary: title.clone(),
-        title,
-        rows: Vec::new(),
-        items,
-        link: Some(link),
-        at: since,
-        mentions,
+
+    /// Messages folded so far.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    pub fn message(self, public_url: &str) -> ChatMessage {
+        let n = self.count;
+        let title = if self.all_new {
+            format!("另有 {n} 条新线索（消息较多，已合并）")
+        } else {
+            format!("另有 {n} 条通知（消息较多，已合并）")
+        };
+        let mut items = self.lines;
+        if n > MAX_DIGEST_LINES {
+            items.push(format!(
+                "…以及其他 {} 条，请在控制台查看",
+                n - MAX_DIGEST_LINES
+            ));
+        }
+        let link = match self.since {
+            Some(since) => console_link(
+                public_url,
+                &[("since", &crate::lead::format_timestamp(since))],
+            ),
+            None => console_link(public_url, &[]),
+        };
+        ChatMessage {
+            topic: Topic::Digest,
+            summary: title.clone(),
+            title,
+            rows: Vec::new(),
+            items,
+            link: Some(link),
+            at: self.since,
+            mentions: self.mentions,
+        }
     }
 }
 

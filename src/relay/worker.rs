@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use super::{Attempt, Shared, attempt};
 use crate::delivery::{self, ChatMessage, Kind, OutgoingRequest, Pacer, Plan};
 use crate::destination::{DeliveryRecord, Destination, State};
+use crate::store::outbox::Event;
 
 /// Events read ahead at most: enough for a digest to fold a burst, small enough that a
 /// long backlog does not sit in memory.
@@ -27,6 +28,11 @@ const STORE_EVERY: Duration = Duration::from_millis(250);
 
 /// When storing progress failed (the disk is full), how long until the next try.
 const STORE_RETRY: Duration = Duration::from_secs(1);
+
+/// While leads arrive faster than the writer commits them, a worker sends one request per
+/// this pause (100 a second): a burst's visitors get the CPU, and its deliveries follow
+/// at full speed once it eases. Every lead of the burst is in the outbox already.
+const YIELD_PAUSE: Duration = Duration::from_millis(10);
 
 /// What the API sees of a running worker.
 #[derive(Debug, Clone)]
@@ -144,6 +150,18 @@ fn digest_len(reports: impl Iterator<Item = bool>, n: usize) -> usize {
     reports.take(n).take_while(|report| !report).count()
 }
 
+/// What a digest folded beyond the queue: the events up to `to`, `events` of them in
+/// its count.
+#[derive(Debug, Clone, Copy)]
+struct Beyond {
+    to: u64,
+    events: u64,
+}
+
+/// How a digest may fold the events after the queue at most: a robot a million events
+/// behind catches up over a few minutes, each reading a bounded share.
+const MAX_FOLD: usize = 50_000;
+
 /// How a wait ended.
 enum Woke {
     /// The time ran out, or events arrived.
@@ -242,17 +260,9 @@ impl Worker {
                 Plan::SendDigest(n) => {
                     let n = digest_len(self.queue.iter().map(Item::is_report), n);
                     if n < 2 {
-                        return self.deliver(1, self.queue[0].chat.clone()).await;
+                        return self.deliver(1, self.queue[0].chat.clone(), None).await;
                     }
-                    let messages: Vec<ChatMessage> = self
-                        .queue
-                        .iter()
-                        .take(n)
-                        .filter_map(|item| item.chat.clone())
-                        .collect();
-                    let digest =
-                        delivery::chat::digest(&messages, &self.shared.settings.public_url);
-                    (n, Some(digest))
+                    return self.deliver_digest(n).await;
                 }
                 Plan::WaitUntil(at) => {
                     // More events may arrive meanwhile: they join the digest.
@@ -262,12 +272,53 @@ impl Worker {
         } else {
             (1, None)
         };
-        self.deliver(count, message).await
+        self.deliver(count, message, None).await
+    }
+
+    /// Sends the first `n` items as one digest, with every later event the robot wants up
+    /// to the end of the outbox (or the next report) folded in.
+    async fn deliver_digest(&mut self, n: usize) -> Woke {
+        let mut digest = delivery::chat::Digest::default();
+        for chat in self
+            .queue
+            .iter()
+            .take(n)
+            .filter_map(|item| item.chat.as_ref())
+        {
+            digest.fold(chat);
+        }
+        let (queued, read_up_to) = (self.queue.len(), self.read_up_to);
+        let in_queue = digest.len();
+        let folded_to = match n == queued {
+            true => self.fold_rest(&mut digest).await,
+            false => None,
+        };
+        let beyond = folded_to.map(|to| Beyond {
+            to,
+            events: (digest.len() - in_queue) as u64,
+        });
+        let message = digest.message(&self.shared.settings.public_url);
+        let woke = self.deliver(n, Some(message), beyond).await;
+        if folded_to.is_some_and(|to| self.position < to) {
+            self.unfold(queued, read_up_to);
+        }
+        woke
     }
 
     /// Sends the first `count` items (one webhook event, or a robot's message or digest)
     /// until delivered, or until the destination gives up.
-    async fn deliver(&mut self, count: usize, message: Option<ChatMessage>) -> Woke {
+    async fn deliver(
+        &mut self,
+        count: usize,
+        message: Option<ChatMessage>,
+        beyond: Option<Beyond>,
+    ) -> Woke {
+        if self.shared.store.writer_saturated() {
+            match self.wait(Some(Instant::now() + YIELD_PAUSE), false).await {
+                Woke::Ready => {}
+                other => return other,
+            }
+        }
         let now = jiff::Timestamp::now();
         let request = delivery::request(
             self.destination.kind,
@@ -295,8 +346,9 @@ impl Worker {
             Attempt::Delivered => {
                 self.shared.metrics.delivery(kind, "delivered");
                 let last = self.queue.drain(..count).next_back().map(|item| item.seq);
+                let last = beyond.as_ref().map(|b| b.to).or(last);
                 self.position = last.unwrap_or(self.position);
-                self.record.delivered += count as u64;
+                self.record.delivered += count as u64 + beyond.map_or(0, |b| b.events);
                 self.record.last_delivered_at = Some(now);
                 self.record.last_error = None;
                 self.failed_attempts = 0;
@@ -417,40 +469,102 @@ impl Worker {
             .await?;
         for (seq, event) in events {
             self.read_up_to = seq;
-            if !self
-                .destination
-                .wants(event.kind, event.campaign.as_deref(), event.target)
-            {
-                continue;
+            if let Some(item) = self.item_for(seq, &event) {
+                self.queue.push_back(item);
             }
-            let json = event.to_json(&self.shared.settings.node);
-            let chat = if self.destination.kind.is_chat() {
-                let name = event
-                    .campaign
-                    .as_deref()
-                    .and_then(|slug| self.shared.store.campaign_name(slug));
-                match delivery::chat::for_event(
-                    &json,
-                    name.as_deref(),
-                    &self.shared.settings.public_url,
-                ) {
-                    Some(mut message) => {
-                        message.mentions.extend(self.assignee(&json));
-                        Some(message)
-                    }
-                    // Robots are not told about this type (an erasure).
-                    None => continue,
-                }
-            } else {
-                None
-            };
-            self.queue.push_back(Item {
-                seq,
-                event: json,
-                chat,
-            });
         }
         Ok(())
+    }
+
+    /// The event ready to send, if the destination wants it.
+    fn item_for(&self, seq: u64, event: &Event) -> Option<Item> {
+        if !self
+            .destination
+            .wants(event.kind, event.campaign.as_deref(), event.target)
+        {
+            return None;
+        }
+        let store = &self.shared.store;
+        let json = event.to_json(&self.shared.settings.node, &|id| store.salesperson_name(id));
+        let chat = if self.destination.kind.is_chat() {
+            let name = event
+                .campaign
+                .as_deref()
+                .and_then(|slug| store.campaign_name(slug));
+            // Robots are not told about some types (an erasure).
+            let mut message = delivery::chat::for_event(
+                &json,
+                name.as_deref(),
+                &self.shared.settings.public_url,
+            )?;
+            message.mentions.extend(self.assignee(&json));
+            Some(message)
+        } else {
+            None
+        };
+        Some(Item {
+            seq,
+            event: json,
+            chat,
+        })
+    }
+
+    /// Folds the events after the queue into `digest`, reading on to the end of the outbox
+    /// (at most [`MAX_FOLD`] events): a robot far behind catches up in one digest, not
+    /// a read-ahead's worth a minute. A report ends the fold and waits in the queue, to go
+    /// on its own. Returns the last event folded. Nothing read here is kept but the
+    /// report: if the digest is not delivered, [`Worker::unfold`] reads it all again.
+    async fn fold_rest(&mut self, digest: &mut delivery::chat::Digest) -> Option<u64> {
+        let mut folded_to = None;
+        let mut read = 0;
+        while read < MAX_FOLD {
+            let events = match self
+                .shared
+                .store
+                .events_after(self.read_up_to, READ_AHEAD)
+                .await
+            {
+                Ok(events) => events,
+                Err(error) => {
+                    tracing::warn!(
+                        "destination {}: cannot read the outbox: {error}",
+                        self.destination.id
+                    );
+                    break;
+                }
+            };
+            let more = events.len() == READ_AHEAD;
+            for (seq, event) in events {
+                read += 1;
+                let item = self.item_for(seq, &event);
+                self.read_up_to = seq;
+                match item {
+                    Some(item) if item.is_report() => {
+                        self.queue.push_back(item);
+                        return folded_to;
+                    }
+                    Some(Item {
+                        chat: Some(chat), ..
+                    }) => {
+                        digest.fold(&chat);
+                        folded_to = Some(seq);
+                    }
+                    // Not wanted: passed over, as when read into the queue.
+                    _ => folded_to = Some(seq),
+                }
+            }
+            if !more {
+                break;
+            }
+        }
+        folded_to
+    }
+
+    /// A digest that folded events beyond the queue was not delivered: forget them (and
+    /// a report the fold queued), to be read again for the next message.
+    fn unfold(&mut self, queued: usize, read_up_to: u64) {
+        self.queue.truncate(queued);
+        self.read_up_to = self.read_up_to.min(read_up_to);
     }
 
     /// The salesperson an event's lead is assigned to, as chat platforms mention them.

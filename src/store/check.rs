@@ -9,7 +9,7 @@ use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
 
 use super::storage;
 use super::tables::{self, metric};
-use super::write::{Contact, decode_lead, decode_record};
+use super::write::{Contact, decode_contact, decode_lead};
 use crate::domain::{LeadStatus, day_number};
 use crate::error::Result;
 use crate::lead::Lead;
@@ -198,7 +198,7 @@ fn check_contacts(
     let leads = txn.open_table(tables::LEADS).map_err(storage)?;
     for entry in contacts.iter().map_err(storage)? {
         let (key, bytes) = entry.map_err(storage)?;
-        let contact: Contact = decode_record(bytes.value(), "contact")?;
+        let contact: Contact = decode_contact(bytes.value())?;
         report.contacts += 1;
         match per_contact.get(key.value()) {
             None => report

@@ -8,7 +8,6 @@ use redb::{ReadTransaction, ReadableTable};
 
 use super::open::Tables;
 use super::outbox::{self, EventType};
-use super::roster;
 use super::storage;
 use super::tables::{self, metric};
 use super::write::{decode_lead, decode_record, encode_record};
@@ -117,12 +116,8 @@ fn overdue(t: &mut Tables<'_>, ctx: &WriteContext, lead: &Lead) -> Result<()> {
     let day = day_number(lead.received_at, &ctx.tz);
     ctx.counters
         .bump(lead.campaign.as_str(), day, metric::OVERDUE, 1);
-    outbox::append(
-        t,
-        EventType::LeadOverdue,
-        Some(lead.campaign.as_str()),
-        |t| lead.to_json(&|id| roster::name_of(t, id)),
-    )
+    let record = encode_record(lead, "lead")?;
+    outbox::append_lead(t, EventType::LeadOverdue, lead, &record)
 }
 
 /// Leads whose deadline is at or before `now` and that nobody followed up: each is counted

@@ -121,6 +121,11 @@ mod private {
 /// server sizes its queue from its settings.
 const TOOL_QUEUE_CAPACITY: usize = 64;
 
+/// The writer's load (jobs waiting and committing) from which it counts as saturated. A
+/// commit takes about a millisecond, so a load of 16 means some ten thousand writes a
+/// second; 1,000 leads a second keep it near 1.
+const SATURATED_LOAD: usize = 16;
+
 impl Store {
     /// Opens (or creates) the store file, checks its schema and starts the writer, with
     /// the small queue of a command-line tool (the server uses `open_with` and its
@@ -184,6 +189,12 @@ impl Store {
 
     pub fn health(&self) -> Arc<Health> {
         self.writer.health()
+    }
+
+    /// Whether writes arrive faster than the writer commits them (a burst of leads):
+    /// then work that can wait, such as deliveries, should.
+    pub fn writer_saturated(&self) -> bool {
+        self.writer.load() >= SATURATED_LOAD
     }
 
     /// The redb file.

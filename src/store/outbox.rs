@@ -13,9 +13,10 @@ use serde::{Deserialize, Serialize};
 use super::open::Tables;
 use super::storage;
 use super::tables;
-use super::write::{decode_record, encode_record};
+use super::write::{decode_lead, decode_record, encode_record};
 use crate::domain::LeadId;
 use crate::error::{Error, Result};
+use crate::lead::{Lead, NameOf};
 use crate::schedule::Period;
 
 /// meta key of the last sequence number given to an event (u64 LE): numbers keep rising
@@ -47,25 +48,51 @@ impl EventType {
     }
 }
 
-/// An event as stored. The node id is added when it is sent (it names this node, which
+/// An event as read back. The node id is added when it is sent (it names this node, which
 /// does not change while its events wait).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Event {
     /// A ULID: a repeat of a delivery carries the same id.
     pub id: LeadId,
     pub kind: EventType,
-    #[serde(with = "crate::domain::compact_time")]
     pub occurred_at: jiff::Timestamp,
     /// The campaign it is about, for destinations that want some campaigns only: the
     /// lead's, or for a conversion the campaign of the contact's latest lead.
     pub campaign: Option<String>,
-    /// The lead or conversion as the API shows it, as JSON text.
-    pub data: String,
+    pub data: Data,
     /// The one destination this event is for (a scheduled report), whatever the
     /// destinations' filters say; `None`: every destination whose filters take it.
     pub target: Option<LeadId>,
     /// For a `report.roi`: which schedule sent it, and for which period.
     pub report: Option<ReportAbout>,
+}
+
+/// What an event is about.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Data {
+    /// A lead as it was when the event happened. Its JSON is made when the event is sent:
+    /// the writer's transaction, which every visitor's "thanks" waits for, only copies the
+    /// lead's stored bytes.
+    Lead(Box<Lead>),
+    /// Anything else (a conversion, a report) as the API shows it, as JSON text.
+    Json(String),
+}
+
+/// An event as stored (postcard). Fields are only ever added at the end, so an event
+/// written by an older build reads as one of the shapes below.
+#[derive(Serialize, Deserialize)]
+struct StoredEvent {
+    id: LeadId,
+    kind: EventType,
+    #[serde(with = "crate::domain::compact_time")]
+    occurred_at: jiff::Timestamp,
+    campaign: Option<String>,
+    /// JSON text; empty when `lead` holds what the event is about.
+    data: String,
+    target: Option<LeadId>,
+    report: Option<ReportAbout>,
+    /// The lead's record bytes, as in the leads table.
+    lead: Option<Vec<u8>>,
 }
 
 /// What a `report.roi` event covers, shown beside its `data` (the `/api/roi` JSON, which
@@ -90,7 +117,21 @@ impl ReportAbout {
     }
 }
 
-/// An event as written before events had a target (an outbox left by an older build).
+/// An event as written before events kept a lead's bytes.
+#[derive(Deserialize)]
+struct EventV2 {
+    id: LeadId,
+    kind: EventType,
+    #[serde(with = "crate::domain::compact_time")]
+    occurred_at: jiff::Timestamp,
+    campaign: Option<String>,
+    data: String,
+    target: Option<LeadId>,
+    report: Option<ReportAbout>,
+}
+
+/// An event as written before events had a target: it is for every destination whose
+/// filters take it, as it was then.
 #[derive(Deserialize)]
 struct EventV1 {
     id: LeadId,
@@ -101,34 +142,69 @@ struct EventV1 {
     data: String,
 }
 
-/// A stored event, also one written before events had a target: that one is for every
-/// destination whose filters take it, as it was then.
+/// A stored event, also one an older build wrote (each older shape lacks fields at the
+/// end, so reading it as a newer one runs out of bytes).
 fn decode_event(bytes: &[u8]) -> Result<Event> {
-    match postcard::from_bytes::<Event>(bytes) {
-        Ok(event) => Ok(event),
+    let stored = match postcard::from_bytes::<StoredEvent>(bytes) {
+        Ok(stored) => stored,
         Err(postcard::Error::DeserializeUnexpectedEnd) => {
-            let old: EventV1 = decode_record(bytes, "event")?;
-            Ok(Event {
-                id: old.id,
-                kind: old.kind,
-                occurred_at: old.occurred_at,
-                campaign: old.campaign,
-                data: old.data,
-                target: None,
-                report: None,
-            })
+            match postcard::from_bytes::<EventV2>(bytes) {
+                Ok(old) => StoredEvent {
+                    id: old.id,
+                    kind: old.kind,
+                    occurred_at: old.occurred_at,
+                    campaign: old.campaign,
+                    data: old.data,
+                    target: old.target,
+                    report: old.report,
+                    lead: None,
+                },
+                Err(postcard::Error::DeserializeUnexpectedEnd) => {
+                    let old: EventV1 = decode_record(bytes, "event")?;
+                    StoredEvent {
+                        id: old.id,
+                        kind: old.kind,
+                        occurred_at: old.occurred_at,
+                        campaign: old.campaign,
+                        data: old.data,
+                        target: None,
+                        report: None,
+                        lead: None,
+                    }
+                }
+                Err(e) => return Err(unreadable(e)),
+            }
         }
-        Err(e) => Err(Error::internal(format!(
-            "a stored event cannot be read: {e}"
-        ))),
-    }
+        Err(e) => return Err(unreadable(e)),
+    };
+    let data = match stored.lead {
+        Some(record) => Data::Lead(Box::new(decode_lead(&record)?)),
+        None => Data::Json(stored.data),
+    };
+    Ok(Event {
+        id: stored.id,
+        kind: stored.kind,
+        occurred_at: stored.occurred_at,
+        campaign: stored.campaign,
+        data,
+        target: stored.target,
+        report: stored.report,
+    })
+}
+
+fn unreadable(e: postcard::Error) -> Error {
+    Error::internal(format!("a stored event cannot be read: {e}"))
 }
 
 impl Event {
     /// `{"id", "type", "occurred_at", "node", "data"}` as API.md gives it; a report adds
     /// `"report": {"schedule", "every", "period", "from", "to", "group_by"}` before `data`.
-    pub fn to_json(&self, node: &str) -> serde_json::Value {
-        let data = serde_json::from_str(&self.data).unwrap_or(serde_json::Value::Null);
+    /// `name_of` names a lead's salesperson (as they are called now).
+    pub fn to_json(&self, node: &str, name_of: NameOf<'_>) -> serde_json::Value {
+        let data = match &self.data {
+            Data::Lead(lead) => lead.to_json(name_of),
+            Data::Json(text) => serde_json::from_str(text).unwrap_or(serde_json::Value::Null),
+        };
         let mut event = serde_json::json!({
             "id": self.id,
             "type": self.kind.as_str(),
@@ -161,18 +237,40 @@ pub fn append(
         return Ok(());
     }
     let data = data(t).to_string();
-    write(
-        t,
-        &Event {
-            id: LeadId::generate(),
-            kind,
-            occurred_at: jiff::Timestamp::now(),
-            campaign: campaign.map(str::to_owned),
-            data,
-            target: None,
-            report: None,
-        },
-    )
+    write(t, &new_event(kind, campaign, data, None))
+}
+
+/// Appends an event about a lead, given as its record's bytes, if any consumer is
+/// registered.
+pub fn append_lead(t: &mut Tables<'_>, kind: EventType, lead: &Lead, record: &[u8]) -> Result<()> {
+    if !listening(t)? {
+        return Ok(());
+    }
+    let event = new_event(
+        kind,
+        Some(lead.campaign.as_str()),
+        String::new(),
+        Some(record.to_vec()),
+    );
+    write(t, &event)
+}
+
+fn new_event(
+    kind: EventType,
+    campaign: Option<&str>,
+    data: String,
+    lead: Option<Vec<u8>>,
+) -> StoredEvent {
+    StoredEvent {
+        id: LeadId::generate(),
+        kind,
+        occurred_at: jiff::Timestamp::now(),
+        campaign: campaign.map(str::to_owned),
+        data,
+        target: None,
+        report: None,
+        lead,
+    }
 }
 
 /// Appends a scheduled report for the one destination `target` (its consumer is
@@ -183,23 +281,17 @@ pub fn append_report(
     report: ReportAbout,
     data: &serde_json::Value,
 ) -> Result<LeadId> {
-    let id = LeadId::generate();
-    write(
-        t,
-        &Event {
-            id,
-            kind: EventType::ReportRoi,
-            occurred_at: jiff::Timestamp::now(),
-            campaign: None,
-            data: data.to_string(),
-            target: Some(target),
-            report: Some(report),
-        },
-    )?;
+    let event = StoredEvent {
+        target: Some(target),
+        report: Some(report),
+        ..new_event(EventType::ReportRoi, None, data.to_string(), None)
+    };
+    let id = event.id;
+    write(t, &event)?;
     Ok(id)
 }
 
-fn write(t: &mut Tables<'_>, event: &Event) -> Result<()> {
+fn write(t: &mut Tables<'_>, event: &StoredEvent) -> Result<()> {
     let seq = last_seq(t)? + 1;
     t.outbox
         .insert(seq, encode_record(event, "event")?.as_slice())
@@ -427,11 +519,14 @@ mod tests {
         );
         let seqs: Vec<u64> = events.iter().map(|(seq, _)| *seq).collect();
         assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
-        let shown = events[1].1.to_json("booth-1");
+        let shown = events[1].1.to_json("booth-1", &|_| None);
         assert_eq!(shown["node"], "booth-1");
         assert_eq!(shown["type"], "lead.updated");
         assert_eq!(shown["data"], updated.to_json(&|_| None));
-        assert_eq!(events[2].1.to_json("n")["data"], conversion.to_json());
+        assert_eq!(
+            events[2].1.to_json("n", &|_| None)["data"],
+            conversion.to_json()
+        );
         store.close().await;
     }
 
@@ -460,6 +555,37 @@ mod tests {
     }
 
     #[test]
+    fn an_event_stored_with_its_lead_as_json_still_reads() {
+        #[derive(Serialize)]
+        struct Old {
+            id: LeadId,
+            kind: EventType,
+            #[serde(with = "crate::domain::compact_time")]
+            occurred_at: jiff::Timestamp,
+            campaign: Option<String>,
+            data: String,
+            target: Option<LeadId>,
+            report: Option<ReportAbout>,
+        }
+        let old = Old {
+            id: LeadId::generate(),
+            kind: EventType::LeadCreated,
+            occurred_at: jiff::Timestamp::from_millisecond(1_700_000_000_000).unwrap(),
+            campaign: Some("expo".into()),
+            data: r#"{"phone":"+8613800138000"}"#.into(),
+            target: None,
+            report: None,
+        };
+        let event = decode_event(&postcard::to_allocvec(&old).unwrap()).unwrap();
+        assert_eq!(event.id, old.id);
+        assert_eq!(event.data, Data::Json(old.data.clone()));
+        assert_eq!(
+            event.to_json("n", &|_| None)["data"]["phone"],
+            "+8613800138000"
+        );
+    }
+
+    #[test]
     fn a_report_says_its_period_beside_its_data() {
         let period = crate::schedule::Period::before(
             crate::schedule::Every::Weekly,
@@ -471,7 +597,7 @@ mod tests {
             kind: EventType::ReportRoi,
             occurred_at: jiff::Timestamp::UNIX_EPOCH,
             campaign: None,
-            data: r#"{"model":"last_touch"}"#.into(),
+            data: Data::Json(r#"{"model":"last_touch"}"#.into()),
             target: Some(LeadId::generate()),
             report: Some(ReportAbout {
                 schedule,
@@ -479,9 +605,24 @@ mod tests {
                 group_by: "kind".into(),
             }),
         };
-        let bytes = encode_record(&event, "event").unwrap();
+        let stored = StoredEvent {
+            occurred_at: event.occurred_at,
+            target: event.target,
+            report: event.report.clone(),
+            ..new_event(
+                EventType::ReportRoi,
+                None,
+                r#"{"model":"last_touch"}"#.into(),
+                None,
+            )
+        };
+        let event = Event {
+            id: stored.id,
+            ..event
+        };
+        let bytes = encode_record(&stored, "event").unwrap();
         assert_eq!(decode_event(&bytes).unwrap(), event);
-        let shown = event.to_json("hq");
+        let shown = event.to_json("hq", &|_| None);
         let keys: Vec<&String> = shown.as_object().unwrap().keys().collect();
         assert_eq!(
             keys,

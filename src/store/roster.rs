@@ -7,7 +7,7 @@ use redb::{ReadTransaction, ReadableTable};
 use super::open::Tables;
 use super::storage;
 use super::tables;
-use super::write::{decode_record, encode_record};
+use super::write::{ContactAssignee, decode_record, encode_record};
 use super::writer::WriteContext;
 use crate::campaign::{AssignMode, Campaign};
 use crate::domain::LeadId;
@@ -116,21 +116,17 @@ pub fn list(txn: &ReadTransaction) -> Result<Vec<Salesperson>> {
 
 /// The salesperson a new `lead` of `campaign` goes to: the contact's, if it was assigned
 /// within 90 days to someone still active; else by the campaign's rule. A round robin
-/// moves its turn; keeping a contact's salesperson takes no turn.
+/// moves its turn; keeping a contact's salesperson takes no turn. `keeper` is the
+/// contact's salesperson as its stored record says.
 pub fn choose(
     t: &mut Tables<'_>,
     ctx: &WriteContext,
     lead: &Lead,
+    keeper: Option<ContactAssignee>,
     campaign: Option<&Campaign>,
 ) -> Result<Option<LeadId>> {
-    let stored = t
-        .contact_assignees
-        .get(lead.contact.as_str())
-        .map_err(storage)?
-        .map(|v| v.value());
-    if let Some((person, at_ms)) = stored {
-        let person = LeadId::from_u128(person);
-        let recent = lead.received_at.as_millisecond() - at_ms <= KEEP_CONTACT_MS;
+    if let Some(ContactAssignee { person, latest_ms }) = keeper {
+        let recent = lead.received_at.as_millisecond() - latest_ms <= KEEP_CONTACT_MS;
         if recent && ctx.roster.is_active(person) {
             return Ok(Some(person));
         }
@@ -150,7 +146,7 @@ pub fn choose(
         AssignMode::RoundRobin => {
             let list = &campaign.assign.salespeople;
             let slug = campaign.slug.as_str();
-            let last = t.round_robin.get(slug).map_err(storage)?.map(|v| v.value());
+            let last = ctx.turns.last(t, slug)?;
             // The one after the last one served, in list order (the first at the start,
             // or when the last one has left the list).
             let start = last
@@ -159,9 +155,7 @@ pub fn choose(
             for offset in 0..list.len() {
                 let candidate = list[(start + offset) % list.len()];
                 if ctx.roster.is_active(candidate) {
-                    t.round_robin
-                        .insert(slug, candidate.to_u128())
-                        .map_err(storage)?;
+                    ctx.turns.took(slug, candidate);
                     return Ok(Some(candidate));
                 }
             }
@@ -170,8 +164,46 @@ pub fn choose(
     }
 }
 
-/// Records that `lead` is assigned to `person` (or to nobody), moving it off its previous
-/// salesperson's list. The contact keeps `person` from the lead's time on.
+/// The round-robin turns a batch moves: each campaign's is read from the table once and
+/// written back once before the commit, not at every lead (like the counters).
+#[derive(Default)]
+pub struct PendingTurns(std::cell::RefCell<std::collections::HashMap<String, u128>>);
+
+impl PendingTurns {
+    /// The salesperson who took `slug`'s latest turn, as this batch has it so far.
+    fn last(&self, t: &Tables<'_>, slug: &str) -> Result<Option<u128>> {
+        if let Some(&last) = self.0.borrow().get(slug) {
+            return Ok(Some(last));
+        }
+        Ok(t.round_robin.get(slug).map_err(storage)?.map(|v| v.value()))
+    }
+
+    fn took(&self, slug: &str, person: LeadId) {
+        let mut turns = self.0.borrow_mut();
+        match turns.get_mut(slug) {
+            Some(last) => *last = person.to_u128(),
+            None => {
+                turns.insert(slug.to_owned(), person.to_u128());
+            }
+        }
+    }
+
+    pub(super) fn discard(&self) {
+        self.0.borrow_mut().clear();
+    }
+
+    pub(super) fn flush(&self, t: &mut Tables<'_>) -> Result<()> {
+        for (slug, person) in std::mem::take(&mut *self.0.borrow_mut()) {
+            t.round_robin
+                .insert(slug.as_str(), person)
+                .map_err(storage)?;
+        }
+        Ok(())
+    }
+}
+
+/// Lists `lead` under its salesperson (if any), moving it off its previous
+/// salesperson's list. (The contact's record notes the salesperson too.)
 pub fn record(t: &mut Tables<'_>, lead: &Lead, previous: Option<LeadId>) -> Result<()> {
     let id = lead.id.to_u128();
     if let Some(previous) = previous {
@@ -179,21 +211,11 @@ pub fn record(t: &mut Tables<'_>, lead: &Lead, previous: Option<LeadId>) -> Resu
             .remove((previous.to_u128(), id))
             .map_err(storage)?;
     }
-    let Some(person) = lead.assigned_to else {
-        return Ok(());
-    };
-    t.leads_by_assignee
-        .insert((person.to_u128(), id), ())
-        .map_err(storage)?;
-    let at = lead.received_at.as_millisecond();
-    let latest = t
-        .contact_assignees
-        .get(lead.contact.as_str())
-        .map_err(storage)?
-        .map_or(i64::MIN, |v| v.value().1);
-    t.contact_assignees
-        .insert(lead.contact.as_str(), (person.to_u128(), at.max(latest)))
-        .map_err(storage)?;
+    if let Some(person) = lead.assigned_to {
+        t.leads_by_assignee
+            .insert((person.to_u128(), id), ())
+            .map_err(storage)?;
+    }
     Ok(())
 }
 

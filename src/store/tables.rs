@@ -63,8 +63,8 @@ pub const SALESPEOPLE: TableDefinition<u128, &[u8]> = TableDefinition::new("sale
 /// deactivated, never deleted; the console filters by it).
 pub const LEADS_BY_ASSIGNEE: TableDefinition<(u128, u128), ()> =
     TableDefinition::new("leads_by_assignee");
-/// contact key -> (salesperson id, received_at ms of the contact's latest assigned lead): a
-/// returning contact keeps its salesperson for 90 days.
+/// Read only to move it: contact key -> (salesperson id, received_at ms of the contact's
+/// latest assigned lead). Contacts' records keep this now (`Contact::assignee`).
 pub const CONTACT_ASSIGNEES: TableDefinition<&str, (u128, i64)> =
     TableDefinition::new("contact_assignees");
 /// campaign slug -> the salesperson its round robin gave the last lead to.

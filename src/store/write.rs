@@ -56,6 +56,78 @@ pub struct Contact {
     pub last_seen: jiff::Timestamp,
     pub first_lead: LeadId,
     pub leads: u64,
+    /// The salesperson the contact's leads go to. Kept in the contact's record, which
+    /// every lead writes anyway, rather than in a table of its own (one more page written
+    /// per lead).
+    pub assignee: Option<ContactAssignee>,
+}
+
+/// Who a contact's leads go to, and since when.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactAssignee {
+    pub person: LeadId,
+    /// When the contact's latest assigned lead was received (ms): a returning contact
+    /// keeps its salesperson for 90 days from then.
+    pub latest_ms: i64,
+}
+
+impl Contact {
+    /// Notes `lead`'s salesperson (if any) as the one the contact's leads go to.
+    pub fn remember_assignee(&mut self, lead: &Lead) {
+        if let Some(person) = lead.assigned_to {
+            let at = lead.received_at.as_millisecond();
+            let latest = self.assignee.map_or(i64::MIN, |a| a.latest_ms);
+            self.assignee = Some(ContactAssignee {
+                person,
+                latest_ms: at.max(latest),
+            });
+        }
+    }
+}
+
+/// A contact as written before contacts kept their salesperson.
+#[derive(Serialize, Deserialize)]
+struct ContactV1 {
+    #[serde(with = "crate::domain::compact_time")]
+    first_seen: jiff::Timestamp,
+    #[serde(with = "crate::domain::compact_time")]
+    last_seen: jiff::Timestamp,
+    first_lead: LeadId,
+    leads: u64,
+}
+
+pub(crate) fn decode_contact(bytes: &[u8]) -> Result<Contact> {
+    match postcard::from_bytes::<Contact>(bytes) {
+        Ok(contact) => Ok(contact),
+        Err(postcard::Error::DeserializeUnexpectedEnd) => {
+            let old: ContactV1 = decode_record(bytes, "contact")?;
+            Ok(Contact {
+                first_seen: old.first_seen,
+                last_seen: old.last_seen,
+                first_lead: old.first_lead,
+                leads: old.leads,
+                assignee: None,
+            })
+        }
+        Err(e) => Err(Error::internal(format!(
+            "a stored contact cannot be read: {e}"
+        ))),
+    }
+}
+
+/// The stored contact of `lead`, with the lead's salesperson noted (a reassignment).
+pub fn remember_assignee(t: &mut Tables<'_>, lead: &Lead) -> Result<()> {
+    let Some(bytes) = t.contacts.get(lead.contact.as_str()).map_err(storage)? else {
+        return Ok(());
+    };
+    let mut contact = decode_contact(bytes.value())?;
+    drop(bytes);
+    contact.remember_assignee(lead);
+    let bytes = encode_record(&contact, "contact")?;
+    t.contacts
+        .insert(lead.contact.as_str(), bytes.as_slice())
+        .map_err(storage)?;
+    Ok(())
 }
 
 /// Creates every table and checks the schema version on open.
@@ -132,7 +204,6 @@ pub fn initialise(db: &Database, tz: &jiff::tz::TimeZone) -> Result<()> {
         txn.open_table(tables::DELIVERIES).map_err(storage)?;
         txn.open_table(tables::SALESPEOPLE).map_err(storage)?;
         txn.open_table(tables::LEADS_BY_ASSIGNEE).map_err(storage)?;
-        txn.open_table(tables::CONTACT_ASSIGNEES).map_err(storage)?;
         txn.open_table(tables::ROUND_ROBIN).map_err(storage)?;
         txn.open_table(tables::ACTIVITIES).map_err(storage)?;
         txn.open_table(tables::FOLLOW_UPS).map_err(storage)?;
@@ -140,7 +211,43 @@ pub fn initialise(db: &Database, tz: &jiff::tz::TimeZone) -> Result<()> {
         txn.open_table(tables::DEADLINES).map_err(storage)?;
         txn.open_table(tables::REPORT_SCHEDULES).map_err(storage)?;
     }
+    move_contact_assignees(&txn)?;
     txn.commit().map_err(storage)
+}
+
+/// A store written by the first build with assignment kept each contact's salesperson in
+/// a table of its own: they move into the contacts' records, and the table goes.
+fn move_contact_assignees(txn: &redb::WriteTransaction) -> Result<()> {
+    let exists = txn.list_tables().map_err(storage)?.any(|table| {
+        redb::TableHandle::name(&table) == redb::TableHandle::name(&tables::CONTACT_ASSIGNEES)
+    });
+    if !exists {
+        return Ok(());
+    }
+    {
+        let old = txn.open_table(tables::CONTACT_ASSIGNEES).map_err(storage)?;
+        let mut contacts = txn.open_table(tables::CONTACTS).map_err(storage)?;
+        for entry in old.iter().map_err(storage)? {
+            let (key, value) = entry.map_err(storage)?;
+            let (person, latest_ms) = value.value();
+            let Some(bytes) = contacts.get(key.value()).map_err(storage)? else {
+                continue;
+            };
+            let mut contact = decode_contact(bytes.value())?;
+            drop(bytes);
+            contact.assignee = Some(ContactAssignee {
+                person: LeadId::from_u128(person),
+                latest_ms,
+            });
+            let bytes = encode_record(&contact, "contact")?;
+            contacts
+                .insert(key.value(), bytes.as_slice())
+                .map_err(storage)?;
+        }
+    }
+    txn.delete_table(tables::CONTACT_ASSIGNEES)
+        .map_err(storage)?;
+    Ok(())
 }
 
 /// Schema 4 knew a campaign's placements only from its counters, so any scanned name was
@@ -265,7 +372,10 @@ pub fn insert_lead(t: &mut Tables<'_>, ctx: &WriteContext, new: NewLead) -> Resu
     }
     require_campaign(t, lead.campaign.as_str())?;
     let campaign = ctx.campaigns.get(lead.campaign.as_str());
-    lead.assigned_to = roster::choose(t, ctx, &lead, campaign.as_deref())?;
+    // Read once: who the contact's leads go to, then its counts.
+    let contact = read_contact(t, lead.contact.as_str())?;
+    let keeper = contact.as_ref().and_then(|c| c.assignee);
+    lead.assigned_to = roster::choose(t, ctx, &lead, keeper, campaign.as_deref())?;
     roster::record(t, &lead, None)?;
     follow_ups::set_deadline(t, &lead, campaign.and_then(|c| c.follow_up_hours))?;
     let id = lead.id.to_u128();
@@ -275,7 +385,7 @@ pub fn insert_lead(t: &mut Tables<'_>, ctx: &WriteContext, new: NewLead) -> Resu
     t.leads_by_campaign
         .insert((slug, id), ())
         .map_err(storage)?;
-    let first = record_contact(t, &lead)?;
+    let first = record_contact(t, &lead, contact)?;
     if let Some(email) = &lead.email {
         record_email(t, email.as_str(), &lead)?;
     }
@@ -318,12 +428,7 @@ pub fn insert_lead(t: &mut Tables<'_>, ctx: &WriteContext, new: NewLead) -> Resu
     if let Some(key) = &idempotency_key {
         t.tokens.insert(key.as_str(), id).map_err(storage)?;
     }
-    outbox::append(
-        t,
-        EventType::LeadCreated,
-        Some(lead.campaign.as_str()),
-        |t| lead.to_json(&|id| roster::name_of(t, id)),
-    )?;
+    outbox::append_lead(t, EventType::LeadCreated, &lead, &record)?;
     Ok(LeadOutcome {
         id: lead.id,
         duplicate: false,
@@ -339,12 +444,16 @@ enum FirstLead {
     No,
 }
 
+fn read_contact(t: &Tables<'_>, key: &str) -> Result<Option<Contact>> {
+    match t.contacts.get(key).map_err(storage)? {
+        Some(bytes) => Ok(Some(decode_contact(bytes.value())?)),
+        None => Ok(None),
+    }
+}
+
 /// Adds the lead to its contact, and says whether it is now the contact's first lead.
-fn record_contact(t: &mut Tables<'_>, lead: &Lead) -> Result<FirstLead> {
-    let existing: Option<Contact> = match t.contacts.get(lead.contact.as_str()).map_err(storage)? {
-        Some(bytes) => Some(decode_record(bytes.value(), "contact")?),
-        None => None,
-    };
+/// `existing` is the contact as stored ([`read_contact`]).
+fn record_contact(t: &mut Tables<'_>, lead: &Lead, existing: Option<Contact>) -> Result<FirstLead> {
     let (contact, first) = match existing {
         None => (
             Contact {
@@ -352,6 +461,7 @@ fn record_contact(t: &mut Tables<'_>, lead: &Lead) -> Result<FirstLead> {
                 last_seen: lead.received_at,
                 first_lead: lead.id,
                 leads: 1,
+                assignee: None,
             },
             FirstLead::Now { replaced: None },
         ),
@@ -376,6 +486,8 @@ fn record_contact(t: &mut Tables<'_>, lead: &Lead) -> Result<FirstLead> {
             (c, first)
         }
     };
+    let mut contact = contact;
+    contact.remember_assignee(lead);
     let bytes = encode_record(&contact, "contact")?;
     t.contacts
         .insert(lead.contact.as_str(), bytes.as_slice())
@@ -697,17 +809,13 @@ pub fn update_lead(
         let previous = lead.assigned_to;
         lead.assigned_to = assigned_to;
         roster::record(t, &lead, previous)?;
+        remember_assignee(t, &lead)?;
     }
     let record = encode_record(&lead, "lead")?;
     t.leads
         .insert(id.to_u128(), record.as_slice())
         .map_err(storage)?;
-    outbox::append(
-        t,
-        EventType::LeadUpdated,
-        Some(lead.campaign.as_str()),
-        |t| lead.to_json(&|id| roster::name_of(t, id)),
-    )?;
+    outbox::append_lead(t, EventType::LeadUpdated, &lead, &record)?;
     Ok(lead)
 }
 
@@ -823,7 +931,7 @@ fn match_contact(t: &Tables<'_>, reference: &ContactRef) -> Result<Matched> {
                 ContactRef::Lead(_) => unreachable!(),
             };
             let contact: Contact = match t.contacts.get(key.as_str()).map_err(storage)? {
-                Some(bytes) => decode_record(bytes.value(), "contact")?,
+                Some(bytes) => decode_contact(bytes.value())?,
                 None => return Err(unknown()),
             };
             (read_lead(contact.first_lead)?.ok_or_else(unknown)?, None)
@@ -1032,6 +1140,57 @@ pub(super) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_contacts_salesperson_moves_from_its_old_table_into_its_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::create(dir.path().join("s.redb")).unwrap();
+        let tz = jiff::tz::TimeZone::UTC;
+        initialise(&db, &tz).unwrap();
+        // As the first build with assignment left a store: the contact's record without a
+        // salesperson, and the salesperson in a table of its own.
+        let person = LeadId::generate();
+        let old = ContactV1 {
+            first_seen: jiff::Timestamp::UNIX_EPOCH,
+            last_seen: jiff::Timestamp::UNIX_EPOCH,
+            first_lead: LeadId::generate(),
+            leads: 2,
+        };
+        let txn = db.begin_write().unwrap();
+        {
+            let mut contacts = txn.open_table(tables::CONTACTS).unwrap();
+            let bytes = postcard::to_allocvec(&old).unwrap();
+            contacts.insert("+8613800138000", bytes.as_slice()).unwrap();
+            let mut assignees = txn.open_table(tables::CONTACT_ASSIGNEES).unwrap();
+            assignees
+                .insert("+8613800138000", (person.to_u128(), 42))
+                .unwrap();
+        }
+        txn.commit().unwrap();
+
+        initialise(&db, &tz).unwrap();
+        let txn = redb::ReadableDatabase::begin_read(&db).unwrap();
+        let contacts = txn.open_table(tables::CONTACTS).unwrap();
+        let contact =
+            decode_contact(contacts.get("+8613800138000").unwrap().unwrap().value()).unwrap();
+        assert_eq!((contact.leads, contact.first_lead), (2, old.first_lead));
+        assert_eq!(
+            contact.assignee,
+            Some(ContactAssignee {
+                person,
+                latest_ms: 42
+            })
+        );
+        let names: Vec<String> = txn
+            .list_tables()
+            .unwrap()
+            .map(|t| redb::TableHandle::name(&t).to_owned())
+            .collect();
+        assert!(
+            !names.contains(&"contact_assignees".to_owned()),
+            "{names:?}"
+        );
+    }
 
     fn conversion() -> Conversion {
         let at = |text: &str| text.parse::<jiff::Timestamp>().unwrap();

@@ -26,6 +26,8 @@ pub struct WriteContext {
     pub tz: jiff::tz::TimeZone,
     /// Counter changes of the batch being applied, written just before its commit.
     pub counters: super::write::PendingCounters,
+    /// Round-robin turns the batch moved, written just before its commit.
+    pub(super) turns: super::roster::PendingTurns,
     /// Bumped after each commit that appended outbox events, to wake the relays.
     pub events: tokio::sync::watch::Sender<u64>,
     /// Every campaign, as committed: a lead's assignment rule without decoding its
@@ -52,6 +54,8 @@ pub struct Health {
     failing: AtomicBool,
     last_error: Mutex<Option<String>>,
     pub queued: AtomicUsize,
+    /// Jobs in the transaction being applied and committed now (0 while idle).
+    committing: AtomicUsize,
     /// Seconds from the first write of a batch to the end of its commit.
     pub commit_seconds: Histogram,
     /// Writes per committed transaction: how well group commit amortises each fsync.
@@ -65,6 +69,7 @@ impl Default for Health {
             failing: AtomicBool::new(false),
             last_error: Mutex::new(None),
             queued: AtomicUsize::new(0),
+            committing: AtomicUsize::new(0),
             commit_seconds: Histogram::new(exponential_buckets(0.0002, 2.0, 14)),
             batch_size: Histogram::new(exponential_buckets(1.0, 2.0, 12)),
             failures: Counter::default(),
@@ -75,6 +80,13 @@ impl Default for Health {
 impl Health {
     pub fn is_writable(&self) -> bool {
         !self.failing.load(Ordering::Relaxed)
+    }
+
+    /// Jobs the writer has: waiting, and in the commit under way. Under a steady trickle
+    /// this stays near 1; when requests arrive faster than commits take, it stays at
+    /// about a batch and a half.
+    pub fn load(&self) -> usize {
+        self.queued.load(Ordering::Relaxed) + self.committing.load(Ordering::Relaxed)
     }
 
     pub fn last_error(&self) -> Option<String> {
@@ -122,6 +134,7 @@ pub fn spawn(
                 &WriteContext {
                     tz,
                     counters: Default::default(),
+                    turns: Default::default(),
                     events,
                     campaigns,
                     roster,
@@ -141,6 +154,10 @@ pub fn spawn(
 impl WriterHandle {
     pub fn health(&self) -> Arc<Health> {
         self.health.clone()
+    }
+
+    pub fn load(&self) -> usize {
+        self.health.load()
     }
 
     /// Queues `apply` for the next transaction and waits until that transaction is
@@ -248,6 +265,7 @@ fn write_loop(
                 Err(_) => break,
             }
         }
+        health.committing.store(batch.len(), Ordering::Relaxed);
         health.queued.fetch_sub(batch.len(), Ordering::Relaxed);
         // redb refuses all work after an I/O error until reopened: try that, not too often.
         if broken_since.is_some() && last_reopen.is_none_or(|at| at.elapsed() >= REOPEN_EVERY) {
@@ -266,6 +284,7 @@ fn write_loop(
                 true
             }
         };
+        health.committing.store(0, Ordering::Relaxed);
         if disk_failed && broken_since.is_none() {
             broken_since = Some(std::time::Instant::now());
         }
@@ -367,10 +386,16 @@ fn apply_batch(
     }
     if panicked || applied.iter().any(|a| a.storage_failed) {
         ctx.counters.discard();
+        ctx.turns.discard();
         return Err(applied);
     }
     if let Err(error) = ctx.counters.flush(&mut tables) {
         tracing::error!("counter update failed: {error}");
+        ctx.turns.discard();
+        return Err(applied);
+    }
+    if let Err(error) = ctx.turns.flush(&mut tables) {
+        tracing::error!("round-robin update failed: {error}");
         return Err(applied);
     }
     Ok((applied, tables.events_appended))

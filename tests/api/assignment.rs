@@ -87,6 +87,40 @@ async fn round_robin_skips_inactive_people_and_returning_contacts_take_no_turn()
 }
 
 #[tokio::test]
+async fn a_round_robin_moves_on_within_one_import_and_after_it() {
+    let app = spawn().await;
+    let a = app.add_salesperson(json!({"name": "王芳"})).await;
+    let b = app.add_salesperson(json!({"name": "李强"})).await;
+    let c = app.add_salesperson(json!({"name": "赵敏"})).await;
+    app.create_campaign(
+        "expo",
+        json!({"assign": {"mode": "round_robin", "salespeople": [a, b, c]}}),
+    )
+    .await;
+    // One import is one transaction: four turns within it.
+    let mut csv = String::from("campaign,phone,name\n");
+    for n in 0..4 {
+        csv.push_str(&format!("expo,{},客户\n", mobile(n)));
+    }
+    assert_eq!(app.import_leads_csv(&csv).await["imported"], 4);
+    let listed = app.list_leads("campaign=expo&limit=10").await;
+    let mut counts = std::collections::HashMap::new();
+    for lead in listed["leads"].as_array().unwrap() {
+        *counts
+            .entry(lead["assigned_to"].as_str().unwrap().to_owned())
+            .or_insert(0) += 1;
+    }
+    assert_eq!(
+        (counts.get(&a), counts.get(&b), counts.get(&c)),
+        (Some(&2), Some(&1), Some(&1)),
+        "{listed}"
+    );
+    // The turn after the import's last (王芳) is 李强's.
+    let next = app.submit_json_ok("expo", &lead(&mobile(9), "客户")).await;
+    assert_eq!(app.assignee_of(&next).await, json!(b));
+}
+
+#[tokio::test]
 async fn owner_mode_gives_every_lead_to_the_owner() {
     let app = spawn().await;
     let owner = app.add_salesperson(json!({"name": "王芳"})).await;

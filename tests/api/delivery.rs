@@ -509,6 +509,36 @@ async fn a_burst_reaches_a_robot_in_at_most_twenty_messages() {
 }
 
 #[tokio::test]
+async fn a_robot_far_behind_folds_the_whole_backlog_into_its_digest() {
+    let app = spawn().await;
+    app.create_campaign("expo", json!({})).await;
+    let receiver = Receiver::answering(200, r#"{"errcode":0,"errmsg":"ok"}"#).await;
+    let robot = app
+        .add_destination(
+            json!({"name": "销售群", "kind": "wecom", "url": receiver.url("/send?key=k")}),
+        )
+        .await;
+    // More than the worker reads ahead, in one transaction.
+    let mut csv = String::from("campaign,phone,name\n");
+    for n in 0..600 {
+        csv.push_str(&format!("expo,{},客户{n}\n", mobile(n)));
+    }
+    let summary = app.import_leads_csv(&csv).await;
+    assert_eq!(summary["imported"], 600, "{summary}");
+    let got = receiver.wait_for(20).await;
+    let digest = got[19].json()["markdown"]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(digest.contains("另有 581 条新线索"), "{digest}");
+    assert!(digest.contains("以及其他 571 条"), "{digest}");
+    let shown = app
+        .wait_destination(&robot["id"], |d| d["backlog"] == 0)
+        .await;
+    assert_eq!(shown["delivered"], 600, "{shown}");
+}
+
+#[tokio::test]
 async fn private_addresses_are_refused_without_the_flag() {
     let app = spawn_app().await;
     let receiver = Receiver::answering(200, "").await;
