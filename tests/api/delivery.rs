@@ -463,22 +463,28 @@ async fn one_receiver_down_does_not_hold_up_another() {
     assert!(shown["last_error"].is_string(), "{shown}");
 }
 
-#[tokio::test]
-async fn a_burst_reaches_a_robot_in_at_most_twenty_messages() {
-    let app = spawn().await;
+/// A 企业微信 robot, then `leads` new leads at once (one import is one transaction).
+async fn burst_to_a_robot(app: &TestApp, leads: usize) -> (Receiver, Value) {
     app.create_campaign("expo", json!({})).await;
     let receiver = Receiver::answering(200, r#"{"errcode":0,"errmsg":"ok"}"#).await;
-    app.add_destination(
-        json!({"name": "销售群", "kind": "wecom", "url": receiver.url("/send?key=k")}),
-    )
-    .await;
-    // Thirty leads at once: one import is one transaction.
+    let robot = app
+        .add_destination(
+            json!({"name": "销售群", "kind": "wecom", "url": receiver.url("/send?key=k")}),
+        )
+        .await;
     let mut csv = String::from("campaign,phone,name\n");
-    for n in 0..30 {
+    for n in 0..leads {
         csv.push_str(&format!("expo,{},客户{n}\n", mobile(n)));
     }
     let summary = app.import_leads_csv(&csv).await;
-    assert_eq!(summary["imported"], 30, "{summary}");
+    assert_eq!(summary["imported"], leads, "{summary}");
+    (receiver, robot)
+}
+
+#[tokio::test]
+async fn a_burst_reaches_a_robot_in_at_most_twenty_messages() {
+    let app = spawn().await;
+    let (receiver, _) = burst_to_a_robot(&app, 30).await;
     let got = receiver.wait_for(20).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let got_now = receiver.received();
@@ -511,20 +517,8 @@ async fn a_burst_reaches_a_robot_in_at_most_twenty_messages() {
 #[tokio::test]
 async fn a_robot_far_behind_folds_the_whole_backlog_into_its_digest() {
     let app = spawn().await;
-    app.create_campaign("expo", json!({})).await;
-    let receiver = Receiver::answering(200, r#"{"errcode":0,"errmsg":"ok"}"#).await;
-    let robot = app
-        .add_destination(
-            json!({"name": "销售群", "kind": "wecom", "url": receiver.url("/send?key=k")}),
-        )
-        .await;
-    // More than the worker reads ahead, in one transaction.
-    let mut csv = String::from("campaign,phone,name\n");
-    for n in 0..600 {
-        csv.push_str(&format!("expo,{},客户{n}\n", mobile(n)));
-    }
-    let summary = app.import_leads_csv(&csv).await;
-    assert_eq!(summary["imported"], 600, "{summary}");
+    // More than the worker reads ahead.
+    let (receiver, robot) = burst_to_a_robot(&app, 600).await;
     let got = receiver.wait_for(20).await;
     let digest = got[19].json()["markdown"]["content"]
         .as_str()
