@@ -198,6 +198,7 @@ async fn route(
         (Route::ApiCosts, "POST") => handlers::campaigns::add_cost(state, request, p[0]).await,
         (Route::ApiCost, "DELETE") => handlers::campaigns::delete_cost(state, p[0], p[1]).await,
         (Route::ApiCampaignQr, "GET") => handlers::qr::stats(state, p[0]).await,
+        (Route::ApiCampaignScans, "GET") => handlers::qr::scans(state, request, p[0]).await,
         (Route::ApiLeads, "GET") => handlers::leads::list(state, request).await,
         (Route::ApiLeadsImport, "POST") => handlers::leads::import(state, request).await,
         (Route::ApiLead, "GET") => handlers::leads::get(state, p[0]).await,

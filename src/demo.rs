@@ -475,10 +475,12 @@ impl Demo {
         let before = at - jiff::SignedDuration::from_mins(1);
         for _ in 0..views {
             if let Some(placement) = placement {
+                let by = self.scanner();
                 self.visits.push(Visit::Scan {
                     slug: slug.clone(),
                     variant: placement.to_owned(),
                     at: before,
+                    by,
                 });
             }
             self.visits.push(Visit::FormView {
@@ -488,12 +490,30 @@ impl Demo {
             });
         }
         if let Some(placement) = placement {
+            let by = self.scanner();
             self.visits.push(Visit::Scan {
                 slug,
                 variant: placement.to_owned(),
                 at: before,
+                by,
             });
         }
+    }
+
+    /// Who scanned: mostly WeChat, as at a real booth, in a fixed rotation.
+    fn scanner(&self) -> crate::scanner::Scanner {
+        const SEEN: [(&str, &str); 8] = [
+            ("wechat", "ios"),
+            ("wechat", "android"),
+            ("wechat", "android"),
+            ("browser", "ios"),
+            ("alipay", "android"),
+            ("douyin", "android"),
+            ("wechat", "harmonyos"),
+            ("wecom", "ios"),
+        ];
+        let (app, os) = SEEN[self.visits.len() % SEEN.len()];
+        crate::scanner::Scanner { app, os }
     }
 }
 

@@ -66,6 +66,7 @@ pub mod report;
 pub mod roi;
 pub mod routes;
 pub mod salesperson;
+pub mod scanner;
 pub mod schedule;
 pub mod server;
 pub mod service;

@@ -23,6 +23,7 @@ pub enum Route {
     ApiCosts,
     ApiCost,
     ApiCampaignQr,
+    ApiCampaignScans,
     ApiLeads,
     ApiLeadsImport,
     ApiLead,
@@ -202,6 +203,13 @@ pub const TABLE: &[Entry] = &[
         &["GET"],
         "api_qr",
         Query::Strict(&[]),
+    ),
+    entry(
+        Route::ApiCampaignScans,
+        "/api/campaigns/{slug}/scans",
+        &["GET"],
+        "api_scans",
+        Query::Strict(&["from", "to"]),
     ),
     entry(
         Route::ApiLeads,

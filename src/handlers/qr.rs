@@ -21,9 +21,27 @@ pub async fn scan(state: &AppState, request: Request<Incoming>, slug: &str) -> R
     let campaign = campaigns::find(&state.service, slug).await?;
     state.check_rate(&request, Some(&campaign))?;
     let variant = variant_param(request.uri().query())?;
-    // The visitor is standing at the booth: an uncounted scan beats a dead end.
-    if let Err(error) = visits::count_scan(&state.service, &campaign, variant.clone()).await {
-        tracing::warn!("scan of {} not counted: {error}", campaign.slug);
+    let user_agent = request
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    // A HEAD is a link preview or a check, a crawler is nobody at the booth: both are
+    // sent on, neither is a scan.
+    let counts =
+        request.method() != hyper::Method::HEAD && !crate::scanner::is_crawler(Some(user_agent));
+    if counts {
+        let address = request.extensions().get::<http::ClientAddr>().copied();
+        let viewer = visits::Viewer {
+            address: address.map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |a| a.0),
+            user_agent,
+        };
+        // The visitor is standing at the booth: an uncounted scan beats a dead end.
+        if let Err(error) =
+            visits::count_scan(&state.service, &campaign, variant.clone(), viewer).await
+        {
+            tracing::warn!("scan of {} not counted: {error}", campaign.slug);
+        }
     }
     let mut location = format!(
         "/f/{0}?utm_source=qr&utm_medium=offline&utm_campaign={0}",
@@ -90,6 +108,74 @@ fn render(data: &str, style: &Style, format: &str) -> Result<(Vec<u8>, &'static 
         "png" => Ok((qr::png(data, style)?, "image/png")),
         _ => Ok((qr::svg(data, style)?.into_bytes(), "image/svg+xml")),
     }
+}
+
+/// `GET /api/campaigns/{slug}/scans?from=&to=`: who scanned the campaign's codes (by app,
+/// OS, hour of the day in the reporting zone, day and placement). Dates are optional and
+/// inclusive, like the ROI summary's.
+pub async fn scans(state: &AppState, request: Request<Incoming>, slug: &str) -> Result<Reply> {
+    let campaign = campaigns::find(&state.service, slug).await?;
+    let pairs = crate::submission::query_pairs(request.uri().query().unwrap_or(""));
+    let date = |key: &str| -> Result<Option<jiff::civil::Date>> {
+        crate::submission::first_value(&pairs, key)
+            .filter(|v| !v.trim().is_empty())
+            .map(|text| crate::campaign::parse_date(text.trim()).map_err(|e| e.with_field(key)))
+            .transpose()
+    };
+    let (from, to) = (date("from")?, date("to")?);
+    if let (Some(from), Some(to)) = (from, to)
+        && to < from
+    {
+        return Err(Error::invalid(
+            "to",
+            "invalid_date_range",
+            "to must not be before from",
+        ));
+    }
+    let from = from.map_or(0, crate::domain::date_number);
+    let to = to.map_or(u32::MAX, crate::domain::date_number);
+    let report = state
+        .service
+        .store
+        .scan_report(campaign.slug.clone(), from, to)
+        .await?;
+    let every = |names: &[&str], sums: &std::collections::BTreeMap<String, u64>| {
+        let mut shown: serde_json::Map<String, serde_json::Value> = names
+            .iter()
+            .map(|name| ((*name).to_owned(), json!(0)))
+            .collect();
+        for (name, count) in sums {
+            shown.insert(name.clone(), json!(count));
+        }
+        shown
+    };
+    let by_day: Vec<_> = report
+        .by_day
+        .iter()
+        .map(|(day, scans)| {
+            json!({
+                "day": format!("{:04}-{:02}-{:02}", day / 10_000, day / 100 % 100, day % 100),
+                "scans": scans,
+            })
+        })
+        .collect();
+    let by_variant: serde_json::Map<String, serde_json::Value> = report
+        .by_variant
+        .iter()
+        .map(|(variant, scans)| (variant.clone(), json!(scans)))
+        .collect();
+    Ok(http::json(
+        StatusCode::OK,
+        &json!({
+            "campaign": campaign.slug,
+            "scans": report.scans,
+            "by_app": every(&crate::scanner::APPS, &report.by_app),
+            "by_os": every(&crate::scanner::OSES, &report.by_os),
+            "by_hour": report.by_hour,
+            "by_day": by_day,
+            "by_variant": by_variant,
+        }),
+    ))
 }
 
 /// `GET /api/campaigns/{slug}/qr`: scans, form views and leads per placement.

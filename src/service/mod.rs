@@ -33,10 +33,13 @@ pub struct Service {
     pub metrics: Arc<Metrics>,
     /// Form views summed in memory until `visits::flush` writes them.
     pub views: visits::FormViews,
+    /// Who scanned which code lately: a repeat within the window is not a scan.
+    pub scanners: visits::RecentVisitors,
     /// The destinations' workers (idle until `relays.start()`: command-line tools send
     /// nothing).
     pub relays: Relays,
-    /// What time it is for report schedules (the system clock, unless a test sets one).
+    /// What time it is for report schedules and scans (the system clock, unless a test
+    /// sets one).
     pub clock: Clock,
 }
 
@@ -50,6 +53,7 @@ impl Service {
             forms,
             metrics,
             views: visits::FormViews::default(),
+            scanners: visits::RecentVisitors::default(),
             relays,
             clock: Clock::default(),
         })

@@ -33,21 +33,36 @@ const MAX_PENDING_SUMS: usize = 10_000;
 const PRUNE_EVERY: Duration = Duration::from_secs(1);
 
 /// Counts one scan of the campaign's code (`variant` is the placement asked for, if
-/// any). The redirect still carries the name the code was printed with (API.md); a name
-/// that is no placement then counts its views and leads as "no placement".
+/// any) unless it repeats: the same visitor (address and User-Agent) scanning the same
+/// placement within `VIEW_WINDOW` (WeChat fetches a link more than once). Returns whether
+/// it counted. The redirect still carries the name the code was printed with (API.md); a
+/// name that is no placement then counts its views and leads as "no placement".
 pub async fn count_scan(
     service: &Service,
     campaign: &Campaign,
     variant: Option<String>,
-) -> Result<()> {
+    viewer: Viewer<'_>,
+) -> Result<bool> {
+    let visitor = (
+        viewer.address,
+        viewer.user_agent,
+        campaign.slug.as_str(),
+        variant.as_deref(),
+    );
+    if !service.scanners.is_new(visitor, Instant::now()) {
+        return Ok(false);
+    }
+    let user_agent = Some(viewer.user_agent).filter(|ua| !ua.is_empty());
     service
         .store
         .count_scan(
             campaign.slug.clone(),
             variant.unwrap_or_default(),
-            jiff::Timestamp::now(),
+            service.clock.now(),
+            crate::scanner::Scanner::of(user_agent),
         )
-        .await
+        .await?;
+    Ok(true)
 }
 
 /// Who viewed a form, as far as the edge can tell.
@@ -98,40 +113,29 @@ pub(crate) async fn flush_for_reading(service: &Service) {
     }
 }
 
-/// Form views waiting to be written, and the visitors seen within the window.
+/// Visitors seen within `VIEW_WINDOW`, so that a repeat counts once. Bounded: past
+/// `MAX_REMEMBERED_VIEWERS` (a flood of distinct addresses), further visitors count without
+/// de-duplication rather than memory growing without end.
 #[derive(Default)]
-pub struct FormViews {
-    state: Mutex<ViewState>,
+pub struct RecentVisitors {
+    state: Mutex<Recent>,
     hasher: RandomState,
-    /// Held from taking the sums until they are written.
-    flushing: tokio::sync::Mutex<()>,
 }
 
 #[derive(Default)]
-struct ViewState {
-    /// (slug, day, placement) -> views not yet written.
-    pending: HashMap<(Slug, u32, Option<String>), u64>,
-    /// Hash of (address, User-Agent, slug) -> when that visitor's view last counted.
-    /// Hashed with a per-process random key, so that nobody can aim at collisions.
+struct Recent {
+    /// Hash of the visitor -> when it last counted. Hashed with a per-process random key,
+    /// so that nobody can aim at collisions.
     seen: HashMap<u64, Instant>,
     /// When a full `seen` may next be searched for stale entries.
     next_prune: Option<Instant>,
 }
 
-impl FormViews {
-    /// Counts a view unless its visitor was seen within the window; `now` is passed in so
-    /// tests can move time.
-    pub fn count(
-        &self,
-        slug: &Slug,
-        day: u32,
-        qr_variant: Option<String>,
-        viewer: Viewer<'_>,
-        now: Instant,
-    ) -> bool {
-        let visitor = self
-            .hasher
-            .hash_one((viewer.address, viewer.user_agent, slug.as_str()));
+impl RecentVisitors {
+    /// Whether `visitor` was not seen within the window (and notes it now); `now` is
+    /// passed in so tests can move time.
+    pub fn is_new(&self, visitor: impl std::hash::Hash, now: Instant) -> bool {
+        let visitor = self.hasher.hash_one(visitor);
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(last) = state.seen.get(&visitor)
             && now.saturating_duration_since(*last) < VIEW_WINDOW
@@ -148,17 +152,62 @@ impl FormViews {
         if state.seen.len() < MAX_REMEMBERED_VIEWERS {
             state.seen.insert(visitor, now);
         }
+        true
+    }
+
+    /// Forgets visitors whose window has passed.
+    fn forget_stale(&self, now: Instant) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state
+            .seen
+            .retain(|_, last| now.saturating_duration_since(*last) < VIEW_WINDOW);
+    }
+
+    #[cfg(test)]
+    fn remembered(&self) -> usize {
+        self.state.lock().unwrap().seen.len()
+    }
+}
+
+/// Form views waiting to be written, and the visitors seen within the window.
+#[derive(Default)]
+pub struct FormViews {
+    state: Mutex<ViewState>,
+    visitors: RecentVisitors,
+    /// Held from taking the sums until they are written.
+    flushing: tokio::sync::Mutex<()>,
+}
+
+#[derive(Default)]
+struct ViewState {
+    /// (slug, day, placement) -> views not yet written.
+    pending: HashMap<(Slug, u32, Option<String>), u64>,
+}
+
+impl FormViews {
+    /// Counts a view unless its visitor was seen within the window; `now` is passed in so
+    /// tests can move time.
+    pub fn count(
+        &self,
+        slug: &Slug,
+        day: u32,
+        qr_variant: Option<String>,
+        viewer: Viewer<'_>,
+        now: Instant,
+    ) -> bool {
+        let visitor = (viewer.address, viewer.user_agent, slug.as_str());
+        if !self.visitors.is_new(visitor, now) {
+            return false;
+        }
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.add((slug.clone(), day, qr_variant), 1);
         true
     }
 
     /// The sums to write; forgets visitors whose window has passed.
     fn take(&self) -> Vec<ViewCount> {
+        self.visitors.forget_stale(Instant::now());
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        state
-            .seen
-            .retain(|_, last| now.saturating_duration_since(*last) < VIEW_WINDOW);
         state
             .pending
             .drain()
@@ -180,7 +229,7 @@ impl FormViews {
 
     #[cfg(test)]
     fn remembered(&self) -> usize {
-        self.state.lock().unwrap().seen.len()
+        self.visitors.remembered()
     }
 }
 

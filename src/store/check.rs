@@ -370,7 +370,12 @@ mod tests {
         let slug = Slug::parse("expo").unwrap();
         for variant in ["booth-a", "poster"] {
             store
-                .count_scan(slug.clone(), variant.into(), jiff::Timestamp::now())
+                .count_scan(
+                    slug.clone(),
+                    variant.into(),
+                    jiff::Timestamp::now(),
+                    crate::scanner::Scanner::of(None),
+                )
                 .await
                 .unwrap();
         }

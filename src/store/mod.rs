@@ -59,6 +59,7 @@ pub enum Visit {
         slug: Slug,
         variant: String,
         at: jiff::Timestamp,
+        by: crate::scanner::Scanner,
     },
     FormView {
         slug: Slug,
@@ -269,9 +270,21 @@ impl Store {
             .await
     }
 
-    pub async fn count_scan(&self, slug: Slug, variant: String, at: jiff::Timestamp) -> Result<()> {
+    pub async fn count_scan(
+        &self,
+        slug: Slug,
+        variant: String,
+        at: jiff::Timestamp,
+        by: crate::scanner::Scanner,
+    ) -> Result<()> {
         self.writer
-            .run(move |t, ctx| write::count_scan(t, ctx, &slug, &variant, at))
+            .run(move |t, ctx| write::count_scan(t, ctx, &slug, &variant, at, by))
+            .await
+    }
+
+    /// A campaign's scans over the days `from..=to` (`YYYYMMDD`).
+    pub async fn scan_report(&self, slug: Slug, from: u32, to: u32) -> Result<read::ScanReport> {
+        self.read(move |txn| read::scan_report(txn, slug.as_str(), from, to))
             .await
     }
 
@@ -282,8 +295,13 @@ impl Store {
             .run(move |t, ctx| {
                 for visit in &visits {
                     match visit {
-                        Visit::Scan { slug, variant, at } => {
-                            write::count_scan(t, ctx, slug, variant, *at)?;
+                        Visit::Scan {
+                            slug,
+                            variant,
+                            at,
+                            by,
+                        } => {
+                            write::count_scan(t, ctx, slug, variant, *at, *by)?;
                         }
                         Visit::FormView {
                             slug,

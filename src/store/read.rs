@@ -281,6 +281,60 @@ pub fn qr_stats(
     Ok(stats)
 }
 
+/// A campaign's scans over the days `from..=to` (`YYYYMMDD`), from its day counters.
+pub fn scan_report(txn: &ReadTransaction, slug: &str, from: u32, to: u32) -> Result<ScanReport> {
+    let table = txn.open_table(tables::COUNTERS).map_err(storage)?;
+    let mut report = ScanReport::default();
+    for entry in table
+        .range((slug, from, "")..=(slug, to, "\u{10FFFF}"))
+        .map_err(storage)?
+    {
+        let (key, count) = entry.map_err(storage)?;
+        let (_, day, name) = key.value();
+        let count = count.value();
+        if name == metric::SCANS {
+            report.scans += count;
+            report.by_day.push((day, count));
+            continue;
+        }
+        let Some((kind, value)) = name.split_once(':') else {
+            continue;
+        };
+        let sums = match kind {
+            metric::SCAN_APP => &mut report.by_app,
+            metric::SCAN_OS => &mut report.by_os,
+            metric::QR_SCANS => &mut report.by_variant,
+            metric::SCAN_HOUR => {
+                if let Some(slot) = value
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|h| report.by_hour.get_mut(h))
+                {
+                    *slot += count;
+                }
+                continue;
+            }
+            _ => continue,
+        };
+        *sums.entry(value.to_owned()).or_default() += count;
+    }
+    Ok(report)
+}
+
+/// What `GET /api/campaigns/{slug}/scans` shows.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ScanReport {
+    pub scans: u64,
+    pub by_app: std::collections::BTreeMap<String, u64>,
+    pub by_os: std::collections::BTreeMap<String, u64>,
+    /// Scans per hour of the day, reporting time zone.
+    pub by_hour: [u64; 24],
+    /// (day `YYYYMMDD`, scans), days with scans only, in order.
+    pub by_day: Vec<(u32, u64)>,
+    /// Placement -> scans (`""`: no placement).
+    pub by_variant: std::collections::BTreeMap<String, u64>,
+}
+
 pub fn campaign_by_tracking_number(
     txn: &ReadTransaction,
     number: &str,

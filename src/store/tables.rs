@@ -107,6 +107,11 @@ pub mod metric {
     /// Per-placement QR counters: `qr_scans:booth-a`, `qr_form_views:booth-a`,
     /// `qr_leads:booth-a` (`qr_scans:` alone for a code without a variant).
     pub const QR_SCANS: &str = "qr_scans";
+    /// Scans by the app that opened them, the phone's OS, and the hour of the day
+    /// (`scan_app:wechat`, `scan_os:ios`, `scan_hour:09`).
+    pub const SCAN_APP: &str = "scan_app";
+    pub const SCAN_OS: &str = "scan_os";
+    pub const SCAN_HOUR: &str = "scan_hour";
     pub const QR_FORM_VIEWS: &str = "qr_form_views";
     pub const QR_LEADS: &str = "qr_leads";
 

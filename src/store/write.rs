@@ -597,11 +597,21 @@ pub fn count_scan(
     slug: &Slug,
     variant: &str,
     at: jiff::Timestamp,
+    by: crate::scanner::Scanner,
 ) -> Result<()> {
     require_campaign(t, slug.as_str())?;
     let slug = slug.as_str();
     let day = day_number(at, &ctx.tz);
     ctx.counters.bump(slug, day, metric::SCANS, 1);
+    let hour = at.to_zoned_datetime(ctx.tz.clone()).hour();
+    for (kind, value) in [
+        (metric::SCAN_APP, by.app),
+        (metric::SCAN_OS, by.os),
+        (metric::SCAN_HOUR, &format!("{hour:02}")),
+    ] {
+        ctx.counters
+            .bump(slug, day, &metric::per_variant(kind, value), 1);
+    }
     let placement = if is_placement(t, slug, variant)? {
         variant
     } else if scanned_placements(t, slug)? < tables::MAX_SCANNED_PLACEMENTS {

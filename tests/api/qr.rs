@@ -252,7 +252,16 @@ async fn scan(app: &TestApp, slug: &str, v: Option<&str>) -> String {
         Some(v) => format!("/q/{slug}?v={v}"),
         None => format!("/q/{slug}"),
     };
-    let resp = app.get(&path).await;
+    // Each scan from another phone: a repeat of the same visitor within 30 s counts once.
+    static VISITOR: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = VISITOR.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let resp = app
+        .client
+        .get(app.url(&path))
+        .header("user-agent", format!("Mozilla/5.0 (iPhone) visitor-{n}"))
+        .send()
+        .await
+        .expect("scan");
     assert_eq!(resp.status(), 302, "GET {path}");
     let loc = location(&resp);
     let want = scan_target(slug, v);
@@ -830,6 +839,7 @@ async fn concurrent_scans_are_each_counted() {
         tasks.push(tokio::spawn(async move {
             client
                 .get(url)
+                .header("user-agent", format!("Mozilla/5.0 (Android) phone-{i}"))
                 .send()
                 .await
                 .expect("scan")
@@ -1156,4 +1166,116 @@ fn any_valid_variant_round_trips_and_any_other_is_refused() {
             },
         )
         .unwrap();
+}
+
+const WECHAT_IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.49(0x18003137) NetType/WIFI Language/zh_CN";
+const SAFARI_MAC: &str = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.4 Safari/605.1.15";
+
+/// A scan as a phone sends it: `method` with `user_agent` (none: no header); asserts 302.
+async fn scan_as(app: &TestApp, method: reqwest::Method, path: &str, user_agent: Option<&str>) {
+    let mut request = app.client.request(method, app.url(path));
+    if let Some(agent) = user_agent {
+        request = request.header("user-agent", agent);
+    }
+    let resp = request.send().await.expect("scan");
+    assert_eq!(resp.status(), 302, "{path} as {user_agent:?}");
+}
+
+#[tokio::test]
+async fn scans_are_told_by_app_os_hour_day_and_placement_without_repeats_or_crawlers() {
+    // 01:30 UTC is 09:30 in Shanghai, the reporting zone.
+    let at: jiff::Timestamp = "2026-03-12T01:30:00Z".parse().unwrap();
+    let app = crate::helpers::spawn_app_with(move |c| {
+        c.tz = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
+        c.clock = leadgate::clock::Clock::new(move || at);
+    })
+    .await;
+    app.create_campaign("expo", json!({"qr_variants": ["booth-a"]}))
+        .await;
+    let get = reqwest::Method::GET;
+    scan_as(&app, get.clone(), "/q/expo?v=booth-a", Some(WECHAT_IPHONE)).await;
+    // WeChat fetches the link twice: one scan. The same phone at another placement is one more.
+    scan_as(&app, get.clone(), "/q/expo?v=booth-a", Some(WECHAT_IPHONE)).await;
+    scan_as(&app, get.clone(), "/q/expo?v=poster", Some(WECHAT_IPHONE)).await;
+    scan_as(&app, get.clone(), "/q/expo", Some(SAFARI_MAC)).await;
+    scan_as(&app, get.clone(), "/q/expo", None).await;
+    // Redirected, not counted: a HEAD, crawlers and scripts.
+    scan_as(
+        &app,
+        reqwest::Method::HEAD,
+        "/q/expo?v=booth-a",
+        Some(SAFARI_MAC),
+    )
+    .await;
+    for bot in [
+        "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+        "Mozilla/5.0 (compatible; Baiduspider/2.0; +http://www.baidu.com/search/spider.html)",
+        "curl/8.5.0",
+        "python-requests/2.31.0",
+    ] {
+        scan_as(&app, get.clone(), "/q/expo?v=booth-a", Some(bot)).await;
+    }
+
+    let (status, shown) = json_body(app.admin_get("/api/campaigns/expo/scans").await).await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["scans"], 4, "{shown}");
+    assert_eq!(
+        shown["by_app"],
+        json!({"wecom": 0, "wechat": 2, "dingtalk": 0, "feishu": 0, "alipay": 0, "douyin": 0,
+            "qq": 0, "weibo": 0, "baidu": 0, "browser": 1, "other": 1})
+    );
+    assert_eq!(
+        shown["by_os"],
+        json!({"ios": 2, "android": 0, "harmonyos": 0, "windows": 0, "macos": 1, "linux": 0,
+            "other": 1})
+    );
+    let mut hours = vec![0; 24];
+    hours[9] = 4;
+    assert_eq!(shown["by_hour"], json!(hours));
+    assert_eq!(shown["by_day"], json!([{"day": "2026-03-12", "scans": 4}]));
+    assert_eq!(
+        shown["by_variant"],
+        json!({"": 2, "booth-a": 1, "poster": 1})
+    );
+    // The ROI summary counts the same scans.
+    assert_eq!(roi_row(&app.roi("").await, "expo")["scans"], 4);
+
+    let (_, later) = json_body(
+        app.admin_get("/api/campaigns/expo/scans?from=2026-03-13")
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (later["scans"].clone(), later["by_day"].clone()),
+        (json!(0), json!([]))
+    );
+    let (_, within) = json_body(
+        app.admin_get("/api/campaigns/expo/scans?from=2026-03-12&to=2026-03-12")
+            .await,
+    )
+    .await;
+    assert_eq!(within["scans"], 4);
+    let backwards = app
+        .admin_get("/api/campaigns/expo/scans?from=2026-03-12&to=2026-03-11")
+        .await;
+    assert_error(backwards, 422, Some("to")).await;
+    assert_error(
+        app.admin_get("/api/campaigns/expo/scans?from=yesterday")
+            .await,
+        422,
+        Some("from"),
+    )
+    .await;
+    assert_eq!(
+        app.admin_get("/api/campaigns/expo/scans?model=linear")
+            .await
+            .status(),
+        422,
+        "an unknown parameter"
+    );
+    assert_eq!(
+        app.admin_get("/api/campaigns/nope/scans").await.status(),
+        404
+    );
+    assert_eq!(app.get("/api/campaigns/expo/scans").await.status(), 401);
 }
