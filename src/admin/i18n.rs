@@ -226,6 +226,9 @@ messages! {
     chart_follow_up: "跟进：平均响应时间（小时）与跟进率", "Follow-up: average response time (hours) and share followed up";
     hours: "小时", "h";
     follow_up_columns: "只看跟进列", "Follow-up columns";
+    when: "时间", "When";
+    follow_up_when: "跟进时间（留空 = 现在）", "When it happened (empty = now)";
+    follow_up_when_invalid: "跟进时间应为日期和时间，如 2026-11-29T10:30（报表时区）", "The follow-up time must be a date and time like 2026-11-29T10:30 (reporting time zone)";
     error_login: "请登录", "Please log in";
     error_forbidden: "请求被拒绝：请从管理后台自己的页面提交（刷新页面后重试）", "Refused: changes must be sent from the console's own pages (reload the page and try again)";
     error_not_found: "找不到该内容", "Not found";
