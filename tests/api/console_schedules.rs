@@ -1,7 +1,12 @@
 //! The console's scheduled-reports page (`/admin/schedules`): the list with each schedule's
-//! rhythm and its next send in the reporting zone, the add form with the API's messages
-//! next to the refused field, "send now", delete, the form tokens, both languages; and the
-//! leads page's back-dated follow-up. The clock is fixed, so the times shown are known.
+//! rhythm, its last send and its next send in the reporting zone, the add form with the
+//! API's messages next to the refused field, "send now", delete, the form tokens, both
+//! languages. The schedule clock is set by the test, so the times shown are known. (The
+//! leads page's back-dated follow-up is in `console_sales`, beside the follow-up control.)
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 
 use leadgate::clock::Clock;
 use serde_json::{Value, json};
@@ -338,4 +343,57 @@ async fn schedule_changes_need_the_consoles_form_token() {
     // Nothing was added, sent or deleted.
     assert_eq!(api_schedules(&app).await.len(), 1);
     assert!(receiver.received().is_empty());
+}
+
+#[tokio::test]
+async fn the_list_shows_the_period_a_schedule_last_sent_and_when() {
+    // A clock the test moves; the scheduler looks every 20 ms.
+    let millis = Arc::new(AtomicI64::new(
+        NOW.parse::<jiff::Timestamp>().unwrap().as_millisecond(),
+    ));
+    let clock = millis.clone();
+    let app = spawn_app_with(move |c| {
+        c.allow_private_destinations = true;
+        c.schedule_tick = Duration::from_millis(20);
+        c.clock = Clock::new(move || {
+            jiff::Timestamp::from_millisecond(clock.load(Ordering::SeqCst)).unwrap()
+        });
+    })
+    .await;
+    let receiver = Receiver::answering(200, "{}").await;
+    let destination = webhook(&app, &receiver, "销售群").await;
+    let resp = add(
+        &app,
+        &[
+            ("destination", &destination),
+            ("every", "daily"),
+            ("at", "09:00"),
+        ],
+    )
+    .await;
+    assert_eq!(resp.status(), 303);
+    let id = api_schedules(&app).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let html = page(&app, LIST).await;
+    let row = schedule_row(&html, &id).unwrap();
+    assert!(
+        row.contains("—") && row.contains("2026-11-30 09:00"),
+        "{row}"
+    );
+
+    // 30 November, 09:00:05 in Shanghai: the scheduler sends 29 November's report.
+    let due: jiff::Timestamp = "2026-11-30T01:00:05Z".parse().unwrap();
+    millis.store(due.as_millisecond(), Ordering::SeqCst);
+    let event = receiver.wait_for(1).await[0].json();
+    assert_eq!(event["report"]["period"], "2026-11-29");
+    // The event is written with the schedule's new last period, in one transaction.
+    let html = page(&app, LIST).await;
+    let row = schedule_row(&html, &id).unwrap();
+    assert!(
+        row.contains("2026-11-29 <span class=\"muted\">2026-11-30 09:00</span>"),
+        "the period and when it went, in Shanghai time: {row}"
+    );
+    assert!(row.contains("2026-12-01 09:00"), "the next one: {row}");
 }
