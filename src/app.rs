@@ -289,6 +289,12 @@ async fn route(
         (Route::AdminSalespersonDelete, "POST") => {
             admin::salespeople::delete(state, request, p[0]).await
         }
+        (Route::AdminSchedules, "GET") => admin::schedules::list(state, request).await,
+        (Route::AdminSchedules, "POST") => admin::schedules::create(state, request).await,
+        (Route::AdminScheduleRun, "POST") => admin::schedules::run(state, request, p[0]).await,
+        (Route::AdminScheduleDelete, "POST") => {
+            admin::schedules::delete(state, request, p[0]).await
+        }
         // A method listed in the table without a handler here: refuse it rather than guess.
         _ => Err(method_not_allowed(matched.entry.methods)),
     }

@@ -68,6 +68,9 @@ pub enum Route {
     AdminSalespeople,
     AdminSalesperson,
     AdminSalespersonDelete,
+    AdminSchedules,
+    AdminScheduleRun,
+    AdminScheduleDelete,
 }
 
 /// A route's path pattern (as in the OpenAPI document), the methods it takes (HEAD is
@@ -526,6 +529,27 @@ pub const TABLE: &[Entry] = &[
         "/admin/salespeople/{id}/delete",
         &["POST"],
         "admin_salesperson",
+        Query::Lenient,
+    ),
+    entry(
+        Route::AdminSchedules,
+        "/admin/schedules",
+        &["GET", "POST"],
+        "admin_schedules",
+        Query::Lenient,
+    ),
+    entry(
+        Route::AdminScheduleRun,
+        "/admin/schedules/{id}/run",
+        &["POST"],
+        "admin_schedule",
+        Query::Lenient,
+    ),
+    entry(
+        Route::AdminScheduleDelete,
+        "/admin/schedules/{id}/delete",
+        &["POST"],
+        "admin_schedule",
         Query::Lenient,
     ),
 ];

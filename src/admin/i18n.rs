@@ -226,6 +226,38 @@ messages! {
     chart_follow_up: "跟进：平均响应时间（小时）与跟进率", "Follow-up: average response time (hours) and share followed up";
     hours: "小时", "h";
     follow_up_columns: "只看跟进列", "Follow-up columns";
+    schedules: "定时报表", "Scheduled reports";
+    nav_schedules: "报表", "Reports";
+    add_schedule: "添加定时报表", "Add a scheduled report";
+    no_schedules: "还没有定时报表。在下方添加后，ROI 报表会按时发到所选的推送目标（如销售群机器人）。", "No scheduled reports yet. Add one below and the ROI report reaches the chosen destination (a sales group's robot, say) on time.";
+    schedule_needs_destination: "还没有推送目标：请先在“推送”页添加销售群机器人或 Webhook，再回来设置定时报表。", "No destinations yet: add a sales group's robot or a webhook on the Destinations page first, then come back here.";
+    schedule_help: "每天的报表发送前一天的数据；每周的在所选星期发送上一周（周一至周日）；每月的在 1 日发送上个月。时间按报表时区计算：", "A daily report covers the day before; a weekly one goes on its weekday with the previous week (Monday to Sunday); a monthly one goes on the 1st with the previous month. Times are in the reporting time zone: ";
+    schedule_any_events: "报表总会发到所选目标，不受其“推送的事件”和活动筛选限制。", "The report reaches its destination whatever that destination's event and campaign filters say.";
+    destination: "推送目标", "Destination";
+    choose: "请选择", "Choose…";
+    every: "频率", "How often";
+    send_time: "发送时间", "Sent";
+    at_time: "时间（时:分）", "Time (HH:MM)";
+    weekday: "星期（仅每周）", "Weekday (weekly only)";
+    on_the_first: "1 日", "on the 1st";
+    report_content: "报表内容", "Report";
+    last_run: "上次定时发送", "Last scheduled send";
+    next_run: "下次发送", "Next send";
+    run_now: "立即发送", "Send now";
+    ran: "报表已加入发送队列：", "The report is on its way: ";
+    every_daily: "每天", "Daily";
+    every_weekly: "每周", "Weekly";
+    every_monthly: "每月", "Monthly";
+    weekday_mon: "周一", "Mon";
+    weekday_tue: "周二", "Tue";
+    weekday_wed: "周三", "Wed";
+    weekday_thu: "周四", "Thu";
+    weekday_fri: "周五", "Fri";
+    weekday_sat: "周六", "Sat";
+    weekday_sun: "周日", "Sun";
+    when: "时间", "When";
+    follow_up_when: "跟进时间（留空 = 现在）", "When it happened (empty = now)";
+    follow_up_when_invalid: "跟进时间应为日期和时间，如 2026-11-29T10:30（报表时区）", "The follow-up time must be a date and time like 2026-11-29T10:30 (reporting time zone)";
     error_login: "请登录", "Please log in";
     error_forbidden: "请求被拒绝：请从管理后台自己的页面提交（刷新页面后重试）", "Refused: changes must be sent from the console's own pages (reload the page and try again)";
     error_not_found: "找不到该内容", "Not found";
@@ -326,6 +358,16 @@ impl Lang {
             "visit" => t.activity_visit,
             "message" => t.activity_message,
             "note" => t.activity_note,
+            "daily" => t.every_daily,
+            "weekly" => t.every_weekly,
+            "monthly" => t.every_monthly,
+            "mon" => t.weekday_mon,
+            "tue" => t.weekday_tue,
+            "wed" => t.weekday_wed,
+            "thu" => t.weekday_thu,
+            "fri" => t.weekday_fri,
+            "sat" => t.weekday_sat,
+            "sun" => t.weekday_sun,
             other => kind_label(self, other),
         }
     }
@@ -381,6 +423,12 @@ mod tests {
         ]
         .map(|m| m.as_str());
         for value in activities.iter().chain(&modes) {
+            assert_ne!(Lang::En.label(value), "Other", "{value}");
+            assert_ne!(Lang::Zh.label(value), "其他", "{value}");
+        }
+        let rhythms = crate::schedule::Every::ALL.map(|e| e.as_str());
+        let weekdays = crate::schedule::period::WEEKDAYS;
+        for value in rhythms.iter().chain(&weekdays) {
             assert_ne!(Lang::En.label(value), "Other", "{value}");
             assert_ne!(Lang::Zh.label(value), "其他", "{value}");
         }

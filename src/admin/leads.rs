@@ -315,8 +315,9 @@ pub async fn assign(state: &AppState, request: Request<Incoming>, id: &str) -> R
     Ok(back_to_list(&ui, &fields, None))
 }
 
-/// `POST /admin/leads/{id}/activities`: records a follow-up now (`kind`, optional `note`),
-/// as `POST /api/leads/{id}/activities` does, then back with a notice.
+/// `POST /admin/leads/{id}/activities`: records a follow-up (`kind`, optional `note`, and
+/// optional `at`: when it happened, for yesterday's call logged today; empty is now), as
+/// `POST /api/leads/{id}/activities` does, then back with a notice.
 pub async fn add_activity(state: &AppState, request: Request<Incoming>, id: &str) -> Result<Reply> {
     let ui = Ui::new(&request, "leads");
     let fields = read_form(state, request).await?;
@@ -327,8 +328,28 @@ pub async fn add_activity(state: &AppState, request: Request<Incoming>, id: &str
             body.insert(key.to_owned(), value.into());
         }
     }
+    if let Some(text) = field(&fields, "at") {
+        let at = local_moment(text, state.service.tz())
+            .ok_or_else(|| Error::invalid("at", "invalid_time", ui.t.follow_up_when_invalid))?;
+        // The API's rules (not in the future, not before the lead) judge it from here.
+        body.insert("at".to_owned(), at.to_string().into());
+    }
     leads::add_activity(&state.service, id, &body).await?;
     Ok(back_to_list(&ui, &fields, Some("recorded=1")))
+}
+
+/// The moment a `<input type="datetime-local">` names (`2026-11-29T10:30`, seconds
+/// optional) on the reporting zone's clock: the zone the console shows every time in,
+/// whatever the browser's. A time that a daylight-saving change skips or repeats is
+/// taken as clocks show it (jiff's "compatible" choice).
+fn local_moment(text: &str, tz: &jiff::tz::TimeZone) -> Option<jiff::Timestamp> {
+    let civil = ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"]
+        .into_iter()
+        .find_map(|format| jiff::civil::DateTime::strptime(format, text).ok())?;
+    civil
+        .to_zoned_datetime(tz.clone())
+        .ok()
+        .map(|zoned| zoned.timestamp())
 }
 
 /// Back to the page of the list the marketer was on (and `notice`, if any). Only the
@@ -454,4 +475,37 @@ fn malformed(e: multer::Error) -> Error {
         "malformed_upload",
         format!("the upload could not be read: {e}"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_follow_up_time_is_read_on_the_reporting_zones_clock() {
+        let shanghai = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
+        let at = |text| local_moment(text, &shanghai).map(|t| t.to_string());
+        assert_eq!(
+            at("2026-11-28T18:30").as_deref(),
+            Some("2026-11-28T10:30:00Z")
+        );
+        assert_eq!(
+            at("2026-11-28T18:30:15").as_deref(),
+            Some("2026-11-28T10:30:15Z")
+        );
+        for bad in [
+            "yesterday",
+            "2026-11-28",
+            "2026-11-28T25:00",
+            "2026-02-30T10:00",
+            "2026-11-28T18:30Z",
+            "2026-11-28T18:30+08:00",
+        ] {
+            assert_eq!(at(bad), None, "{bad}");
+        }
+        // Skipped by a spring-forward: the moment after the gap, as clocks show it.
+        let new_york = jiff::tz::TimeZone::get("America/New_York").unwrap();
+        let skipped = local_moment("2026-03-08T02:30", &new_york).unwrap();
+        assert_eq!(skipped.to_string(), "2026-03-08T07:30:00Z");
+    }
 }

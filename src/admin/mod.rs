@@ -10,6 +10,7 @@ pub mod i18n;
 pub mod leads;
 pub mod overview;
 pub mod salespeople;
+pub mod schedules;
 
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -44,7 +45,7 @@ impl Ui {
         for (key, value) in
             url::form_urlencoded::parse(request.uri().query().unwrap_or("").as_bytes())
         {
-            if !["lang", "saved", "retried", "deleted", "recorded"].contains(&key.as_ref()) {
+            if !["lang", "saved", "retried", "deleted", "recorded", "ran"].contains(&key.as_ref()) {
                 query.append_pair(&key, &value);
             }
         }

@@ -18,14 +18,14 @@ use crate::roi::{self, Report, RoiInput};
 use crate::service::reports::{self, RoiRequest};
 use crate::state::AppState;
 
-const MODELS: &[&str] = &[
+pub(super) const MODELS: &[&str] = &[
     "last_touch",
     "first_touch",
     "linear",
     "time_decay",
     "position_based",
 ];
-const GROUPS: &[&str] = &["campaign", "channel", "kind"];
+pub(super) const GROUPS: &[&str] = &["campaign", "channel", "kind"];
 /// Campaigns in the cost and revenue chart.
 const TOP_CAMPAIGNS: usize = 10;
 /// The console table's columns, first: the name (kept on screen while the table scrolls),

@@ -20,7 +20,7 @@ use crate::roi::GroupBy;
 pub use period::{Every, Period, Rhythm};
 
 /// The fields a schedule's JSON may carry.
-const FIELDS: &[&str] = &["destination", "every", "at", "weekday", "model", "group_by"];
+pub const FIELDS: &[&str] = &["destination", "every", "at", "weekday", "model", "group_by"];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Schedule {

@@ -740,6 +740,96 @@ async fn the_leads_page_filters_by_salesperson_reassigns_and_records_follow_ups(
 }
 
 #[tokio::test]
+async fn a_follow_up_logged_later_keeps_the_time_it_happened() {
+    let app = spawn().await;
+    app.create_campaign("expo", json!({})).await;
+    // Received on 1 March 2025 at 10:00 in Shanghai (the reporting zone).
+    let summary = app
+        .import_leads_csv(
+            "campaign,received_at,name,phone\n\
+             expo,2025-03-01T10:00:00+08:00,甲先生,13900000001\n",
+        )
+        .await;
+    assert_eq!(summary["imported"], 1, "{summary}");
+    let id = app.all_leads("expo").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let html = page(&app, "/admin/leads").await;
+    let row = lead_row(&html, "甲先生").unwrap();
+    assert!(
+        row.contains("<input type=\"datetime-local\" name=\"at\""),
+        "the follow-up control asks when: {row}"
+    );
+    let action = format!("/admin/leads/{id}/activities");
+    let token = form_token(&html, &action);
+    let record = |at: &'static str| {
+        let token = token.clone();
+        let action = action.clone();
+        let app = &app;
+        async move {
+            post_form(
+                app,
+                &action,
+                &[("_csrf", &token), ("kind", "call"), ("at", at)],
+            )
+            .await
+        }
+    };
+    let activities = || async {
+        let (_, list) =
+            json_body(app.admin_get(&format!("/api/leads/{id}/activities")).await).await;
+        list["activities"].as_array().unwrap().clone()
+    };
+
+    // The next morning's call, logged later: the wall-clock time in Shanghai, whatever the
+    // browser's zone.
+    let resp = record("2025-03-02T09:15").await;
+    assert_eq!(resp.status(), 303);
+    let stored = activities().await;
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    let at: jiff::Timestamp = stored[0]["at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        at,
+        "2025-03-02T01:15:00Z".parse::<jiff::Timestamp>().unwrap()
+    );
+    let html = page(&app, "/admin/leads").await;
+    assert!(
+        lead_row(&html, "甲先生")
+            .unwrap()
+            .contains("首次跟进 03-02 09:15"),
+        "the row shows the time it happened"
+    );
+
+    // In the future, malformed, or before the lead came: refused, nothing recorded.
+    for (at, message) in [
+        ("2999-01-01T09:00", "at must not be in the future"),
+        ("yesterday", "2026-11-29T10:30"),
+        ("2025-03-02T09:15+08:00", "2026-11-29T10:30"),
+        (
+            "2025-03-01T09:59",
+            "at must not be before the lead was received",
+        ),
+    ] {
+        let resp = record(at).await;
+        assert_eq!(resp.status(), 422, "{at}");
+        let body = resp.text().await.unwrap();
+        assert!(body.contains(message), "{at}: {message} in {body}");
+    }
+    assert_eq!(activities().await.len(), 1);
+    // Empty is now, as before.
+    let before = jiff::Timestamp::now();
+    let resp = record("").await;
+    assert_eq!(resp.status(), 303);
+    let stored = activities().await;
+    let at: jiff::Timestamp = stored[1]["at"].as_str().unwrap().parse().unwrap();
+    assert!(
+        at >= before.checked_sub(jiff::Span::new().seconds(1)).unwrap(),
+        "{at}"
+    );
+}
+
+#[tokio::test]
 async fn the_overview_shows_the_follow_up_chart_and_columns_with_the_apis_figures() {
     let app = spawn().await;
     app.create_campaign("expo", json!({"name": "春季展会"}))

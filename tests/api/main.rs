@@ -10,6 +10,7 @@ mod campaigns;
 mod console;
 mod console_destinations;
 mod console_sales;
+mod console_schedules;
 mod conversions;
 mod costs;
 mod delivery;
