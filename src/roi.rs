@@ -422,6 +422,28 @@ pub const FILE_QUERY_KEYS: &[&str] = &[
 /// Query parameters of `/api/roi` and `leadgate roi`: the files' without `lang`.
 pub const QUERY_KEYS: &[&str] = FILE_QUERY_KEYS.split_at(FILE_QUERY_KEYS.len() - 1).0;
 
+/// The optional `from` and `to` dates of a query (inclusive; `to` not before `from`).
+pub fn date_range(
+    get: impl Fn(&str) -> Option<String>,
+) -> Result<(Option<jiff::civil::Date>, Option<jiff::civil::Date>)> {
+    let date = |key: &str| -> Result<Option<jiff::civil::Date>> {
+        get(key)
+            .map(|text| crate::campaign::parse_date(text.trim()).map_err(|e| e.with_field(key)))
+            .transpose()
+    };
+    let (from, to) = (date("from")?, date("to")?);
+    if let (Some(from), Some(to)) = (from, to)
+        && to < from
+    {
+        return Err(Error::invalid(
+            "to",
+            "invalid_date_range",
+            "to must not be before from",
+        ));
+    }
+    Ok((from, to))
+}
+
 /// Reads the report's query: `get` gives a parameter's value, `tz` is the reporting zone
 /// that turns `from`/`to` dates into instants.
 pub fn parse_query(
@@ -455,21 +477,7 @@ pub fn parse_query(
             })?,
         None => attribution::DEFAULT_LOOKBACK_DAYS,
     };
-    let date = |key: &str| -> Result<Option<jiff::civil::Date>> {
-        get(key)
-            .map(|text| crate::campaign::parse_date(text.trim()).map_err(|e| e.with_field(key)))
-            .transpose()
-    };
-    let (from, to) = (date("from")?, date("to")?);
-    if let (Some(from), Some(to)) = (from, to)
-        && to < from
-    {
-        return Err(Error::invalid(
-            "to",
-            "invalid_date_range",
-            "to must not be before from",
-        ));
-    }
+    let (from, to) = date_range(&get)?;
     let start_of = |date: jiff::civil::Date, key: &str| -> Result<i64> {
         date.to_zoned_datetime(tz.clone())
             .map(|z| z.timestamp().as_millisecond())

@@ -116,22 +116,11 @@ fn render(data: &str, style: &Style, format: &str) -> Result<(Vec<u8>, &'static 
 pub async fn scans(state: &AppState, request: Request<Incoming>, slug: &str) -> Result<Reply> {
     let campaign = campaigns::find(&state.service, slug).await?;
     let pairs = crate::submission::query_pairs(request.uri().query().unwrap_or(""));
-    let date = |key: &str| -> Result<Option<jiff::civil::Date>> {
+    let (from, to) = crate::roi::date_range(|key| {
         crate::submission::first_value(&pairs, key)
             .filter(|v| !v.trim().is_empty())
-            .map(|text| crate::campaign::parse_date(text.trim()).map_err(|e| e.with_field(key)))
-            .transpose()
-    };
-    let (from, to) = (date("from")?, date("to")?);
-    if let (Some(from), Some(to)) = (from, to)
-        && to < from
-    {
-        return Err(Error::invalid(
-            "to",
-            "invalid_date_range",
-            "to must not be before from",
-        ));
-    }
+            .map(str::to_owned)
+    })?;
     let from = from.map_or(0, crate::domain::date_number);
     let to = to.map_or(u32::MAX, crate::domain::date_number);
     let report = state
