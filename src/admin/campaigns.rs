@@ -58,6 +58,8 @@ pub struct CampaignPage {
     pub cost_form: CostForm,
     pub landing_url: String,
     pub builder: Option<Builder>,
+    /// Who scanned the campaign's codes (by app, by hour), once there are scans.
+    pub scan_charts: Vec<super::charts::Chart>,
 }
 
 pub struct CostView {
@@ -403,6 +405,7 @@ impl CampaignPage {
             cost_form: CostForm::default(),
             landing_url: String::new(),
             builder: None,
+            scan_charts: Vec::new(),
             ui,
         }
     }
@@ -447,6 +450,12 @@ impl CampaignPage {
             .collect();
         let cost_action = format!("/admin/campaigns/{}/costs", campaign.slug);
         let action = format!("/admin/campaigns/{}", campaign.slug);
+        let scans = state
+            .service
+            .store
+            .scan_report(campaign.slug.clone(), 0, u32::MAX)
+            .await?;
+        let scan_charts = scan_charts(&ui, &scans);
         Ok(CampaignPage {
             title: campaign.name.clone(),
             csrf: csrf::token(&state.admin_token_hash, &action),
@@ -467,10 +476,37 @@ impl CampaignPage {
             },
             landing_url: format!("{}/f/{}", state.public_url, campaign.slug),
             builder: Some(Builder::default()),
+            scan_charts,
             campaign: Some(campaign),
             ui,
         })
     }
+}
+
+/// Scans by app (those with scans, most first) and by hour of the day (all 24, so the
+/// day's shape shows); none before the first scan.
+fn scan_charts(ui: &Ui, scans: &crate::store::ScanReport) -> Vec<super::charts::Chart> {
+    if scans.scans == 0 {
+        return Vec::new();
+    }
+    let series = [(ui.t.scans, "bar-leads")];
+    let bar = |count: u64| vec![(count as f64, count.to_string())];
+    let mut apps: Vec<(&String, &u64)> = scans.by_app.iter().filter(|(_, n)| **n > 0).collect();
+    apps.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let by_app = apps
+        .into_iter()
+        .map(|(app, count)| (ui.lang.scan_label(app).to_owned(), bar(*count)))
+        .collect();
+    let by_hour = scans
+        .by_hour
+        .iter()
+        .enumerate()
+        .map(|(hour, count)| (format!("{hour:02}:00"), bar(*count)))
+        .collect();
+    vec![
+        super::charts::horizontal(ui.t.chart_scans_by_app.to_owned(), &series, by_app),
+        super::charts::horizontal(ui.t.chart_scans_by_hour.to_owned(), &series, by_hour),
+    ]
 }
 
 fn defaults(key: &str) -> &'static str {

@@ -39,6 +39,8 @@ messages! {
     by_kind: "按类型", "By kind";
     chart_cost_revenue: "成本与成交金额（按成交金额前 10）", "Cost and revenue (top 10 by revenue)";
     chart_leads_by_kind: "各类型线索数", "Leads by kind";
+    chart_scans_by_app: "扫码所用 App", "Scans by app";
+    chart_scans_by_hour: "扫码时段（报表时区）", "Scans by hour (reporting time zone)";
     chart_funnel: "转化漏斗", "Funnel";
     cost: "成本", "Cost";
     revenue: "成交金额", "Revenue";
@@ -369,6 +371,35 @@ impl Lang {
             "sat" => t.weekday_sat,
             "sun" => t.weekday_sun,
             other => kind_label(self, other),
+        }
+    }
+}
+
+impl Lang {
+    /// The app or OS a scan came from (`scanner::APPS`, `scanner::OSES`).
+    pub fn scan_label(self, value: &str) -> &'static str {
+        let (zh, en) = match value {
+            "wecom" => ("企业微信", "WeCom"),
+            "wechat" => ("微信", "WeChat"),
+            "dingtalk" => ("钉钉", "DingTalk"),
+            "feishu" => ("飞书", "Feishu / Lark"),
+            "alipay" => ("支付宝", "Alipay"),
+            "douyin" => ("抖音", "Douyin"),
+            "qq" => ("QQ", "QQ"),
+            "weibo" => ("微博", "Weibo"),
+            "baidu" => ("百度 App", "Baidu app"),
+            "browser" => ("浏览器", "Browser"),
+            "ios" => ("iOS", "iOS"),
+            "android" => ("Android", "Android"),
+            "harmonyos" => ("鸿蒙", "HarmonyOS"),
+            "windows" => ("Windows", "Windows"),
+            "macos" => ("macOS", "macOS"),
+            "linux" => ("Linux", "Linux"),
+            _ => ("其他", "Other"),
+        };
+        match self {
+            Lang::Zh => zh,
+            Lang::En => en,
         }
     }
 }

@@ -36,7 +36,7 @@ use crate::schedule::Schedule;
 
 pub use check::Report as CheckReport;
 pub use follow_ups::Summary as FollowUpSummary;
-pub use read::LeadQuery;
+pub use read::{LeadQuery, ScanReport};
 pub use write::{LeadChange, LeadOutcome, NewLead};
 pub use writer::Health;
 

@@ -1192,6 +1192,11 @@ async fn scans_are_told_by_app_os_hour_day_and_placement_without_repeats_or_craw
     .await;
     app.create_campaign("expo", json!({"qr_variants": ["booth-a"]}))
         .await;
+    let before = crate::console::page(&app, "/admin/campaigns/expo").await;
+    assert!(
+        !before.contains("扫码所用 App"),
+        "no chart before the first scan"
+    );
     let get = reqwest::Method::GET;
     scan_as(&app, get.clone(), "/q/expo?v=booth-a", Some(WECHAT_IPHONE)).await;
     // WeChat fetches the link twice: one scan. The same phone at another placement is one more.
@@ -1237,8 +1242,20 @@ async fn scans_are_told_by_app_os_hour_day_and_placement_without_repeats_or_craw
         shown["by_variant"],
         json!({"": 2, "booth-a": 1, "poster": 1})
     );
-    // The ROI summary counts the same scans.
+    // The ROI summary counts the same scans, and the campaign's console page charts them.
     assert_eq!(roi_row(&app.roi("").await, "expo")["scans"], 4);
+    let html = crate::console::page(&app, "/admin/campaigns/expo").await;
+    for shown in [
+        "扫码所用 App",
+        "微信",
+        "浏览器",
+        "扫码时段（报表时区）",
+        "09:00",
+    ] {
+        assert!(html.contains(shown), "{shown} on the campaign page");
+    }
+    let english = crate::console::page(&app, "/admin/campaigns/expo?lang=en").await;
+    assert!(english.contains("Scans by app") && english.contains("WeChat"));
 
     let (_, later) = json_body(
         app.admin_get("/api/campaigns/expo/scans?from=2026-03-13")
