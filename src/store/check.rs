@@ -253,6 +253,9 @@ fn check_tiers(txn: &ReadTransaction, report: &mut Report) -> Result<()> {
     {
         let (key, count) = entry.map_err(storage)?;
         let (slug, day, name) = key.value();
+        if metric::is_daily_only(name) {
+            continue;
+        }
         *months
             .entry((slug.to_owned(), day / 100, name.to_owned()))
             .or_default() += count.value();

@@ -115,6 +115,14 @@ pub mod metric {
     pub const QR_FORM_VIEWS: &str = "qr_form_views";
     pub const QR_LEADS: &str = "qr_leads";
 
+    /// Metrics kept in the day table only: nothing sums them by month or over all time
+    /// (the scans report reads days), so a scan costs three fewer counter rows a tier.
+    pub fn is_daily_only(metric: &str) -> bool {
+        metric
+            .split_once(':')
+            .is_some_and(|(kind, _)| [SCAN_APP, SCAN_OS, SCAN_HOUR].contains(&kind))
+    }
+
     pub fn per_variant(kind: &str, variant: &str) -> String {
         format!("{kind}:{variant}")
     }

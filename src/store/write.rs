@@ -1084,6 +1084,9 @@ impl PendingCounters {
                 .map_or(0, |v| v.value())
                 .saturating_add_signed(*delta);
             day.insert(key, next).map_err(storage)?;
+            if metric::is_daily_only(metric) {
+                continue;
+            }
             *months
                 .entry((slug.as_str(), date / 100, metric.as_str()))
                 .or_default() += delta;
