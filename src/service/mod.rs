@@ -38,6 +38,8 @@ pub struct Service {
     pub relays: Relays,
     /// What time it is for report schedules (the system clock, unless a test sets one).
     pub clock: Clock,
+    /// Replication to PostgreSQL, when this node runs with `--replicate`.
+    pub replica: Option<crate::replica::Replica>,
 }
 
 impl Service {
@@ -52,6 +54,7 @@ impl Service {
             views: visits::FormViews::default(),
             relays,
             clock: Clock::default(),
+            replica: None,
         })
     }
 
