@@ -65,6 +65,17 @@ pub async fn prepare(config: &Config) -> Result<AppState> {
         store
             .register_consumer(crate::replica::CONSUMER.into())
             .await?;
+    } else if store
+        .event_cursor(crate::replica::CONSUMER.into())
+        .await?
+        .is_some()
+    {
+        // Kept, not dropped: forgetting the consumer would lose what PostgreSQL lacks.
+        let waiting = store.event_backlog(crate::replica::CONSUMER.into()).await?;
+        tracing::warn!(
+            "this node replicated to PostgreSQL before: its outbox keeps events for it \
+             ({waiting} waiting now, and every new one); start with --replicate to ship them"
+        );
     }
     if config.demo {
         crate::demo::load(&store, &forms, jiff::Timestamp::now()).await?;

@@ -166,6 +166,7 @@ impl Worker {
             self.connected = true;
         }
         let store = &self.shared.store;
+        let started = std::time::Instant::now();
         let events = store
             .events_after(self.position, BATCH)
             .await
@@ -179,7 +180,13 @@ impl Worker {
             .map(|(seq, event)| Outgoing::new(*seq, event, &node, &|id| store.salesperson_name(id)))
             .collect();
         let before = self.position;
+        let prepared = started.elapsed();
         let shipped = ship::ship(client, &node, &batch).await.map_err(describe)?;
+        tracing::debug!(
+            "shipped {} events: read and made ready in {prepared:?}, committed in {:?}",
+            batch.len(),
+            started.elapsed() - prepared
+        );
         self.position = self.position.max(shipped);
         let count = batch
             .iter()

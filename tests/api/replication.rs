@@ -370,7 +370,9 @@ async fn a_node_killed_mid_stream_resumes_without_losing_or_doubling() {
         return;
     };
     let data = tempfile::tempdir().unwrap();
-    let url = cluster.url();
+    // The test cluster trusts every connection, so a password is accepted and ignored:
+    // it must appear nowhere the node writes or answers.
+    let url = cluster.url().replace("postgres@", "postgres:s3cret-pw@");
     let command = || {
         let mut command = crate::process::serve_command(data.path());
         command.args([
@@ -435,6 +437,13 @@ async fn a_node_killed_mid_stream_resumes_without_losing_or_doubling() {
     })
     .await;
     assert_eq!(status["node"], "booth-9");
+    assert!(!status.to_string().contains("s3cret-pw"));
+    let stderr = server.stderr();
+    assert!(
+        stderr.contains("replicating node booth-9 to postgres://postgres@127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret-pw"), "{stderr}");
     let (leads, rows) = pg_leads(&pg).await;
     assert_eq!(rows, acked.len(), "nothing doubled");
     assert_eq!(
