@@ -5,7 +5,7 @@
 //! effect. Rows travel as one JSON array per statement (`jsonb_to_recordset`), so a batch
 //! of 500 events is a handful of round trips, not 500.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio_postgres::Client;
 
 use crate::store::outbox::{Event, EventType};
@@ -63,8 +63,12 @@ pub async fn ship(
         txn.commit().await?;
         return Ok(shipped);
     };
-    insert_events(&txn, node, &fresh).await?;
-    upsert_leads(&txn, node, &fresh).await?;
+    // One JSON text for the whole batch, read by each statement below: made once, and
+    // without copying any event.
+    let rows = serde_json::to_string(&fresh.iter().map(|e| Row::of(e)).collect::<Vec<_>>())
+        .expect("JSON values always serialize");
+    insert_events(&txn, node, &rows).await?;
+    upsert_leads(&txn, node, &rows).await?;
     erase(&txn, node, &fresh).await?;
     txn.execute(
         "UPDATE leadgate.nodes SET seq = greatest(seq, $2), seen_at = now() WHERE node = $1",
@@ -75,86 +79,66 @@ pub async fn ship(
     Ok(last)
 }
 
+/// An event as the statements read it (`jsonb_to_recordset`).
+#[derive(serde::Serialize)]
+struct Row<'a> {
+    id: &'a Value,
+    seq: u64,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    occurred_at: &'a Value,
+    data: &'a Value,
+}
+
+impl<'a> Row<'a> {
+    fn of(event: &'a Outgoing) -> Row<'a> {
+        Row {
+            id: &event.json["id"],
+            seq: event.seq,
+            kind: event.kind.as_str(),
+            occurred_at: &event.json["occurred_at"],
+            data: &event.json["data"],
+        }
+    }
+}
+
 async fn insert_events(
     txn: &tokio_postgres::Transaction<'_>,
     node: &str,
-    events: &[&Outgoing],
+    rows: &str,
 ) -> Result<(), tokio_postgres::Error> {
-    let rows: Vec<Value> = events
-        .iter()
-        .map(|e| {
-            json!({
-                "id": e.json["id"],
-                "seq": e.seq,
-                "type": e.kind.as_str(),
-                "occurred_at": e.json["occurred_at"],
-                "data": e.json["data"],
-            })
-        })
-        .collect();
     txn.execute(
         "INSERT INTO leadgate.events (id, node, seq, type, occurred_at, data)
          SELECT e.id, $1, e.seq, e.type, e.occurred_at, e.data
          FROM jsonb_to_recordset($2::text::jsonb)
               AS e(id text, seq bigint, type text, occurred_at timestamptz, data jsonb)
          ON CONFLICT (id) DO NOTHING",
-        &[&node, &Value::Array(rows).to_string()],
+        &[&node, &rows],
     )
     .await?;
     Ok(())
 }
 
-/// Events that carry a lead as it is now.
-fn carries_lead(kind: EventType) -> bool {
-    matches!(
-        kind,
-        EventType::LeadCreated | EventType::LeadUpdated | EventType::LeadOverdue
-    )
-}
-
+/// The events that carry a lead as it is now (lead.created, lead.updated, lead.overdue)
+/// upsert it: one row per lead, its latest state (an upsert may not touch a row twice),
+/// and never over a newer one or an erased one.
 async fn upsert_leads(
     txn: &tokio_postgres::Transaction<'_>,
     node: &str,
-    events: &[&Outgoing],
+    rows: &str,
 ) -> Result<(), tokio_postgres::Error> {
-    // One row per lead, its latest state: an upsert may not touch a row twice.
-    let mut latest: std::collections::BTreeMap<String, Value> = Default::default();
-    for event in events.iter().filter(|e| carries_lead(e.kind)) {
-        let lead = &event.json["data"];
-        let Some(id) = lead["id"].as_str() else {
-            continue;
-        };
-        let row = json!({
-            "id": id,
-            "campaign": lead["campaign"],
-            "received_at": lead["received_at"],
-            "status": lead["status"],
-            "source": lead["source"],
-            "name": lead["name"],
-            "phone": lead["phone"],
-            "email": lead["email"],
-            "company": lead["company"],
-            "fields": lead["fields"],
-            "utm": lead["utm"],
-            "click_ids": lead["click_ids"],
-            "assigned_to": lead["assigned_to"],
-            "seq": event.seq,
-        });
-        latest.insert(id.to_owned(), row);
-    }
-    if latest.is_empty() {
-        return Ok(());
-    }
-    let rows = Value::Array(latest.into_values().collect()).to_string();
     txn.execute(
         "INSERT INTO leadgate.leads (id, node, campaign, received_at, status, source, name,
              phone, email, company, fields, utm, click_ids, assigned_to, erased, seq)
-         SELECT l.id, $1, l.campaign, l.received_at, l.status, l.source, l.name,
-             l.phone, l.email, l.company, l.fields, l.utm, l.click_ids, l.assigned_to, false, l.seq
-         FROM jsonb_to_recordset($2::text::jsonb)
-              AS l(id text, campaign text, received_at timestamptz, status text, source text,
-                   name text, phone text, email text, company text, fields jsonb, utm jsonb,
-                   click_ids jsonb, assigned_to text, seq bigint)
+         SELECT DISTINCT ON (l->>'id') l->>'id', $1, l->>'campaign',
+             (l->>'received_at')::timestamptz, l->>'status', l->>'source', l->>'name',
+             l->>'phone', l->>'email', l->>'company', l->'fields', l->'utm', l->'click_ids',
+             l->>'assigned_to', false, e.seq
+         FROM jsonb_to_recordset($2::text::jsonb) AS e(seq bigint, type text, data jsonb),
+              LATERAL (SELECT e.data AS l) AS lead
+         WHERE e.type IN ('lead.created', 'lead.updated', 'lead.overdue')
+           AND l->>'id' IS NOT NULL
+         ORDER BY l->>'id', e.seq DESC
          ON CONFLICT (id) DO UPDATE SET
              campaign = excluded.campaign, received_at = excluded.received_at,
              status = excluded.status, source = excluded.source, name = excluded.name,

@@ -283,7 +283,16 @@ async fn pause(stop: &mut oneshot::Receiver<()>, delay: Duration) -> bool {
 fn describe(error: tokio_postgres::Error) -> String {
     match error.as_db_error() {
         Some(db) => format!("PostgreSQL: {} ({})", db.message(), db.code().code()),
-        None => error.to_string(),
+        // "error connecting to server" alone does not say why: add the causes.
+        None => {
+            let mut text = error.to_string();
+            let mut cause = std::error::Error::source(&error);
+            while let Some(inner) = cause {
+                text = format!("{text}: {inner}");
+                cause = inner.source();
+            }
+            text
+        }
     }
 }
 
