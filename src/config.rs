@@ -93,6 +93,8 @@ pub struct Config {
     pub replicate: Option<crate::replica::Target>,
     /// Waits between attempts while PostgreSQL is away (tests shorten them).
     pub replica_retry_delays: Vec<Duration>,
+    /// How often an idle replicating node checks that PostgreSQL answers.
+    pub replica_heartbeat: Duration,
 }
 
 impl Config {
@@ -129,6 +131,7 @@ impl Config {
             schedule_tick: DEFAULT_SCHEDULE_TICK,
             replicate: None,
             replica_retry_delays: crate::replica::RETRY_DELAYS.to_vec(),
+            replica_heartbeat: crate::replica::HEARTBEAT,
         }
     }
 
@@ -279,6 +282,7 @@ impl Settings {
         Ok(Config {
             replicate,
             replica_retry_delays: crate::replica::RETRY_DELAYS.to_vec(),
+            replica_heartbeat: crate::replica::HEARTBEAT,
             node_id,
             allow_private_destinations: self.allow_private_destinations.unwrap_or(false),
             delivery_retry_delays: crate::relay::RETRY_DELAYS.to_vec(),

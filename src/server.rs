@@ -93,6 +93,7 @@ pub async fn prepare(config: &Config) -> Result<AppState> {
             node: config.node_id.clone(),
             target: target.clone(),
             retry_delays: config.replica_retry_delays.clone(),
+            heartbeat: config.replica_heartbeat,
         };
         let replica =
             crate::replica::Replica::new(service.store.clone(), settings, service.metrics.clone());

@@ -40,6 +40,10 @@ pub const RETRY_DELAYS: [Duration; 5] = [
     Duration::from_secs(30),
 ];
 
+/// How often an idle node checks that PostgreSQL is still there, so that
+/// `/api/replication` says `offline` before the next lead has to find out.
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
+
 /// Events shipped per PostgreSQL transaction at most.
 pub const BATCH: usize = 500;
 
@@ -49,6 +53,8 @@ pub struct Settings {
     pub target: Target,
     /// Waits between attempts while PostgreSQL is away (tests shorten them).
     pub retry_delays: Vec<Duration>,
+    /// How often an idle node checks that PostgreSQL answers.
+    pub heartbeat: Duration,
 }
 
 /// `state` in `GET /api/replication`.

@@ -53,6 +53,7 @@ pub fn spawn(shared: Arc<Shared>, cursor: u64) -> Handle {
         acknowledged: cursor,
         last_ack: Instant::now(),
         connected: false,
+        probe: false,
         failures: 0,
     };
     let task = tokio::spawn(worker.run(stopped));
@@ -85,6 +86,8 @@ struct Worker {
     /// Migrated and resumed on this connection series; reset after any failure, so a
     /// PostgreSQL that came back empty gets its schema again.
     connected: bool,
+    /// Set by the heartbeat: the next idle attempt asks PostgreSQL to answer.
+    probe: bool,
     failures: usize,
 }
 
@@ -120,7 +123,9 @@ impl Worker {
                     self.succeeded(State::Ok);
                     self.acknowledge().await;
                     let events = &mut self.events;
+                    let heartbeat = self.shared.settings.heartbeat;
                     tokio::select! {
+                        () = tokio::time::sleep(heartbeat) => self.probe = true,
                         changed = events.changed() => {
                             if changed.is_err() {
                                 // The store is closing: nothing more will come.
@@ -172,6 +177,11 @@ impl Worker {
             .await
             .map_err(|e| format!("the outbox cannot be read: {e}"))?;
         if events.is_empty() {
+            // A pooled connection whose server went away may still look open (a booth
+            // whose internet is gone): only a round trip tells.
+            if std::mem::take(&mut self.probe) {
+                client.simple_query("SELECT 1").await.map_err(describe)?;
+            }
             return Ok(Progress::Idle);
         }
         let more = events.len() == BATCH;

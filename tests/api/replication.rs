@@ -23,6 +23,7 @@ fn replicating(cluster: &Cluster, node: &str) -> impl FnOnce(&mut leadgate::conf
         config.node_id = node;
         config.rate_limit = None;
         config.replica_retry_delays = vec![Duration::from_millis(50), Duration::from_millis(200)];
+        config.replica_heartbeat = Duration::from_millis(100);
     }
 }
 
@@ -233,9 +234,9 @@ async fn a_status_change_updates_the_row() {
     // one row, in its latest state.
     drop(pg);
     cluster.crash();
-    // An idle node notices only when it has something to ship.
-    let second = app.submit_json_ok("expo", &lead(&mobile(8), "周杰")).await;
+    // An idle node notices too (its heartbeat), before a lead has to.
     wait_for_state(&app, "offline").await;
+    let second = app.submit_json_ok("expo", &lead(&mobile(8), "周杰")).await;
     for status in ["mql", "sql"] {
         let path = format!("/api/leads/{second}");
         let resp = app.admin_patch(&path, &json!({"status": status})).await;
