@@ -238,6 +238,7 @@ async fn route(
         (Route::ApiRoiXlsx, "GET") => {
             handlers::roi::xlsx(state, request, report::Lang::Fields).await
         }
+        (Route::ApiReplication, "GET") => handlers::replication::status(state).await,
         (Route::ApiOpenapi, "GET") => Ok(crate::openapi::reply(&state.public_url)),
         (Route::AdminOverview, "GET") => admin::overview::page(state, request).await,
         (Route::AdminRoiCsv, "GET") => handlers::roi::csv(state, request, report::Lang::Zh).await,
@@ -323,6 +324,11 @@ async fn metrics(state: &AppState, request: &Request<Incoming>) -> Reply {
             }
         }
         Err(error) => tracing::warn!("delivery backlog not read: {error}"),
+    }
+    if let Some(replica) = &state.service.replica
+        && let Err(error) = replica.status().await
+    {
+        tracing::warn!("replication lag not read: {error}");
     }
     http::with_type(
         StatusCode::OK,

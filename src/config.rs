@@ -89,6 +89,12 @@ pub struct Config {
     pub follow_up_check: Duration,
     /// How often the scheduler looks for due reports.
     pub schedule_tick: Duration,
+    /// The PostgreSQL database to replicate to (`--replicate`); `None`: this node alone.
+    pub replicate: Option<crate::replica::Target>,
+    /// Waits between attempts while PostgreSQL is away (tests shorten them).
+    pub replica_retry_delays: Vec<Duration>,
+    /// How often an idle replicating node checks that PostgreSQL answers.
+    pub replica_heartbeat: Duration,
 }
 
 impl Config {
@@ -123,6 +129,9 @@ impl Config {
             clock: crate::clock::Clock::default(),
             follow_up_check: DEFAULT_FOLLOW_UP_CHECK,
             schedule_tick: DEFAULT_SCHEDULE_TICK,
+            replicate: None,
+            replica_retry_delays: crate::replica::RETRY_DELAYS.to_vec(),
+            replica_heartbeat: crate::replica::HEARTBEAT,
         }
     }
 
@@ -158,6 +167,8 @@ pub struct Settings {
     pub body_timeout: Option<u64>,
     pub node_id: Option<String>,
     pub allow_private_destinations: Option<bool>,
+    /// A PostgreSQL URL (`postgres://user:password@host/db`).
+    pub replicate: Option<String>,
 }
 
 impl Settings {
@@ -183,6 +194,7 @@ impl Settings {
             allow_private_destinations: self
                 .allow_private_destinations
                 .or(lower.allow_private_destinations),
+            replicate: self.replicate.or(lower.replicate),
         }
     }
 
@@ -264,7 +276,13 @@ impl Settings {
             Some(name) => parse_node_id(name.trim())?,
             None => default_node_id(),
         };
+        let replicate = non_empty(self.replicate)
+            .map(|url| crate::replica::Target::parse(&url))
+            .transpose()?;
         Ok(Config {
+            replicate,
+            replica_retry_delays: crate::replica::RETRY_DELAYS.to_vec(),
+            replica_heartbeat: crate::replica::HEARTBEAT,
             node_id,
             allow_private_destinations: self.allow_private_destinations.unwrap_or(false),
             delivery_retry_delays: crate::relay::RETRY_DELAYS.to_vec(),

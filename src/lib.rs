@@ -30,6 +30,8 @@
 //! - [`schedule`]: report schedules (which destination gets the ROI summary of which day,
 //!   ISO week or month, and when) and their calendar arithmetic; [`clock`]: the wall
 //!   clock they read, replaceable in tests.
+//! - [`replica`]: replication of the outbox to PostgreSQL (several nodes, one shared
+//!   database): schema migrations, exactly-once batches, the shipping task.
 //! - [`store`]: the only module that knows redb; a single group-committing writer.
 //! - [`templates`]: askama page structs (HTML in `templates/`).
 #![forbid(unsafe_code)]
@@ -62,6 +64,7 @@ pub mod openapi;
 pub mod outbound;
 pub mod qr;
 pub mod relay;
+pub mod replica;
 pub mod report;
 pub mod roi;
 pub mod routes;

@@ -145,6 +145,9 @@ struct ServeArgs {
     /// This node's name in delivered events [default: the host name].
     #[arg(long, env = "LEADGATE_NODE_ID")]
     node_id: Option<String>,
+    /// Replicate this node's leads and events to PostgreSQL (postgres://user:password@host/db).
+    #[arg(long, env = "LEADGATE_REPLICATE", hide_env_values = true)]
+    replicate: Option<String>,
     /// Let destinations be on loopback or private networks (an on-premises CRM).
     #[arg(long, env = "LEADGATE_ALLOW_PRIVATE_DESTINATIONS", value_parser = clap::builder::FalseyValueParser::new())]
     allow_private_destinations: bool,
@@ -236,6 +239,7 @@ fn build_config(args: ServeArgs) -> anyhow::Result<(Config, bool)> {
         max_connections_per_ip: args.max_connections_per_ip,
         node_id: args.node_id,
         allow_private_destinations: args.allow_private_destinations.then_some(true),
+        replicate: args.replicate,
         ..Settings::default()
     };
     let settings = flags.or(env_settings()?).or(file);

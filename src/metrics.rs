@@ -75,6 +75,9 @@ pub struct Metrics {
     store_bytes: Gauge,
     deliveries: Family<DeliveryLabels, Counter>,
     delivery_backlog: Family<KindLabels, Gauge>,
+    replication_shipped: Counter,
+    replication_errors: Counter,
+    replication_lag: Gauge,
     store: Store,
 }
 
@@ -129,6 +132,24 @@ impl Metrics {
                 drop(deliveries.get_or_create(&DeliveryLabels { kind, result }));
             }
         }
+        let replication_shipped = Counter::default();
+        let replication_errors = Counter::default();
+        let replication_lag = Gauge::default();
+        registry.register(
+            "replication_shipped",
+            "Outbox events committed to PostgreSQL",
+            replication_shipped.clone(),
+        );
+        registry.register(
+            "replication_errors",
+            "Failed attempts to reach PostgreSQL or ship a batch to it",
+            replication_errors.clone(),
+        );
+        registry.register(
+            "replication_lag_events",
+            "Events written on this node that PostgreSQL does not have yet",
+            replication_lag.clone(),
+        );
         let health = store.health();
         registry.register(
             "commit_duration_seconds",
@@ -161,6 +182,9 @@ impl Metrics {
             store_bytes,
             deliveries,
             delivery_backlog,
+            replication_shipped,
+            replication_errors,
+            replication_lag,
             store,
         }
     }
@@ -176,6 +200,21 @@ impl Metrics {
     pub fn set_delivery_backlog(&self, kind: &'static str, events: u64) {
         self.delivery_backlog
             .get_or_create(&KindLabels { kind })
+            .set(i64::try_from(events).unwrap_or(i64::MAX));
+    }
+
+    /// `events` more are in PostgreSQL.
+    pub fn replication_shipped(&self, events: u64) {
+        self.replication_shipped.inc_by(events);
+    }
+
+    /// An attempt to reach PostgreSQL or ship to it failed.
+    pub fn replication_error(&self) {
+        self.replication_errors.inc();
+    }
+
+    pub fn set_replication_lag(&self, events: u64) {
+        self.replication_lag
             .set(i64::try_from(events).unwrap_or(i64::MAX));
     }
 

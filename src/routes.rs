@@ -44,6 +44,7 @@ pub enum Route {
     ApiRoiCsv,
     ApiRoiXlsx,
     ApiOpenapi,
+    ApiReplication,
     AdminOverview,
     AdminRoiCsv,
     AdminRoiXlsx,
@@ -355,6 +356,13 @@ pub const TABLE: &[Entry] = &[
         &["GET"],
         "api_roi_xlsx",
         Query::Strict(crate::roi::FILE_QUERY_KEYS),
+    ),
+    entry(
+        Route::ApiReplication,
+        "/api/replication",
+        &["GET"],
+        "api_replication",
+        Query::Strict(&[]),
     ),
     entry(
         Route::ApiOpenapi,

@@ -59,6 +59,24 @@ pub async fn prepare(config: &Config) -> Result<AppState> {
             }
         },
     };
+    if config.replicate.is_some() {
+        // Before anything is written: every event from now on is kept until PostgreSQL
+        // has it (a new node ships from its event 1).
+        store
+            .register_consumer(crate::replica::CONSUMER.into())
+            .await?;
+    } else if store
+        .event_cursor(crate::replica::CONSUMER.into())
+        .await?
+        .is_some()
+    {
+        // Kept, not dropped: forgetting the consumer would lose what PostgreSQL lacks.
+        let waiting = store.event_backlog(crate::replica::CONSUMER.into()).await?;
+        tracing::warn!(
+            "this node replicated to PostgreSQL before: its outbox keeps events for it \
+             ({waiting} waiting now, and every new one); start with --replicate to ship them"
+        );
+    }
     if config.demo {
         crate::demo::load(&store, &forms, jiff::Timestamp::now()).await?;
     }
@@ -70,6 +88,17 @@ pub async fn prepare(config: &Config) -> Result<AppState> {
     relay_settings.retry_delays = config.delivery_retry_delays.clone();
     let mut service = Service::new(store, forms, relay_settings)?;
     service.clock = config.clock.clone();
+    if let Some(target) = &config.replicate {
+        let settings = crate::replica::Settings {
+            node: config.node_id.clone(),
+            target: target.clone(),
+            retry_delays: config.replica_retry_delays.clone(),
+            heartbeat: config.replica_heartbeat,
+        };
+        let replica =
+            crate::replica::Replica::new(service.store.clone(), settings, service.metrics.clone());
+        service.replica = Some(replica);
+    }
     Ok(AppState {
         service: Arc::new(service),
         public_url: config.public_url.clone(),
@@ -289,6 +318,10 @@ pub async fn serve(
     let flusher = spawn_view_flusher(service.clone());
     // Destinations' backlogs (left by a crash, too) go out from the stored cursors on.
     service.relays.start().await?;
+    // Never fails for PostgreSQL being away: the task keeps trying while the node serves.
+    if let Some(replica) = &service.replica {
+        replica.start().await?;
+    }
     let overdue_checker = spawn_overdue_checker(
         service.clone(),
         config.clock.clone(),
@@ -396,6 +429,13 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!("the relays did not stop within {DRAIN_TIMEOUT:?}");
+    }
+    if let Some(replica) = &service.replica
+        && tokio::time::timeout(DRAIN_TIMEOUT, replica.stop())
+            .await
+            .is_err()
+    {
+        tracing::warn!("replication did not stop within {DRAIN_TIMEOUT:?}");
     }
     if let Err(error) = crate::service::visits::flush(&service).await {
         tracing::warn!("the last form views were not written: {error}");

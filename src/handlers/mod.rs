@@ -8,6 +8,7 @@ pub mod destinations;
 pub mod forms;
 pub mod leads;
 pub mod qr;
+pub mod replication;
 pub mod roi;
 pub mod salespeople;
 pub mod schedules;

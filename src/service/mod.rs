@@ -41,6 +41,8 @@ pub struct Service {
     /// What time it is for report schedules and scans (the system clock, unless a test
     /// sets one).
     pub clock: Clock,
+    /// Replication to PostgreSQL, when this node runs with `--replicate`.
+    pub replica: Option<crate::replica::Replica>,
 }
 
 impl Service {
@@ -56,6 +58,7 @@ impl Service {
             scanners: visits::RecentVisitors::default(),
             relays,
             clock: Clock::default(),
+            replica: None,
         })
     }
 

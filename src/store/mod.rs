@@ -380,6 +380,11 @@ impl Store {
             .await
     }
 
+    /// `consumer`'s cursor (`None` if it is not registered).
+    pub async fn event_cursor(&self, consumer: String) -> Result<Option<u64>> {
+        self.read(move |txn| outbox::cursor(txn, &consumer)).await
+    }
+
     pub async fn event_backlog(&self, consumer: String) -> Result<u64> {
         self.read(move |txn| outbox::backlog(txn, &consumer)).await
     }

@@ -2,6 +2,7 @@
 //! in-process on port 0 (`helpers::spawn_app`) or run as the `leadgate` binary (`process`).
 
 mod helpers;
+mod postgres;
 
 mod assignment;
 mod browser;
@@ -32,6 +33,7 @@ mod qr;
 mod ranges;
 mod readme;
 mod receiver;
+mod replication;
 mod roi;
 mod schedules;
 mod security;

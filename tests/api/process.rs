@@ -41,7 +41,7 @@ impl Drop for ChildGuard {
 }
 
 /// `leadgate serve --listen 127.0.0.1:0 --data DIR`, with a clean `LEADGATE_*` environment.
-fn serve_command(data_dir: &Path) -> Command {
+pub(crate) fn serve_command(data_dir: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_leadgate"));
     cmd.arg("serve")
         .arg("--listen")
@@ -101,6 +101,16 @@ impl Server {
     pub(crate) fn pid(&self) -> u32 {
         self.guard.child.id()
     }
+
+    /// `kill -9`.
+    pub(crate) fn kill(&mut self) {
+        self.guard.kill();
+    }
+
+    /// What the child wrote to stderr so far.
+    pub(crate) fn stderr(&self) -> String {
+        self.guard.stderr()
+    }
 }
 
 /// Starts the binary on `data_dir` and waits (bounded) for its "listening on" line.
@@ -109,7 +119,7 @@ pub(crate) fn start_server(data_dir: &Path) -> Server {
 }
 
 /// Spawns `cmd` and waits (bounded) for its "listening on" line.
-fn start_server_from(mut cmd: Command) -> Server {
+pub(crate) fn start_server_from(mut cmd: Command) -> Server {
     let mut child = cmd.spawn().expect("spawn leadgate serve");
     let stderr = child.stderr.take().expect("piped stderr");
     let stderr_lines = Arc::new(Mutex::new(Vec::new()));
@@ -305,7 +315,7 @@ async fn second_process_on_same_data_dir_exits_at_once() {
 }
 
 /// Runs `leadgate` with `args` until it exits (at most 10 s); returns success and stderr.
-fn run_to_exit(mut cmd: Command) -> (bool, String) {
+pub(crate) fn run_to_exit(mut cmd: Command) -> (bool, String) {
     let mut child = ChildGuard {
         child: cmd.spawn().expect("spawn leadgate"),
         stderr_lines: Arc::default(),

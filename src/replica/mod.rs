@@ -1,0 +1,205 @@
+//! Replication to PostgreSQL (API.md, "Several nodes: PostgreSQL"). Each node keeps its
+//! own redb file as the source of truth and ships its outbox, in order, to one shared
+//! database that other nodes and BI tools read.
+//!
+//! - [`target`]: the `--replicate` URL, checked at start, shown without its password.
+//! - [`schema`]: the `leadgate` schema and its versioned migrations.
+//! - [`ship`]: one batch of events in one PostgreSQL transaction, exactly once in effect.
+//! - [`worker`]: the task that reads the outbox after its position, ships, acknowledges
+//!   through the store's writer, and retries while PostgreSQL is away.
+//!
+//! The replica is an outbox consumer like a destination: events wait in the store until
+//! PostgreSQL has them, however long it is away.
+
+mod schema;
+mod ship;
+pub mod target;
+mod worker;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+pub use target::Target;
+
+use crate::error::Result;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// The outbox consumer that keeps events until PostgreSQL has them.
+pub const CONSUMER: &str = "replica:postgres";
+
+/// Waits after each failed attempt, the last one repeated: a restarting PostgreSQL is
+/// caught soon, an absent one is not hammered.
+pub const RETRY_DELAYS: [Duration; 5] = [
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(5),
+    Duration::from_secs(10),
+    Duration::from_secs(30),
+];
+
+/// How often an idle node checks that PostgreSQL is still there, so that
+/// `/api/replication` says `offline` before the next lead has to find out.
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// Events shipped per PostgreSQL transaction at most.
+pub const BATCH: usize = 500;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub node: String,
+    pub target: Target,
+    /// Waits between attempts while PostgreSQL is away (tests shorten them).
+    pub retry_delays: Vec<Duration>,
+    /// How often an idle node checks that PostgreSQL answers.
+    pub heartbeat: Duration,
+}
+
+/// `state` in `GET /api/replication`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Reachable and at most a batch behind.
+    Ok,
+    /// Reachable, working through a backlog (after start, or after being away).
+    CatchingUp,
+    /// The last attempt failed: PostgreSQL is unreachable or refused the batch.
+    Offline,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Ok => "ok",
+            State::CatchingUp => "catching_up",
+            State::Offline => "offline",
+        }
+    }
+}
+
+/// What the worker shares with the API.
+#[derive(Debug, Clone)]
+struct Live {
+    state: State,
+    /// The highest sequence number PostgreSQL has (as far as this node knows).
+    position: u64,
+    last_shipped_at: Option<jiff::Timestamp>,
+    last_error: Option<String>,
+}
+
+/// The replication task's handle. Cheap to clone.
+#[derive(Clone)]
+pub struct Replica {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    store: Store,
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    live: Mutex<Live>,
+    task: Mutex<Option<worker::Handle>>,
+}
+
+/// `GET /api/replication`.
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub node: String,
+    pub state: State,
+    pub lag_events: u64,
+    pub shipped_seq: u64,
+    pub last_shipped_at: Option<jiff::Timestamp>,
+    pub last_error: Option<String>,
+}
+
+impl Status {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "node": self.node,
+            "target": "postgres",
+            "state": self.state.as_str(),
+            "lag_events": self.lag_events,
+            "shipped_seq": self.shipped_seq,
+            "last_shipped_at": self.last_shipped_at.map(crate::lead::format_timestamp),
+            "last_error": self.last_error,
+        })
+    }
+}
+
+impl Replica {
+    pub fn new(store: Store, settings: Settings, metrics: Arc<Metrics>) -> Replica {
+        Replica {
+            shared: Arc::new(Shared {
+                store,
+                settings,
+                metrics,
+                live: Mutex::new(Live {
+                    state: State::CatchingUp,
+                    position: 0,
+                    last_shipped_at: None,
+                    last_error: None,
+                }),
+                task: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// Starts shipping from the stored cursor (or further, if PostgreSQL already has
+    /// more). Never fails for PostgreSQL being away: the task keeps trying.
+    pub async fn start(&self) -> Result<()> {
+        let cursor = self
+            .shared
+            .store
+            .event_cursor(CONSUMER.into())
+            .await?
+            .unwrap_or(0);
+        self.live().position = cursor;
+        tracing::info!(
+            "replicating node {} to {}",
+            self.shared.settings.node,
+            self.shared.settings.target
+        );
+        let handle = worker::spawn(self.shared.clone(), cursor);
+        *self.shared.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+        Ok(())
+    }
+
+    /// Stops the task after it has acknowledged what PostgreSQL has.
+    pub async fn stop(&self) {
+        let handle = self
+            .shared
+            .task
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(handle) = handle {
+            handle.stop().await;
+        }
+    }
+
+    fn live(&self) -> std::sync::MutexGuard<'_, Live> {
+        self.shared.live()
+    }
+
+    pub async fn status(&self) -> Result<Status> {
+        let latest = self.shared.store.latest_event().await?;
+        let live = self.live().clone();
+        let lag_events = latest.saturating_sub(live.position);
+        self.shared.metrics.set_replication_lag(lag_events);
+        Ok(Status {
+            node: self.shared.settings.node.clone(),
+            state: live.state,
+            lag_events,
+            shipped_seq: live.position,
+            last_shipped_at: live.last_shipped_at,
+            last_error: live.last_error,
+        })
+    }
+}
+
+impl Shared {
+    fn live(&self) -> std::sync::MutexGuard<'_, Live> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}

@@ -1,0 +1,122 @@
+//! The `leadgate` schema in PostgreSQL: versioned migrations, each applied once and
+//! recorded in `leadgate.migrations`, under a transaction-scoped advisory lock so that
+//! nodes starting together do not race (the second waits, then finds them applied).
+//! The tables are a contract for BI tools (API.md, "Several nodes"): columns may be
+//! added by later migrations, never renamed or removed.
+
+use tokio_postgres::Client;
+
+/// Key of the advisory lock every node takes while migrating ("leadgate" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6c65_6164_6761_7465;
+
+/// Migrations in order; a migration's version is its position + 1. Never edit one that
+/// has shipped: add another.
+const MIGRATIONS: &[&str] = &[
+    // 1: every table of the contract, even those later slices fill (campaigns, costs,
+    // conversions, counters). `leads.seq` is the node's event that last wrote the row,
+    // so a stale upsert cannot undo a newer one.
+    r#"
+    CREATE TABLE leadgate.leads (
+        id text PRIMARY KEY,
+        node text NOT NULL,
+        campaign text,
+        received_at timestamptz,
+        status text,
+        source text,
+        name text,
+        phone text,
+        email text,
+        company text,
+        fields jsonb,
+        utm jsonb,
+        click_ids jsonb,
+        erased boolean NOT NULL DEFAULT false,
+        assigned_to text,
+        seq bigint NOT NULL DEFAULT 0
+    );
+    CREATE INDEX leads_campaign_received ON leadgate.leads (campaign, received_at);
+    CREATE TABLE leadgate.campaigns (
+        slug text PRIMARY KEY,
+        record jsonb,
+        updated_at timestamptz
+    );
+    CREATE TABLE leadgate.costs (
+        id text PRIMARY KEY,
+        campaign text,
+        incurred_on date,
+        amount numeric,
+        currency text,
+        note text
+    );
+    CREATE TABLE leadgate.conversions (
+        id text PRIMARY KEY,
+        record jsonb
+    );
+    CREATE TABLE leadgate.counters (
+        node text,
+        campaign text,
+        day date,
+        metric text,
+        value bigint,
+        PRIMARY KEY (node, campaign, day, metric)
+    );
+    CREATE TABLE leadgate.events (
+        id text PRIMARY KEY,
+        node text NOT NULL,
+        seq bigint NOT NULL,
+        type text NOT NULL,
+        occurred_at timestamptz NOT NULL,
+        data jsonb
+    );
+    CREATE UNIQUE INDEX events_node_seq ON leadgate.events (node, seq);
+    -- An erasure finds the lead events that held the contact's details.
+    CREATE INDEX events_lead ON leadgate.events ((data->>'id')) WHERE type LIKE 'lead.%';
+    CREATE TABLE leadgate.nodes (
+        node text PRIMARY KEY,
+        seq bigint NOT NULL,
+        seen_at timestamptz NOT NULL
+    );
+    "#,
+];
+
+/// The newest schema version this build knows.
+pub const VERSION: i32 = MIGRATIONS.len() as i32;
+
+/// Creates the schema or brings it up to [`VERSION`]. Returns the migrations applied now.
+/// A database migrated by a newer build is left alone (its extra columns are additions).
+pub async fn migrate(client: &mut Client) -> Result<usize, tokio_postgres::Error> {
+    let txn = client.transaction().await?;
+    txn.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    txn.batch_execute(
+        "CREATE SCHEMA IF NOT EXISTS leadgate;
+         CREATE TABLE IF NOT EXISTS leadgate.migrations (
+             version integer PRIMARY KEY,
+             applied_at timestamptz NOT NULL DEFAULT now()
+         );",
+    )
+    .await?;
+    let row = txn
+        .query_one(
+            "SELECT coalesce(max(version), 0) FROM leadgate.migrations",
+            &[],
+        )
+        .await?;
+    let applied: i32 = row.get(0);
+    let mut count = 0;
+    for (index, sql) in MIGRATIONS.iter().enumerate() {
+        let version = index as i32 + 1;
+        if version <= applied {
+            continue;
+        }
+        txn.batch_execute(sql).await?;
+        txn.execute(
+            "INSERT INTO leadgate.migrations (version) VALUES ($1)",
+            &[&version],
+        )
+        .await?;
+        count += 1;
+    }
+    txn.commit().await?;
+    Ok(count)
+}

@@ -1,0 +1,188 @@
+//! Ships one batch of outbox events in ONE PostgreSQL transaction: the events, the
+//! leads they carry, erasures, and the node's shipped sequence number. Every row is
+//! keyed and the node's row is locked and read first, so a batch retried after a lost
+//! answer (or after a crash before the node recorded it) changes nothing: exactly once in
+//! effect. Rows travel as one JSON array per statement (`jsonb_to_recordset`), so a batch
+//! of 500 events is a handful of round trips, not 500.
+
+use serde_json::Value;
+use tokio_postgres::Client;
+
+use crate::store::outbox::{Event, EventType};
+
+/// An event ready to ship: its sequence number and its JSON as destinations get it.
+pub struct Outgoing {
+    pub seq: u64,
+    pub kind: EventType,
+    pub json: Value,
+}
+
+impl Outgoing {
+    pub fn new(seq: u64, event: &Event, node: &str, name_of: crate::lead::NameOf<'_>) -> Outgoing {
+        Outgoing {
+            seq,
+            kind: event.kind,
+            json: event.to_json(node, name_of),
+        }
+    }
+}
+
+/// The highest sequence number of `node` in PostgreSQL (0 before its first batch).
+pub async fn shipped_seq(client: &Client, node: &str) -> Result<u64, tokio_postgres::Error> {
+    let row = client
+        .query_opt("SELECT seq FROM leadgate.nodes WHERE node = $1", &[&node])
+        .await?;
+    Ok(row.map_or(0, |row| row.get::<_, i64>(0).max(0) as u64))
+}
+
+/// Ships `batch` (in sequence order) for `node`; returns the node's shipped sequence
+/// number afterwards. Events at or below what PostgreSQL already has are skipped.
+pub async fn ship(
+    client: &mut Client,
+    node: &str,
+    batch: &[Outgoing],
+) -> Result<u64, tokio_postgres::Error> {
+    let txn = client.transaction().await?;
+    txn.execute(
+        "INSERT INTO leadgate.nodes (node, seq, seen_at) VALUES ($1, 0, now())
+         ON CONFLICT (node) DO NOTHING",
+        &[&node],
+    )
+    .await?;
+    // Locked until commit: a second process shipping as the same node waits here, then
+    // sees what this one shipped.
+    let row = txn
+        .query_one(
+            "SELECT seq FROM leadgate.nodes WHERE node = $1 FOR UPDATE",
+            &[&node],
+        )
+        .await?;
+    let shipped = row.get::<_, i64>(0).max(0) as u64;
+    let fresh: Vec<&Outgoing> = batch.iter().filter(|e| e.seq > shipped).collect();
+    let Some(last) = fresh.last().map(|e| e.seq) else {
+        txn.commit().await?;
+        return Ok(shipped);
+    };
+    // One JSON text for the whole batch, read by each statement below: made once, and
+    // without copying any event.
+    let rows = serde_json::to_string(&fresh.iter().map(|e| Row::of(e)).collect::<Vec<_>>())
+        .expect("JSON values always serialize");
+    insert_events(&txn, node, &rows).await?;
+    upsert_leads(&txn, node, &rows).await?;
+    erase(&txn, node, &fresh).await?;
+    txn.execute(
+        "UPDATE leadgate.nodes SET seq = greatest(seq, $2), seen_at = now() WHERE node = $1",
+        &[&node, &(last as i64)],
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(last)
+}
+
+/// An event as the statements read it (`jsonb_to_recordset`).
+#[derive(serde::Serialize)]
+struct Row<'a> {
+    id: &'a Value,
+    seq: u64,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    occurred_at: &'a Value,
+    data: &'a Value,
+}
+
+impl<'a> Row<'a> {
+    fn of(event: &'a Outgoing) -> Row<'a> {
+        Row {
+            id: &event.json["id"],
+            seq: event.seq,
+            kind: event.kind.as_str(),
+            occurred_at: &event.json["occurred_at"],
+            data: &event.json["data"],
+        }
+    }
+}
+
+async fn insert_events(
+    txn: &tokio_postgres::Transaction<'_>,
+    node: &str,
+    rows: &str,
+) -> Result<(), tokio_postgres::Error> {
+    txn.execute(
+        "INSERT INTO leadgate.events (id, node, seq, type, occurred_at, data)
+         SELECT e.id, $1, e.seq, e.type, e.occurred_at, e.data
+         FROM jsonb_to_recordset($2::text::jsonb)
+              AS e(id text, seq bigint, type text, occurred_at timestamptz, data jsonb)
+         ON CONFLICT (id) DO NOTHING",
+        &[&node, &rows],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The events that carry a lead as it is now (lead.created, lead.updated, lead.overdue)
+/// upsert it: one row per lead, its latest state (an upsert may not touch a row twice),
+/// and never over a newer one or an erased one.
+async fn upsert_leads(
+    txn: &tokio_postgres::Transaction<'_>,
+    node: &str,
+    rows: &str,
+) -> Result<(), tokio_postgres::Error> {
+    txn.execute(
+        "INSERT INTO leadgate.leads (id, node, campaign, received_at, status, source, name,
+             phone, email, company, fields, utm, click_ids, assigned_to, erased, seq)
+         SELECT DISTINCT ON (l->>'id') l->>'id', $1, l->>'campaign',
+             (l->>'received_at')::timestamptz, l->>'status', l->>'source', l->>'name',
+             l->>'phone', l->>'email', l->>'company', l->'fields', l->'utm', l->'click_ids',
+             l->>'assigned_to', false, e.seq
+         FROM jsonb_to_recordset($2::text::jsonb) AS e(seq bigint, type text, data jsonb),
+              LATERAL (SELECT e.data AS l) AS lead
+         WHERE e.type IN ('lead.created', 'lead.updated', 'lead.overdue')
+           AND l->>'id' IS NOT NULL
+         ORDER BY l->>'id', e.seq DESC
+         ON CONFLICT (id) DO UPDATE SET
+             campaign = excluded.campaign, received_at = excluded.received_at,
+             status = excluded.status, source = excluded.source, name = excluded.name,
+             phone = excluded.phone, email = excluded.email, company = excluded.company,
+             fields = excluded.fields, utm = excluded.utm, click_ids = excluded.click_ids,
+             assigned_to = excluded.assigned_to, seq = excluded.seq
+         WHERE leadgate.leads.seq < excluded.seq AND NOT leadgate.leads.erased",
+        &[&node, &rows],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A `contact.erased` blanks the contact's leads (and the lead events that held their
+/// details) and marks them `erased`.
+async fn erase(
+    txn: &tokio_postgres::Transaction<'_>,
+    node: &str,
+    events: &[&Outgoing],
+) -> Result<(), tokio_postgres::Error> {
+    let ids: Vec<Value> = events
+        .iter()
+        .filter(|e| e.kind == EventType::ContactErased)
+        .filter_map(|e| e.json["data"]["lead_ids"].as_array())
+        .flatten()
+        .cloned()
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let ids = Value::Array(ids).to_string();
+    txn.execute(
+        "UPDATE leadgate.leads SET name = NULL, phone = NULL, email = NULL, company = NULL,
+             fields = NULL, erased = true
+         WHERE node = $1 AND id IN (SELECT jsonb_array_elements_text($2::text::jsonb))",
+        &[&node, &ids],
+    )
+    .await?;
+    txn.execute(
+        "UPDATE leadgate.events SET data = jsonb_build_object('id', data->'id', 'erased', true)
+         WHERE node = $1 AND type LIKE 'lead.%'
+           AND data->>'id' IN (SELECT jsonb_array_elements_text($2::text::jsonb))",
+        &[&node, &ids],
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,314 @@
+//! The replication task: reads the outbox after its position (on the blocking pool,
+//! through the store), ships batches to PostgreSQL, and acknowledges what PostgreSQL has
+//! through the store's writer, at most every [`ACK_EVERY`] while events flow. A crash
+//! between a PostgreSQL commit and the acknowledgement is harmless: at start the task
+//! resumes from the higher of its cursor and the node's `seq` in PostgreSQL, and a batch
+//! shipped twice changes nothing there anyway.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio::sync::{oneshot, watch};
+use tokio::time::Instant;
+
+use super::ship::{self, Outgoing};
+use super::{BATCH, CONSUMER, Shared, State, schema};
+
+/// The cursor is stored at most this often while events flow (and at once when the
+/// task runs out of events, fails or stops): each store is a write of the writer's.
+const ACK_EVERY: Duration = Duration::from_millis(250);
+
+/// While leads arrive faster than the writer commits them, the task waits this long
+/// before each batch: a burst's visitors get the CPU, and its batches grow larger.
+const YIELD_PAUSE: Duration = Duration::from_millis(50);
+
+/// One attempt (connect, migrate, ship a batch) that takes longer than this counts as
+/// failed: a database that stopped answering must not hold the task for ever.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Connections kept to PostgreSQL: the task uses one at a time.
+const POOL_SIZE: usize = 2;
+
+pub struct Handle {
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Handle {
+    /// Asks the task to acknowledge what PostgreSQL has and end; waits until it has.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+pub fn spawn(shared: Arc<Shared>, cursor: u64) -> Handle {
+    let (stop, stopped) = oneshot::channel();
+    let worker = Worker {
+        events: shared.store.event_signal(),
+        pool: new_pool(&shared),
+        shared,
+        position: cursor,
+        acknowledged: cursor,
+        last_ack: Instant::now(),
+        connected: false,
+        probe: false,
+        failures: 0,
+    };
+    let task = tokio::spawn(worker.run(stopped));
+    Handle { stop, task }
+}
+
+fn new_pool(shared: &Shared) -> Pool {
+    let manager = Manager::from_config(
+        shared.settings.target.config().clone(),
+        tokio_postgres::NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(POOL_SIZE)
+        .build()
+        .expect("a pool without timeouts needs no runtime setting")
+}
+
+struct Worker {
+    shared: Arc<Shared>,
+    pool: Pool,
+    events: watch::Receiver<u64>,
+    /// The highest sequence number PostgreSQL has.
+    position: u64,
+    /// The highest acknowledged in the store (the outbox keeps what is above it).
+    acknowledged: u64,
+    last_ack: Instant,
+    /// Migrated and resumed on this connection series; reset after any failure, so a
+    /// PostgreSQL that came back empty gets its schema again.
+    connected: bool,
+    /// Set by the heartbeat: the next idle attempt asks PostgreSQL to answer.
+    probe: bool,
+    failures: usize,
+}
+
+/// What one attempt did.
+enum Progress {
+    /// Shipped a batch; `more` if it was full (more are probably waiting).
+    Shipped { more: bool },
+    /// Nothing to ship.
+    Idle,
+}
+
+impl Worker {
+    async fn run(mut self, mut stop: oneshot::Receiver<()>) {
+        loop {
+            if self.shared.store.writer_saturated() && pause(&mut stop, YIELD_PAUSE).await {
+                break;
+            }
+            let attempt = tokio::time::timeout(ATTEMPT_TIMEOUT, self.attempt());
+            let outcome = tokio::select! {
+                outcome = attempt => outcome.unwrap_or_else(|_| {
+                    Err(format!("PostgreSQL did not answer within {ATTEMPT_TIMEOUT:?}"))
+                }),
+                _ = &mut stop => break,
+            };
+            match outcome {
+                Ok(Progress::Shipped { more }) => {
+                    self.succeeded(if more { State::CatchingUp } else { State::Ok });
+                    if self.last_ack.elapsed() >= ACK_EVERY {
+                        self.acknowledge().await;
+                    }
+                }
+                Ok(Progress::Idle) => {
+                    self.succeeded(State::Ok);
+                    self.acknowledge().await;
+                    let events = &mut self.events;
+                    let heartbeat = self.shared.settings.heartbeat;
+                    tokio::select! {
+                        () = tokio::time::sleep(heartbeat) => self.probe = true,
+                        changed = events.changed() => {
+                            if changed.is_err() {
+                                // The store is closing: nothing more will come.
+                                let _ = (&mut stop).await;
+                                break;
+                            }
+                        }
+                        _ = &mut stop => break,
+                    }
+                }
+                Err(error) => {
+                    self.failed(error);
+                    self.acknowledge().await;
+                    let delays = &self.shared.settings.retry_delays;
+                    let delay = delays
+                        .get(self.failures - 1)
+                        .or(delays.last())
+                        .copied()
+                        .unwrap_or(Duration::from_secs(1));
+                    if pause(&mut stop, delay).await {
+                        break;
+                    }
+                }
+            }
+        }
+        self.acknowledge().await;
+    }
+
+    /// Connects (and migrates and resumes, the first time), then ships the next batch.
+    async fn attempt(&mut self) -> Result<Progress, String> {
+        let node = self.shared.settings.node.clone();
+        let mut client = self.pool.get().await.map_err(describe_pool)?;
+        let client: &mut tokio_postgres::Client = &mut client;
+        if !self.connected {
+            let applied = schema::migrate(client).await.map_err(describe)?;
+            if applied > 0 {
+                tracing::info!(
+                    "PostgreSQL schema leadgate migrated to version {}",
+                    schema::VERSION
+                );
+            }
+            self.resume(client, &node).await?;
+            self.connected = true;
+        }
+        let store = &self.shared.store;
+        let started = std::time::Instant::now();
+        let events = store
+            .events_after(self.position, BATCH)
+            .await
+            .map_err(|e| format!("the outbox cannot be read: {e}"))?;
+        if events.is_empty() {
+            // A pooled connection whose server went away may still look open (a booth
+            // whose internet is gone): only a round trip tells.
+            if std::mem::take(&mut self.probe) {
+                client.simple_query("SELECT 1").await.map_err(describe)?;
+            }
+            return Ok(Progress::Idle);
+        }
+        let more = events.len() == BATCH;
+        let batch: Vec<Outgoing> = events
+            .iter()
+            .map(|(seq, event)| Outgoing::new(*seq, event, &node, &|id| store.salesperson_name(id)))
+            .collect();
+        let before = self.position;
+        let prepared = started.elapsed();
+        let shipped = ship::ship(client, &node, &batch).await.map_err(describe)?;
+        tracing::debug!(
+            "shipped {} events: read and made ready in {prepared:?}, committed in {:?}",
+            batch.len(),
+            started.elapsed() - prepared
+        );
+        self.position = self.position.max(shipped);
+        let count = batch
+            .iter()
+            .filter(|e| e.seq > before && e.seq <= self.position)
+            .count();
+        self.shared.metrics.replication_shipped(count as u64);
+        Ok(Progress::Shipped { more })
+    }
+
+    /// Goes on from what PostgreSQL has, if it is ahead of the store's cursor (a crash
+    /// after a commit, before its acknowledgement).
+    async fn resume(&mut self, client: &tokio_postgres::Client, node: &str) -> Result<(), String> {
+        let there = ship::shipped_seq(client, node).await.map_err(describe)?;
+        let latest = self
+            .shared
+            .store
+            .latest_event()
+            .await
+            .map_err(|e| format!("the outbox cannot be read: {e}"))?;
+        if there > latest {
+            // Shipping on would skip this store's next events, or number two stores'
+            // events alike: stop and say why.
+            return Err(format!(
+                "PostgreSQL already has events 1 to {there} of node {node:?}, but this node's \
+                 outbox ends at {latest}: is another data directory running as node {node:?}? \
+                 Give each node its own --node-id"
+            ));
+        }
+        if there > self.position {
+            tracing::info!(
+                "resuming after event {there}, which PostgreSQL has (the stored cursor was {})",
+                self.position
+            );
+            self.position = there;
+            self.shared.live().position = there;
+        }
+        Ok(())
+    }
+
+    fn succeeded(&mut self, state: State) {
+        self.failures = 0;
+        let mut live = self.shared.live();
+        if self.position > live.position {
+            live.last_shipped_at = Some(jiff::Timestamp::now());
+        }
+        live.position = self.position;
+        live.state = state;
+        live.last_error = None;
+    }
+
+    fn failed(&mut self, error: String) {
+        if self.failures == 0 {
+            tracing::warn!("replication to PostgreSQL paused: {error}");
+        }
+        self.failures += 1;
+        self.connected = false;
+        // A fresh pool: a connection that failed mid-transaction is not handed out again.
+        self.pool = new_pool(&self.shared);
+        self.shared.metrics.replication_error();
+        let mut live = self.shared.live();
+        live.position = self.position;
+        live.state = State::Offline;
+        live.last_error = Some(error);
+    }
+
+    /// Stores the position as the outbox cursor, so the store drops what PostgreSQL has.
+    /// On failure (the disk is full) it is tried again later; nothing is lost meanwhile.
+    async fn acknowledge(&mut self) {
+        if self.position <= self.acknowledged {
+            return;
+        }
+        let stored = self
+            .shared
+            .store
+            .acknowledge_events(CONSUMER.into(), self.position)
+            .await;
+        match stored {
+            Ok(()) => self.acknowledged = self.position,
+            Err(error) => tracing::warn!("replication progress not stored yet: {error}"),
+        }
+        self.last_ack = Instant::now();
+    }
+}
+
+/// Waits `delay`; true if the task was told to stop meanwhile.
+async fn pause(stop: &mut oneshot::Receiver<()>, delay: Duration) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(delay) => false,
+        _ = stop => true,
+    }
+}
+
+/// A PostgreSQL error as `last_error` shows it: the server's message when it sent one.
+fn describe(error: tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("PostgreSQL: {} ({})", db.message(), db.code().code()),
+        // "error connecting to server" alone does not say why: add the causes.
+        None => {
+            let mut text = error.to_string();
+            let mut cause = std::error::Error::source(&error);
+            while let Some(inner) = cause {
+                text = format!("{text}: {inner}");
+                cause = inner.source();
+            }
+            text
+        }
+    }
+}
+
+fn describe_pool(error: deadpool_postgres::PoolError) -> String {
+    match error {
+        deadpool_postgres::PoolError::Backend(error) => describe(error),
+        other => other.to_string(),
+    }
+}

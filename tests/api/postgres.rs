@@ -1,0 +1,216 @@
+//! Throwaway PostgreSQL clusters for the replication tests: `initdb` into a temporary
+//! directory, `pg_ctl start` on a free 127.0.0.1 port, and `pg_ctl stop -m immediate`
+//! (a crash, as far as PostgreSQL can tell) plus removal when dropped. Each test gets its
+//! own cluster (initdb takes about 1.5 s), so a test that stops PostgreSQL disturbs no
+//! other. Without PostgreSQL installed the tests say SKIPPED, unless
+//! `LEADGATE_REQUIRE_POSTGRES=1` (set by CI).
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+pub struct Cluster {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    pub port: u16,
+    /// Whether the OS user `postgres` runs the cluster (we are root: initdb refuses root).
+    as_postgres: bool,
+}
+
+/// The newest `/usr/lib/postgresql/<version>/bin` holding `initdb` and `pg_ctl`.
+fn bin_dir() -> Option<PathBuf> {
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let version: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let bin = entry.path().join("bin");
+            (bin.join("initdb").is_file() && bin.join("pg_ctl").is_file()).then_some((version, bin))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, bin)| bin)
+}
+
+/// A running cluster, or `None` (after saying SKIPPED) where PostgreSQL is not installed.
+pub fn cluster_or_skip(test: &str) -> Option<Cluster> {
+    let Some(bin) = bin_dir() else {
+        assert!(
+            std::env::var("LEADGATE_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+            "{test}: PostgreSQL is not installed but LEADGATE_REQUIRE_POSTGRES=1"
+        );
+        eprintln!("SKIPPED {test}: no PostgreSQL (apt-get install postgresql)");
+        return None;
+    };
+    Some(Cluster::start(bin))
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+impl Cluster {
+    fn start(bin: PathBuf) -> Cluster {
+        let dir = tempfile::tempdir().expect("a temporary directory for PostgreSQL");
+        let as_postgres = is_root();
+        if as_postgres {
+            let owned = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .expect("run chown");
+            assert!(owned.success(), "chown postgres {}", dir.path().display());
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let cluster = Cluster {
+            bin,
+            dir,
+            port,
+            as_postgres,
+        };
+        let data = cluster.data_dir();
+        cluster.run(
+            "initdb",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+            ],
+        );
+        cluster.start_again();
+        cluster
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Runs one of PostgreSQL's programs (as `postgres` when we are root); panics with its
+    /// output when it fails.
+    fn run(&self, program: &str, args: &[&str]) {
+        let path = self.bin.join(program);
+        let mut command = if self.as_postgres {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(&path);
+            command
+        } else {
+            Command::new(&path)
+        };
+        let out = command
+            .args(args)
+            .output()
+            .expect("run a PostgreSQL program");
+        assert!(
+            out.status.success(),
+            "{program} {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// `pg_ctl start -w` (again, after [`Cluster::crash`]).
+    pub fn start_again(&self) {
+        let data = self.data_dir();
+        let socket_dir = self.dir.path();
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            socket_dir.display()
+        );
+        let log = self.dir.path().join("log");
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-o",
+                &options,
+                "-l",
+                log.to_str().unwrap(),
+                "start",
+                "-w",
+            ],
+        );
+    }
+
+    /// `pg_ctl stop -m immediate`: PostgreSQL goes away at once, without a clean shutdown.
+    pub fn crash(&self) {
+        let data = self.data_dir();
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-m",
+                "immediate",
+                "stop",
+                "-w",
+            ],
+        );
+    }
+
+    /// `postgres://postgres@127.0.0.1:PORT/postgres`.
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    pub async fn client(&self) -> tokio_postgres::Client {
+        let (client, connection) = tokio_postgres::connect(&self.url(), tokio_postgres::NoTls)
+            .await
+            .expect("connect to the test cluster");
+        tokio::spawn(connection);
+        client
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let data = self.data_dir();
+        // Quietly: it may be stopped already.
+        let path = self.bin.join("pg_ctl");
+        let mut command = if self.as_postgres {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(&path);
+            command
+        } else {
+            Command::new(&path)
+        };
+        let _ = command
+            .args([
+                "-D",
+                data.to_str().unwrap(),
+                "-m",
+                "immediate",
+                "stop",
+                "-w",
+            ])
+            .output();
+    }
+}
+
+/// Polls `check` every 50 ms until it gives `Some`, or panics after `limit` saying `what`.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "not within {limit:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
