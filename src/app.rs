@@ -199,6 +199,10 @@ async fn route(
         (Route::ApiCost, "DELETE") => handlers::campaigns::delete_cost(state, p[0], p[1]).await,
         (Route::ApiCampaignQr, "GET") => handlers::qr::stats(state, p[0]).await,
         (Route::ApiCampaignScans, "GET") => handlers::qr::scans(state, request, p[0]).await,
+        (Route::ApiCampaignQrTarget, "GET") => handlers::qr::target(state, p[0], p[1]).await,
+        (Route::ApiCampaignQrTarget, "PUT") => {
+            handlers::qr::set_target(state, request, p[0], p[1]).await
+        }
         (Route::ApiLeads, "GET") => handlers::leads::list(state, request).await,
         (Route::ApiLeadsImport, "POST") => handlers::leads::import(state, request).await,
         (Route::ApiLead, "GET") => handlers::leads::get(state, p[0]).await,

@@ -63,6 +63,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod outbound;
 pub mod qr;
+pub mod qr_target;
 pub mod relay;
 pub mod replica;
 pub mod report;

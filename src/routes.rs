@@ -24,6 +24,7 @@ pub enum Route {
     ApiCost,
     ApiCampaignQr,
     ApiCampaignScans,
+    ApiCampaignQrTarget,
     ApiLeads,
     ApiLeadsImport,
     ApiLead,
@@ -206,6 +207,13 @@ pub const TABLE: &[Entry] = &[
         "/api/campaigns/{slug}/qr",
         &["GET"],
         "api_qr",
+        Query::Strict(&[]),
+    ),
+    entry(
+        Route::ApiCampaignQrTarget,
+        "/api/campaigns/{slug}/qr/{variant}",
+        &["GET", "PUT"],
+        "api_qr_target",
         Query::Strict(&[]),
     ),
     entry(

@@ -20,6 +20,9 @@ pub struct FormPage {
     pub token: String,
     /// One line per bad field, shown above the form.
     pub errors: Vec<String>,
+    /// The campaign has ended: the page says so (a printed code may still point here),
+    /// and still takes the visitor's details.
+    pub ended: bool,
 }
 
 /// One field as the template draws it.

@@ -181,6 +181,7 @@ fn page_frame(campaign: &Campaign, form: &FormDef) -> FormPage {
         hidden: Vec::new(),
         token: String::new(),
         errors: Vec::new(),
+        ended: campaign.status == crate::domain::CampaignStatus::Ended,
     }
 }
 

@@ -43,14 +43,15 @@ pub async fn scan(state: &AppState, request: Request<Incoming>, slug: &str) -> R
             tracing::warn!("scan of {} not counted: {error}", campaign.slug);
         }
     }
-    let mut location = format!(
-        "/f/{0}?utm_source=qr&utm_medium=offline&utm_campaign={0}",
-        campaign.slug
-    );
-    if let Some(variant) = &variant {
-        location.push_str("&utm_content=");
-        location.push_str(variant);
-    }
+    // Counted for this code whatever its target: the printed code never breaks.
+    let target = match &variant {
+        Some(variant) => state
+            .service
+            .store
+            .qr_target(campaign.slug.as_str(), variant),
+        None => crate::qr_target::Target::Form,
+    };
+    let location = target.location(campaign.slug.as_str(), variant.as_deref());
     let mut reply = http::with_type(StatusCode::FOUND, Vec::new(), "text/plain; charset=utf-8");
     let headers = reply.headers_mut();
     headers.insert(
@@ -108,6 +109,80 @@ fn render(data: &str, style: &Style, format: &str) -> Result<(Vec<u8>, &'static 
         "png" => Ok((qr::png(data, style)?, "image/png")),
         _ => Ok((qr::svg(data, style)?.into_bytes(), "image/svg+xml")),
     }
+}
+
+/// `GET /api/campaigns/{slug}/qr/{variant}`: where the printed code points, and since when.
+pub async fn target(state: &AppState, slug: &str, variant: &str) -> Result<Reply> {
+    let campaign = campaigns::find(&state.service, slug).await?;
+    let history = state
+        .service
+        .store
+        .qr_target_history(campaign.slug.clone(), variant.to_owned())
+        .await?;
+    Ok(target_reply(&campaign, variant, &history))
+}
+
+/// `PUT /api/campaigns/{slug}/qr/{variant}` `{"target": …}`: points the printed code at its
+/// form, another campaign's form or an outside https page.
+pub async fn set_target(
+    state: &AppState,
+    request: Request<Incoming>,
+    slug: &str,
+    variant: &str,
+) -> Result<Reply> {
+    let campaign = campaigns::find(&state.service, slug).await?;
+    let body = http::json_body(request).await?;
+    crate::error::reject_unknown_keys(&body, &["target"], "QR target")?;
+    let text = match body.get("target") {
+        Some(serde_json::Value::String(text)) => text.as_str(),
+        _ => {
+            return Err(Error::invalid(
+                "target",
+                "invalid_target",
+                "target is required: form, campaign:<slug> or an https:// address",
+            ));
+        }
+    };
+    let target = crate::qr_target::Target::parse(text)?;
+    let history = state
+        .service
+        .store
+        .set_qr_target(
+            campaign.slug.clone(),
+            variant.to_owned(),
+            target,
+            state.service.clock.now(),
+        )
+        .await?;
+    Ok(target_reply(&campaign, variant, &history))
+}
+
+fn target_reply(
+    campaign: &Campaign,
+    variant: &str,
+    history: &[crate::store::qr_targets::TargetChange],
+) -> Reply {
+    let targets: Vec<_> = history
+        .iter()
+        .map(|change| {
+            json!({
+                "target": change.target,
+                "since": crate::lead::format_timestamp(change.since),
+            })
+        })
+        .collect();
+    let current = history
+        .last()
+        .map_or("form", |change| change.target.as_str());
+    http::json(
+        StatusCode::OK,
+        &json!({
+            "campaign": campaign.slug,
+            "variant": variant,
+            "target": current,
+            "targets": targets,
+        }),
+    )
 }
 
 /// `GET /api/campaigns/{slug}/scans?from=&to=`: who scanned the campaign's codes (by app,

@@ -9,6 +9,7 @@ mod handle;
 mod journeys;
 mod open;
 pub mod outbox;
+pub mod qr_targets;
 mod read;
 pub mod roster;
 pub mod schedules;
@@ -81,6 +82,7 @@ pub struct Store {
     /// Changes after each commit that appended outbox events.
     events: tokio::sync::watch::Receiver<u64>,
     roster: Arc<RosterCache>,
+    qr_targets: Arc<qr_targets::TargetCache>,
 }
 
 /// The store holds every visitor's phone number: only its owner may read it.
@@ -176,6 +178,11 @@ impl Store {
             campaigns.clone(),
             roster.clone(),
         )?;
+        let qr_targets = {
+            let database = db.get()?;
+            let txn = database.begin_read().map_err(storage)?;
+            Arc::new(qr_targets::TargetCache::new(qr_targets::all(&txn)?))
+        };
         Ok(Store {
             db,
             writer,
@@ -185,6 +192,7 @@ impl Store {
             path: path.to_owned(),
             events,
             roster,
+            qr_targets,
         })
     }
 
@@ -280,6 +288,39 @@ impl Store {
         self.writer
             .run(move |t, ctx| write::count_scan(t, ctx, &slug, &variant, at, by))
             .await
+    }
+
+    /// Points the code `(slug, variant)` at `target`; returns its history, oldest first.
+    pub async fn set_qr_target(
+        &self,
+        slug: Slug,
+        variant: String,
+        target: crate::qr_target::Target,
+        now: jiff::Timestamp,
+    ) -> Result<Vec<qr_targets::TargetChange>> {
+        let cache = self.qr_targets.clone();
+        let (key_slug, key_variant, committed) = (slug.clone(), variant.clone(), target.clone());
+        self.writer
+            .run_then(
+                move |t, _| qr_targets::set(t, slug.as_str(), &variant, &target, now),
+                move |_| cache.put(key_slug.as_str(), &key_variant, committed),
+            )
+            .await
+    }
+
+    /// A code's targets, oldest first (empty: it has always gone to its form).
+    pub async fn qr_target_history(
+        &self,
+        slug: Slug,
+        variant: String,
+    ) -> Result<Vec<qr_targets::TargetChange>> {
+        self.read(move |txn| qr_targets::history(txn, slug.as_str(), &variant))
+            .await
+    }
+
+    /// Where a scan of the code goes now (its form unless it was pointed elsewhere).
+    pub fn qr_target(&self, slug: &str, variant: &str) -> crate::qr_target::Target {
+        self.qr_targets.get(slug, variant)
     }
 
     /// A campaign's scans over the days `from..=to` (`YYYYMMDD`).

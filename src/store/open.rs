@@ -36,6 +36,7 @@ pub struct Tables<'txn> {
     pub lead_deadlines: Table<'txn, u128, (i64, bool)>,
     pub deadlines: Table<'txn, (i64, u128), ()>,
     pub report_schedules: Table<'txn, u128, &'static [u8]>,
+    pub qr_targets: Table<'txn, (&'static str, &'static str), &'static [u8]>,
     /// Set when a job of this batch appended an outbox event: after the commit, the
     /// relays are woken.
     pub events_appended: bool,
@@ -72,6 +73,7 @@ impl<'txn> Tables<'txn> {
             lead_deadlines: txn.open_table(tables::LEAD_DEADLINES).map_err(storage)?,
             deadlines: txn.open_table(tables::DEADLINES).map_err(storage)?,
             report_schedules: txn.open_table(tables::REPORT_SCHEDULES).map_err(storage)?,
+            qr_targets: txn.open_table(tables::QR_TARGETS).map_err(storage)?,
             events_appended: false,
         })
     }

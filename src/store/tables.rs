@@ -71,6 +71,9 @@ pub const CONTACT_ASSIGNEES: TableDefinition<&str, (u128, i64)> =
 pub const ROUND_ROBIN: TableDefinition<&str, u128> = TableDefinition::new("round_robin");
 /// schedule id -> report schedule (postcard), with the last period it sent.
 pub const REPORT_SCHEDULES: TableDefinition<u128, &[u8]> = TableDefinition::new("report_schedules");
+/// (slug, placement) -> JSON `[{"target", "since"}]`: where a printed code has pointed,
+/// oldest first; absent while it goes to its campaign's form.
+pub const QR_TARGETS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("qr_targets");
 
 /// (LeadId, at ms, activity id) -> Activity (postcard): a lead's follow-ups in time order.
 pub const ACTIVITIES: TableDefinition<(u128, i64, u128), &[u8]> =

@@ -210,6 +210,7 @@ pub fn initialise(db: &Database, tz: &jiff::tz::TimeZone) -> Result<()> {
         txn.open_table(tables::LEAD_DEADLINES).map_err(storage)?;
         txn.open_table(tables::DEADLINES).map_err(storage)?;
         txn.open_table(tables::REPORT_SCHEDULES).map_err(storage)?;
+        txn.open_table(tables::QR_TARGETS).map_err(storage)?;
     }
     move_contact_assignees(&txn)?;
     txn.commit().map_err(storage)

@@ -1296,3 +1296,183 @@ async fn scans_are_told_by_app_os_hour_day_and_placement_without_repeats_or_craw
     );
     assert_eq!(app.get("/api/campaigns/expo/scans").await.status(), 401);
 }
+
+impl TestApp {
+    async fn admin_put(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .put(self.url(path))
+            .bearer_auth(crate::helpers::TOKEN)
+            .json(body)
+            .send()
+            .await
+            .expect("PUT request")
+    }
+}
+
+/// Scans the code as a new phone; returns the redirect's `Location`.
+async fn scan_location(app: &TestApp, path: &str, phone: usize) -> String {
+    let resp = app
+        .client
+        .get(app.url(path))
+        .header(
+            "user-agent",
+            format!("Mozilla/5.0 (iPhone) MicroMessenger/8.0 phone-{phone}"),
+        )
+        .send()
+        .await
+        .expect("scan");
+    assert_eq!(resp.status(), 302, "{path}");
+    location(&resp)
+}
+
+#[tokio::test]
+async fn a_printed_code_can_be_pointed_elsewhere_and_keeps_its_history() {
+    let app = app_with_variants(&["booth-a"]).await;
+    app.create_campaign("live", json!({})).await;
+    let code = "/api/campaigns/expo/qr/booth-a";
+    let (status, shown) = json_body(app.admin_get(code).await).await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(
+        shown,
+        json!({"campaign": "expo", "variant": "booth-a", "target": "form", "targets": []})
+    );
+
+    // Another campaign's form: the scan counts for the code, the view and the lead there.
+    let (status, shown) = json_body(
+        app.admin_put(code, &json!({"target": "campaign:live"}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(shown["target"], "campaign:live");
+    assert_eq!(shown["targets"][0]["target"], "campaign:live");
+    assert!(shown["targets"][0]["since"].is_string(), "{shown}");
+    let tags = "utm_source=qr&utm_medium=offline&utm_campaign=expo&utm_content=booth-a";
+    let to_live = scan_location(&app, "/q/expo?v=booth-a", 1).await;
+    assert!(to_live.ends_with(&format!("/f/live?{tags}")), "{to_live}");
+    assert_eq!(app.get(&format!("/f/live?{tags}")).await.status(), 200);
+    let mut fields = vec![
+        ("name", "张三"),
+        ("phone", "13800138000"),
+        ("consent", "on"),
+        ("_token", "t-live"),
+    ];
+    fields.extend(tags.split('&').map(|pair| pair.split_once('=').unwrap()));
+    assert_eq!(app.submit_form("live", &fields).await.status(), 303);
+    let report = app.roi("").await;
+    assert_eq!(roi_row(&report, "expo")["scans"], 1);
+    assert_eq!(roi_row(&report, "live")["form_views"], 1);
+    assert_eq!(roi_row(&report, "live")["leads"], 1);
+    let lead = app.single_lead("live").await;
+    assert_eq!(lead["utm"]["utm_campaign"], "expo", "{lead}");
+    assert_eq!(lead["utm"]["utm_content"], "booth-a", "{lead}");
+
+    // An outside page keeps its query and gets the tags it lacks.
+    app.admin_put(
+        code,
+        &json!({"target": "https://shop.example.com/p?ref=x&utm_source=poster"}),
+    )
+    .await;
+    assert_eq!(
+        scan_location(&app, "/q/expo?v=booth-a", 2).await,
+        "https://shop.example.com/p?ref=x&utm_source=poster&utm_medium=offline&utm_campaign=expo&utm_content=booth-a"
+    );
+    // The same target again is no change; back to the form is one.
+    app.admin_put(
+        code,
+        &json!({"target": "https://shop.example.com/p?ref=x&utm_source=poster"}),
+    )
+    .await;
+    let (_, shown) = json_body(app.admin_put(code, &json!({"target": "form"})).await).await;
+    let history: Vec<&str> = shown["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        history,
+        [
+            "campaign:live",
+            "https://shop.example.com/p?ref=x&utm_source=poster",
+            "form"
+        ]
+    );
+    assert!(
+        scan_location(&app, "/q/expo?v=booth-a", 3)
+            .await
+            .ends_with(&format!("/f/expo?{tags}"))
+    );
+    let (_, again) = json_body(app.admin_get(code).await).await;
+    assert_eq!(again, shown, "GET shows what PUT answered");
+    assert_eq!(roi_row(&app.roi("").await, "expo")["scans"], 3);
+
+    // Refused: not https, script, a user name, an unknown campaign, other fields.
+    for (body, field) in [
+        (json!({"target": "http://shop.example.com/"}), "target"),
+        (json!({"target": "javascript:alert(1)"}), "target"),
+        (
+            json!({"target": "https://me:pw@shop.example.com/"}),
+            "target",
+        ),
+        (json!({"target": "campaign:nope"}), "target"),
+        (json!({"target": 7}), "target"),
+        (json!({}), "target"),
+        (json!({"target": "form", "note": "x"}), "note"),
+    ] {
+        assert_error(app.admin_put(code, &body).await, 422, Some(field)).await;
+    }
+    assert_eq!(
+        app.admin_put("/api/campaigns/expo/qr/made-up", &json!({"target": "form"}))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        app.admin_get("/api/campaigns/expo/qr/made-up")
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        app.admin_get("/api/campaigns/nope/qr/booth-a")
+            .await
+            .status(),
+        404
+    );
+    let anonymous = app
+        .client
+        .put(app.url(code))
+        .json(&json!({"target": "form"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+}
+
+#[tokio::test]
+async fn a_code_pointed_at_an_ended_campaign_still_counts_and_says_so_also_after_a_restart() {
+    let app = app_with_variants(&["booth-a"]).await;
+    app.create_campaign("live", json!({})).await;
+    app.admin_put(
+        "/api/campaigns/expo/qr/booth-a",
+        &json!({"target": "campaign:live"}),
+    )
+    .await;
+    let resp = app
+        .admin_patch("/api/campaigns/live", &json!({"status": "ended"}))
+        .await;
+    assert_eq!(resp.status(), 200);
+    let dir = app.stop().await;
+    let app = crate::helpers::spawn_app_in(dir, |_| {}).await;
+    let to_live = scan_location(&app, "/q/expo?v=booth-a", 1).await;
+    assert!(to_live.contains("/f/live?"), "{to_live}");
+    let page = app
+        .get(&to_live[to_live.find("/f/").unwrap()..])
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("本活动已结束"), "{page}");
+    assert_eq!(roi_row(&app.roi("").await, "expo")["scans"], 1);
+}
