@@ -253,6 +253,9 @@ async fn route(
         (Route::AdminCampaign, "GET") => admin::campaigns::edit_page(state, request, p[0]).await,
         (Route::AdminCampaign, "POST") => admin::campaigns::save(state, request, p[0]).await,
         (Route::AdminCosts, "POST") => admin::campaigns::add_cost(state, request, p[0]).await,
+        (Route::AdminQrTarget, "POST") => {
+            admin::campaigns::set_qr_target(state, request, p[0], p[1]).await
+        }
         (Route::AdminCostDelete, "POST") => {
             admin::campaigns::delete_cost(state, request, p[0], p[1]).await
         }

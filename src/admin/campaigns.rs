@@ -60,6 +60,15 @@ pub struct CampaignPage {
     pub builder: Option<Builder>,
     /// Who scanned the campaign's codes (by app, by hour), once there are scans.
     pub scan_charts: Vec<super::charts::Chart>,
+    /// Each placement's code and where it points, with a form to point it elsewhere.
+    pub qr_targets: Vec<QrTargetRow>,
+}
+
+pub struct QrTargetRow {
+    pub variant: String,
+    pub target: String,
+    pub action: String,
+    pub csrf: String,
 }
 
 pub struct CostView {
@@ -224,6 +233,35 @@ pub async fn delete_cost(
 }
 
 /// The campaign page scrolled to its costs (the fragment after the query).
+/// `POST /admin/campaigns/{slug}/qr/{variant}`: points a printed code elsewhere (the same
+/// rules as `PUT /api/campaigns/{slug}/qr/{variant}`); a refused target is the console's
+/// error page with the API's message.
+pub async fn set_qr_target(
+    state: &AppState,
+    request: Request<Incoming>,
+    slug: &str,
+    variant: &str,
+) -> Result<Reply> {
+    let ui = Ui::new(&request, "campaigns");
+    let fields = read_form(state, request).await?;
+    let campaign = campaigns::find(&state.service, slug).await?;
+    let target = crate::qr_target::Target::parse(field(&fields, "target").unwrap_or_default())?;
+    state
+        .service
+        .store
+        .set_qr_target(
+            campaign.slug.clone(),
+            variant.to_owned(),
+            target,
+            state.service.clock.now(),
+        )
+        .await?;
+    Ok(http::see_other(&format!(
+        "{}#qr",
+        ui.link(&format!("/admin/campaigns/{}", campaign.slug))
+    )))
+}
+
 fn costs_anchor(ui: &Ui, campaign: &Campaign) -> String {
     format!(
         "{}#costs",
@@ -406,6 +444,7 @@ impl CampaignPage {
             landing_url: String::new(),
             builder: None,
             scan_charts: Vec::new(),
+            qr_targets: Vec::new(),
             ui,
         }
     }
@@ -456,6 +495,24 @@ impl CampaignPage {
             .scan_report(campaign.slug.clone(), 0, u32::MAX)
             .await?;
         let scan_charts = scan_charts(&ui, &scans);
+        let placements = crate::service::visits::placements(&state.service, &campaign).await?;
+        let qr_targets = placements
+            .keys()
+            .filter(|variant| !variant.is_empty())
+            .map(|variant| {
+                let action = format!("/admin/campaigns/{}/qr/{variant}", campaign.slug);
+                QrTargetRow {
+                    variant: variant.clone(),
+                    target: state
+                        .service
+                        .store
+                        .qr_target(campaign.slug.as_str(), variant)
+                        .as_text(),
+                    csrf: csrf::token(&state.admin_token_hash, &action),
+                    action: ui.link(&action),
+                }
+            })
+            .collect();
         Ok(CampaignPage {
             title: campaign.name.clone(),
             csrf: csrf::token(&state.admin_token_hash, &action),
@@ -477,6 +534,7 @@ impl CampaignPage {
             landing_url: format!("{}/f/{}", state.public_url, campaign.slug),
             builder: Some(Builder::default()),
             scan_charts,
+            qr_targets,
             campaign: Some(campaign),
             ui,
         })

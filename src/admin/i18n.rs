@@ -40,6 +40,9 @@ messages! {
     chart_cost_revenue: "成本与成交金额（按成交金额前 10）", "Cost and revenue (top 10 by revenue)";
     chart_leads_by_kind: "各类型线索数", "Leads by kind";
     chart_scans_by_app: "扫码所用 App", "Scans by app";
+    qr_targets: "二维码去向", "Where each code goes";
+    qr_targets_help: "海报已印好也能改去向：填 form（本活动表单）、campaign:活动编号（另一活动的表单），或 https:// 开头的网址。扫码仍计入本活动和该投放位置。", "Change where a printed code goes: form (this campaign's form), campaign:<slug> (another campaign's form), or an https:// address. Scans still count for this campaign and placement.";
+    qr_target_save: "保存去向", "Save";
     chart_scans_by_hour: "扫码时段（报表时区）", "Scans by hour (reporting time zone)";
     chart_funnel: "转化漏斗", "Funnel";
     cost: "成本", "Cost";

@@ -1476,3 +1476,48 @@ async fn a_code_pointed_at_an_ended_campaign_still_counts_and_says_so_also_after
     assert!(page.contains("本活动已结束"), "{page}");
     assert_eq!(roi_row(&app.roi("").await, "expo")["scans"], 1);
 }
+
+#[tokio::test]
+async fn the_campaign_page_points_a_code_elsewhere_with_its_form_token() {
+    use crate::console::{form_token, page, post_form};
+    let app = app_with_variants(&["booth-a"]).await;
+    app.create_campaign("live", json!({})).await;
+    let action = "/admin/campaigns/expo/qr/booth-a";
+    let html = page(&app, "/admin/campaigns/expo").await;
+    assert!(html.contains("二维码去向"), "the section is shown");
+    let token = form_token(&html, action);
+    let resp = post_form(
+        &app,
+        action,
+        &[("_csrf", token.as_str()), ("target", "campaign:live")],
+    )
+    .await;
+    assert_eq!(resp.status(), 303);
+    assert!(
+        location(&resp).ends_with("/admin/campaigns/expo#qr"),
+        "{}",
+        location(&resp)
+    );
+    let (_, shown) = json_body(app.admin_get("/api/campaigns/expo/qr/booth-a").await).await;
+    assert_eq!(shown["target"], "campaign:live");
+    let html = page(&app, "/admin/campaigns/expo").await;
+    assert!(
+        html.contains(r#"value="campaign:live""#),
+        "the form shows the target"
+    );
+    // A refused target: the console's error page with the API's message; nothing changes.
+    let token = form_token(&html, action);
+    let refused = post_form(
+        &app,
+        action,
+        &[("_csrf", token.as_str()), ("target", "http://example.com/")],
+    )
+    .await;
+    assert_eq!(refused.status(), 422);
+    assert!(refused.text().await.unwrap().contains("https://"));
+    // Without the form's token: refused before anything is read.
+    let forged = post_form(&app, action, &[("target", "form")]).await;
+    assert_eq!(forged.status(), 403);
+    let (_, shown) = json_body(app.admin_get("/api/campaigns/expo/qr/booth-a").await).await;
+    assert_eq!(shown["target"], "campaign:live");
+}
