@@ -245,17 +245,8 @@ pub async fn set_qr_target(
     let ui = Ui::new(&request, "campaigns");
     let fields = read_form(state, request).await?;
     let campaign = campaigns::find(&state.service, slug).await?;
-    let target = crate::qr_target::Target::parse(field(&fields, "target").unwrap_or_default())?;
-    state
-        .service
-        .store
-        .set_qr_target(
-            campaign.slug.clone(),
-            variant.to_owned(),
-            target,
-            state.service.clock.now(),
-        )
-        .await?;
+    let target = field(&fields, "target").unwrap_or_default();
+    campaigns::point_code(&state.service, &campaign, variant, target).await?;
     Ok(http::see_other(&format!(
         "{}#qr",
         ui.link(&format!("/admin/campaigns/{}", campaign.slug))

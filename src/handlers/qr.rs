@@ -143,17 +143,7 @@ pub async fn set_target(
             ));
         }
     };
-    let target = crate::qr_target::Target::parse(text)?;
-    let history = state
-        .service
-        .store
-        .set_qr_target(
-            campaign.slug.clone(),
-            variant.to_owned(),
-            target,
-            state.service.clock.now(),
-        )
-        .await?;
+    let history = campaigns::point_code(&state.service, &campaign, variant, text).await?;
     Ok(target_reply(&campaign, variant, &history))
 }
 

@@ -95,3 +95,23 @@ pub async fn delete_cost(service: &Service, campaign: &Campaign, id: &str) -> Re
         .delete_cost(campaign.slug.clone(), id.to_owned())
         .await
 }
+
+/// Points the campaign's printed code for `variant` at `target` (`form`, `campaign:<slug>`
+/// or an https address), from now on; returns the code's history, oldest first.
+pub async fn point_code(
+    service: &Service,
+    campaign: &Campaign,
+    variant: &str,
+    target: &str,
+) -> Result<Vec<crate::store::qr_targets::TargetChange>> {
+    let target = crate::qr_target::Target::parse(target)?;
+    service
+        .store
+        .set_qr_target(
+            campaign.slug.clone(),
+            variant.to_owned(),
+            target,
+            service.clock.now(),
+        )
+        .await
+}
