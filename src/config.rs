@@ -29,6 +29,10 @@ pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 256;
 pub const DEFAULT_H2_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_HEADER_TIMEOUT_S: u64 = 10;
 pub const DEFAULT_BODY_TIMEOUT_S: u64 = 30;
+/// The store's page cache by default (MB). It bounds the server's memory whatever the
+/// store's size: at 32 MB a server that took 290k leads at 256 connections peaked at
+/// 62 MB of RSS (282 MB with redb's 1 GiB default), with ingest as fast (README).
+pub const DEFAULT_CACHE_MB: usize = 32;
 /// Writes waiting for the store's writer by default. Past this, requests are refused with
 /// 503 at once rather than queued without bound.
 pub const DEFAULT_WRITER_QUEUE: usize = 4096;
@@ -76,6 +80,8 @@ pub struct Config {
     pub commit_faults: crate::faults::FaultSwitch,
     /// Writes waiting for the writer at most; past this, requests get 503 at once.
     pub writer_queue: usize,
+    /// The store's page cache, in MB.
+    pub cache_mb: usize,
     /// This node's name in events (and, with several nodes, in PostgreSQL).
     pub node_id: String,
     /// Destinations may be on loopback or private networks (on-premises CRMs).
@@ -123,6 +129,7 @@ impl Config {
             body_timeout: Duration::from_secs(DEFAULT_BODY_TIMEOUT_S),
             commit_faults: crate::faults::FaultSwitch::default(),
             writer_queue: DEFAULT_WRITER_QUEUE,
+            cache_mb: DEFAULT_CACHE_MB,
             node_id: default_node_id(),
             allow_private_destinations: false,
             delivery_retry_delays: crate::relay::RETRY_DELAYS.to_vec(),
@@ -161,6 +168,8 @@ pub struct Settings {
     pub cors_origins: Option<String>,
     pub max_connections: Option<usize>,
     pub max_connections_per_ip: Option<usize>,
+    /// The store's page cache, in MB.
+    pub cache_mb: Option<usize>,
     /// Seconds.
     pub header_timeout: Option<u64>,
     /// Seconds.
@@ -188,6 +197,7 @@ impl Settings {
             cors_origins: self.cors_origins.or(lower.cors_origins),
             max_connections: self.max_connections.or(lower.max_connections),
             max_connections_per_ip: self.max_connections_per_ip.or(lower.max_connections_per_ip),
+            cache_mb: self.cache_mb.or(lower.cache_mb),
             header_timeout: self.header_timeout.or(lower.header_timeout),
             body_timeout: self.body_timeout.or(lower.body_timeout),
             node_id: self.node_id.or(lower.node_id),
@@ -258,6 +268,10 @@ impl Settings {
                 "max connections per IP {max_connections_per_ip} must be between 1 and 1000000"
             ));
         }
+        let cache_mb = self.cache_mb.unwrap_or(DEFAULT_CACHE_MB);
+        if !(4..=65_536).contains(&cache_mb) {
+            return Err(format!("cache {cache_mb} MB must be between 4 and 65536"));
+        }
         let seconds = |value: Option<u64>, default: u64, name: &str| -> Result<Duration, String> {
             let secs = value.unwrap_or(default);
             if (1..=3600).contains(&secs) {
@@ -299,6 +313,7 @@ impl Settings {
             body_timeout,
             commit_faults: crate::faults::FaultSwitch::default(),
             writer_queue: DEFAULT_WRITER_QUEUE,
+            cache_mb,
             listen,
             data_dir: self.data.unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
             public_url,
@@ -510,5 +525,20 @@ mod tests {
             parse_public_url("https://leads.example.com/").unwrap(),
             "https://leads.example.com"
         );
+    }
+
+    #[test]
+    fn the_store_cache_has_a_small_default_and_a_checked_range() {
+        assert_eq!(Settings::default().into_config(false).unwrap().cache_mb, 32);
+        let file: Settings = toml::from_str("cache_mb = 256\n").unwrap();
+        assert_eq!(file.into_config(false).unwrap().cache_mb, 256);
+        for bad in [0, 3, 65_537] {
+            let settings = Settings {
+                cache_mb: Some(bad),
+                ..Settings::default()
+            };
+            let error = settings.into_config(false).unwrap_err();
+            assert!(error.contains("cache"), "{error}");
+        }
     }
 }

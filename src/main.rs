@@ -142,6 +142,9 @@ struct ServeArgs {
     /// Open connections from one client address at most [default: 256, and at most half of --max-connections].
     #[arg(long, env = "LEADGATE_MAX_CONNECTIONS_PER_IP")]
     max_connections_per_ip: Option<usize>,
+    /// The store's page cache in MB, which bounds the server's memory [default: 32].
+    #[arg(long, env = "LEADGATE_CACHE_MB")]
+    cache_mb: Option<usize>,
     /// This node's name in delivered events [default: the host name].
     #[arg(long, env = "LEADGATE_NODE_ID")]
     node_id: Option<String>,
@@ -237,6 +240,7 @@ fn build_config(args: ServeArgs) -> anyhow::Result<(Config, bool)> {
         cors_origins: args.cors_origins,
         max_connections: args.max_connections,
         max_connections_per_ip: args.max_connections_per_ip,
+        cache_mb: args.cache_mb,
         node_id: args.node_id,
         allow_private_destinations: args.allow_private_destinations.then_some(true),
         replicate: args.replicate,

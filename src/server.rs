@@ -43,9 +43,11 @@ pub async fn prepare(config: &Config) -> Result<AppState> {
     let tz = config.tz.clone();
     let faults = config.commit_faults.clone();
     let capacity = config.writer_queue;
-    let store = tokio::task::spawn_blocking(move || Store::open_with(&path, tz, faults, capacity))
-        .await
-        .map_err(|e| Error::internal(format!("store open task failed: {e}")))??;
+    let cache = Some(config.cache_mb << 20);
+    let store =
+        tokio::task::spawn_blocking(move || Store::open_with(&path, tz, faults, capacity, cache))
+            .await
+            .map_err(|e| Error::internal(format!("store open task failed: {e}")))??;
     let admin_token_hash = match &config.admin_token {
         Some(token) => hash_token(token),
         None => match store.admin_token_hash().await? {

@@ -15,14 +15,17 @@ const READERS_GRACE: Duration = Duration::from_secs(2);
 
 pub struct DbHandle {
     path: PathBuf,
+    /// redb's page cache in bytes (`None`: redb's default, 1 GiB).
+    cache: Option<usize>,
     current: RwLock<Option<Arc<Database>>>,
 }
 
 impl DbHandle {
-    pub fn open(path: &Path) -> Result<DbHandle> {
-        let db = open_database(path)?;
+    pub fn open(path: &Path, cache: Option<usize>) -> Result<DbHandle> {
+        let db = open_database(path, cache)?;
         Ok(DbHandle {
             path: path.to_owned(),
+            cache,
             current: RwLock::new(Some(Arc::new(db))),
         })
     }
@@ -61,15 +64,22 @@ impl DbHandle {
                 }
             }
         }
-        let db = open_database(&self.path)?;
+        let db = open_database(&self.path, self.cache)?;
         *slot = Some(Arc::new(db));
         tracing::info!("store reopened after a disk error");
         Ok(())
     }
 }
 
-pub(super) fn open_database(path: &Path) -> Result<Database> {
-    Database::builder()
+/// Opens the file; `cache` sets redb's page cache (bytes), which bounds how much of the
+/// store the server holds in memory: redb's default (1 GiB) lets the process grow with
+/// the file.
+pub(super) fn open_database(path: &Path, cache: Option<usize>) -> Result<Database> {
+    let mut builder = Database::builder();
+    if let Some(bytes) = cache {
+        builder.set_cache_size(bytes);
+    }
+    builder
         .set_repair_callback(|progress| {
             tracing::warn!(
                 "repairing the store after an unclean stop: {:.0}%",

@@ -134,16 +134,18 @@ impl Store {
     /// the small queue of a command-line tool (the server uses `open_with` and its
     /// setting). Blocking: call it before serving, or from a blocking context.
     pub fn open(path: &Path, tz: jiff::tz::TimeZone) -> Result<Store> {
-        Store::open_with(path, tz, FaultSwitch::default(), TOOL_QUEUE_CAPACITY)
+        Store::open_with(path, tz, FaultSwitch::default(), TOOL_QUEUE_CAPACITY, None)
     }
 
-    /// `open` with a writer queue of `capacity` jobs and a switch that makes commits fail
-    /// or stall on demand (for tests).
+    /// `open` with a writer queue of `capacity` jobs, a page cache of `cache` bytes
+    /// (`None`: redb's default; command-line tools are short-lived) and a switch that
+    /// makes commits fail or stall on demand (for tests).
     pub fn open_with(
         path: &Path,
         tz: jiff::tz::TimeZone,
         faults: FaultSwitch,
         capacity: usize,
+        cache: Option<usize>,
     ) -> Result<Store> {
         if let Some(dir) = path.parent() {
             private::create_dir(dir, path).map_err(|e| {
@@ -156,7 +158,7 @@ impl Store {
         private::restrict_file(path).map_err(|e| {
             Error::internal(format!("cannot create the store {}: {e}", path.display()))
         })?;
-        let db = Arc::new(handle::DbHandle::open(path)?);
+        let db = Arc::new(handle::DbHandle::open(path, cache)?);
         write::initialise(&*db.get()?, &tz)?;
         let campaigns = {
             let database = db.get()?;
@@ -235,7 +237,7 @@ impl Store {
     /// and after, in bytes.
     pub fn compact_file(path: &Path) -> Result<(u64, u64)> {
         let before = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        let mut db = handle::open_database(path)?;
+        let mut db = handle::open_database(path, None)?;
         let mut rounds = 0;
         // Each call moves pages towards the start; repeat until nothing moves.
         while db.compact().map_err(storage)? && rounds < 32 {

@@ -435,7 +435,7 @@ mod tests {
 
     fn open(dir: &std::path::Path, faults: FaultSwitch) -> Store {
         let tz = jiff::tz::TimeZone::UTC;
-        Store::open_with(&dir.join("s.redb"), tz, faults, 64).unwrap()
+        Store::open_with(&dir.join("s.redb"), tz, faults, 64, None).unwrap()
     }
 
     async fn campaign(store: &Store) {

@@ -176,6 +176,7 @@ mod tests {
             jiff::tz::TimeZone::UTC,
             FaultSwitch::default(),
             64,
+            None,
         )
         .unwrap();
         let now = jiff::Timestamp::now();
