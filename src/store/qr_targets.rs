@@ -123,20 +123,26 @@ fn read(bytes: Option<redb::AccessGuard<'_, &[u8]>>) -> Result<Vec<TargetChange>
     }
 }
 
-/// The current targets, as committed.
+/// The current targets, as committed: campaign -> placement -> target. Nested, so a scan
+/// looks its code up without building a key.
 #[derive(Default)]
-pub struct TargetCache(RwLock<HashMap<(String, String), Target>>);
+pub struct TargetCache(RwLock<HashMap<String, HashMap<String, Target>>>);
 
 impl TargetCache {
     pub fn new(current: HashMap<(String, String), Target>) -> TargetCache {
-        TargetCache(RwLock::new(current))
+        let cache = TargetCache::default();
+        for ((slug, variant), target) in current {
+            cache.put(&slug, &variant, target);
+        }
+        cache
     }
 
     pub fn get(&self, slug: &str, variant: &str) -> Target {
         self.0
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&(slug.to_owned(), variant.to_owned()))
+            .get(slug)
+            .and_then(|codes| codes.get(variant))
             .cloned()
             .unwrap_or(Target::Form)
     }
@@ -145,6 +151,8 @@ impl TargetCache {
         self.0
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .insert((slug.to_owned(), variant.to_owned()), target);
+            .entry(slug.to_owned())
+            .or_default()
+            .insert(variant.to_owned(), target);
     }
 }
