@@ -526,10 +526,7 @@ pub async fn save(state: &AppState, request: Request<Incoming>, id: &str) -> Res
 /// `POST /admin/destinations/{id}/test`: sends a test event and shows the answer on the
 /// destination's page (a redirect would have to carry the receiver's text in the URL).
 pub async fn test(state: &AppState, request: Request<Incoming>, id: &str) -> Result<Reply> {
-    let mut ui = Ui::new(&request, "destinations");
-    // The answer is shown at the test's address, which only takes posts: the other
-    // language is the destination's own page.
-    ui.switch_href = ui.switch_href.replacen("/test?", "?", 1);
+    let ui = Ui::new(&request, "destinations").answering_post("test");
     read_form(state, request).await?;
     let answer = destinations::test(&state.service, id).await?;
     let shown = destinations::get(&state.service, id).await?;

@@ -64,6 +64,13 @@ impl Ui {
         }
     }
 
+    /// For a page answered at a post-only address ending in `/{action}` (a test's answer,
+    /// a refused delete): its other language is the page of what was posted to.
+    pub fn answering_post(mut self, action: &str) -> Ui {
+        self.switch_href = self.switch_href.replacen(&format!("/{action}?"), "?", 1);
+        self
+    }
+
     /// `path` with this page's language kept.
     pub fn link(&self, path: &str) -> String {
         self.link_with(path, "")

@@ -337,10 +337,7 @@ pub async fn save(state: &AppState, request: Request<Incoming>, id: &str) -> Res
 /// `POST /admin/salespeople/{id}/delete`: to the list when deleted. Someone with leads is
 /// deactivated instead (the API's `409`): their page says so, in the API's words.
 pub async fn delete(state: &AppState, request: Request<Incoming>, id: &str) -> Result<Reply> {
-    let mut ui = Ui::new(&request, "salespeople");
-    // The notice is shown at the delete's address, which only takes posts: the other
-    // language is the person's own page.
-    ui.switch_href = ui.switch_href.replacen("/delete?", "?", 1);
+    let ui = Ui::new(&request, "salespeople").answering_post("delete");
     read_form(state, request).await?;
     match salespeople::delete(&state.service, id).await {
         Ok(()) => Ok(http::see_other(
