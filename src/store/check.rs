@@ -3,7 +3,7 @@
 //! touches and idempotency tokens. After a crash this is the proof that no transaction
 //! was half applied.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
 
@@ -28,6 +28,7 @@ pub fn check(txn: &ReadTransaction, tz: &jiff::tz::TimeZone) -> Result<Report> {
     let mut expected: BTreeMap<(String, u32, &'static str), u64> = BTreeMap::new();
     let mut ids = HashSet::new();
     let mut per_contact: HashMap<String, (u64, (jiff::Timestamp, u128))> = HashMap::new();
+    let mut assigned: BTreeSet<(u128, u128)> = BTreeSet::new();
     let leads = txn.open_table(tables::LEADS).map_err(storage)?;
     let by_campaign = txn.open_table(tables::LEADS_BY_CAMPAIGN).map_err(storage)?;
     let touches = txn.open_table(tables::TOUCHES).map_err(storage)?;
@@ -78,6 +79,9 @@ pub fn check(txn: &ReadTransaction, tz: &jiff::tz::TimeZone) -> Result<Report> {
                 .problems
                 .push(format!("lead {} has no touch for its contact", lead.id));
         }
+        if let Some(person) = lead.assigned_to {
+            assigned.insert((person.to_u128(), id));
+        }
         let seen = per_contact
             .entry(lead.contact.clone())
             .or_insert((0, (lead.received_at, id)));
@@ -113,7 +117,49 @@ pub fn check(txn: &ReadTransaction, tz: &jiff::tz::TimeZone) -> Result<Report> {
         }
     }
     check_placements(txn, &mut report)?;
+    check_assignees(txn, &assigned, &mut report)?;
     Ok(report)
+}
+
+/// Each salesperson's chunks list exactly the leads that name them, and keep the chunks'
+/// rules (see `assignee_index`): ids ascending, at most `CHUNK_IDS`, the key at or below
+/// the first id, ranges disjoint.
+fn check_assignees(
+    txn: &ReadTransaction,
+    assigned: &BTreeSet<(u128, u128)>,
+    report: &mut Report,
+) -> Result<()> {
+    let chunks = txn.open_table(tables::LEADS_BY_ASSIGNEE).map_err(storage)?;
+    let mut listed = BTreeSet::new();
+    let mut previous: Option<(u128, u128)> = None;
+    for entry in chunks.iter().map_err(storage)? {
+        let (key, value) = entry.map_err(storage)?;
+        let (person, chunk_key) = key.value();
+        let ids = super::assignee_index::decode(value.value());
+        let well_formed = !ids.is_empty()
+            && ids.len() <= super::assignee_index::CHUNK_IDS
+            && chunk_key <= ids[0]
+            && ids.windows(2).all(|pair| pair[0] < pair[1])
+            && previous.is_none_or(|(p, last)| p != person || last < chunk_key);
+        if !well_formed {
+            report.problems.push(format!(
+                "salesperson {person:x}'s lead chunk {chunk_key:x} breaks the chunks' rules"
+            ));
+        }
+        previous = ids.last().map(|&last| (person, last));
+        listed.extend(ids.into_iter().map(|id| (person, id)));
+    }
+    for (person, id) in assigned.difference(&listed) {
+        report.problems.push(format!(
+            "lead {id:x} is missing from salesperson {person:x}'s list"
+        ));
+    }
+    for (person, id) in listed.difference(assigned) {
+        report.problems.push(format!(
+            "salesperson {person:x}'s list names lead {id:x}, which is not theirs"
+        ));
+    }
+    Ok(())
 }
 
 /// The placements table lists exactly each campaign's declared variants, plus at most
@@ -404,6 +450,38 @@ mod tests {
         );
         assert!(
             problems.iter().any(|p| p.contains("\"gone\"")),
+            "{problems:?}"
+        );
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_salespersons_list_naming_a_lead_that_is_not_theirs_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb"), jiff::tz::TimeZone::UTC).unwrap();
+        let db = store.db.get().unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut chunks = txn.open_table(tables::LEADS_BY_ASSIGNEE).unwrap();
+            // Lead 9 does not exist; the second chunk also breaks the ascending rule.
+            chunks
+                .insert((1, 9), 9u128.to_be_bytes().as_slice())
+                .unwrap();
+            let unordered: Vec<u8> = [12u128, 11]
+                .iter()
+                .flat_map(|id| id.to_be_bytes())
+                .collect();
+            chunks.insert((1, 10), unordered.as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+        drop(db);
+        let problems = store.check_blocking().unwrap().problems;
+        assert!(
+            problems.iter().any(|p| p.contains("names lead 9,")),
+            "{problems:?}"
+        );
+        assert!(
+            problems.iter().any(|p| p.contains("chunk a breaks")),
             "{problems:?}"
         );
         store.close().await;

@@ -2,6 +2,7 @@
 //! commits in groups; reads run on tokio's blocking pool. Nothing here runs redb on an
 //! async worker thread, and nothing is acknowledged before its commit returns.
 
+mod assignee_index;
 mod check;
 pub mod destinations;
 mod follow_ups;

@@ -4,6 +4,7 @@
 
 use redb::{Table, WriteTransaction};
 
+use super::assignee_index::LeadsByAssignee;
 use super::storage;
 use super::tables;
 use crate::error::Result;
@@ -29,7 +30,8 @@ pub struct Tables<'txn> {
     pub destinations: Table<'txn, u128, &'static [u8]>,
     pub deliveries: Table<'txn, u128, &'static [u8]>,
     pub salespeople: Table<'txn, u128, &'static [u8]>,
-    pub leads_by_assignee: Table<'txn, (u128, u128), ()>,
+    /// Written per batch: `flush` before the commit.
+    pub leads_by_assignee: LeadsByAssignee<'txn>,
     pub round_robin: Table<'txn, &'static str, u128>,
     pub activities: Table<'txn, (u128, i64, u128), &'static [u8]>,
     pub follow_ups: Table<'txn, u128, i64>,
@@ -66,7 +68,9 @@ impl<'txn> Tables<'txn> {
             destinations: txn.open_table(tables::DESTINATIONS).map_err(storage)?,
             deliveries: txn.open_table(tables::DELIVERIES).map_err(storage)?,
             salespeople: txn.open_table(tables::SALESPEOPLE).map_err(storage)?,
-            leads_by_assignee: txn.open_table(tables::LEADS_BY_ASSIGNEE).map_err(storage)?,
+            leads_by_assignee: LeadsByAssignee::new(
+                txn.open_table(tables::LEADS_BY_ASSIGNEE).map_err(storage)?,
+            ),
             round_robin: txn.open_table(tables::ROUND_ROBIN).map_err(storage)?,
             activities: txn.open_table(tables::ACTIVITIES).map_err(storage)?,
             follow_ups: txn.open_table(tables::FOLLOW_UPS).map_err(storage)?,

@@ -92,20 +92,16 @@ pub fn leads(txn: &ReadTransaction, query: &LeadQuery) -> Result<(Vec<Lead>, boo
         // person's leads are far fewer than a campaign's, and `take` checks the campaign).
         (_, Some(Some(person))) => {
             let index = txn.open_table(tables::LEADS_BY_ASSIGNEE).map_err(storage)?;
-            let person = person.to_u128();
-            for entry in index
-                .range((person, lo)..=(person, hi))
-                .map_err(storage)?
-                .rev()
-            {
-                let (key, _) = entry.map_err(storage)?;
-                let id = key.value().1;
-                if let Some(bytes) = leads.get(id).map_err(storage)?
-                    && !take(bytes.value())?
-                {
-                    break;
-                }
-            }
+            super::assignee_index::each_lead_newest_first(
+                &index,
+                person.to_u128(),
+                lo,
+                hi,
+                |id| match leads.get(id).map_err(storage)? {
+                    Some(bytes) => take(bytes.value()),
+                    None => Ok(true),
+                },
+            )?;
         }
         (Some(slug), _) => {
             let index = txn.open_table(tables::LEADS_BY_CAMPAIGN).map_err(storage)?;

@@ -64,12 +64,7 @@ pub enum Removal {
 pub fn remove(t: &mut Tables<'_>, id: LeadId, now: jiff::Timestamp) -> Result<Removal> {
     let person = get(t, id)?.ok_or_else(|| unknown(id))?;
     let key = id.to_u128();
-    let has_leads = t
-        .leads_by_assignee
-        .range((key, 0)..=(key, u128::MAX))
-        .map_err(storage)?
-        .next()
-        .is_some();
+    let has_leads = t.leads_by_assignee.has_leads(key)?;
     if has_leads {
         let person = update(t, id, |p| {
             p.active = false;
@@ -94,11 +89,7 @@ pub fn lead_counts(
     let mut counts = std::collections::HashMap::new();
     for entry in people.iter().map_err(storage)? {
         let key = entry.map_err(storage)?.0.value();
-        let count = index
-            .range((key, 0)..=(key, u128::MAX))
-            .map_err(storage)?
-            .take(cap)
-            .count();
+        let count = super::assignee_index::count_leads(&index, key, cap)?;
         counts.insert(LeadId::from_u128(key), count);
     }
     Ok(counts)
@@ -203,20 +194,16 @@ impl PendingTurns {
 }
 
 /// Lists `lead` under its salesperson (if any), moving it off its previous
-/// salesperson's list. (The contact's record notes the salesperson too.)
-pub fn record(t: &mut Tables<'_>, lead: &Lead, previous: Option<LeadId>) -> Result<()> {
+/// salesperson's list, when the batch commits. (The contact's record notes the
+/// salesperson too.)
+pub fn record(t: &mut Tables<'_>, lead: &Lead, previous: Option<LeadId>) {
     let id = lead.id.to_u128();
     if let Some(previous) = previous {
-        t.leads_by_assignee
-            .remove((previous.to_u128(), id))
-            .map_err(storage)?;
+        t.leads_by_assignee.unlist(previous.to_u128(), id);
     }
     if let Some(person) = lead.assigned_to {
-        t.leads_by_assignee
-            .insert((person.to_u128(), id), ())
-            .map_err(storage)?;
+        t.leads_by_assignee.list(person.to_u128(), id);
     }
-    Ok(())
 }
 
 /// The salesperson's name, for a lead's JSON written in this transaction.

@@ -59,9 +59,14 @@ pub const DELIVERIES: TableDefinition<u128, &[u8]> = TableDefinition::new("deliv
 
 /// salesperson id -> Salesperson (postcard): the sales roster.
 pub const SALESPEOPLE: TableDefinition<u128, &[u8]> = TableDefinition::new("salespeople");
-/// (salesperson id, LeadId) -> (): a salesperson's leads (a salesperson with leads is
-/// deactivated, never deleted; the console filters by it).
-pub const LEADS_BY_ASSIGNEE: TableDefinition<(u128, u128), ()> =
+/// (salesperson id, chunk key) -> lead ids: a salesperson's leads, in chunks (see
+/// `assignee_index`). A salesperson with leads is deactivated, never deleted; the console
+/// filters by it.
+pub const LEADS_BY_ASSIGNEE: TableDefinition<(u128, u128), &[u8]> =
+    TableDefinition::new("leads_by_assignee_chunks");
+/// Read only to move it: (salesperson id, LeadId) -> (), one entry per lead, as the
+/// first builds with assignment kept a salesperson's leads.
+pub const LEADS_BY_ASSIGNEE_ENTRIES: TableDefinition<(u128, u128), ()> =
     TableDefinition::new("leads_by_assignee");
 /// Read only to move it: contact key -> (salesperson id, received_at ms of the contact's
 /// latest assigned lead). Contacts' records keep this now (`Contact::assignee`).

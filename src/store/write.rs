@@ -213,7 +213,47 @@ pub fn initialise(db: &Database, tz: &jiff::tz::TimeZone) -> Result<()> {
         txn.open_table(tables::QR_TARGETS).map_err(storage)?;
     }
     move_contact_assignees(&txn)?;
+    chunk_assignee_index(&txn)?;
     txn.commit().map_err(storage)
+}
+
+/// The first builds with assignment kept one index entry per lead; the entries move into
+/// chunks (`assignee_index`), and their table goes.
+fn chunk_assignee_index(txn: &redb::WriteTransaction) -> Result<()> {
+    let old_name = redb::TableHandle::name(&tables::LEADS_BY_ASSIGNEE_ENTRIES);
+    let exists = txn
+        .list_tables()
+        .map_err(storage)?
+        .any(|table| redb::TableHandle::name(&table) == old_name);
+    if !exists {
+        return Ok(());
+    }
+    {
+        let old = txn
+            .open_table(tables::LEADS_BY_ASSIGNEE_ENTRIES)
+            .map_err(storage)?;
+        let mut chunks = txn.open_table(tables::LEADS_BY_ASSIGNEE).map_err(storage)?;
+        let mut person = None;
+        let mut ids = Vec::new();
+        // Entries come in key order: one salesperson's leads, ascending, then the next's.
+        for entry in old.iter().map_err(storage)? {
+            let (owner, lead) = entry.map_err(storage)?.0.value();
+            if let Some(previous) = person
+                && previous != owner
+            {
+                super::assignee_index::write_all(&mut chunks, previous, &ids)?;
+                ids.clear();
+            }
+            person = Some(owner);
+            ids.push(lead);
+        }
+        if let Some(person) = person {
+            super::assignee_index::write_all(&mut chunks, person, &ids)?;
+        }
+    }
+    txn.delete_table(tables::LEADS_BY_ASSIGNEE_ENTRIES)
+        .map_err(storage)?;
+    Ok(())
 }
 
 /// A store written by the first build with assignment kept each contact's salesperson in
@@ -377,7 +417,7 @@ pub fn insert_lead(t: &mut Tables<'_>, ctx: &WriteContext, new: NewLead) -> Resu
     let contact = read_contact(t, lead.contact.as_str())?;
     let keeper = contact.as_ref().and_then(|c| c.assignee);
     lead.assigned_to = roster::choose(t, ctx, &lead, keeper, campaign.as_deref())?;
-    roster::record(t, &lead, None)?;
+    roster::record(t, &lead, None);
     follow_ups::set_deadline(t, &lead, campaign.and_then(|c| c.follow_up_hours))?;
     let id = lead.id.to_u128();
     let slug = lead.campaign.as_str();
@@ -819,7 +859,7 @@ pub fn update_lead(
     if lead.assigned_to != assigned_to {
         let previous = lead.assigned_to;
         lead.assigned_to = assigned_to;
-        roster::record(t, &lead, previous)?;
+        roster::record(t, &lead, previous);
         remember_assignee(t, &lead)?;
     }
     let record = encode_record(&lead, "lead")?;
@@ -1202,6 +1242,59 @@ mod tests {
             .collect();
         assert!(
             !names.contains(&"contact_assignees".to_owned()),
+            "{names:?}"
+        );
+    }
+
+    #[test]
+    fn a_salespersons_index_entries_move_into_chunks() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::create(dir.path().join("s.redb")).unwrap();
+        let tz = jiff::tz::TimeZone::UTC;
+        initialise(&db, &tz).unwrap();
+        // As the first builds with assignment left a store: one entry per lead.
+        let (first, second) = (LeadId::generate().to_u128(), LeadId::generate().to_u128());
+        let leads: Vec<u128> = (0..300).collect();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut entries = txn.open_table(tables::LEADS_BY_ASSIGNEE_ENTRIES).unwrap();
+            for &lead in &leads {
+                entries.insert((first, lead), ()).unwrap();
+            }
+            entries.insert((second, 7), ()).unwrap();
+        }
+        txn.commit().unwrap();
+
+        initialise(&db, &tz).unwrap();
+        let txn = redb::ReadableDatabase::begin_read(&db).unwrap();
+        let chunks = txn.open_table(tables::LEADS_BY_ASSIGNEE).unwrap();
+        let newest_first = |person| {
+            let mut ids = Vec::new();
+            super::super::assignee_index::each_lead_newest_first(
+                &chunks,
+                person,
+                0,
+                u128::MAX,
+                |id| {
+                    ids.push(id);
+                    Ok(true)
+                },
+            )
+            .unwrap();
+            ids
+        };
+        assert_eq!(
+            newest_first(first),
+            leads.iter().rev().copied().collect::<Vec<_>>()
+        );
+        assert_eq!(newest_first(second), vec![7]);
+        let names: Vec<String> = txn
+            .list_tables()
+            .unwrap()
+            .map(|t| redb::TableHandle::name(&t).to_owned())
+            .collect();
+        assert!(
+            !names.contains(&"leads_by_assignee".to_owned()),
             "{names:?}"
         );
     }

@@ -398,6 +398,10 @@ fn apply_batch(
         tracing::error!("round-robin update failed: {error}");
         return Err(applied);
     }
+    if let Err(error) = tables.leads_by_assignee.flush() {
+        tracing::error!("salespeople's lead lists update failed: {error}");
+        return Err(applied);
+    }
     Ok((applied, tables.events_appended))
 }
 

@@ -204,6 +204,9 @@ async fn reassignment_is_a_lead_update_and_shows_in_json_and_csv() {
         .admin_patch(&format!("/api/leads/{id}"), &json!({}))
         .await;
     assert_error(resp, 422, Some("status")).await;
+
+    // The salespeople's lead lists agree with the leads after all that.
+    assert_eq!(app.stop_and_check().await, Vec::<String>::new());
 }
 
 #[tokio::test]

@@ -132,6 +132,18 @@ impl TestApp {
         _dir
     }
 
+    /// Stops the server and runs `leadgate check`'s verification on its store: the
+    /// problems found (none for a consistent store).
+    pub async fn stop_and_check(self) -> Vec<String> {
+        let dir = self.stop().await;
+        let config = Config::for_data_dir(dir.path());
+        let store = leadgate::store::Store::open(&config.store_path(), config.tz.clone())
+            .expect("reopen the store");
+        let report = store.check_blocking().expect("check the store");
+        store.close_blocking();
+        report.problems
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
