@@ -10,6 +10,7 @@ use hyper::{Method, Request, StatusCode};
 use subtle::ConstantTimeEq;
 
 use crate::admin::{self, Upload};
+use crate::audit;
 use crate::error::{Error, ErrorKind, Result};
 use crate::handlers;
 use crate::http::{self, Reply};
@@ -143,9 +144,11 @@ async fn route(
     let protected = ["/api", "/admin"]
         .iter()
         .any(|prefix| path == *prefix || path.starts_with(&format!("{prefix}/")));
-    if protected {
-        authorise(state, &request)?;
-    }
+    let credential = if protected {
+        Some(authorise(state, &request)?)
+    } else {
+        None
+    };
     let matched = matched.ok_or_else(not_found)?;
     let method = request.method().clone();
     if method == Method::OPTIONS && matched.entry.route == Route::Form {
@@ -179,8 +182,36 @@ async fn route(
         admin::csrf::check_origin(state, &request)?;
     }
     matched.entry.check_query(request.uri().query())?;
+    if let Some(credential) = credential.filter(|_| changes) {
+        let client = request
+            .extensions()
+            .get::<http::ClientAddr>()
+            .map_or_else(String::new, |addr| addr.0.to_string());
+        let entry = audit::Entry::new(
+            state.service.clock.now(),
+            client,
+            &credential,
+            audit::action(
+                matched.entry.route,
+                routes::verb(&method),
+                matched.entry.metric,
+            ),
+            matched.params.join("/"),
+        );
+        return audit::within(entry, dispatch(state, request, &matched, &method)).await;
+    }
+    dispatch(state, request, &matched, &method).await
+}
+
+/// Hands the request to its handler.
+async fn dispatch(
+    state: &AppState,
+    request: Request<Incoming>,
+    matched: &routes::Matched,
+    method: &Method,
+) -> Result<Reply> {
     let p: Vec<&str> = matched.params.iter().map(String::as_str).collect();
-    match (matched.entry.route, routes::verb(&method)) {
+    match (matched.entry.route, routes::verb(method)) {
         (Route::Healthz, "GET") => Ok(health(state).await),
         (Route::Metrics, "GET") => Ok(metrics(state, &request).await),
         (Route::Form, "GET") => handlers::forms::show(state, request, p[0]).await,
@@ -243,6 +274,8 @@ async fn route(
             handlers::roi::xlsx(state, request, report::Lang::Fields).await
         }
         (Route::ApiReplication, "GET") => handlers::replication::status(state).await,
+        (Route::ApiAudit, "GET") => handlers::audit::list(state, request).await,
+        (Route::AdminAudit, "GET") => admin::audit::list(state, request).await,
         (Route::ApiOpenapi, "GET") => Ok(crate::openapi::reply(&state.public_url)),
         (Route::AdminOverview, "GET") => admin::overview::page(state, request).await,
         (Route::AdminRoiCsv, "GET") => handlers::roi::csv(state, request, report::Lang::Zh).await,
@@ -357,8 +390,9 @@ fn method_not_allowed(allowed: &[&str]) -> Error {
 }
 
 /// Checks the admin token in constant time against the stored hash. The API takes it as
-/// `Bearer <token>`; browsers on `/admin` send it as the password of HTTP Basic.
-fn authorise(state: &AppState, request: &Request<Incoming>) -> Result<()> {
+/// `Bearer <token>`; browsers on `/admin` send it as the password of HTTP Basic. Says which
+/// way it came, for the audit log.
+fn authorise(state: &AppState, request: &Request<Incoming>) -> Result<audit::Credential> {
     let browser = request.uri().path().starts_with("/admin");
     let unauthorised = || {
         let message = if browser {
@@ -382,8 +416,8 @@ fn authorise(state: &AppState, request: &Request<Incoming>) -> Result<()> {
         .and_then(|v| v.to_str().ok())
         .ok_or_else(unauthorised)?;
     let (scheme, credentials) = value.trim().split_once(' ').ok_or_else(unauthorised)?;
-    let token = if scheme.eq_ignore_ascii_case("bearer") {
-        credentials.trim().to_owned()
+    let (token, credential) = if scheme.eq_ignore_ascii_case("bearer") {
+        (credentials.trim().to_owned(), audit::Credential::Bearer)
     } else if scheme.eq_ignore_ascii_case("basic") {
         use base64::Engine as _;
         let decoded = base64::engine::general_purpose::STANDARD
@@ -391,14 +425,19 @@ fn authorise(state: &AppState, request: &Request<Incoming>) -> Result<()> {
             .map_err(|_| unauthorised())?;
         let text = String::from_utf8(decoded).map_err(|_| unauthorised())?;
         text.split_once(':')
-            .map(|(_, password)| password.to_owned())
+            .map(|(user, password)| {
+                (
+                    password.to_owned(),
+                    audit::Credential::Basic(user.to_owned()),
+                )
+            })
             .ok_or_else(unauthorised)?
     } else {
         return Err(unauthorised());
     };
     let presented = hash_token(&token);
     if bool::from(presented.ct_eq(&state.admin_token_hash)) {
-        Ok(())
+        Ok(credential)
     } else {
         Err(unauthorised())
     }

@@ -40,6 +40,7 @@ pub mod activity;
 pub mod admin;
 pub mod app;
 pub mod attribution;
+pub mod audit;
 pub mod campaign;
 pub mod clock;
 pub mod columns;

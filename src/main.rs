@@ -359,10 +359,19 @@ fn reset_token(args: StoreArgs) -> anyhow::Result<()> {
             .await?
             .map_err(|e| anyhow!(e))?;
         let token = leadgate::generate_admin_token().map_err(|e| anyhow!(e))?;
-        store
-            .set_admin_token_hash(leadgate::state::hash_token(&token))
-            .await
-            .map_err(|e| anyhow!(e))?;
+        let entry = leadgate::audit::Entry::new(
+            jiff::Timestamp::now(),
+            "local".into(),
+            &leadgate::audit::Credential::CommandLine,
+            "token.reset",
+            String::new(),
+        );
+        leadgate::audit::within(
+            entry,
+            store.set_admin_token_hash(leadgate::state::hash_token(&token)),
+        )
+        .await
+        .map_err(|e| anyhow!(e))?;
         store.close().await;
         println!("{token}");
         eprintln!(

@@ -47,6 +47,7 @@ pub enum Route {
     ApiRoiXlsx,
     ApiOpenapi,
     ApiReplication,
+    ApiAudit,
     AdminOverview,
     AdminRoiCsv,
     AdminRoiXlsx,
@@ -74,6 +75,7 @@ pub enum Route {
     AdminSchedules,
     AdminScheduleRun,
     AdminScheduleDelete,
+    AdminAudit,
 }
 
 /// A route's path pattern (as in the OpenAPI document), the methods it takes (HEAD is
@@ -374,6 +376,13 @@ pub const TABLE: &[Entry] = &[
         Query::Strict(&[]),
     ),
     entry(
+        Route::ApiAudit,
+        "/api/audit",
+        &["GET"],
+        "api_audit",
+        Query::Strict(&["since", "limit"]),
+    ),
+    entry(
         Route::ApiOpenapi,
         "/api/openapi.json",
         &["GET"],
@@ -560,6 +569,13 @@ pub const TABLE: &[Entry] = &[
         "/admin/schedules",
         &["GET", "POST"],
         "admin_schedules",
+        Query::Lenient,
+    ),
+    entry(
+        Route::AdminAudit,
+        "/admin/audit",
+        &["GET"],
+        "admin_audit",
         Query::Lenient,
     ),
     entry(

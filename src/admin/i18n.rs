@@ -233,6 +233,16 @@ messages! {
     follow_up_columns: "只看跟进列", "Follow-up columns";
     schedules: "定时报表", "Scheduled reports";
     nav_schedules: "报表", "Reports";
+    nav_audit: "审计", "Audit";
+    audit_log: "审计日志", "Audit log";
+    audit_help: "用管理员令牌（API 或本后台）所做的每项更改都记在这里，最新的在前；不含线索的个人信息。时间为报表时区：", "Every change made with the admin token (API or this console) is recorded here, newest first, without any lead's personal data. Times are in the reporting time zone: ";
+    no_audit: "还没有任何更改记录。", "No changes recorded yet.";
+    audit_more: "只显示最近 200 条；更早的记录请用 GET /api/audit?since=… 读取。", "Only the latest 200 are shown; read older ones with GET /api/audit?since=….";
+    audit_time: "时间", "Time";
+    audit_action: "操作", "Action";
+    audit_target: "对象", "Target";
+    audit_credential: "凭据", "Credential";
+    audit_client: "来源地址", "Client address";
     add_schedule: "添加定时报表", "Add a scheduled report";
     no_schedules: "还没有定时报表。在下方添加后，ROI 报表会按时发到所选的推送目标（如销售群机器人）。", "No scheduled reports yet. Add one below and the ROI report reaches the chosen destination (a sales group's robot, say) on time.";
     schedule_needs_destination: "还没有推送目标：请先在“推送”页添加销售群机器人或 Webhook，再回来设置定时报表。", "No destinations yet: add a sales group's robot or a webhook on the Destinations page first, then come back here.";

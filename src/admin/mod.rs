@@ -2,6 +2,7 @@
 //! external assets), Chinese by default and English with `?lang=en`. The pages call the
 //! same domain code as the JSON API, so both show the same numbers and the same errors.
 
+pub mod audit;
 pub mod campaigns;
 pub mod charts;
 pub mod csrf;

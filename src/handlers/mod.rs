@@ -1,6 +1,7 @@
 //! The JSON API and the public pages: one file per area, each an adapter that reads the
 //! request, calls the service layer and writes the response. Thin on purpose.
 
+pub mod audit;
 pub mod calls;
 pub mod campaigns;
 pub mod conversions;

@@ -46,6 +46,7 @@ pub async fn by_tracking_number(service: &Service, number: &Phone) -> Result<Opt
 pub async fn create(service: &Service, changes: &Changes) -> Result<Campaign> {
     super::salespeople::check_assign_rule(service, changes)?;
     let campaign = Campaign::create(changes, &service.forms, jiff::Timestamp::now())?;
+    crate::audit::name_target(&campaign.slug);
     service.store.create_campaign(campaign).await
 }
 
@@ -83,6 +84,7 @@ pub async fn add_cost(
     entry: &Changes,
 ) -> Result<CostEntry> {
     let entry = CostEntry::from_json(entry, campaign, jiff::Timestamp::now())?;
+    crate::audit::name_target(format_args!("{}/{}", campaign.slug, entry.id));
     service
         .store
         .add_cost(campaign.slug.clone(), entry, campaign.currency)

@@ -15,6 +15,7 @@ pub async fn record(
     input: ConversionInput,
     now: jiff::Timestamp,
 ) -> Result<(Conversion, Upsert)> {
+    crate::audit::name_target(&input.id);
     service.store.upsert_conversion(input, now).await
 }
 

@@ -55,6 +55,7 @@ pub async fn create(service: &Service, changes: &Changes) -> Result<Shown> {
     let destination =
         Destination::create(changes, campaign_exists(service), jiff::Timestamp::now())?;
     check_address(service, &destination.url).await?;
+    crate::audit::name_target(destination.id);
     let cursor = service
         .store
         .create_destination(destination.clone())

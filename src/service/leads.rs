@@ -127,6 +127,7 @@ pub async fn add_activity(
 ) -> Result<Activity> {
     let lead = get(service, id).await?;
     let activity = Activity::create(body, lead.id, lead.received_at, jiff::Timestamp::now())?;
+    crate::audit::name_target(format_args!("{}/{}", lead.id, activity.id));
     service.store.add_activity(activity).await
 }
 
@@ -280,7 +281,12 @@ fn assignee_filter(text: &str) -> Result<Option<LeadId>> {
 
 /// A `since`/`until` bound in Unix milliseconds: an RFC 3339 timestamp, or a date in the
 /// reporting zone (its first millisecond, or its last for `until`).
-fn time_bound(text: &str, field: &str, tz: &jiff::tz::TimeZone, end_of_day: bool) -> Result<u64> {
+pub(crate) fn time_bound(
+    text: &str,
+    field: &str,
+    tz: &jiff::tz::TimeZone,
+    end_of_day: bool,
+) -> Result<u64> {
     let bad = || {
         Error::invalid(
             field,

@@ -20,6 +20,7 @@ fn unknown(text: &str) -> Error {
 
 pub async fn create(service: &Service, changes: &Changes) -> Result<Salesperson> {
     let person = Salesperson::create(changes, jiff::Timestamp::now())?;
+    crate::audit::name_target(person.id);
     service.store.create_salesperson(person).await
 }
 

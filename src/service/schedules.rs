@@ -33,6 +33,7 @@ pub async fn create(service: &Service, changes: &Changes) -> Result<Schedule> {
         |id| destinations.contains(&id),
         service.clock.now(),
     )?;
+    crate::audit::name_target(schedule.id);
     service.store.create_schedule(schedule).await
 }
 

@@ -3,6 +3,7 @@
 //! async worker thread, and nothing is acknowledged before its commit returns.
 
 mod assignee_index;
+pub mod audit_log;
 mod check;
 pub mod destinations;
 mod follow_ups;
@@ -318,6 +319,16 @@ impl Store {
         variant: String,
     ) -> Result<Vec<qr_targets::TargetChange>> {
         self.read(move |txn| qr_targets::history(txn, slug.as_str(), &variant))
+            .await
+    }
+
+    /// Audit log entries, and whether more follow.
+    pub async fn audit_entries(
+        &self,
+        order: audit_log::Order,
+        limit: usize,
+    ) -> Result<(Vec<crate::audit::Entry>, bool)> {
+        self.read(move |txn| audit_log::entries(txn, order, limit))
             .await
     }
 

@@ -39,6 +39,7 @@ pub struct Tables<'txn> {
     pub deadlines: Table<'txn, (i64, u128), ()>,
     pub report_schedules: Table<'txn, u128, &'static [u8]>,
     pub qr_targets: Table<'txn, (&'static str, &'static str), &'static [u8]>,
+    pub audit_log: Table<'txn, (i64, u128), &'static [u8]>,
     /// Set when a job of this batch appended an outbox event: after the commit, the
     /// relays are woken.
     pub events_appended: bool,
@@ -78,6 +79,7 @@ impl<'txn> Tables<'txn> {
             deadlines: txn.open_table(tables::DEADLINES).map_err(storage)?,
             report_schedules: txn.open_table(tables::REPORT_SCHEDULES).map_err(storage)?,
             qr_targets: txn.open_table(tables::QR_TARGETS).map_err(storage)?,
+            audit_log: txn.open_table(tables::AUDIT_LOG).map_err(storage)?,
             events_appended: false,
         })
     }

@@ -79,6 +79,8 @@ pub const REPORT_SCHEDULES: TableDefinition<u128, &[u8]> = TableDefinition::new(
 /// (slug, placement) -> JSON `[{"target", "since"}]`: where a printed code has pointed,
 /// oldest first; absent while it goes to its campaign's form.
 pub const QR_TARGETS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("qr_targets");
+/// (at ms, entry id) -> audit Entry (JSON): every admin change, in time order.
+pub const AUDIT_LOG: TableDefinition<(i64, u128), &[u8]> = TableDefinition::new("audit_log");
 
 /// (LeadId, at ms, activity id) -> Activity (postcard): a lead's follow-ups in time order.
 pub const ACTIVITIES: TableDefinition<(u128, i64, u128), &[u8]> =

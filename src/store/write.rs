@@ -211,6 +211,7 @@ pub fn initialise(db: &Database, tz: &jiff::tz::TimeZone) -> Result<()> {
         txn.open_table(tables::DEADLINES).map_err(storage)?;
         txn.open_table(tables::REPORT_SCHEDULES).map_err(storage)?;
         txn.open_table(tables::QR_TARGETS).map_err(storage)?;
+        txn.open_table(tables::AUDIT_LOG).map_err(storage)?;
     }
     move_contact_assignees(&txn)?;
     chunk_assignee_index(&txn)?;

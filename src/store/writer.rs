@@ -180,8 +180,16 @@ impl WriterHandle {
         C: FnOnce(&T) + Send + 'static,
     {
         let (reply, answer) = oneshot::channel::<Result<T>>();
+        // Asked here, in the request's task: an audited change's first write records it.
+        let audit = crate::audit::current();
         let job: Job = Box::new(move |tables, ctx| {
-            let outcome = apply(tables, ctx);
+            let mut outcome = apply(tables, ctx);
+            if outcome.is_ok()
+                && let Some(entry) = audit.as_ref().and_then(|scope| scope.take())
+                && let Err(error) = super::audit_log::append(tables, &entry)
+            {
+                outcome = Err(error);
+            }
             // A storage failure, or a stored record that cannot be read, may strike after
             // the job has written part of its rows: the whole batch must roll back.
             let storage_failed = matches!(&outcome, Err(e) if matches!(e.kind, ErrorKind::Unavailable | ErrorKind::Internal));

@@ -5,6 +5,7 @@ mod helpers;
 mod postgres;
 
 mod assignment;
+mod audit;
 mod browser;
 mod calls;
 mod campaigns;

@@ -505,7 +505,40 @@ async fn a_generated_admin_token_is_printed_once_and_kept_as_a_hash() {
         !restarted.guard.stderr().contains(&token),
         "printed only on the first start"
     );
-    assert_eq!(campaigns(restarted.base.clone(), token).await, 200);
+    assert_eq!(campaigns(restarted.base.clone(), token.clone()).await, 200);
+    drop(restarted);
+
+    // `reset-token` on the stopped server: a new token, the old one refused, and the
+    // reset in the audit log.
+    let output = Command::new(env!("CARGO_BIN_EXE_leadgate"))
+        .args(["reset-token", "--data"])
+        .arg(dir.path())
+        .env_remove("LEADGATE_ADMIN_TOKEN")
+        .output()
+        .expect("run leadgate reset-token");
+    assert!(output.status.success(), "{output:?}");
+    let new_token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    assert!(new_token.starts_with("lg_") && new_token != token);
+    let mut cmd = serve_command(dir.path());
+    cmd.env_remove("LEADGATE_ADMIN_TOKEN");
+    let reset = start_server_from(cmd);
+    assert_eq!(campaigns(reset.base.clone(), token).await, 401);
+    assert_eq!(campaigns(reset.base.clone(), new_token.clone()).await, 200);
+    let log: serde_json::Value = http
+        .get(format!("{}/api/audit", reset.base))
+        .bearer_auth(&new_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let entry = &log["entries"][0];
+    assert_eq!(
+        (&entry["action"], &entry["credential"]),
+        (&serde_json::json!("token.reset"), &serde_json::json!("cli")),
+        "{log}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
