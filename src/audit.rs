@@ -64,7 +64,8 @@ impl Entry {
     ) -> Entry {
         Entry {
             id: LeadId::generate(),
-            at,
+            // Milliseconds, like every other time the API gives.
+            at: jiff::Timestamp::from_millisecond(at.as_millisecond()).unwrap_or(at),
             client,
             credential: credential.label(),
             action: action.to_owned(),
