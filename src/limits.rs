@@ -327,6 +327,26 @@ mod tests {
     }
 
     #[test]
+    fn the_default_ceiling_lets_a_livestreams_flash_through() {
+        // 5,000 viewers post within the same second after "scan now", each from their own
+        // phone, five seconds running: the box stores that (README, "Performance"), so the
+        // defaults refuse none of it.
+        let (limits, clock) = on_fake_clock(
+            limit(crate::config::DEFAULT_RATE_LIMIT),
+            limit(crate::config::DEFAULT_GLOBAL_RATE_LIMIT),
+        );
+        for second in 0..5u32 {
+            for viewer in 0..5_000u32 {
+                let address = std::net::IpAddr::from(std::net::Ipv4Addr::from(
+                    0x0A00_0000 + second * 5_000 + viewer,
+                ));
+                assert!(limits.check(address, None).is_ok(), "second {second}");
+            }
+            clock.advance(Duration::from_secs(1));
+        }
+    }
+
+    #[test]
     fn forwarded_for_is_believed_only_from_trusted_proxies() {
         let limits = Limits::new(None, None, parse_ip_list("10.0.0.0/8, ::1").unwrap());
         assert_eq!(

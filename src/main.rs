@@ -127,7 +127,7 @@ struct ServeArgs {
     /// Directory of form definitions [default: ./forms if present, else the built-in forms].
     #[arg(long, env = "LEADGATE_FORMS")]
     forms: Option<PathBuf>,
-    /// Ceiling over all rate-limited requests together, like 3000/1s, or off [default: 3000/1s].
+    /// Ceiling over all rate-limited requests together, like 50000/1s, or off [default: 50000/1s].
     #[arg(long, env = "LEADGATE_GLOBAL_RATE_LIMIT")]
     global_rate_limit: Option<String>,
     /// Proxies whose X-Forwarded-For is believed: addresses or ranges, comma-separated.
