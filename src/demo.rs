@@ -807,57 +807,118 @@ pub async fn generate(
         campaigns.insert(slug.clone(), campaign);
         slugs.push(slug);
     }
+    // Drawn contact by contact (the same store every run), then written in the order
+    // the leads were received, as a live store fills: lead ids follow the time received,
+    // so written in draw order (contacts spread over the whole year) every batch would
+    // split B-tree pages all over the leads table, and the store came out at ~1,000 bytes
+    // per lead instead of ~500.
     let mut random = Sequence(0x9e37_79b9_7f4a_7c15);
-    let (mut written, mut conversion_rows, mut contact) = (0_usize, 0_usize, 0_u64);
-    let mut rows = Vec::with_capacity(SCALE_BATCH);
-    let mut conversions = Vec::new();
-    while written < leads {
+    let (mut drawn, mut contact) = (0_usize, 0_u64);
+    let mut touches = Vec::with_capacity(leads);
+    let mut outcomes = Vec::new();
+    while drawn < leads {
         contact += 1;
-        let phone = format!("13{:09}", contact);
-        let touches = (1 + random.below(4) as usize).min(leads - written);
+        let count = (1 + random.below(4) as usize).min(leads - drawn);
         let mut at = until
             - jiff::SignedDuration::from_mins(
                 random.below(SCALE_DAYS as u64 * 24 * 60) as i64 + 60 * 24 * 10,
             );
-        for _ in 0..touches {
-            let slug = &slugs[random.below(SCALE_CAMPAIGNS as u64) as usize];
-            let mut row = lead_row(
-                slug,
-                &at.to_string(),
-                &phone,
-                "规模客户",
-                if random.below(5) == 0 { "mql" } else { "new" },
-            );
-            row.extend([
-                ("utm_source", "baidu"),
-                ("utm_medium", "cpc"),
-                ("utm_campaign", slug.as_str()),
-                ("company", "上海某某自动化设备有限公司"),
-            ]);
-            rows.push(row);
+        for _ in 0..count {
+            touches.push(ScaleTouch {
+                at,
+                contact,
+                campaign: random.below(SCALE_CAMPAIGNS as u64) as u16,
+                mql: random.below(5) == 0,
+            });
             at += jiff::SignedDuration::from_mins(random.below(60 * 24 * 3) as i64 + 1);
         }
-        written += touches;
+        drawn += count;
         if random.below(10) == 0 {
-            let id = format!("SCALE-{contact}");
-            conversions.push(conversion(&id, &phone, "deal", None, &at.to_string()));
-            if random.below(2) == 0 {
-                let won = (at + jiff::SignedDuration::from_hours(24 * 7)).min(until);
-                conversions.push(conversion(
-                    &id,
-                    &phone,
-                    "won",
-                    Some(&format!("{}", 1_000 + random.below(99_000))),
-                    &won.to_string(),
-                ));
-            }
+            let won = (random.below(2) == 0).then(|| {
+                (
+                    (at + jiff::SignedDuration::from_hours(24 * 7)).min(until),
+                    1_000 + random.below(99_000),
+                )
+            });
+            outcomes.push(ScaleOutcome {
+                contact,
+                deal_at: at,
+                won,
+            });
         }
-        if rows.len() >= SCALE_BATCH || written >= leads {
+    }
+    touches.sort_by_key(|touch| touch.at);
+    let mut rows = Vec::with_capacity(SCALE_BATCH);
+    for touch in &touches {
+        let slug = &slugs[touch.campaign as usize];
+        let mut row = lead_row(
+            slug,
+            &touch.at.to_string(),
+            &scale_phone(touch.contact),
+            "规模客户",
+            if touch.mql { "mql" } else { "new" },
+        );
+        row.extend([
+            ("utm_source", "baidu"),
+            ("utm_medium", "cpc"),
+            ("utm_campaign", slug.as_str()),
+            ("company", "上海某某自动化设备有限公司"),
+        ]);
+        rows.push(row);
+        if rows.len() >= SCALE_BATCH {
             flush_leads(store, &campaigns, forms, &mut rows, now).await?;
+        }
+    }
+    flush_leads(store, &campaigns, forms, &mut rows, now).await?;
+    // The CRM's records come after the leads they match.
+    let mut conversion_rows = 0;
+    let mut conversions = Vec::new();
+    for outcome in &outcomes {
+        let (id, phone) = (
+            format!("SCALE-{}", outcome.contact),
+            scale_phone(outcome.contact),
+        );
+        conversions.push(conversion(
+            &id,
+            &phone,
+            "deal",
+            None,
+            &outcome.deal_at.to_string(),
+        ));
+        if let Some((won_at, amount)) = outcome.won {
+            conversions.push(conversion(
+                &id,
+                &phone,
+                "won",
+                Some(&amount.to_string()),
+                &won_at.to_string(),
+            ));
+        }
+        if conversions.len() >= SCALE_BATCH {
             conversion_rows += flush_conversions(store, &mut conversions, now).await?;
         }
     }
-    Ok((written, conversion_rows))
+    conversion_rows += flush_conversions(store, &mut conversions, now).await?;
+    Ok((touches.len(), conversion_rows))
+}
+
+/// One generated lead, before it is written: 32 bytes, so a million fit in memory.
+struct ScaleTouch {
+    at: jiff::Timestamp,
+    contact: u64,
+    campaign: u16,
+    mql: bool,
+}
+
+/// A generated contact's deal, and its won order (when, how much) if it won.
+struct ScaleOutcome {
+    contact: u64,
+    deal_at: jiff::Timestamp,
+    won: Option<(jiff::Timestamp, u64)>,
+}
+
+fn scale_phone(contact: u64) -> String {
+    format!("13{contact:09}")
 }
 
 async fn flush_leads(

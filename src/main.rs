@@ -472,16 +472,31 @@ fn demo(args: DemoArgs) -> anyhow::Result<()> {
         let generated = leadgate::demo::generate(&store, &forms, args.scale, jiff::Timestamp::now()).await;
         store.close().await;
         let (leads, conversions) = generated.map_err(|e| anyhow!(e))?;
-        let bytes = std::fs::metadata(config.store_path()).map(|m| m.len()).unwrap_or(0);
+        let (length, on_disk) = store_size(&config.store_path());
         eprintln!(
-            "generated {leads} leads and {conversions} conversion records over {} campaigns in {:.1} s; store {} MB, {} bytes per lead",
+            "generated {leads} leads and {conversions} conversion records over {} campaigns in {:.1} s; store {} MB on disk ({} bytes per lead), file length {} MB",
             leadgate::demo::SCALE_CAMPAIGNS,
             started.elapsed().as_secs_f64(),
-            bytes / 1_000_000,
-            bytes / leads.max(1) as u64
+            on_disk / 1_000_000,
+            on_disk / leads.max(1) as u64,
+            length / 1_000_000,
         );
         Ok(())
     })
+}
+
+/// The store file's length and the bytes it takes on disk. redb grows its file ahead of
+/// need (doubling, up to 4 GiB) without writing the new part, so the length overstates
+/// what the store uses; the disk holds only the pages written.
+fn store_size(path: &std::path::Path) -> (u64, u64) {
+    let Ok(metadata) = std::fs::metadata(path) else {
+        return (0, 0);
+    };
+    #[cfg(unix)]
+    let on_disk = std::os::unix::fs::MetadataExt::blocks(&metadata) * 512;
+    #[cfg(not(unix))]
+    let on_disk = metadata.len();
+    (metadata.len(), on_disk.min(metadata.len()))
 }
 
 fn compact(args: StoreArgs) -> anyhow::Result<()> {
