@@ -216,6 +216,8 @@ async fn route(
             handlers::conversions::import(state, request).await
         }
         (Route::ApiConversion, "GET") => handlers::conversions::get(state, p[0]).await,
+        (Route::ApiErasures, "GET") => handlers::erasures::list(state).await,
+        (Route::ApiErasures, "POST") => handlers::erasures::create(state, request).await,
         (Route::ApiSalespeople, "GET") => handlers::salespeople::list(state).await,
         (Route::ApiSalespeople, "POST") => handlers::salespeople::create(state, request).await,
         (Route::ApiSalesperson, "GET") => handlers::salespeople::get(state, p[0]).await,

@@ -33,6 +33,7 @@ pub enum Route {
     ApiConversions,
     ApiConversionsImport,
     ApiConversion,
+    ApiErasures,
     ApiSalespeople,
     ApiSalesperson,
     ApiDestinations,
@@ -280,6 +281,13 @@ pub const TABLE: &[Entry] = &[
         "/api/conversions/{id}",
         &["GET"],
         "api_conversion",
+        Query::Strict(&[]),
+    ),
+    entry(
+        Route::ApiErasures,
+        "/api/erasures",
+        &["GET", "POST"],
+        "api_erasures",
         Query::Strict(&[]),
     ),
     entry(

@@ -4,6 +4,7 @@
 
 mod check;
 pub mod destinations;
+pub mod erasure;
 mod follow_ups;
 mod handle;
 mod journeys;
@@ -388,6 +389,67 @@ impl Store {
                 move |c| cache.put(c),
             )
             .await
+    }
+
+    // ---- erasure (see `erasure`) -------------------------------------------------
+
+    /// Erases the person a phone (E.164) or an e-mail names, in one transaction: their
+    /// leads and contact go, the counters and the journeys the reports credit stay under
+    /// an anonymous key. `unknown_contact` (404) if nothing of them is stored.
+    pub async fn erase(
+        &self,
+        person: erasure::Person,
+        now: jiff::Timestamp,
+    ) -> Result<erasure::Receipt> {
+        let receipt = self
+            .writer
+            .run(move |t, _| {
+                let keys = match &person {
+                    erasure::Person::Phone(phone) => vec![phone.clone()],
+                    erasure::Person::Email(email) => erasure::contacts_of_email(t, email)?,
+                };
+                erasure::erase_contacts(t, &keys, erasure::Reason::Request, now)
+            })
+            .await;
+        self.erased();
+        receipt
+    }
+
+    /// Erases the leads received before `cutoff` (the retention rule), in transactions of
+    /// at most `RETENTION_BATCH` leads. Returns the receipts.
+    pub async fn erase_older_than(
+        &self,
+        cutoff: jiff::Timestamp,
+        now: jiff::Timestamp,
+    ) -> Result<Vec<erasure::Receipt>> {
+        let mut all = Vec::new();
+        loop {
+            let receipts = self
+                .writer
+                .run(move |t, _| erasure::erase_older_than(t, cutoff, RETENTION_BATCH, now))
+                .await;
+            self.erased();
+            let receipts = receipts?;
+            if receipts.is_empty() {
+                return Ok(all);
+            }
+            all.extend(receipts);
+        }
+    }
+
+    /// After an erasure's commit: the kept journeys named the contact.
+    fn erased(&self) {
+        self.journeys.changed();
+    }
+
+    /// Every erasure receipt, oldest first.
+    pub async fn erasures(&self) -> Result<Vec<erasure::Receipt>> {
+        self.read(erasure::receipts).await
+    }
+
+    /// Whether `id` names a lead that was erased (it answers 410).
+    pub async fn is_erased(&self, id: LeadId) -> Result<bool> {
+        self.read(move |txn| erasure::is_erased(txn, id)).await
     }
 
     // ---- outbox (see `outbox`) ----------------------------------------------------
@@ -916,6 +978,9 @@ impl CampaignCache {
             .insert(campaign.slug.to_string(), Arc::new(campaign.clone()));
     }
 }
+
+/// Leads one retention transaction erases at most: the writer's other jobs wait for it.
+const RETENTION_BATCH: usize = 2_000;
 
 /// Headroom a health probe asks for: a megabyte, more than a batch of the largest form
 /// posts needs.

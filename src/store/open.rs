@@ -37,6 +37,8 @@ pub struct Tables<'txn> {
     pub deadlines: Table<'txn, (i64, u128), ()>,
     pub report_schedules: Table<'txn, u128, &'static [u8]>,
     pub qr_targets: Table<'txn, (&'static str, &'static str), &'static [u8]>,
+    pub erased_leads: Table<'txn, u128, &'static [u8]>,
+    pub erasures: Table<'txn, u128, &'static [u8]>,
     /// Set when a job of this batch appended an outbox event: after the commit, the
     /// relays are woken.
     pub events_appended: bool,
@@ -74,6 +76,8 @@ impl<'txn> Tables<'txn> {
             deadlines: txn.open_table(tables::DEADLINES).map_err(storage)?,
             report_schedules: txn.open_table(tables::REPORT_SCHEDULES).map_err(storage)?,
             qr_targets: txn.open_table(tables::QR_TARGETS).map_err(storage)?,
+            erased_leads: txn.open_table(tables::ERASED_LEADS).map_err(storage)?,
+            erasures: txn.open_table(tables::ERASURES).map_err(storage)?,
             events_appended: false,
         })
     }

@@ -1,0 +1,288 @@
+//! "Privacy and backups": erasure at a person's request leaves nothing of them in the API,
+//! the exports, the console or the data directory, and changes no report.
+
+use serde_json::{Value, json};
+
+use crate::console::page;
+use crate::helpers::{TestApp, assert_error, json_body, lead, merge, spawn_app};
+
+const MODELS: [&str; 5] = [
+    "last_touch",
+    "first_touch",
+    "linear",
+    "time_decay",
+    "position_based",
+];
+
+/// What the person to erase typed, and what a person who stays typed.
+struct Person {
+    phone: &'static str,
+    e164: &'static str,
+    email: &'static str,
+    name: &'static str,
+    company: &'static str,
+    message: &'static str,
+    title: &'static str,
+}
+
+const ERASED: Person = Person {
+    phone: "138-0013-8000",
+    e164: "+8613800138000",
+    email: "Zhang.Erasable@Example.com",
+    name: "张抹除Erasable",
+    company: "Erasecorp 抹除有限公司",
+    message: "please-forget-me-7f3a9c",
+    title: "Chief Vanishing Officer",
+};
+
+const KEPT: Person = Person {
+    phone: "139-0013-9000",
+    e164: "+8613900139000",
+    email: "li.keep@example.org",
+    name: "李保留Keeper",
+    company: "Keepcorp 保留有限公司",
+    message: "please-keep-me-4b2e1d",
+    title: "Chief Staying Officer",
+};
+
+fn submission(person: &Person, utm_source: &str) -> Value {
+    merge(
+        lead(person.phone, person.name),
+        json!({"email": person.email, "company": person.company, "message": person.message,
+            "title": person.title, "utm_source": utm_source}),
+    )
+}
+
+/// Two campaigns; the person to erase leaves three leads (two campaigns, one with a
+/// follow-up note) and converts; another person leaves two and converts too.
+async fn populated() -> (TestApp, Vec<String>, Vec<String>) {
+    let app = spawn_app().await;
+    app.create_campaign("expo", json!({"kind": "trade_show", "channel": "expo"}))
+        .await;
+    app.create_campaign("web", json!({"kind": "content", "channel": "wechat"}))
+        .await;
+    app.add_cost("expo", json!("1000.00"), "2025-01-01").await;
+    app.add_cost("web", json!("250.50"), "2025-01-01").await;
+    let mut erased = Vec::new();
+    let mut kept = Vec::new();
+    for (slug, source) in [("expo", "booth"), ("web", "article"), ("expo", "revisit")] {
+        erased.push(app.submit_json_ok(slug, &submission(&ERASED, source)).await);
+        kept.push(app.submit_json_ok(slug, &submission(&KEPT, source)).await);
+    }
+    let (status, _) = json_body(
+        app.admin_post(
+            &format!("/api/leads/{}/activities", erased[0]),
+            &json!({"kind": "call", "note": "called, said: please-forget-me-too"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201);
+    app.admin_patch(
+        &format!("/api/leads/{}", erased[1]),
+        &json!({"status": "mql"}),
+    )
+    .await;
+    app.post_conversion(
+        &json!({"id": "deal-erased", "phone": ERASED.phone, "stage": "won", "amount": "8800.00"}),
+        201,
+    )
+    .await;
+    app.post_conversion(
+        &json!({"id": "deal-kept", "email": KEPT.email, "stage": "deal", "amount": "1200.00"}),
+        201,
+    )
+    .await;
+    (app, erased, kept)
+}
+
+/// Every model's summary, as the bytes the API sends.
+async fn summaries(app: &TestApp) -> Vec<Vec<u8>> {
+    let mut all = Vec::new();
+    for model in MODELS {
+        for query in [
+            format!("model={model}"),
+            format!("model={model}&group_by=kind"),
+        ] {
+            let resp = app.admin_get(&format!("/api/roi?{query}")).await;
+            assert_eq!(resp.status(), 200, "{query}");
+            all.push(resp.bytes().await.unwrap().to_vec());
+        }
+    }
+    all
+}
+
+async fn erase(app: &TestApp, body: Value) -> Value {
+    let (status, receipt) = json_body(app.admin_post("/api/erasures", &body).await).await;
+    assert_eq!(status, 200, "{receipt}");
+    receipt
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Fails naming the value if any of `person`'s details appear in `text`.
+fn assert_absent(text: &str, person: &Person, where_: &str) {
+    for value in personal_values(person) {
+        assert!(!text.contains(value), "{value:?} still in {where_}");
+    }
+}
+
+fn personal_values(person: &Person) -> [&'static str; 7] {
+    [
+        person.phone,
+        person.e164,
+        person.email,
+        person.name,
+        person.company,
+        person.message,
+        person.title,
+    ]
+}
+
+#[tokio::test]
+async fn erasure_by_phone_removes_the_person_everywhere_and_changes_no_report() {
+    let (app, erased, kept) = populated().await;
+    let before = summaries(&app).await;
+
+    let receipt = erase(&app, json!({"phone": ERASED.phone})).await;
+    assert_eq!(receipt["contact"], sha256_hex(ERASED.e164));
+    assert_eq!(
+        (receipt["leads"].as_u64(), receipt["conversions"].as_u64()),
+        (Some(3), Some(1))
+    );
+    assert!(receipt["erased_at"].as_str().unwrap().ends_with('Z'));
+    assert_absent(&receipt.to_string(), &ERASED, "the receipt");
+
+    assert_eq!(
+        summaries(&app).await,
+        before,
+        "every model's summary is unchanged"
+    );
+
+    // Gone from the JSON listing, the CSV export and the console's leads page …
+    let listed = app.list_leads("limit=100").await.to_string();
+    assert_absent(&listed, &ERASED, "GET /api/leads");
+    assert!(
+        listed.contains(KEPT.name),
+        "the other person is still listed"
+    );
+    let csv = app
+        .admin_get("/api/leads?format=csv")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_absent(&csv, &ERASED, "the CSV export");
+    assert!(csv.contains(KEPT.company));
+    let console = page(&app, "/admin/leads").await;
+    assert_absent(&console, &ERASED, "the console's leads page");
+    assert!(console.contains(KEPT.name));
+    // … each erased id answers 404, and its follow-ups with it.
+    for id in &erased {
+        let body = assert_error(app.admin_get(&format!("/api/leads/{id}")).await, 404, None).await;
+        assert_eq!(body["error"]["code"], "erased_lead");
+        assert_eq!(
+            app.admin_get(&format!("/api/leads/{id}/activities"))
+                .await
+                .status(),
+            404
+        );
+    }
+    assert_eq!(
+        app.admin_get(&format!("/api/leads/{}", kept[0]))
+            .await
+            .status(),
+        200
+    );
+    // The conversion keeps amount and stage, pointing at nobody.
+    let (_, deal) = json_body(app.admin_get("/api/conversions/deal-erased").await).await;
+    assert_eq!(
+        (deal["stage"].as_str(), deal["amount"].as_str()),
+        (Some("won"), Some("8800.00"))
+    );
+    assert_eq!(deal["lead_id"], Value::Null);
+    assert_absent(&deal.to_string(), &ERASED, "the conversion");
+
+    // Asked again: nothing is known of them any more.
+    assert_error(
+        app.admin_post("/api/erasures", &json!({"phone": ERASED.e164}))
+            .await,
+        404,
+        None,
+    )
+    .await;
+    let (status, list) = json_body(app.admin_get("/api/erasures").await).await;
+    assert_eq!(status, 200);
+    assert_eq!(list["erasures"].as_array().unwrap().len(), 1);
+    assert_eq!(list["erasures"][0]["id"], receipt["id"]);
+    assert_absent(&list.to_string(), &ERASED, "the receipts");
+
+    let dir = app.stop().await;
+    let (clean, output) = crate::process::check_store(dir.path());
+    assert!(clean, "leadgate check after an erasure: {output}");
+}
+
+#[tokio::test]
+async fn erasure_by_email_finds_the_contact_keyed_by_phone() {
+    let (app, _, _) = populated().await;
+    let before = summaries(&app).await;
+    // As typed differently: an address is one whatever its case.
+    let receipt = erase(&app, json!({"email": "zhang.erasable@EXAMPLE.com"})).await;
+    assert_eq!(receipt["contact"], sha256_hex(ERASED.e164));
+    assert_eq!(receipt["leads"], 3);
+    assert_eq!(summaries(&app).await, before);
+    assert_absent(
+        &app.list_leads("limit=100").await.to_string(),
+        &ERASED,
+        "GET /api/leads",
+    );
+    let dir = app.stop().await;
+    let (clean, output) = crate::process::check_store(dir.path());
+    assert!(clean, "leadgate check after an erasure: {output}");
+}
+
+#[tokio::test]
+async fn erasure_of_an_unknown_person_or_a_bad_request_is_refused() {
+    let (app, _, _) = populated().await;
+    assert_error(
+        app.admin_post("/api/erasures", &json!({"phone": "13700137000"}))
+            .await,
+        404,
+        None,
+    )
+    .await;
+    assert_error(
+        app.admin_post("/api/erasures", &json!({"email": "nobody@example.com"}))
+            .await,
+        404,
+        None,
+    )
+    .await;
+    for (body, field) in [
+        (json!({}), "phone"),
+        (json!({"phone": "not a phone"}), "phone"),
+        (json!({"email": "nope"}), "email"),
+        (
+            json!({"phone": ERASED.phone, "email": ERASED.email}),
+            "email",
+        ),
+        (json!({"name": ERASED.name}), "name"),
+        (json!({"phone": 13800138000_u64}), "phone"),
+    ] {
+        assert_error(
+            app.admin_post("/api/erasures", &body).await,
+            422,
+            Some(field),
+        )
+        .await;
+    }
+    assert_eq!(app.get("/api/erasures").await.status(), 401);
+    // Nothing was erased by any of them.
+    assert_eq!(app.all_leads("expo").await.len(), 4);
+}
