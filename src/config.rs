@@ -41,6 +41,12 @@ pub const DEFAULT_FOLLOW_UP_CHECK: Duration = Duration::from_secs(60);
 /// How often the scheduler looks for due reports: a report goes out at most this long
 /// after its time.
 pub const DEFAULT_SCHEDULE_TICK: Duration = Duration::from_secs(30);
+/// How long after an erasure the store file is rewritten without the erased values:
+/// erasures within this window share one rewrite. With `DEFAULT_PRIVACY_TICK` and the
+/// rewrite itself (seconds at a million leads) well inside API.md's 60 s.
+pub const DEFAULT_REWRITE_DELAY: Duration = Duration::from_secs(30);
+/// How often pending rewrites and the daily retention run are looked for.
+pub const DEFAULT_PRIVACY_TICK: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -95,6 +101,12 @@ pub struct Config {
     pub follow_up_check: Duration,
     /// How often the scheduler looks for due reports.
     pub schedule_tick: Duration,
+    /// Leads older than this many days are erased (at start-up, then daily); `None`: kept.
+    pub retain_days: Option<u32>,
+    /// How long after the first pending erasure the store file is rewritten (by `clock`).
+    pub rewrite_delay: Duration,
+    /// How often pending rewrites and the daily retention run are looked for.
+    pub privacy_tick: Duration,
     /// The PostgreSQL database to replicate to (`--replicate`); `None`: this node alone.
     pub replicate: Option<crate::replica::Target>,
     /// Waits between attempts while PostgreSQL is away (tests shorten them).
@@ -136,6 +148,9 @@ impl Config {
             clock: crate::clock::Clock::default(),
             follow_up_check: DEFAULT_FOLLOW_UP_CHECK,
             schedule_tick: DEFAULT_SCHEDULE_TICK,
+            retain_days: None,
+            rewrite_delay: DEFAULT_REWRITE_DELAY,
+            privacy_tick: DEFAULT_PRIVACY_TICK,
             replicate: None,
             replica_retry_delays: crate::replica::RETRY_DELAYS.to_vec(),
             replica_heartbeat: crate::replica::HEARTBEAT,
@@ -178,6 +193,8 @@ pub struct Settings {
     pub allow_private_destinations: Option<bool>,
     /// A PostgreSQL URL (`postgres://user:password@host/db`).
     pub replicate: Option<String>,
+    /// Days a lead is kept; older ones are erased.
+    pub retain_days: Option<u32>,
 }
 
 impl Settings {
@@ -205,6 +222,7 @@ impl Settings {
                 .allow_private_destinations
                 .or(lower.allow_private_destinations),
             replicate: self.replicate.or(lower.replicate),
+            retain_days: self.retain_days.or(lower.retain_days),
         }
     }
 
@@ -293,7 +311,18 @@ impl Settings {
         let replicate = non_empty(self.replicate)
             .map(|url| crate::replica::Target::parse(&url))
             .transpose()?;
+        let retain_days = match self.retain_days {
+            Some(days) if !(1..=36_500).contains(&days) => {
+                return Err(format!(
+                    "retain days {days} must be between 1 and 36500 (leave it unset to keep leads)"
+                ));
+            }
+            days => days,
+        };
         Ok(Config {
+            retain_days,
+            rewrite_delay: DEFAULT_REWRITE_DELAY,
+            privacy_tick: DEFAULT_PRIVACY_TICK,
             replicate,
             replica_retry_delays: crate::replica::RETRY_DELAYS.to_vec(),
             replica_heartbeat: crate::replica::HEARTBEAT,

@@ -75,3 +75,55 @@ pub async fn apply_retention(service: &Service, days: u32) -> Result<u64> {
     }
     Ok(leads)
 }
+
+/// The background work erasure needs, one round per tick: the retention rule once a day
+/// (the first round runs it at start-up), and the rewrite of the store file once the
+/// oldest pending erasure is `rewrite_delay` old, so that erasures close together share
+/// one rewrite. Time is the service's clock.
+pub struct Upkeep {
+    pub retain_days: Option<u32>,
+    pub rewrite_delay: std::time::Duration,
+    last_retention: Option<jiff::Timestamp>,
+}
+
+impl Upkeep {
+    pub fn new(retain_days: Option<u32>, rewrite_delay: std::time::Duration) -> Upkeep {
+        Upkeep {
+            retain_days,
+            rewrite_delay,
+            last_retention: None,
+        }
+    }
+
+    pub async fn round(&mut self, service: &Service) {
+        let now = service.clock.now();
+        if let Some(days) = self.retain_days
+            && self
+                .last_retention
+                .is_none_or(|last| now.duration_since(last) >= jiff::SignedDuration::from_hours(24))
+        {
+            match apply_retention(service, days).await {
+                Ok(_) => self.last_retention = Some(now),
+                Err(error) => tracing::warn!("retention not applied yet: {error}"),
+            }
+        }
+        let delay =
+            jiff::SignedDuration::try_from(self.rewrite_delay).unwrap_or(jiff::SignedDuration::MAX);
+        let due = service
+            .store
+            .rewrite_pending_since()
+            .is_some_and(|since| service.clock.now().duration_since(since) >= delay);
+        if due {
+            match service.store.rewrite().await {
+                Ok(done) => tracing::info!(
+                    "store rewritten without erased data: {} rows in {:.2} s ({} -> {} bytes)",
+                    done.copied.rows,
+                    done.seconds,
+                    done.bytes_before,
+                    done.bytes_after
+                ),
+                Err(error) => tracing::error!("store not rewritten yet after an erasure: {error}"),
+            }
+        }
+    }
+}

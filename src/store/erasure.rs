@@ -36,6 +36,12 @@ pub enum Person {
     Email(String),
 }
 
+/// meta key: when the oldest erasure whose values may still lie in the file's freed pages
+/// was committed (ms, LE). Written in the erasure's own transaction, so a crash before
+/// the rewrite does not forget it; a copy of the store never holds it (a copy holds no
+/// freed pages).
+pub const REWRITE_PENDING_KEY: &str = "rewrite_pending";
+
 /// What is left of an erased lead: enough for the counters to be recounted and for its id
 /// to answer `410 Gone`, nothing about the person.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -146,6 +152,12 @@ fn finish(
     reason: Reason,
     now: jiff::Timestamp,
 ) -> Result<Receipt> {
+    if t.meta.get(REWRITE_PENDING_KEY).map_err(storage)?.is_none() {
+        let ms = now.as_millisecond().to_le_bytes();
+        t.meta
+            .insert(REWRITE_PENDING_KEY, ms.as_slice())
+            .map_err(storage)?;
+    }
     let receipt = Receipt {
         id: LeadId::generate(),
         contact: contact.to_owned(),
@@ -451,6 +463,15 @@ pub fn contacts_of_email(t: &Tables<'_>, email: &str) -> Result<Vec<String>> {
     }
     keys.push(key);
     Ok(keys)
+}
+
+/// When the oldest erasure not yet rewritten out of the file was committed, as stored.
+pub fn rewrite_pending(txn: &redb::ReadTransaction) -> Result<Option<jiff::Timestamp>> {
+    let meta = txn.open_table(super::tables::META).map_err(storage)?;
+    let stored = meta.get(REWRITE_PENDING_KEY).map_err(storage)?;
+    Ok(stored
+        .and_then(|v| <[u8; 8]>::try_from(v.value()).ok())
+        .and_then(|ms| jiff::Timestamp::from_millisecond(i64::from_le_bytes(ms)).ok()))
 }
 
 /// Every receipt, oldest first.

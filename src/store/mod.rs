@@ -3,6 +3,7 @@
 //! async worker thread, and nothing is acknowledged before its commit returns.
 
 mod check;
+pub mod copy;
 pub mod destinations;
 pub mod erasure;
 mod follow_ups;
@@ -38,6 +39,7 @@ use crate::schedule::Schedule;
 
 pub use check::Report as CheckReport;
 pub use follow_ups::Summary as FollowUpSummary;
+pub use handle::Rewritten;
 pub use read::{LeadQuery, ScanReport};
 pub use write::{LeadChange, LeadOutcome, NewLead};
 pub use writer::Health;
@@ -84,6 +86,9 @@ pub struct Store {
     events: tokio::sync::watch::Receiver<u64>,
     roster: Arc<RosterCache>,
     qr_targets: Arc<qr_targets::TargetCache>,
+    /// When the oldest erasure the file still holds traces of was committed: the file is
+    /// to be rewritten (see `rewrite`).
+    scrub: Arc<std::sync::Mutex<Option<jiff::Timestamp>>>,
 }
 
 /// The store holds every visitor's phone number: only its owner may read it.
@@ -159,6 +164,8 @@ impl Store {
         private::restrict_file(path).map_err(|e| {
             Error::internal(format!("cannot create the store {}: {e}", path.display()))
         })?;
+        // A rewrite cut short by a crash leaves its copy: the store file is whole.
+        let _ = std::fs::remove_file(handle::DbHandle::rewrite_path(path));
         let db = Arc::new(handle::DbHandle::open(path, cache)?);
         write::initialise(&*db.get()?, &tz)?;
         let campaigns = {
@@ -181,10 +188,14 @@ impl Store {
             campaigns.clone(),
             roster.clone(),
         )?;
-        let qr_targets = {
+        let (qr_targets, scrub) = {
             let database = db.get()?;
             let txn = database.begin_read().map_err(storage)?;
-            Arc::new(qr_targets::TargetCache::new(qr_targets::all(&txn)?))
+            (
+                Arc::new(qr_targets::TargetCache::new(qr_targets::all(&txn)?)),
+                // Erased before a stop or a crash, not yet rewritten: still to do.
+                Arc::new(std::sync::Mutex::new(erasure::rewrite_pending(&txn)?)),
+            )
         };
         Ok(Store {
             db,
@@ -196,6 +207,7 @@ impl Store {
             events,
             roster,
             qr_targets,
+            scrub,
         })
     }
 
@@ -401,15 +413,19 @@ impl Store {
         person: erasure::Person,
         now: jiff::Timestamp,
     ) -> Result<erasure::Receipt> {
+        let scrub = self.scrub.clone();
         let receipt = self
             .writer
-            .run(move |t, _| {
-                let keys = match &person {
-                    erasure::Person::Phone(phone) => vec![phone.clone()],
-                    erasure::Person::Email(email) => erasure::contacts_of_email(t, email)?,
-                };
-                erasure::erase_contacts(t, &keys, erasure::Reason::Request, now)
-            })
+            .run_then(
+                move |t, _| {
+                    let keys = match &person {
+                        erasure::Person::Phone(phone) => vec![phone.clone()],
+                        erasure::Person::Email(email) => erasure::contacts_of_email(t, email)?,
+                    };
+                    erasure::erase_contacts(t, &keys, erasure::Reason::Request, now)
+                },
+                move |_| mark_scrub(&scrub, now),
+            )
             .await;
         self.erased();
         receipt
@@ -424,9 +440,17 @@ impl Store {
     ) -> Result<Vec<erasure::Receipt>> {
         let mut all = Vec::new();
         loop {
+            let scrub = self.scrub.clone();
             let receipts = self
                 .writer
-                .run(move |t, _| erasure::erase_older_than(t, cutoff, RETENTION_BATCH, now))
+                .run_then(
+                    move |t, _| erasure::erase_older_than(t, cutoff, RETENTION_BATCH, now),
+                    move |receipts| {
+                        if !receipts.is_empty() {
+                            mark_scrub(&scrub, now);
+                        }
+                    },
+                )
                 .await;
             self.erased();
             let receipts = receipts?;
@@ -440,6 +464,31 @@ impl Store {
     /// After an erasure's commit: the kept journeys named the contact.
     fn erased(&self) {
         self.journeys.changed();
+    }
+
+    /// When the oldest erasure not yet rewritten out of the file was committed.
+    pub fn rewrite_pending_since(&self) -> Option<jiff::Timestamp> {
+        *self.scrub.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Rewrites the store into a fresh file and serves from it (see `DbHandle::rewrite`):
+    /// the values erasures deleted leave the disk with the old file. Runs on the writer
+    /// thread between two commits, so no write is lost or lands in the old file; writes
+    /// queue meanwhile. If it fails, the erasures stay pending for the next try.
+    pub async fn rewrite(&self) -> Result<Rewritten> {
+        let scrub = self.scrub.clone();
+        self.writer
+            .exclusive(move |db| {
+                // Taken on the writer thread: every erasure committed so far is in the
+                // snapshot; one committed later marks the store again.
+                let pending = scrub.lock().unwrap_or_else(|e| e.into_inner()).take();
+                let rewritten = db.rewrite();
+                if rewritten.is_err() {
+                    *scrub.lock().unwrap_or_else(|e| e.into_inner()) = pending;
+                }
+                rewritten
+            })
+            .await?
     }
 
     /// Every erasure receipt, oldest first.
@@ -976,6 +1025,15 @@ impl CampaignCache {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .insert(campaign.slug.to_string(), Arc::new(campaign.clone()));
+    }
+}
+
+/// Notes that an erasure committed at `now` awaits a rewrite of the file (the earliest
+/// such moment is kept).
+fn mark_scrub(scrub: &std::sync::Mutex<Option<jiff::Timestamp>>, now: jiff::Timestamp) {
+    let mut pending = scrub.lock().unwrap_or_else(|e| e.into_inner());
+    if pending.is_none() {
+        *pending = Some(now);
     }
 }
 

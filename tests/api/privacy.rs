@@ -1,10 +1,16 @@
 //! "Privacy and backups": erasure at a person's request leaves nothing of them in the API,
 //! the exports, the console or the data directory, and changes no report.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use leadgate::clock::Clock;
+use leadgate::config::Config;
 use serde_json::{Value, json};
 
 use crate::console::page;
-use crate::helpers::{TestApp, assert_error, json_body, lead, merge, spawn_app};
+use crate::helpers::{TestApp, assert_error, json_body, lead, merge, spawn_app_with};
 
 const MODELS: [&str; 5] = [
     "last_touch",
@@ -56,7 +62,13 @@ fn submission(person: &Person, utm_source: &str) -> Value {
 /// Two campaigns; the person to erase leaves three leads (two campaigns, one with a
 /// follow-up note) and converts; another person leaves two and converts too.
 async fn populated() -> (TestApp, Vec<String>, Vec<String>) {
-    let app = spawn_app().await;
+    populated_with(|_| {}).await
+}
+
+async fn populated_with(
+    configure: impl FnOnce(&mut Config),
+) -> (TestApp, Vec<String>, Vec<String>) {
+    let app = spawn_app_with(configure).await;
     app.create_campaign("expo", json!({"kind": "trade_show", "channel": "expo"}))
         .await;
     app.create_campaign("web", json!({"kind": "content", "channel": "wechat"}))
@@ -285,4 +297,129 @@ async fn erasure_of_an_unknown_person_or_a_bad_request_is_refused() {
     assert_eq!(app.get("/api/erasures").await.status(), 401);
     // Nothing was erased by any of them.
     assert_eq!(app.all_leads("expo").await.len(), 4);
+}
+
+/// A clock the test moves by hand, starting at the real time.
+#[derive(Clone)]
+struct TestClock(Arc<AtomicI64>);
+
+impl TestClock {
+    fn now() -> TestClock {
+        TestClock(Arc::new(AtomicI64::new(
+            jiff::Timestamp::now().as_millisecond(),
+        )))
+    }
+
+    fn advance(&self, by: Duration) {
+        self.0.fetch_add(by.as_millis() as i64, Ordering::SeqCst);
+    }
+
+    fn clock(&self) -> Clock {
+        let ms = self.0.clone();
+        Clock::new(move || jiff::Timestamp::from_millisecond(ms.load(Ordering::SeqCst)).unwrap())
+    }
+}
+
+/// Every file under `dir`, recursively, with its bytes.
+fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            files.push((path, bytes));
+        }
+    }
+    files
+}
+
+/// Which of `values` some file under `dir` holds (as UTF-8 bytes), with the file.
+fn found_on_disk<'a>(dir: &std::path::Path, values: &[&'a str]) -> Vec<(&'a str, String)> {
+    let files = files_under(dir);
+    values
+        .iter()
+        .filter_map(|value| {
+            files
+                .iter()
+                .find(|(_, bytes)| bytes.windows(value.len()).any(|w| w == value.as_bytes()))
+                .map(|(path, _)| (*value, path.display().to_string()))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn erased_values_leave_every_file_of_the_data_directory_within_a_minute() {
+    let clock = TestClock::now();
+    let settings = {
+        let clock = clock.clock();
+        move |c: &mut Config| {
+            c.clock = clock;
+            c.privacy_tick = Duration::from_millis(20);
+        }
+    };
+    let (app, _, _) = populated_with(settings).await;
+    let dir = app._dir.path().to_owned();
+    let second = Person {
+        phone: "137-0013-7000",
+        e164: "+8613700137000",
+        email: "wang.second@example.net",
+        name: "王第二Second",
+        company: "Secondcorp 第二",
+        message: "second-message-55aa",
+        title: "Second Officer",
+    };
+    app.submit_json_ok("web", &submission(&second, "article"))
+        .await;
+    // The phone as typed is never stored (leads keep E.164); every other value is.
+    let kept = &personal_values(&KEPT)[1..];
+    assert_eq!(
+        found_on_disk(&dir, kept).len(),
+        kept.len(),
+        "the scan finds what is stored"
+    );
+    let mut erased: Vec<&str> = personal_values(&ERASED).to_vec();
+    erased.extend(personal_values(&second));
+    // As the store's indexes keep the address, and the follow-up's note.
+    erased.extend(["zhang.erasable@example.com", "please-forget-me-too"]);
+
+    erase(&app, json!({"phone": ERASED.phone})).await;
+    // Not before the rewrite is due: erasures close together share one rewrite.
+    clock.advance(Duration::from_secs(29));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // A second erasure inside the window shares the rewrite.
+    erase(&app, json!({"email": second.email})).await;
+    clock.advance(Duration::from_secs(2));
+    // The rewrite runs off this test's clock within a tick; wait for it (bounded).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = found_on_disk(&dir, &erased);
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still on disk: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The person who was not erased is still there: the scan is not vacuous.
+    assert_eq!(found_on_disk(&dir, kept).len(), kept.len());
+    // The store serves and takes leads on, from the rewritten file.
+    let after = Person {
+        email: "after@example.com",
+        name: "After Rewrite",
+        ..KEPT
+    };
+    let id = app
+        .submit_json_ok("expo", &submission(&after, "booth"))
+        .await;
+    assert_eq!(
+        app.admin_get(&format!("/api/leads/{id}")).await.status(),
+        200
+    );
+    assert!(found_on_disk(&dir, &erased).is_empty());
+    let dir = app.stop().await;
+    let (clean, output) = crate::process::check_store(dir.path());
+    assert!(clean, "leadgate check after the rewrite: {output}");
 }
