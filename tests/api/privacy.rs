@@ -423,3 +423,134 @@ async fn erased_values_leave_every_file_of_the_data_directory_within_a_minute() 
     let (clean, output) = crate::process::check_store(dir.path());
     assert!(clean, "leadgate check after the rewrite: {output}");
 }
+
+/// RFC 3339 for `days` days before now.
+fn days_ago(days: i64) -> String {
+    let at = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(days * 24);
+    at.to_string()
+}
+
+#[tokio::test]
+async fn retention_erases_leads_older_than_its_days_at_start_and_daily_and_changes_no_report() {
+    let clock = TestClock::now();
+    let settings = |clock: &TestClock| {
+        let clock = clock.clock();
+        move |c: &mut Config| {
+            c.clock = clock;
+            c.privacy_tick = Duration::from_millis(20);
+            c.retain_days = Some(30);
+        }
+    };
+    let app = spawn_app_with(settings(&clock)).await;
+    app.create_campaign("expo", json!({"kind": "trade_show"}))
+        .await;
+    app.create_campaign("web", json!({"kind": "content"})).await;
+    app.add_cost("expo", json!("900.00"), &days_ago(45)[..10])
+        .await;
+    // A: only old leads (31 and 40 days); B: one old, one recent; C: one 29 days old.
+    let csv = format!(
+        "campaign,received_at,name,phone,company,message,external_id\n\
+         expo,{},Old Ann,13800000001,Anncorp,ann-old-message,X-1\n\
+         web,{},Old Ann,13800000001,Anncorp,ann-later-message,X-2\n\
+         expo,{},Bob Both,13800000002,Bobcorp,bob-old-message,X-3\n\
+         web,{},Bob Both,13800000002,Bobcorp,bob-new-message,X-4\n\
+         web,{},Cy Recent,13800000003,Cycorp,cy-message,X-5\n",
+        days_ago(40),
+        days_ago(31),
+        days_ago(40),
+        days_ago(5),
+        days_ago(29),
+    );
+    assert_eq!(app.import_leads_csv(&csv).await["imported"], 5);
+    for (id, phone, amount) in [
+        ("o-ann", "13800000001", "500.00"),
+        ("o-bob", "13800000002", "700.00"),
+    ] {
+        app.post_conversion(
+            &json!({"id": id, "phone": phone, "stage": "won", "amount": amount,
+                "occurred_at": days_ago(1)}),
+            201,
+        )
+        .await;
+    }
+    let before = summaries(&app).await;
+    let ids = |leads: &Value| -> Vec<String> {
+        leads["leads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let all = ids(&app.list_leads("limit=100").await);
+    assert_eq!(all.len(), 5);
+
+    // The start-up run found nothing old (the leads came later); a day on, the next run.
+    clock.advance(Duration::from_secs(24 * 3600));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let receipts = loop {
+        let (_, list) = json_body(app.admin_get("/api/erasures").await).await;
+        let receipts = list["erasures"].as_array().unwrap().clone();
+        if receipts.len() >= 2 {
+            break receipts;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "retention never ran: {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(receipts.len(), 2, "{receipts:?}");
+    assert!(receipts.iter().all(|r| r["reason"] == "retention"));
+    let erased_leads: u64 = receipts.iter().map(|r| r["leads"].as_u64().unwrap()).sum();
+    assert_eq!(erased_leads, 3);
+    assert_eq!(summaries(&app).await, before, "retention changes no report");
+
+    let listed = app.list_leads("limit=100").await;
+    let text = listed.to_string();
+    for gone in [
+        "Old Ann",
+        "Anncorp",
+        "ann-old-message",
+        "bob-old-message",
+        "13800000001",
+    ] {
+        assert!(!text.contains(gone), "{gone} is still listed");
+    }
+    for kept in ["bob-new-message", "Cy Recent"] {
+        assert!(text.contains(kept), "{kept} was erased too early");
+    }
+    assert_eq!(ids(&listed).len(), 2);
+    // Bob lives on: a conversion can still name him by phone.
+    app.post_conversion(
+        &json!({"id": "o-bob-2", "phone": "13800000002", "stage": "deal", "amount": "1.00"}),
+        201,
+    )
+    .await;
+    let dir = app.stop().await;
+    let (clean, output) = crate::process::check_store(dir.path());
+    assert!(clean, "leadgate check after retention: {output}");
+
+    // At start-up: Cy's lead is 29 days old; a restart two days on erases it at once.
+    clock.advance(Duration::from_secs(24 * 3600));
+    let app = crate::helpers::spawn_app_in(dir, settings(&clock)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while app
+        .list_leads("limit=100")
+        .await
+        .to_string()
+        .contains("Cy Recent")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not erased at start-up"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        app.list_leads("limit=100")
+            .await
+            .to_string()
+            .contains("bob-new-message")
+    );
+}
