@@ -269,6 +269,9 @@ async fn route(
         (Route::AdminLeadActivities, "POST") => {
             admin::leads::add_activity(state, request, p[0]).await
         }
+        (Route::AdminLeadErase, "GET") => admin::erasures::confirm(state, request, p[0]).await,
+        (Route::AdminLeadErase, "POST") => admin::erasures::erase(state, request, p[0]).await,
+        (Route::AdminErasures, "GET") => admin::erasures::list(state, request).await,
         (Route::AdminLeadsImport, "POST") => {
             admin::leads::import(state, request, Upload::Leads).await
         }

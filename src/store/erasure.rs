@@ -34,6 +34,8 @@ pub const ANONYMOUS_PREFIX: &str = "erased-";
 pub enum Person {
     Phone(String),
     Email(String),
+    /// The contact of a lead, by its key (the console's "erase this person").
+    Key(String),
 }
 
 /// meta key: when the oldest erasure whose values may still lie in the file's freed pages

@@ -419,7 +419,9 @@ impl Store {
             .run_then(
                 move |t, _| {
                     let keys = match &person {
-                        erasure::Person::Phone(phone) => vec![phone.clone()],
+                        erasure::Person::Phone(key) | erasure::Person::Key(key) => {
+                            vec![key.clone()]
+                        }
                         erasure::Person::Email(email) => erasure::contacts_of_email(t, email)?,
                     };
                     erasure::erase_contacts(t, &keys, erasure::Reason::Request, now)

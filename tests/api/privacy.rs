@@ -554,3 +554,82 @@ async fn retention_erases_leads_older_than_its_days_at_start_and_daily_and_chang
             .contains("bob-new-message")
     );
 }
+
+#[tokio::test]
+async fn the_console_erases_a_person_after_asking_and_shows_the_receipt() {
+    use crate::console::{form_token, location, post_form};
+    let (app, erased, kept) = populated().await;
+    let before = summaries(&app).await;
+    for lang in ["", "?lang=en"] {
+        let leads = page(&app, &format!("/admin/leads{lang}")).await;
+        let label = if lang.is_empty() {
+            "删除此人"
+        } else {
+            "Erase this person"
+        };
+        assert!(leads.contains(label), "{lang}: the action is offered");
+        assert!(leads.contains(&format!("/admin/leads/{}/erase", erased[0])));
+    }
+    // Asking first: the page names whom, and erases nothing by itself.
+    let path = format!("/admin/leads/{}/erase", erased[0]);
+    let confirm = page(&app, &path).await;
+    assert!(confirm.contains(ERASED.name) && confirm.contains(ERASED.e164));
+    assert!(confirm.contains("无法撤销"));
+    assert!(
+        page(&app, &format!("{path}?lang=en"))
+            .await
+            .contains("cannot be undone")
+    );
+    assert_eq!(
+        app.admin_get(&format!("/api/leads/{}", erased[0]))
+            .await
+            .status(),
+        200
+    );
+    // A post without the page's token is refused before anything happens.
+    let forged = post_form(&app, &path, &[("_csrf", "forged")]).await;
+    assert_eq!(forged.status(), 403);
+    assert_eq!(
+        app.admin_get(&format!("/api/leads/{}", erased[0]))
+            .await
+            .status(),
+        200
+    );
+
+    let token = form_token(&confirm, &path);
+    let resp = post_form(&app, &path, &[("_csrf", &token)]).await;
+    assert_eq!(resp.status(), 303);
+    let receipt_page = page(&app, &location(&resp)).await;
+    assert!(
+        receipt_page.contains(&sha256_hex(ERASED.e164)),
+        "the receipt is shown"
+    );
+    assert_absent(&receipt_page, &ERASED, "the receipt page");
+    for id in &erased {
+        assert_eq!(
+            app.admin_get(&format!("/api/leads/{id}")).await.status(),
+            404
+        );
+    }
+    assert_eq!(
+        app.admin_get(&format!("/api/leads/{}", kept[0]))
+            .await
+            .status(),
+        200
+    );
+    assert_absent(
+        &page(&app, "/admin/leads").await,
+        &ERASED,
+        "the console's leads page",
+    );
+    assert_eq!(summaries(&app).await, before);
+    // The erased lead's page answers 404 now.
+    let gone = app
+        .client
+        .get(app.url(&path))
+        .basic_auth("m", Some(crate::helpers::TOKEN))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+}
