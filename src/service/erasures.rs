@@ -49,6 +49,7 @@ pub fn person(body: &serde_json::Map<String, serde_json::Value>) -> Result<Perso
 /// Erases the person now; the receipt holds no personal data.
 pub async fn erase(service: &Service, person: Person) -> Result<Receipt> {
     let receipt = service.store.erase(person, service.clock.now()).await?;
+    service.relays.erased();
     tracing::info!(
         "erased contact {} ({} leads, {} conversions unlinked)",
         receipt.contact,
@@ -70,6 +71,9 @@ pub async fn apply_retention(service: &Service, days: u32) -> Result<u64> {
         .unwrap_or(jiff::Timestamp::MIN);
     let receipts = service.store.erase_older_than(cutoff, now).await?;
     let leads = receipts.iter().map(|r| r.leads).sum();
+    if !receipts.is_empty() {
+        service.relays.erased();
+    }
     if leads > 0 {
         tracing::info!("retention: erased {leads} leads older than {days} days");
     }
