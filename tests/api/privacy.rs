@@ -633,3 +633,51 @@ async fn the_console_erases_a_person_after_asking_and_shows_the_receipt() {
         .unwrap();
     assert_eq!(gone.status(), 404);
 }
+
+#[tokio::test]
+async fn a_destination_gets_the_erasure_and_never_the_person_after_it() {
+    use crate::receiver::Receiver;
+    use std::sync::atomic::AtomicUsize;
+    let app = spawn_app_with(|c| {
+        c.allow_private_destinations = true;
+        c.delivery_retry_delays = vec![Duration::from_millis(50); 9];
+    })
+    .await;
+    app.create_campaign("expo", json!({})).await;
+    // Down (410: dead, the backlog kept and read ahead) until the test says otherwise.
+    let answers = Arc::new(AtomicUsize::new(410));
+    let status = answers.clone();
+    let receiver = Receiver::scripted(Arc::new(move |_| {
+        (status.load(Ordering::SeqCst) as u16, "".into())
+    }))
+    .await;
+    let created = app
+        .add_destination(json!({"name": "CRM", "kind": "webhook", "url": receiver.url("/")}))
+        .await;
+    let first = app
+        .submit_json_ok("expo", &submission(&ERASED, "booth"))
+        .await;
+    app.wait_destination(&created["id"], |d| d["state"] == "dead")
+        .await;
+    let second = app
+        .submit_json_ok("expo", &submission(&ERASED, "revisit"))
+        .await;
+    let receipt = erase(&app, json!({"phone": ERASED.phone})).await;
+
+    answers.store(200, Ordering::SeqCst);
+    let id = created["id"].as_str().unwrap();
+    app.admin_post(&format!("/api/destinations/{id}/retry"), &json!({}))
+        .await;
+    let got = receiver.wait_for(4).await;
+    // The first attempt went out before the erasure; nothing after it names the person.
+    for request in &got[1..] {
+        assert_absent(&request.text(), &ERASED, "a delivery after the erasure");
+    }
+    let events: Vec<Value> = got[1..].iter().map(|r| r.json()).collect();
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["lead.created", "lead.created", "contact.erased"]);
+    assert_eq!(events[0]["data"]["id"], first.as_str());
+    assert_eq!(events[1]["data"]["id"], second.as_str());
+    assert_eq!(events[2]["data"]["contact"], receipt["contact"]);
+    assert_eq!(events[2]["data"]["lead_ids"], json!([first, second]));
+}
