@@ -43,10 +43,10 @@ pub const DEFAULT_FOLLOW_UP_CHECK: Duration = Duration::from_secs(60);
 pub const DEFAULT_SCHEDULE_TICK: Duration = Duration::from_secs(30);
 /// How long after an erasure the store file is rewritten without the erased values:
 /// erasures within this window share one rewrite. With `DEFAULT_PRIVACY_TICK` and the
-/// rewrite itself (seconds at a million leads) well inside API.md's 60 s.
-pub const DEFAULT_REWRITE_DELAY: Duration = Duration::from_secs(30);
+/// rewrite itself (13 s at a million leads, README) inside API.md's 60 s.
+pub const DEFAULT_REWRITE_DELAY: Duration = Duration::from_secs(20);
 /// How often pending rewrites and the daily retention run are looked for.
-pub const DEFAULT_PRIVACY_TICK: Duration = Duration::from_secs(5);
+pub const DEFAULT_PRIVACY_TICK: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -419,6 +419,24 @@ fn parse_public_url(text: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retention_is_off_unless_set_and_must_be_a_sensible_number_of_days() {
+        assert_eq!(
+            Settings::default().into_config(false).unwrap().retain_days,
+            None
+        );
+        let file: Settings = toml::from_str("retain_days = 180\n").unwrap();
+        assert_eq!(file.into_config(false).unwrap().retain_days, Some(180));
+        for bad in [0, 36_501] {
+            let settings = Settings {
+                retain_days: Some(bad),
+                ..Settings::default()
+            };
+            let error = settings.into_config(false).unwrap_err();
+            assert!(error.contains("retain days"), "{error}");
+        }
+    }
 
     #[test]
     fn higher_layers_win() {

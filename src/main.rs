@@ -432,6 +432,9 @@ fn check(args: StoreArgs) -> anyhow::Result<()> {
         "{} leads, {} contacts, {} idempotency keys checked",
         report.leads, report.contacts, report.tokens
     );
+    if report.erased > 0 {
+        println!("{} erased leads recounted from their stubs", report.erased);
+    }
     for problem in &report.problems {
         println!("problem: {problem}");
     }

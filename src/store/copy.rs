@@ -19,18 +19,28 @@ pub struct Copied {
 }
 
 /// Writes every table of `snapshot` into a new store file at `dest` (which must not
-/// exist), created `0600`, committed with immediate durability (fsync) and closed.
-pub fn snapshot_to_file(snapshot: &ReadTransaction, dest: &Path) -> Result<Copied> {
+/// exist), created `0600`, committed with immediate durability (fsync) and closed. `cache`
+/// bounds the memory the copy's writes use (redb's page cache and write buffer; `None`:
+/// redb's 1 GiB, which a million-lead copy fills).
+pub fn snapshot_to_file(
+    snapshot: &ReadTransaction,
+    dest: &Path,
+    cache: Option<usize>,
+) -> Result<Copied> {
     create_private(dest)?;
-    let written = write_copy(snapshot, dest);
+    let written = write_copy(snapshot, dest, cache);
     if written.is_err() {
         let _ = std::fs::remove_file(dest);
     }
     written
 }
 
-fn write_copy(snapshot: &ReadTransaction, dest: &Path) -> Result<Copied> {
-    let db = Database::builder()
+fn write_copy(snapshot: &ReadTransaction, dest: &Path, cache: Option<usize>) -> Result<Copied> {
+    let mut builder = Database::builder();
+    if let Some(bytes) = cache {
+        builder.set_cache_size(bytes);
+    }
+    let db = builder
         .create(dest)
         .map_err(|e| Error::internal(format!("cannot create {}: {e}", dest.display())))?;
     let mut txn = db.begin_write().map_err(storage)?;
@@ -178,7 +188,7 @@ mod tests {
 
         let snapshot = db.begin_read().unwrap();
         let dest = dir.path().join("copy.redb");
-        let copied = snapshot_to_file(&snapshot, &dest).unwrap();
+        let copied = snapshot_to_file(&snapshot, &dest, Some(1 << 20)).unwrap();
         let names = snapshot.list_tables().unwrap().count();
         assert_eq!(
             copied.tables, names,
@@ -206,7 +216,7 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         assert!(
-            snapshot_to_file(&snapshot, &dest).is_err(),
+            snapshot_to_file(&snapshot, &dest, None).is_err(),
             "never over a file"
         );
     }

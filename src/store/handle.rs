@@ -103,7 +103,7 @@ impl DbHandle {
         let copied = {
             let db = self.get()?;
             let snapshot = redb::ReadableDatabase::begin_read(&*db).map_err(super::storage)?;
-            super::copy::snapshot_to_file(&snapshot, &temp)?
+            super::copy::snapshot_to_file(&snapshot, &temp, self.cache)?
         };
         let mut slot = self.current.write().unwrap_or_else(|e| e.into_inner());
         if let Err(error) = std::fs::rename(&temp, &self.path) {
