@@ -681,3 +681,42 @@ async fn a_destination_gets_the_erasure_and_never_the_person_after_it() {
     assert_eq!(events[2]["data"]["contact"], receipt["contact"]);
     assert_eq!(events[2]["data"]["lead_ids"], json!([first, second]));
 }
+
+#[tokio::test]
+async fn an_erasure_not_yet_rewritten_at_a_stop_is_rewritten_after_the_next_start() {
+    let clock = TestClock::now();
+    let settings = |clock: &TestClock| {
+        let clock = clock.clock();
+        move |c: &mut Config| {
+            c.clock = clock;
+            c.privacy_tick = Duration::from_millis(20);
+        }
+    };
+    let app = spawn_app_with(settings(&clock)).await;
+    app.create_campaign("expo", json!({})).await;
+    app.submit_json_ok("expo", &submission(&ERASED, "booth"))
+        .await;
+    app.submit_json_ok("expo", &submission(&KEPT, "booth"))
+        .await;
+    erase(&app, json!({"phone": ERASED.phone})).await;
+    // Stopped before the rewrite was due: the pending mark is in the store, not in memory.
+    let dir = app.stop().await;
+    clock.advance(Duration::from_secs(60));
+    let app = crate::helpers::spawn_app_in(dir, settings(&clock)).await;
+    let path = app._dir.path().to_owned();
+    let erased: Vec<&str> = personal_values(&ERASED)[1..].to_vec();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = found_on_disk(&path, &erased);
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still on disk: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let kept = &personal_values(&KEPT)[1..];
+    assert_eq!(found_on_disk(&path, kept).len(), kept.len());
+}
