@@ -580,6 +580,51 @@ mod tests {
         store.close().await;
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn writes_during_a_rewrite_wait_for_it_and_none_is_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_campaign(dir.path()).await;
+        for n in 0..200 {
+            store
+                .insert_lead(lead(&format!("1380013{n:04}"), "Before"))
+                .await
+                .unwrap();
+        }
+        let writers: Vec<_> = (0..8)
+            .map(|w| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut acked = Vec::new();
+                    for n in 0..50 {
+                        let phone = format!("1390{w:02}{n:05}");
+                        acked.push(store.insert_lead(lead(&phone, "During")).await.unwrap().id);
+                    }
+                    acked
+                })
+            })
+            .collect();
+        let rewritten = store.rewrite().await.unwrap();
+        assert!(rewritten.copied.rows > 200, "{rewritten:?}");
+        let mut acked = Vec::new();
+        for writer in writers {
+            acked.extend(writer.await.unwrap());
+        }
+        for id in acked {
+            assert!(
+                store.lead(id).await.unwrap().is_some(),
+                "acknowledged {id} lost"
+            );
+        }
+        let report = store.check_blocking().unwrap();
+        assert_eq!(report.leads, 600);
+        assert_eq!(report.problems, Vec::<String>::new());
+        store.close().await;
+        // The file in place is the one written last: it opens with everything.
+        let reopened = Store::open(&dir.path().join("s.redb"), jiff::tz::TimeZone::UTC).unwrap();
+        assert_eq!(reopened.check_blocking().unwrap().leads, 600);
+        reopened.close().await;
+    }
+
     #[test]
     fn anonymous_keys_never_look_like_a_phone_or_an_email() {
         let key = format!("{ANONYMOUS_PREFIX}{}", LeadId::generate());
