@@ -390,23 +390,13 @@ pub fn erase_older_than(
         }
         old
     };
-    let mut by_contact: Vec<(String, Vec<u128>)> = Vec::new();
-    for (id, contact) in &old {
-        match by_contact.iter_mut().find(|(c, _)| c == contact) {
-            Some((_, ids)) => ids.push(*id),
-            None => by_contact.push((contact.clone(), vec![*id])),
-        }
+    let mut by_contact: std::collections::BTreeMap<String, Vec<u128>> = Default::default();
+    for (id, contact) in old {
+        by_contact.entry(contact).or_default().push(id);
     }
     let mut receipts = Vec::new();
     for (contact, ids) in by_contact {
-        let live_after = t
-            .touches
-            .range((contact.as_str(), i64::MIN, 0)..=(contact.as_str(), i64::MAX, u128::MAX))
-            .map_err(storage)?
-            .filter_map(|entry| entry.ok().map(|(k, _)| k.value().2))
-            .filter(|id| !ids.contains(id))
-            .any(|id| t.leads.get(id).ok().flatten().is_some());
-        if !live_after {
+        if !keeps_other_leads(t, &contact, &ids)? {
             receipts.push(erase_contacts(t, &[contact], Reason::Retention, now)?);
             continue;
         }
@@ -430,6 +420,21 @@ pub fn erase_older_than(
         )?);
     }
     Ok(receipts)
+}
+
+/// Whether `contact` has a live lead besides `ids` (then retention leaves it in place).
+fn keeps_other_leads(t: &Tables<'_>, contact: &str, ids: &[u128]) -> Result<bool> {
+    for entry in t
+        .touches
+        .range((contact, i64::MIN, 0)..=(contact, i64::MAX, u128::MAX))
+        .map_err(storage)?
+    {
+        let id = entry.map_err(storage)?.0.value().2;
+        if !ids.contains(&id) && t.leads.get(id).map_err(storage)?.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// A ULID's random bits: cleared, an id is the first of its millisecond.
