@@ -115,6 +115,41 @@ pub fn contact_hash(key: &str) -> String {
 struct Erased {
     leads: Vec<LeadId>,
     conversions: Vec<String>,
+    /// Contact key -> the anonymous key its journey moved to.
+    moved: HashMap<String, String>,
+}
+
+/// The work of one transaction's erasures that reads a whole table (the conversions, the
+/// outbox): gathered, and done once for all of them, not once per contact.
+#[derive(Default)]
+struct Sweep {
+    /// Erased lead -> the lead as waiting events may still show it.
+    redacted: HashMap<u128, Lead>,
+}
+
+impl Sweep {
+    /// Unlinks the conversions of every contact the erasures moved, redacts the waiting
+    /// events, and notes each erasure's conversions.
+    fn finish(self, t: &mut Tables<'_>, erasures: &mut [&mut Erased]) -> Result<()> {
+        let moved: HashMap<String, String> = erasures
+            .iter()
+            .flat_map(|e| e.moved.iter().map(|(k, a)| (k.clone(), a.clone())))
+            .collect();
+        let unlinked = unlink_conversions(t, &moved)?;
+        let shown: HashMap<String, String> = unlinked
+            .iter()
+            .map(|(id, (_, json))| (id.clone(), json.clone()))
+            .collect();
+        outbox::redact_pending(t, &self.redacted, &shown)?;
+        for erased in erasures.iter_mut() {
+            for (id, (key, _)) in &unlinked {
+                if erased.moved.contains_key(key) {
+                    erased.conversions.push(id.clone());
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Erases the contacts `keys` (one person: the contact found by phone, or those an e-mail
@@ -139,10 +174,11 @@ pub fn erase_contacts(
         ));
     };
     let mut erased = Erased::default();
+    let mut sweep = Sweep::default();
     for key in &found {
-        let anonymous = format!("{ANONYMOUS_PREFIX}{}", LeadId::generate());
-        erase_contact(t, key, &anonymous, now, &mut erased)?;
+        erase_contact(t, key, now, &mut erased, &mut sweep)?;
     }
+    sweep.finish(t, &mut [&mut erased])?;
     finish(t, &contact_hash(&primary), erased, reason, now)
 }
 
@@ -190,10 +226,12 @@ fn finish(
 fn erase_contact(
     t: &mut Tables<'_>,
     key: &str,
-    anonymous: &str,
     now: jiff::Timestamp,
     erased: &mut Erased,
+    sweep: &mut Sweep,
 ) -> Result<()> {
+    let anonymous = format!("{ANONYMOUS_PREFIX}{}", LeadId::generate());
+    let anonymous = anonymous.as_str();
     let touches: Vec<(i64, u128, String)> = t
         .touches
         .range((key, i64::MIN, 0)..=(key, i64::MAX, u128::MAX))
@@ -206,7 +244,6 @@ fn erase_contact(
         })
         .collect::<Result<_>>()?;
     let mut emails = Vec::new();
-    let mut redacted = HashMap::new();
     for (at, id, slug) in touches {
         t.touches.remove((key, at, id)).map_err(storage)?;
         t.touches
@@ -215,7 +252,7 @@ fn erase_contact(
         let lead = LeadId::from_u128(id);
         if let Some(gone) = erase_lead(t, lead, anonymous, now)? {
             emails.extend(gone.email.as_ref().map(|e| e.as_str().to_lowercase()));
-            redacted.insert(id, redact(&gone, anonymous));
+            sweep.redacted.insert(id, redact(&gone, anonymous));
             erased.leads.push(lead);
         } else if let Some(mut stub) = stub(t, id)? {
             // Left by retention while the contact lived on: now it is anonymous too.
@@ -247,32 +284,35 @@ fn erase_contact(
             .insert(anonymous, encode_record(&contact, "contact")?.as_slice())
             .map_err(storage)?;
     }
-    let conversions = unlink_conversions(t, key, anonymous)?;
-    outbox::redact_pending(t, &redacted, &conversions)?;
-    erased.conversions.extend(conversions.into_keys());
+    erased.moved.insert(key.to_owned(), anonymous.to_owned());
     Ok(())
 }
 
-/// Points the contact's conversions at `anonymous` (amount, stage and times stay): their
-/// ids and JSON as the API now shows them.
+/// Points the conversions of the contacts in `moved` (key -> anonymous key) at their
+/// anonymous keys (amount, stage and times stay): id -> (the contact key it had, its JSON
+/// as the API now shows it).
 fn unlink_conversions(
     t: &mut Tables<'_>,
-    key: &str,
-    anonymous: &str,
-) -> Result<HashMap<String, String>> {
-    // Conversions are keyed by the CRM's id: finding a contact's means reading them all.
-    // They are far fewer than leads, and the ROI summary reads them all anyway.
+    moved: &HashMap<String, String>,
+) -> Result<HashMap<String, (String, String)>> {
+    if moved.is_empty() {
+        return Ok(HashMap::new());
+    }
+    // Conversions are keyed by the CRM's id: finding a contact's means reading them all,
+    // once per transaction. They are far fewer than leads, and the ROI summary reads them
+    // all anyway.
     let mut mine = Vec::new();
     for entry in t.conversions.iter().map_err(storage)? {
         let (id, bytes) = entry.map_err(storage)?;
         let conversion: Conversion = decode_record(bytes.value(), "conversion")?;
-        if conversion.contact == key {
+        if moved.contains_key(&conversion.contact) {
             mine.push((id.value().to_owned(), conversion));
         }
     }
     let mut shown = HashMap::new();
     for (id, mut conversion) in mine {
-        conversion.contact = anonymous.to_owned();
+        let anonymous = moved[&conversion.contact].clone();
+        let key = std::mem::replace(&mut conversion.contact, anonymous);
         conversion.lead_id = None;
         t.conversions
             .insert(
@@ -280,7 +320,7 @@ fn unlink_conversions(
                 encode_record(&conversion, "conversion")?.as_slice(),
             )
             .map_err(storage)?;
-        shown.insert(id, conversion.to_json().to_string());
+        shown.insert(id, (key, conversion.to_json().to_string()));
     }
     Ok(shown)
 }
@@ -394,32 +434,33 @@ pub fn erase_older_than(
     for (id, contact) in old {
         by_contact.entry(contact).or_default().push(id);
     }
-    let mut receipts = Vec::new();
+    // Receipts are written after one sweep of the conversions and the outbox for all.
+    let mut erasures: Vec<(String, Erased)> = Vec::new();
+    let mut sweep = Sweep::default();
     for (contact, ids) in by_contact {
-        if !keeps_other_leads(t, &contact, &ids)? {
-            receipts.push(erase_contacts(t, &[contact], Reason::Retention, now)?);
-            continue;
-        }
         let mut erased = Erased::default();
-        let mut redacted = HashMap::new();
-        for id in ids {
-            let lead_id = LeadId::from_u128(id);
-            if let Some(gone) = erase_lead(t, lead_id, &contact, now)? {
-                forget_email(t, &gone)?;
-                redacted.insert(id, redact(&gone, &contact));
-                erased.leads.push(lead_id);
+        if keeps_other_leads(t, &contact, &ids)? {
+            for id in ids {
+                let lead_id = LeadId::from_u128(id);
+                if let Some(gone) = erase_lead(t, lead_id, &contact, now)? {
+                    forget_email(t, &gone)?;
+                    sweep.redacted.insert(id, redact(&gone, &contact));
+                    erased.leads.push(lead_id);
+                }
             }
+        } else {
+            erase_contact(t, &contact, now, &mut erased, &mut sweep)?;
         }
-        outbox::redact_pending(t, &redacted, &HashMap::new())?;
-        receipts.push(finish(
-            t,
-            &contact_hash(&contact),
-            erased,
-            Reason::Retention,
-            now,
-        )?);
+        erasures.push((contact_hash(&contact), erased));
     }
-    Ok(receipts)
+    sweep.finish(
+        t,
+        &mut erasures.iter_mut().map(|(_, e)| e).collect::<Vec<_>>(),
+    )?;
+    erasures
+        .into_iter()
+        .map(|(contact, erased)| finish(t, &contact, erased, Reason::Retention, now))
+        .collect()
 }
 
 /// Whether `contact` has a live lead besides `ids` (then retention leaves it in place).

@@ -504,6 +504,21 @@ async fn retention_erases_leads_older_than_its_days_at_start_and_daily_and_chang
     assert!(receipts.iter().all(|r| r["reason"] == "retention"));
     let erased_leads: u64 = receipts.iter().map(|r| r["leads"].as_u64().unwrap()).sum();
     assert_eq!(erased_leads, 3);
+    let unlinked: u64 = receipts
+        .iter()
+        .map(|r| r["conversions"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        unlinked, 1,
+        "Ann's order points at nobody; Bob, still here, keeps his"
+    );
+    let (_, order) = json_body(app.admin_get("/api/conversions/o-ann").await).await;
+    assert!(
+        order["contact"].as_str().unwrap().starts_with("erased-"),
+        "{order}"
+    );
+    let (_, order) = json_body(app.admin_get("/api/conversions/o-bob").await).await;
+    assert_eq!(order["contact"], "+8613800000002");
     assert_eq!(summaries(&app).await, before, "retention changes no report");
 
     let listed = app.list_leads("limit=100").await;
