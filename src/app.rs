@@ -247,6 +247,8 @@ async fn dispatch(
             handlers::conversions::import(state, request).await
         }
         (Route::ApiConversion, "GET") => handlers::conversions::get(state, p[0]).await,
+        (Route::ApiErasures, "GET") => handlers::erasures::list(state).await,
+        (Route::ApiErasures, "POST") => handlers::erasures::create(state, request).await,
         (Route::ApiSalespeople, "GET") => handlers::salespeople::list(state).await,
         (Route::ApiSalespeople, "POST") => handlers::salespeople::create(state, request).await,
         (Route::ApiSalesperson, "GET") => handlers::salespeople::get(state, p[0]).await,
@@ -300,6 +302,9 @@ async fn dispatch(
         (Route::AdminLeadActivities, "POST") => {
             admin::leads::add_activity(state, request, p[0]).await
         }
+        (Route::AdminLeadErase, "GET") => admin::erasures::confirm(state, request, p[0]).await,
+        (Route::AdminLeadErase, "POST") => admin::erasures::erase(state, request, p[0]).await,
+        (Route::AdminErasures, "GET") => admin::erasures::list(state, request).await,
         (Route::AdminLeadsImport, "POST") => {
             admin::leads::import(state, request, Upload::Leads).await
         }

@@ -134,6 +134,7 @@ fn action_of(route: Route, metric: &'static str) -> &'static str {
         ApiLead | AdminLeadStatus => "lead.update",
         AdminLeadAssign => "lead.assign",
         ApiLeadActivities | AdminLeadActivities => "activity.add",
+        ApiErasures | AdminLeadErase => "erasure.create",
         ApiConversions => "conversion.upsert",
         ApiConversionsImport | AdminConversionsImport => "conversions.import",
         ApiSalespeople | AdminSalespeople => "salesperson.create",

@@ -44,6 +44,12 @@ pub const DEFAULT_FOLLOW_UP_CHECK: Duration = Duration::from_secs(60);
 /// How often the scheduler looks for due reports: a report goes out at most this long
 /// after its time.
 pub const DEFAULT_SCHEDULE_TICK: Duration = Duration::from_secs(30);
+/// How long after an erasure the store file is rewritten without the erased values:
+/// erasures within this window share one rewrite. With `DEFAULT_PRIVACY_TICK` and the
+/// rewrite itself (13 s at a million leads, README) inside API.md's 60 s.
+pub const DEFAULT_REWRITE_DELAY: Duration = Duration::from_secs(20);
+/// How often pending rewrites and the daily retention run are looked for.
+pub const DEFAULT_PRIVACY_TICK: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -98,6 +104,12 @@ pub struct Config {
     pub follow_up_check: Duration,
     /// How often the scheduler looks for due reports.
     pub schedule_tick: Duration,
+    /// Leads older than this many days are erased (at start-up, then daily); `None`: kept.
+    pub retain_days: Option<u32>,
+    /// How long after the first pending erasure the store file is rewritten (by `clock`).
+    pub rewrite_delay: Duration,
+    /// How often pending rewrites and the daily retention run are looked for.
+    pub privacy_tick: Duration,
     /// The PostgreSQL database to replicate to (`--replicate`); `None`: this node alone.
     pub replicate: Option<crate::replica::Target>,
     /// Waits between attempts while PostgreSQL is away (tests shorten them).
@@ -139,6 +151,9 @@ impl Config {
             clock: crate::clock::Clock::default(),
             follow_up_check: DEFAULT_FOLLOW_UP_CHECK,
             schedule_tick: DEFAULT_SCHEDULE_TICK,
+            retain_days: None,
+            rewrite_delay: DEFAULT_REWRITE_DELAY,
+            privacy_tick: DEFAULT_PRIVACY_TICK,
             replicate: None,
             replica_retry_delays: crate::replica::RETRY_DELAYS.to_vec(),
             replica_heartbeat: crate::replica::HEARTBEAT,
@@ -181,6 +196,8 @@ pub struct Settings {
     pub allow_private_destinations: Option<bool>,
     /// A PostgreSQL URL (`postgres://user:password@host/db`).
     pub replicate: Option<String>,
+    /// Days a lead is kept; older ones are erased.
+    pub retain_days: Option<u32>,
 }
 
 impl Settings {
@@ -208,6 +225,7 @@ impl Settings {
                 .allow_private_destinations
                 .or(lower.allow_private_destinations),
             replicate: self.replicate.or(lower.replicate),
+            retain_days: self.retain_days.or(lower.retain_days),
         }
     }
 
@@ -296,7 +314,18 @@ impl Settings {
         let replicate = non_empty(self.replicate)
             .map(|url| crate::replica::Target::parse(&url))
             .transpose()?;
+        let retain_days = match self.retain_days {
+            Some(days) if !(1..=36_500).contains(&days) => {
+                return Err(format!(
+                    "retain days {days} must be between 1 and 36500 (leave it unset to keep leads)"
+                ));
+            }
+            days => days,
+        };
         Ok(Config {
+            retain_days,
+            rewrite_delay: DEFAULT_REWRITE_DELAY,
+            privacy_tick: DEFAULT_PRIVACY_TICK,
             replicate,
             replica_retry_delays: crate::replica::RETRY_DELAYS.to_vec(),
             replica_heartbeat: crate::replica::HEARTBEAT,
@@ -393,6 +422,24 @@ fn parse_public_url(text: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retention_is_off_unless_set_and_must_be_a_sensible_number_of_days() {
+        assert_eq!(
+            Settings::default().into_config(false).unwrap().retain_days,
+            None
+        );
+        let file: Settings = toml::from_str("retain_days = 180\n").unwrap();
+        assert_eq!(file.into_config(false).unwrap().retain_days, Some(180));
+        for bad in [0, 36_501] {
+            let settings = Settings {
+                retain_days: Some(bad),
+                ..Settings::default()
+            };
+            let error = settings.into_config(false).unwrap_err();
+            assert!(error.contains("retain days"), "{error}");
+        }
+    }
 
     #[test]
     fn higher_layers_win() {

@@ -32,7 +32,10 @@
 //!   clock they read, replaceable in tests.
 //! - [`replica`]: replication of the outbox to PostgreSQL (several nodes, one shared
 //!   database): schema migrations, exactly-once batches, the shipping task.
-//! - [`store`]: the only module that knows redb; a single group-committing writer.
+//! - [`store`]: the only module that knows redb; a single group-committing writer. Its
+//!   `erasure` erases a person (or leads past retention) keeping the counters and the
+//!   journeys anonymous; `copy` writes a snapshot into a fresh file, which the writer puts
+//!   in place after erasures so that deleted values leave the disk.
 //! - [`templates`]: askama page structs (HTML in `templates/`).
 #![forbid(unsafe_code)]
 

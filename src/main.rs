@@ -145,6 +145,9 @@ struct ServeArgs {
     /// The store's page cache in MB, which bounds the server's memory [default: 32].
     #[arg(long, env = "LEADGATE_CACHE_MB")]
     cache_mb: Option<usize>,
+    /// Erase leads older than this many days, at start-up and then daily [default: keep].
+    #[arg(long, env = "LEADGATE_RETAIN_DAYS")]
+    retain_days: Option<u32>,
     /// This node's name in delivered events [default: the host name].
     #[arg(long, env = "LEADGATE_NODE_ID")]
     node_id: Option<String>,
@@ -241,6 +244,7 @@ fn build_config(args: ServeArgs) -> anyhow::Result<(Config, bool)> {
         max_connections: args.max_connections,
         max_connections_per_ip: args.max_connections_per_ip,
         cache_mb: args.cache_mb,
+        retain_days: args.retain_days,
         node_id: args.node_id,
         allow_private_destinations: args.allow_private_destinations.then_some(true),
         replicate: args.replicate,
@@ -437,6 +441,9 @@ fn check(args: StoreArgs) -> anyhow::Result<()> {
         "{} leads, {} contacts, {} idempotency keys checked",
         report.leads, report.contacts, report.tokens
     );
+    if report.erased > 0 {
+        println!("{} erased leads recounted from their stubs", report.erased);
+    }
     for problem in &report.problems {
         println!("problem: {problem}");
     }

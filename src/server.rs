@@ -195,6 +195,23 @@ fn spawn_overdue_checker(
     })
 }
 
+/// Erasure's background work every `every`: retention daily, and the rewrite that takes
+/// erased values off the disk (see `service::erasures::Upkeep`).
+fn spawn_privacy_upkeep(
+    service: Arc<Service>,
+    mut upkeep: crate::service::erasures::Upkeep,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            upkeep.round(&service).await;
+        }
+    })
+}
+
 /// Sends the scheduled reports that are due, every `every`. The first look is at once, so
 /// a report missed while the server was down goes out at the start.
 fn spawn_scheduler(service: Arc<Service>, every: Duration) -> tokio::task::JoinHandle<()> {
@@ -330,6 +347,11 @@ pub async fn serve(
         config.follow_up_check,
     );
     let scheduler = spawn_scheduler(service.clone(), config.schedule_tick);
+    let privacy = spawn_privacy_upkeep(
+        service.clone(),
+        crate::service::erasures::Upkeep::new(config.retain_days, config.rewrite_delay),
+        config.privacy_tick,
+    );
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         // At the connection cap, stop accepting: new clients wait in the kernel's queue.
@@ -411,8 +433,10 @@ pub async fn serve(
     // the next start.
     overdue_checker.abort();
     scheduler.abort();
+    privacy.abort();
     let _ = overdue_checker.await;
     let _ = scheduler.await;
+    let _ = privacy.await;
     drop(listener);
     tracing::info!("shutting down: finishing requests in flight");
     drop(state);

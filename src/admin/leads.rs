@@ -72,6 +72,8 @@ pub struct LeadRow {
     pub follow_up: FollowUpView,
     pub activity_action: String,
     pub activity_csrf: String,
+    /// The page that erases this lead's person, after asking.
+    pub erase_href: String,
 }
 
 /// A lead's follow-up as its row shows it.
@@ -172,6 +174,7 @@ pub async fn page(state: &AppState, request: Request<Incoming>) -> Result<Reply>
                 follow_up: follow_up_view(&follow_up, &short_time),
                 activity_csrf: csrf::token(&state.admin_token_hash, &activity_action),
                 activity_action,
+                erase_href: ui.link(&format!("/admin/leads/{}/erase", lead.id)),
             }
         })
         .collect();

@@ -7,6 +7,7 @@ pub mod campaigns;
 pub mod charts;
 pub mod csrf;
 pub mod destinations;
+pub mod erasures;
 pub mod i18n;
 pub mod leads;
 pub mod overview;

@@ -6,6 +6,7 @@ pub mod calls;
 pub mod campaigns;
 pub mod conversions;
 pub mod destinations;
+pub mod erasures;
 pub mod forms;
 pub mod leads;
 pub mod qr;

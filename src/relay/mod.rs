@@ -176,6 +176,14 @@ impl Relays {
         }
     }
 
+    /// An erasure redacted waiting events: every worker drops what it read ahead (it may
+    /// hold the person's details) and reads the events again.
+    pub fn erased(&self) {
+        for handle in self.lock().values() {
+            handle.reread();
+        }
+    }
+
     /// `POST /api/destinations/{id}/retry`: a dead or waiting destination tries now.
     pub fn retry_now(&self, id: LeadId) {
         if let Some(handle) = self.lock().get(&id) {

@@ -47,6 +47,9 @@ pub struct Live {
 
 enum Command {
     Reconfigure(Box<Destination>),
+    /// Events were rewritten in the outbox (an erasure redacted them): what was read
+    /// ahead is stale.
+    Reread,
     RetryNow,
     Stop(oneshot::Sender<()>),
 }
@@ -70,6 +73,10 @@ impl Handle {
 
     pub fn retry_now(&self) {
         let _ = self.commands.send(Command::RetryNow);
+    }
+
+    pub fn reread(&self) {
+        let _ = self.commands.send(Command::Reread);
     }
 
     /// Asks the worker to store its progress and end, and waits until it has.
@@ -438,6 +445,7 @@ impl Worker {
                 self.live.lock().unwrap_or_else(|e| e.into_inner()).kind = self.destination.kind;
                 Woke::Reread
             }
+            Some(Command::Reread) => Woke::Reread,
             Some(Command::RetryNow) => {
                 self.record.dead = false;
                 self.failed_attempts = 0;

@@ -102,11 +102,14 @@ pub async fn import(service: &Service, format: Format, body: bytes::Bytes) -> Re
 }
 
 pub async fn get(service: &Service, id: LeadId) -> Result<Lead> {
-    service
-        .store
-        .lead(id)
-        .await?
-        .ok_or_else(|| unknown_lead(&id.to_string()))
+    match service.store.lead(id).await? {
+        Some(lead) => Ok(lead),
+        None if service.store.is_erased(id).await? => Err(Error::not_found(
+            "erased_lead",
+            format!("lead {id} was erased (its person asked, or it passed the retention period)"),
+        )),
+        None => Err(unknown_lead(&id.to_string())),
+    }
 }
 
 pub async fn set_status(service: &Service, id: LeadId, status: LeadStatus) -> Result<Lead> {

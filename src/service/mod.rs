@@ -10,6 +10,7 @@
 pub mod campaigns;
 pub mod conversions;
 pub mod destinations;
+pub mod erasures;
 pub mod leads;
 pub mod reports;
 pub mod salespeople;

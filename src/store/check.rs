@@ -7,9 +7,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
 
+use super::erasure::ErasedLead;
 use super::storage;
 use super::tables::{self, metric};
-use super::write::{Contact, decode_contact, decode_lead};
+use super::write::{Contact, decode_contact, decode_lead, decode_record};
 use crate::domain::{LeadStatus, day_number};
 use crate::error::Result;
 use crate::lead::Lead;
@@ -20,6 +21,8 @@ pub struct Report {
     pub leads: u64,
     pub contacts: u64,
     pub tokens: u64,
+    /// Erased leads (their stubs).
+    pub erased: u64,
     pub problems: Vec<String>,
 }
 
@@ -29,6 +32,10 @@ pub fn check(txn: &ReadTransaction, tz: &jiff::tz::TimeZone) -> Result<Report> {
     let mut ids = HashSet::new();
     let mut per_contact: HashMap<String, (u64, (jiff::Timestamp, u128))> = HashMap::new();
     let mut assigned: BTreeSet<(u128, u128)> = BTreeSet::new();
+    // Each lead's (and erased lead's) campaign and time: a contact's first lead may be
+    // either.
+    let mut origins: HashMap<u128, (String, jiff::Timestamp)> = HashMap::new();
+    let mut erased_ids = HashSet::new();
     let leads = txn.open_table(tables::LEADS).map_err(storage)?;
     let by_campaign = txn.open_table(tables::LEADS_BY_CAMPAIGN).map_err(storage)?;
     let touches = txn.open_table(tables::TOUCHES).map_err(storage)?;
@@ -45,22 +52,8 @@ pub fn check(txn: &ReadTransaction, tz: &jiff::tz::TimeZone) -> Result<Report> {
         }
         let slug = lead.campaign.to_string();
         let day = day_number(lead.received_at, tz);
-        *expected
-            .entry((slug.clone(), day, metric::LEADS))
-            .or_default() += 1;
-        match lead.status {
-            LeadStatus::Mql | LeadStatus::Sql => {
-                *expected
-                    .entry((slug.clone(), day, metric::MQLS))
-                    .or_default() += 1
-            }
-            LeadStatus::Disqualified => {
-                *expected
-                    .entry((slug.clone(), day, metric::DISQUALIFIED))
-                    .or_default() += 1
-            }
-            LeadStatus::New => {}
-        }
+        count_lead(&mut expected, &slug, day, lead.status);
+        origins.insert(id, (slug.clone(), lead.received_at));
         if by_campaign
             .get((slug.as_str(), id))
             .map_err(storage)?
@@ -88,6 +81,46 @@ pub fn check(txn: &ReadTransaction, tz: &jiff::tz::TimeZone) -> Result<Report> {
         seen.0 += 1;
         seen.1 = seen.1.min((lead.received_at, id));
     }
+    // Erased leads still count (the counters keep them) and keep their touch, under an
+    // anonymous contact: they are recounted from their stubs.
+    let erased = txn.open_table(tables::ERASED_LEADS).map_err(storage)?;
+    for entry in erased.iter().map_err(storage)? {
+        let (key, bytes) = entry.map_err(storage)?;
+        let stub: ErasedLead = decode_record(bytes.value(), "erased lead")?;
+        let id = key.value();
+        report.erased += 1;
+        if ids.contains(&id) {
+            report
+                .problems
+                .push(format!("lead {id:x} is both stored and erased"));
+        }
+        erased_ids.insert(id);
+        let day = day_number(stub.received_at, tz);
+        count_lead(&mut expected, &stub.campaign, day, stub.status);
+        if by_campaign
+            .get((stub.campaign.as_str(), id))
+            .map_err(storage)?
+            .is_some()
+        {
+            report.problems.push(format!(
+                "erased lead {id:x} is still in its campaign's index"
+            ));
+        }
+        let touch = touches
+            .get((stub.contact.as_str(), stub.received_at.as_millisecond(), id))
+            .map_err(storage)?;
+        if touch.map(|t| t.value().to_owned()) != Some(stub.campaign.clone()) {
+            report
+                .problems
+                .push(format!("erased lead {id:x} has no touch for its contact"));
+        }
+        let seen = per_contact
+            .entry(stub.contact.clone())
+            .or_insert((0, (stub.received_at, id)));
+        seen.0 += 1;
+        seen.1 = seen.1.min((stub.received_at, id));
+        origins.insert(id, (stub.campaign, stub.received_at));
+    }
     let index_rows = by_campaign.len().map_err(storage)?;
     if index_rows != report.leads {
         report.problems.push(format!(
@@ -96,20 +129,21 @@ pub fn check(txn: &ReadTransaction, tz: &jiff::tz::TimeZone) -> Result<Report> {
         ));
     }
     let touch_rows = touches.len().map_err(storage)?;
-    if touch_rows != report.leads {
+    if touch_rows != report.leads + report.erased {
         report.problems.push(format!(
-            "the touch index has {touch_rows} rows for {} leads",
-            report.leads
+            "the touch index has {touch_rows} rows for {} leads and {} erased ones",
+            report.leads, report.erased
         ));
     }
-    check_contacts(txn, tz, &per_contact, &mut expected, &mut report)?;
+    check_contacts(txn, tz, &per_contact, &origins, &mut expected, &mut report)?;
     check_counters(txn, &expected, &mut report)?;
     check_tiers(txn, &mut report)?;
     let tokens = txn.open_table(tables::TOKENS).map_err(storage)?;
     for entry in tokens.iter().map_err(storage)? {
         let (key, id) = entry.map_err(storage)?;
         report.tokens += 1;
-        if !ids.contains(&id.value()) {
+        // A form retried after an erasure answers with the erased id, not a new person.
+        if !ids.contains(&id.value()) && !erased_ids.contains(&id.value()) {
             report.problems.push(format!(
                 "idempotency key {:?} points to a missing lead",
                 key.value()
@@ -160,6 +194,24 @@ fn check_assignees(
         ));
     }
     Ok(())
+}
+
+/// Counts a lead (or an erased one) in the counters recomputed from the rows.
+fn count_lead(
+    expected: &mut BTreeMap<(String, u32, &'static str), u64>,
+    slug: &str,
+    day: u32,
+    status: LeadStatus,
+) {
+    *expected
+        .entry((slug.to_owned(), day, metric::LEADS))
+        .or_default() += 1;
+    let derived = match status {
+        LeadStatus::Mql | LeadStatus::Sql => metric::MQLS,
+        LeadStatus::Disqualified => metric::DISQUALIFIED,
+        LeadStatus::New => return,
+    };
+    *expected.entry((slug.to_owned(), day, derived)).or_default() += 1;
 }
 
 /// The placements table lists exactly each campaign's declared variants, plus at most
@@ -237,11 +289,11 @@ fn check_contacts(
     txn: &ReadTransaction,
     tz: &jiff::tz::TimeZone,
     per_contact: &HashMap<String, (u64, (jiff::Timestamp, u128))>,
+    origins: &HashMap<u128, (String, jiff::Timestamp)>,
     expected: &mut BTreeMap<(String, u32, &'static str), u64>,
     report: &mut Report,
 ) -> Result<()> {
     let contacts = txn.open_table(tables::CONTACTS).map_err(storage)?;
-    let leads = txn.open_table(tables::LEADS).map_err(storage)?;
     for entry in contacts.iter().map_err(storage)? {
         let (key, bytes) = entry.map_err(storage)?;
         let contact: Contact = decode_contact(bytes.value())?;
@@ -266,12 +318,11 @@ fn check_contacts(
                 }
             }
         }
-        if let Some(bytes) = leads.get(contact.first_lead.to_u128()).map_err(storage)? {
-            let first: Lead = decode_lead(bytes.value())?;
+        if let Some((campaign, received_at)) = origins.get(&contact.first_lead.to_u128()) {
             *expected
                 .entry((
-                    first.campaign.to_string(),
-                    day_number(first.received_at, tz),
+                    campaign.clone(),
+                    day_number(*received_at, tz),
                     metric::NEW_CONTACTS,
                 ))
                 .or_default() += 1;

@@ -71,6 +71,66 @@ impl DbHandle {
     }
 }
 
+/// A store file rewritten: what was copied, and how long the writer was held.
+#[derive(Debug, Clone, Copy)]
+pub struct Rewritten {
+    pub copied: super::copy::Copied,
+    pub seconds: f64,
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+}
+
+impl DbHandle {
+    /// The file a rewrite is written to before it replaces the store (same directory,
+    /// so the rename is atomic).
+    pub fn rewrite_path(path: &Path) -> PathBuf {
+        let mut name = path.file_name().unwrap_or_default().to_owned();
+        name.push(".rewrite");
+        path.with_file_name(name)
+    }
+
+    /// Rewrites the store into a fresh file from one snapshot, puts it in place with an
+    /// atomic rename and serves from it: the old file, and every value its freed pages
+    /// still held, is gone from the directory. The caller must hold off writes meanwhile
+    /// (the writer thread runs this itself). Reads in flight finish on the old file (same
+    /// data); later ones open the new.
+    pub fn rewrite(&self) -> Result<Rewritten> {
+        let started = Instant::now();
+        let bytes_before = std::fs::metadata(&self.path).map_or(0, |m| m.len());
+        let temp = Self::rewrite_path(&self.path);
+        // Left by a crash during an earlier rewrite.
+        let _ = std::fs::remove_file(&temp);
+        let copied = {
+            let db = self.get()?;
+            let snapshot = redb::ReadableDatabase::begin_read(&*db).map_err(super::storage)?;
+            super::copy::snapshot_to_file(&snapshot, &temp, self.cache)?
+        };
+        let mut slot = self.current.write().unwrap_or_else(|e| e.into_inner());
+        if let Err(error) = std::fs::rename(&temp, &self.path) {
+            let _ = std::fs::remove_file(&temp);
+            return Err(Error::internal(format!(
+                "cannot put the rewritten store in place: {error}"
+            )));
+        }
+        if let Some(dir) = self.path.parent() {
+            super::copy::sync_dir(dir)?;
+        }
+        // From here the old database must never be written again (its file is gone from
+        // the directory): if the new one cannot be opened, the store is closed and the
+        // writer reopens it from the path, as after a disk error.
+        *slot = None;
+        let fresh = open_database(&self.path, self.cache)?;
+        *slot = Some(Arc::new(fresh));
+        drop(slot);
+        Ok(Rewritten {
+            copied,
+            seconds: started.elapsed().as_secs_f64(),
+            bytes_before,
+            bytes_after: std::fs::metadata(&self.path).map_or(0, |m| m.len()),
+        })
+    }
+}
+
 /// Opens the file; `cache` sets redb's page cache (bytes), which bounds how much of the
 /// store the server holds in memory: redb's default (1 GiB) lets the process grow with
 /// the file.

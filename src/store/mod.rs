@@ -5,7 +5,9 @@
 mod assignee_index;
 pub mod audit_log;
 mod check;
+pub mod copy;
 pub mod destinations;
+pub mod erasure;
 mod follow_ups;
 mod handle;
 mod journeys;
@@ -39,6 +41,7 @@ use crate::schedule::Schedule;
 
 pub use check::Report as CheckReport;
 pub use follow_ups::Summary as FollowUpSummary;
+pub use handle::Rewritten;
 pub use read::{LeadQuery, ScanReport};
 pub use write::{LeadChange, LeadOutcome, NewLead};
 pub use writer::Health;
@@ -85,6 +88,9 @@ pub struct Store {
     events: tokio::sync::watch::Receiver<u64>,
     roster: Arc<RosterCache>,
     qr_targets: Arc<qr_targets::TargetCache>,
+    /// When the oldest erasure the file still holds traces of was committed: the file is
+    /// to be rewritten (see `rewrite`).
+    scrub: Arc<std::sync::Mutex<Option<jiff::Timestamp>>>,
 }
 
 /// The store holds every visitor's phone number: only its owner may read it.
@@ -160,6 +166,8 @@ impl Store {
         private::restrict_file(path).map_err(|e| {
             Error::internal(format!("cannot create the store {}: {e}", path.display()))
         })?;
+        // A rewrite cut short by a crash leaves its copy: the store file is whole.
+        let _ = std::fs::remove_file(handle::DbHandle::rewrite_path(path));
         let db = Arc::new(handle::DbHandle::open(path, cache)?);
         write::initialise(&*db.get()?, &tz)?;
         let campaigns = {
@@ -182,10 +190,14 @@ impl Store {
             campaigns.clone(),
             roster.clone(),
         )?;
-        let qr_targets = {
+        let (qr_targets, scrub) = {
             let database = db.get()?;
             let txn = database.begin_read().map_err(storage)?;
-            Arc::new(qr_targets::TargetCache::new(qr_targets::all(&txn)?))
+            (
+                Arc::new(qr_targets::TargetCache::new(qr_targets::all(&txn)?)),
+                // Erased before a stop or a crash, not yet rewritten: still to do.
+                Arc::new(std::sync::Mutex::new(erasure::rewrite_pending(&txn)?)),
+            )
         };
         Ok(Store {
             db,
@@ -197,6 +209,7 @@ impl Store {
             events,
             roster,
             qr_targets,
+            scrub,
         })
     }
 
@@ -400,6 +413,106 @@ impl Store {
                 move |c| cache.put(c),
             )
             .await
+    }
+
+    // ---- erasure (see `erasure`) -------------------------------------------------
+
+    /// Erases the person a phone (E.164) or an e-mail names, in one transaction: their
+    /// leads and contact go, the counters and the journeys the reports credit stay under
+    /// an anonymous key. `unknown_contact` (404) if nothing of them is stored.
+    pub async fn erase(
+        &self,
+        person: erasure::Person,
+        now: jiff::Timestamp,
+    ) -> Result<erasure::Receipt> {
+        let scrub = self.scrub.clone();
+        let receipt = self
+            .writer
+            .run_then(
+                move |t, _| {
+                    let keys = match &person {
+                        erasure::Person::Phone(key) | erasure::Person::Key(key) => {
+                            vec![key.clone()]
+                        }
+                        erasure::Person::Email(email) => erasure::contacts_of_email(t, email)?,
+                    };
+                    erasure::erase_contacts(t, &keys, erasure::Reason::Request, now)
+                },
+                move |_| mark_scrub(&scrub, now),
+            )
+            .await;
+        self.erased();
+        receipt
+    }
+
+    /// Erases the leads received before `cutoff` (the retention rule), in transactions of
+    /// at most `RETENTION_BATCH` leads. Returns the receipts.
+    pub async fn erase_older_than(
+        &self,
+        cutoff: jiff::Timestamp,
+        now: jiff::Timestamp,
+    ) -> Result<Vec<erasure::Receipt>> {
+        let mut all = Vec::new();
+        loop {
+            let scrub = self.scrub.clone();
+            let receipts = self
+                .writer
+                .run_then(
+                    move |t, _| erasure::erase_older_than(t, cutoff, RETENTION_BATCH, now),
+                    move |receipts| {
+                        if !receipts.is_empty() {
+                            mark_scrub(&scrub, now);
+                        }
+                    },
+                )
+                .await;
+            self.erased();
+            let receipts = receipts?;
+            if receipts.is_empty() {
+                return Ok(all);
+            }
+            all.extend(receipts);
+        }
+    }
+
+    /// After an erasure's commit: the kept journeys named the contact.
+    fn erased(&self) {
+        self.journeys.changed();
+    }
+
+    /// When the oldest erasure not yet rewritten out of the file was committed.
+    pub fn rewrite_pending_since(&self) -> Option<jiff::Timestamp> {
+        *self.scrub.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Rewrites the store into a fresh file and serves from it (see `DbHandle::rewrite`):
+    /// the values erasures deleted leave the disk with the old file. Runs on the writer
+    /// thread between two commits, so no write is lost or lands in the old file; writes
+    /// queue meanwhile. If it fails, the erasures stay pending for the next try.
+    pub async fn rewrite(&self) -> Result<Rewritten> {
+        let scrub = self.scrub.clone();
+        self.writer
+            .exclusive(move |db| {
+                // Taken on the writer thread: every erasure committed so far is in the
+                // snapshot; one committed later marks the store again.
+                let pending = scrub.lock().unwrap_or_else(|e| e.into_inner()).take();
+                let rewritten = db.rewrite();
+                if rewritten.is_err() {
+                    *scrub.lock().unwrap_or_else(|e| e.into_inner()) = pending;
+                }
+                rewritten
+            })
+            .await?
+    }
+
+    /// Every erasure receipt, oldest first.
+    pub async fn erasures(&self) -> Result<Vec<erasure::Receipt>> {
+        self.read(erasure::receipts).await
+    }
+
+    /// Whether `id` names a lead that was erased (it answers 410).
+    pub async fn is_erased(&self, id: LeadId) -> Result<bool> {
+        self.read(move |txn| erasure::is_erased(txn, id)).await
     }
 
     // ---- outbox (see `outbox`) ----------------------------------------------------
@@ -928,6 +1041,18 @@ impl CampaignCache {
             .insert(campaign.slug.to_string(), Arc::new(campaign.clone()));
     }
 }
+
+/// Notes that an erasure committed at `now` awaits a rewrite of the file (the earliest
+/// such moment is kept).
+fn mark_scrub(scrub: &std::sync::Mutex<Option<jiff::Timestamp>>, now: jiff::Timestamp) {
+    let mut pending = scrub.lock().unwrap_or_else(|e| e.into_inner());
+    if pending.is_none() {
+        *pending = Some(now);
+    }
+}
+
+/// Leads one retention transaction erases at most: the writer's other jobs wait for it.
+const RETENTION_BATCH: usize = 2_000;
 
 /// Headroom a health probe asks for: a megabyte, more than a batch of the largest form
 /// posts needs.

@@ -40,6 +40,8 @@ pub struct Tables<'txn> {
     pub report_schedules: Table<'txn, u128, &'static [u8]>,
     pub qr_targets: Table<'txn, (&'static str, &'static str), &'static [u8]>,
     pub audit_log: Table<'txn, (i64, u128), &'static [u8]>,
+    pub erased_leads: Table<'txn, u128, &'static [u8]>,
+    pub erasures: Table<'txn, u128, &'static [u8]>,
     /// Set when a job of this batch appended an outbox event: after the commit, the
     /// relays are woken.
     pub events_appended: bool,
@@ -80,6 +82,8 @@ impl<'txn> Tables<'txn> {
             report_schedules: txn.open_table(tables::REPORT_SCHEDULES).map_err(storage)?,
             qr_targets: txn.open_table(tables::QR_TARGETS).map_err(storage)?,
             audit_log: txn.open_table(tables::AUDIT_LOG).map_err(storage)?,
+            erased_leads: txn.open_table(tables::ERASED_LEADS).map_err(storage)?,
+            erasures: txn.open_table(tables::ERASURES).map_err(storage)?,
             events_appended: false,
         })
     }

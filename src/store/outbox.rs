@@ -145,6 +145,24 @@ struct EventV1 {
 /// A stored event, also one an older build wrote (each older shape lacks fields at the
 /// end, so reading it as a newer one runs out of bytes).
 fn decode_event(bytes: &[u8]) -> Result<Event> {
+    let stored = decode_stored(bytes)?;
+    let data = match stored.lead {
+        Some(record) => Data::Lead(Box::new(decode_lead(&record)?)),
+        None => Data::Json(stored.data),
+    };
+    Ok(Event {
+        id: stored.id,
+        kind: stored.kind,
+        occurred_at: stored.occurred_at,
+        campaign: stored.campaign,
+        data,
+        target: stored.target,
+        report: stored.report,
+    })
+}
+
+/// A stored event in the newest shape, whatever shape it was written in.
+fn decode_stored(bytes: &[u8]) -> Result<StoredEvent> {
     let stored = match postcard::from_bytes::<StoredEvent>(bytes) {
         Ok(stored) => stored,
         Err(postcard::Error::DeserializeUnexpectedEnd) => {
@@ -177,19 +195,7 @@ fn decode_event(bytes: &[u8]) -> Result<Event> {
         }
         Err(e) => return Err(unreadable(e)),
     };
-    let data = match stored.lead {
-        Some(record) => Data::Lead(Box::new(decode_lead(&record)?)),
-        None => Data::Json(stored.data),
-    };
-    Ok(Event {
-        id: stored.id,
-        kind: stored.kind,
-        occurred_at: stored.occurred_at,
-        campaign: stored.campaign,
-        data,
-        target: stored.target,
-        report: stored.report,
-    })
+    Ok(stored)
 }
 
 fn unreadable(e: postcard::Error) -> Error {
@@ -301,6 +307,69 @@ fn write(t: &mut Tables<'_>, event: &StoredEvent) -> Result<()> {
         .map_err(storage)?;
     t.events_appended = true;
     Ok(())
+}
+
+/// Rewrites the events still waiting in the outbox about erased leads (`leads`: id ->
+/// the lead with the person's details blanked) and unlinked conversions (`conversions`:
+/// id -> its JSON now). Rewritten in place, not dropped: sequence numbers have no gaps,
+/// and a replica still learns that the lead existed (its counts stay) without who it was.
+pub fn redact_pending(
+    t: &mut Tables<'_>,
+    leads: &std::collections::HashMap<u128, Lead>,
+    conversions: &std::collections::HashMap<String, String>,
+) -> Result<()> {
+    if leads.is_empty() && conversions.is_empty() {
+        return Ok(());
+    }
+    let mut rewritten = Vec::new();
+    for entry in t.outbox.iter().map_err(storage)? {
+        let (seq, bytes) = entry.map_err(storage)?;
+        let mut event = decode_stored(bytes.value())?;
+        let changed = match (&event.lead, event.kind) {
+            (Some(record), _) => match leads.get(&decode_lead(record)?.id.to_u128()) {
+                Some(redacted) => {
+                    event.lead = Some(encode_record(redacted, "lead")?);
+                    true
+                }
+                None => false,
+            },
+            (None, EventType::ConversionRecorded) => {
+                match json_id(&event.data).and_then(|id| conversions.get(&id)) {
+                    Some(now) => {
+                        event.data = now.clone();
+                        true
+                    }
+                    None => false,
+                }
+            }
+            // A lead event written before events kept the lead's bytes holds its JSON.
+            (None, EventType::LeadCreated | EventType::LeadUpdated | EventType::LeadOverdue) => {
+                match json_id(&event.data)
+                    .and_then(|id| LeadId::parse(&id))
+                    .and_then(|id| leads.get(&id.to_u128()))
+                {
+                    Some(redacted) => {
+                        event.data = redacted.to_json(&|_| None).to_string();
+                        true
+                    }
+                    None => false,
+                }
+            }
+            (None, _) => false,
+        };
+        if changed {
+            rewritten.push((seq.value(), encode_record(&event, "event")?));
+        }
+    }
+    for (seq, bytes) in rewritten {
+        t.outbox.insert(seq, bytes.as_slice()).map_err(storage)?;
+    }
+    Ok(())
+}
+
+fn json_id(data: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(data).ok()?;
+    value.get("id")?.as_str().map(str::to_owned)
 }
 
 fn last_seq(t: &Tables<'_>) -> Result<u64> {

@@ -97,6 +97,13 @@ pub const LEAD_DEADLINES: TableDefinition<u128, (i64, bool)> =
 /// overdue check.
 pub const DEADLINES: TableDefinition<(i64, u128), ()> = TableDefinition::new("deadlines");
 
+/// LeadId -> erasure::ErasedLead (postcard): what is left of an erased lead (campaign,
+/// time, status, anonymous contact key), so the counters can still be recounted and its id
+/// answers 410.
+pub const ERASED_LEADS: TableDefinition<u128, &[u8]> = TableDefinition::new("erased_leads");
+/// receipt id -> erasure::Receipt (postcard): who asked for what, with no personal data.
+pub const ERASURES: TableDefinition<u128, &[u8]> = TableDefinition::new("erasures");
+
 /// Names of the daily counters.
 pub mod metric {
     pub const FORM_VIEWS: &str = "form_views";

@@ -212,6 +212,8 @@ pub fn initialise(db: &Database, tz: &jiff::tz::TimeZone) -> Result<()> {
         txn.open_table(tables::REPORT_SCHEDULES).map_err(storage)?;
         txn.open_table(tables::QR_TARGETS).map_err(storage)?;
         txn.open_table(tables::AUDIT_LOG).map_err(storage)?;
+        txn.open_table(tables::ERASED_LEADS).map_err(storage)?;
+        txn.open_table(tables::ERASURES).map_err(storage)?;
     }
     move_contact_assignees(&txn)?;
     chunk_assignee_index(&txn)?;
@@ -517,7 +519,8 @@ fn record_contact(t: &mut Tables<'_>, lead: &Lead, existing: Option<Contact>) ->
                         let old: Lead = decode_lead(bytes.value())?;
                         Some((old.campaign.to_string(), old.received_at))
                     }
-                    None => None,
+                    // Retention may have erased it; its stub still says where it counted.
+                    None => super::erasure::erased_origin(t, c.first_lead)?,
                 };
                 c.first_seen = lead.received_at;
                 c.first_lead = lead.id;
@@ -965,8 +968,11 @@ fn match_contact(t: &Tables<'_>, reference: &ContactRef) -> Result<Matched> {
             None => Ok(None),
         }
     };
-    let (lead, named) = match reference {
-        ContactRef::Lead(id) => (read_lead(*id)?.ok_or_else(unknown)?, Some(*id)),
+    let lead = match reference {
+        ContactRef::Lead(id) => {
+            let lead = read_lead(*id)?.ok_or_else(unknown)?;
+            (lead.campaign.to_string(), lead.contact, Some(*id))
+        }
         ContactRef::Phone(_) | ContactRef::Email(_) => {
             let key = match reference {
                 ContactRef::Phone(phone) => phone.as_str().to_owned(),
@@ -986,15 +992,24 @@ fn match_contact(t: &Tables<'_>, reference: &ContactRef) -> Result<Matched> {
                 Some(bytes) => decode_contact(bytes.value())?,
                 None => return Err(unknown()),
             };
-            (read_lead(contact.first_lead)?.ok_or_else(unknown)?, None)
+            match read_lead(contact.first_lead)? {
+                Some(lead) => (lead.campaign.to_string(), key, None),
+                // Retention erased the contact's first lead; its stub keeps the campaign.
+                None => {
+                    let (campaign, _) = super::erasure::erased_origin(t, contact.first_lead)?
+                        .ok_or_else(unknown)?;
+                    (campaign, key, None)
+                }
+            }
         }
     };
-    let currency = match t.campaigns.get(lead.campaign.as_str()).map_err(storage)? {
+    let (campaign, contact, named) = lead;
+    let currency = match t.campaigns.get(campaign.as_str()).map_err(storage)? {
         Some(bytes) => decode::<Campaign>(bytes.value(), "campaign")?.currency,
         None => crate::domain::Currency::CNY,
     };
     Ok(Matched {
-        contact: lead.contact,
+        contact,
         lead_id: named,
         currency,
     })

@@ -42,6 +42,16 @@ pub struct WriteContext {
 /// fate is known.
 type Job = Box<dyn FnOnce(&mut Tables<'_>, &WriteContext) -> Applied + Send>;
 
+/// Work that needs the store to itself, with no transaction open: run on the writer
+/// thread between two commits, while later jobs wait in the queue (rewriting the file).
+type Exclusive = Box<dyn FnOnce(&DbHandle) + Send>;
+
+/// What the writer thread is sent.
+enum Work {
+    Job(Job),
+    Exclusive(Exclusive),
+}
+
 struct Applied {
     /// The store itself failed (not the request): the whole batch must be rolled back.
     storage_failed: bool,
@@ -108,7 +118,7 @@ impl Health {
 
 #[derive(Clone)]
 pub struct WriterHandle {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<Work>,
     health: Arc<Health>,
     thread: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
@@ -207,7 +217,7 @@ impl WriterHandle {
         });
         // Counted before the send: the writer may take the job before `try_send` returns.
         self.health.queued.fetch_add(1, Ordering::Relaxed);
-        let sent = self.jobs.try_send(job);
+        let sent = self.jobs.try_send(Work::Job(job));
         if sent.is_err() {
             self.health.queued.fetch_sub(1, Ordering::Relaxed);
         }
@@ -229,6 +239,27 @@ impl WriterHandle {
                 "the store stopped before this write was committed",
             ))
         })
+    }
+
+    /// Runs `work` on the writer thread with the store to itself: after the jobs queued
+    /// before it are committed, before any queued after it is applied. Waits for room in
+    /// the queue rather than failing (this is not a request a client waits on).
+    pub async fn exclusive<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&DbHandle) -> T + Send + 'static,
+    ) -> Result<T> {
+        let (reply, answer) = oneshot::channel();
+        let work: Exclusive = Box::new(move |db| {
+            let _ = reply.send(work(db));
+        });
+        self.health.queued.fetch_add(1, Ordering::Relaxed);
+        if self.jobs.send(Work::Exclusive(work)).await.is_err() {
+            self.health.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(Error::unavailable("the store is shutting down"));
+        }
+        answer
+            .await
+            .map_err(|_| Error::unavailable("the store stopped before this work ran"))
     }
 
     /// `close` for code that runs without an async runtime (command-line tools).
@@ -257,7 +288,7 @@ const REOPEN_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn write_loop(
     db: &DbHandle,
-    mut jobs: mpsc::Receiver<Job>,
+    mut jobs: mpsc::Receiver<Work>,
     ctx: &WriteContext,
     health: &Health,
     faults: &FaultSwitch,
@@ -265,11 +296,33 @@ fn write_loop(
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     let mut broken_since: Option<std::time::Instant> = None;
     let mut last_reopen: Option<std::time::Instant> = None;
-    while let Some(first) = jobs.blocking_recv() {
-        batch.push(first);
+    // Exclusive work found while filling a batch: it runs once that batch is committed.
+    let mut held: Option<Exclusive> = None;
+    loop {
+        let first = match held.take() {
+            Some(work) => Work::Exclusive(work),
+            None => match jobs.blocking_recv() {
+                Some(work) => work,
+                None => break,
+            },
+        };
+        match first {
+            Work::Exclusive(work) => {
+                health.queued.fetch_sub(1, Ordering::Relaxed);
+                health.committing.store(1, Ordering::Relaxed);
+                work(db);
+                health.committing.store(0, Ordering::Relaxed);
+                continue;
+            }
+            Work::Job(job) => batch.push(job),
+        }
         while batch.len() < MAX_BATCH {
             match jobs.try_recv() {
-                Ok(job) => batch.push(job),
+                Ok(Work::Job(job)) => batch.push(job),
+                Ok(Work::Exclusive(work)) => {
+                    held = Some(work);
+                    break;
+                }
                 Err(_) => break,
             }
         }

@@ -145,9 +145,14 @@ async fn every_console_address_asks_for_the_login() {
     assert_eq!(status, 201, "{destination}");
     let destination = destination["id"].as_str().unwrap().to_owned();
     let salesperson = app.add_salesperson(json!({"name": "王芳"})).await;
+    let lead = app
+        .submit_json_ok("expo", &lead("13800138000", "张伟"))
+        .await;
     let routes = console_routes(|pattern| {
         if pattern.starts_with("/admin/salespeople") {
             salesperson.clone()
+        } else if pattern.starts_with("/admin/leads/") {
+            lead.clone()
         } else {
             destination.clone()
         }

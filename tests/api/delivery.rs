@@ -35,7 +35,7 @@ fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
 
 impl TestApp {
     /// Creates a destination, asserting 201; returns its JSON.
-    async fn add_destination(&self, body: Value) -> Value {
+    pub(crate) async fn add_destination(&self, body: Value) -> Value {
         let (status, value) = json_body(self.admin_post("/api/destinations", &body).await).await;
         assert_eq!(status, 201, "create destination: {value}");
         value
@@ -52,7 +52,11 @@ impl TestApp {
     }
 
     /// Waits (at most 10 s) until the destination's JSON satisfies `done`.
-    async fn wait_destination(&self, id: &Value, done: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) async fn wait_destination(
+        &self,
+        id: &Value,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             let shown = self.destination(id).await;

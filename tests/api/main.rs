@@ -29,6 +29,7 @@ mod layers;
 mod leads;
 mod limits;
 mod operations;
+mod privacy;
 mod process;
 mod qr;
 mod ranges;

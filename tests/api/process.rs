@@ -596,7 +596,7 @@ async fn sigterm_lets_requests_in_flight_finish_and_exits_zero() {
 }
 
 /// Runs `leadgate check` on a stopped server's data dir; returns its success and output.
-fn check_store(data_dir: &Path) -> (bool, String) {
+pub(crate) fn check_store(data_dir: &Path) -> (bool, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_leadgate"))
         .args(["check", "--data"])
         .arg(data_dir)
