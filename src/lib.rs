@@ -59,6 +59,7 @@ pub mod http;
 pub mod import;
 pub mod lead;
 pub mod limits;
+pub mod markov;
 pub mod metrics;
 pub mod openapi;
 pub mod outbound;
