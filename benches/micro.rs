@@ -85,6 +85,7 @@ fn roi_input(journeys: Vec<Journey>) -> RoiInput {
         costs: vec![5_000_000; 1000],
         campaigns,
         journeys: std::sync::Arc::new(journeys),
+        ..RoiInput::default()
     }
 }
 

@@ -767,7 +767,17 @@ impl Store {
     /// What the ROI summary needs for the days `from..=to` (`YYYYMMDD`).
     /// The journeys come from memory when no write since the last read could have changed
     /// them; the counters and costs are always read (they take O(campaigns × days)).
-    pub async fn roi_input(&self, from: u32, to: u32) -> Result<RoiInput> {
+    ///
+    /// `markov` (the report's window, for `model=markov` only) also reads the journeys of
+    /// the contacts without a conversion. They are not kept: every lead of such a contact
+    /// would change them, so under steady ingest a kept copy would rarely be usable, and
+    /// the other models do not pay for them at all.
+    pub async fn roi_input(
+        &self,
+        from: u32,
+        to: u32,
+        markov: Option<crate::roi::Window>,
+    ) -> Result<RoiInput> {
         let cache = self.journeys.clone();
         // Read before the snapshot: a change committed after it bumps the generation.
         let generation = cache.generation();
@@ -781,6 +791,10 @@ impl Store {
                     journeys
                 }
             };
+            if let Some(window) = markov {
+                input.non_converting =
+                    read::non_converting(txn, &input.campaigns, &input.journeys, window)?;
+            }
             Ok(input)
         })
         .await
@@ -793,9 +807,14 @@ impl Store {
     }
 
     /// Blocking variant for the `leadgate roi` command, which runs without a server.
-    pub fn roi_input_blocking(&self, from: u32, to: u32) -> Result<RoiInput> {
+    pub fn roi_input_blocking(
+        &self,
+        from: u32,
+        to: u32,
+        markov: Option<crate::roi::Window>,
+    ) -> Result<RoiInput> {
         let txn = self.db.get()?.begin_read().map_err(storage)?;
-        read::roi_input(&txn, from, to)
+        read::roi_input(&txn, from, to, markov)
     }
 
     /// Per-placement QR counts: variant -> [scans, form views, leads].

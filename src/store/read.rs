@@ -1,6 +1,6 @@
 //! Read queries, each inside one read transaction (a consistent snapshot).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use redb::{ReadTransaction, ReadableTable};
 
@@ -14,7 +14,8 @@ use crate::cost::CostEntry;
 use crate::domain::{LeadId, LeadStatus, Slug};
 use crate::error::Result;
 use crate::lead::Lead;
-use crate::roi::{Counters, Journey, RoiInput};
+use crate::markov::Paths;
+use crate::roi::{Counters, Journey, RoiInput, Window};
 
 /// A page of `GET /api/leads`: newest first, ids strictly older than `before`.
 #[derive(Debug, Clone)]
@@ -189,7 +190,7 @@ pub fn roi_totals(txn: &ReadTransaction, from: u32, to: u32) -> Result<RoiInput>
         campaigns,
         counters,
         costs,
-        journeys: Default::default(),
+        ..RoiInput::default()
     })
 }
 
@@ -236,10 +237,72 @@ pub fn journeys(txn: &ReadTransaction, campaigns: &[Campaign]) -> Result<Vec<Jou
     Ok(journeys)
 }
 
-/// Everything the summary reads, from one snapshot.
-pub fn roi_input(txn: &ReadTransaction, from: u32, to: u32) -> Result<RoiInput> {
+/// The journeys of the contacts with no conversion at all, for the Markov model: each
+/// such contact's touches received in `window` (no lookback), oldest first (the touch
+/// table's order: contact, time, lead id), as campaign sequences. `converted` are the
+/// contacts of `journeys`.
+///
+/// One pass over the touch table: its key starts with the contact, so a contact's touches
+/// are adjacent and each contact is looked up among the converted ones once. Nothing is
+/// decoded (the key and the slug are read in place); the leads table, ordered by time,
+/// would limit the scan to the window but needs every lead decoded to learn its contact,
+/// which costs more than reading all touches unless the window is a small part of the
+/// history. Only a Markov report calls this.
+pub fn non_converting(
+    txn: &ReadTransaction,
+    campaigns: &[Campaign],
+    journeys: &[Journey],
+    window: Window,
+) -> Result<Paths> {
+    let index: HashMap<&str, usize> = campaigns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.slug.as_str(), i))
+        .collect();
+    let converted: HashSet<&str> = journeys
+        .iter()
+        .map(|j| j.conversion.contact.as_str())
+        .collect();
+    let touch_table = txn.open_table(tables::TOUCHES).map_err(storage)?;
+    let mut paths = Paths::default();
+    let mut contact = String::new();
+    let mut started = false;
+    let mut skip = false;
+    let mut steps: Vec<usize> = Vec::new();
+    for touch in touch_table.iter().map_err(storage)? {
+        let (key, slug) = touch.map_err(storage)?;
+        let (of, at_ms, _) = key.value();
+        if !started || of != contact {
+            started = true;
+            paths.push(steps.drain(..), false);
+            contact.clear();
+            contact.push_str(of);
+            skip = converted.contains(of);
+        }
+        if skip || !window.contains(at_ms) {
+            continue;
+        }
+        if let Some(&campaign) = index.get(slug.value()) {
+            steps.push(campaign);
+        }
+    }
+    paths.push(steps.drain(..), false);
+    Ok(paths)
+}
+
+/// Everything the summary reads, from one snapshot; the non-converting contacts' journeys
+/// too when `markov` gives the report's window.
+pub fn roi_input(
+    txn: &ReadTransaction,
+    from: u32,
+    to: u32,
+    markov: Option<Window>,
+) -> Result<RoiInput> {
     let mut input = roi_totals(txn, from, to)?;
     input.journeys = std::sync::Arc::new(journeys(txn, &input.campaigns)?);
+    if let Some(window) = markov {
+        input.non_converting = non_converting(txn, &input.campaigns, &input.journeys, window)?;
+    }
     Ok(input)
 }
 
