@@ -27,6 +27,7 @@ mod imports;
 mod layers;
 mod leads;
 mod limits;
+mod markov;
 mod operations;
 mod process;
 mod qr;
