@@ -175,4 +175,27 @@ async fn markov_in_the_files_the_console_and_the_command_line() {
     let printed: Value = serde_json::from_slice(&output.stdout).expect("JSON on stdout");
     assert_eq!(printed["removal_effects"], report["removal_effects"]);
     assert_eq!(printed["rows"], report["rows"]);
+    // The terminal table lists them under the rows.
+    let output = Command::new(env!("CARGO_BIN_EXE_leadgate"))
+        .args([
+            "roi",
+            "--model",
+            "markov",
+            "--from",
+            "2025-03-01",
+            "--to",
+            "2025-03-31",
+        ])
+        .arg("--data")
+        .arg(dir.path())
+        .env_remove("LEADGATE_DATA")
+        .env_remove("LEADGATE_TZ")
+        .output()
+        .expect("run leadgate roi");
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(table.starts_with("model: markov\n"), "{table}");
+    assert!(
+        table.contains("removal effects:\n  a  0.500000\n  b  1.000000\n  c  0.000000\n"),
+        "{table}"
+    );
 }
