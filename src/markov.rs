@@ -218,7 +218,7 @@ impl Chain {
                 local[s as usize] = i as u32;
             }
         }
-        let factors: Vec<Option<Factors>> = components
+        let mut factors: Vec<Option<Factors>> = components
             .iter()
             .enumerate()
             .map(|(id, members)| {
@@ -267,9 +267,10 @@ impl Chain {
         let mut visits_per_visit = vec![1.0_f64; states];
         for (id, members) in components.iter().enumerate().rev() {
             let mut c: Vec<f64> = members.iter().map(|&s| v[s as usize]).collect();
-            if let Some(f) = &factors[id] {
+            // The last use of the component's factors: the diagonal overwrites them.
+            if let Some(f) = factors[id].take() {
                 f.solve_transposed(&mut c);
-                for (&s, n) in members.iter().zip(f.inverse_diagonal()) {
+                for (&s, n) in members.iter().zip(f.into_inverse_diagonal()) {
                     visits_per_visit[s as usize] = n;
                 }
             }
@@ -460,10 +461,6 @@ impl Factors {
         Factors { m, a, pivots }
     }
 
-    fn f(&self, i: usize, j: usize) -> f64 {
-        self.a[i * self.m + j]
-    }
-
     /// Solves `(I − Q_S) x = b` in place: `L y = b` forwards, `U x = y` backwards.
     fn solve(&self, b: &mut [f64]) {
         let m = self.m;
@@ -506,32 +503,35 @@ impl Factors {
     /// `X = L⁻¹` row by row (`X_i = e_i + Σ_{j<i} f[i][j] X_j`) and `Y = U⁻¹` row by row
     /// from the bottom (`Y_r = (e_r + Σ_{l>r} p[r][l] Y_l) / d_r`): both are sums of
     /// non-negative rows, contiguous in memory. Then `N[c][c] = Σ_{k≥c} Y[c][k] X[k][c]`.
-    fn inverse_diagonal(&self) -> Vec<f64> {
+    ///
+    /// Both are built over the factors they replace — X (unit diagonal, not stored) in the
+    /// strict lower triangle, Y in the upper one with the unused diagonal — so a component of
+    /// 1,000 campaigns needs one 8 MB matrix, not three. Row i of X reads `f[i][j]` for
+    /// increasing j, and the update for j only touches columns below j, already read; row r
+    /// of Y reads `p[r][l]` for decreasing l, and the update for l only touches columns from
+    /// l on, already read (the entry at l itself is cleared first: it is a coefficient, not
+    /// part of the sum).
+    fn into_inverse_diagonal(mut self) -> Vec<f64> {
         let m = self.m;
-        // X: lower triangle, diagonal 1.
-        let mut x = vec![0.0_f64; m * m];
-        for i in 0..m {
-            let (done, rest) = x.split_at_mut(i * m);
-            let row = &mut rest[..m];
-            row[i] = 1.0;
-            for j in 0..i {
-                let f = self.f(i, j);
+        let a = &mut self.a;
+        for i in 1..m {
+            let (done, rest) = a.split_at_mut(i * m);
+            let row = &mut rest[..i];
+            for j in 1..i {
+                let f = row[j];
                 if f == 0.0 {
                     continue;
                 }
-                for (out, &v) in row[..=j].iter_mut().zip(&done[j * m..j * m + j + 1]) {
+                for (out, &v) in row[..j].iter_mut().zip(&done[j * m..j * m + j]) {
                     *out += f * v;
                 }
             }
         }
-        // Y: upper triangle.
-        let mut y = vec![0.0_f64; m * m];
         for r in (0..m).rev() {
-            let (head, done) = y.split_at_mut((r + 1) * m);
+            let (head, done) = a.split_at_mut((r + 1) * m);
             let row = &mut head[r * m..];
-            row[r] = 1.0;
-            for l in r + 1..m {
-                let p = self.a[r * m + l];
+            for l in (r + 1..m).rev() {
+                let p = std::mem::take(&mut row[l]);
                 if p == 0.0 {
                     continue;
                 }
@@ -540,13 +540,17 @@ impl Factors {
                     *out += p * v;
                 }
             }
+            row[r] = 1.0;
             let d = self.pivots[r];
             for value in &mut row[r..] {
                 *value /= d;
             }
         }
         (0..m)
-            .map(|c| (c..m).map(|k| y[c * m + k] * x[k * m + c]).sum())
+            .map(|c| {
+                let below: f64 = (c + 1..m).map(|k| a[c * m + k] * a[k * m + c]).sum();
+                a[c * m + c] + below
+            })
             .collect()
     }
 }
@@ -746,6 +750,24 @@ mod tests {
             }
             let fast = chain.solve();
             let slow = removal_effects_by_brute_force(&journeys, 6);
+            for (f, s) in fast.effects.iter().zip(&slow) {
+                prop_assert!((f - s).abs() < 1e-9, "{:?} vs {:?}", fast.effects, slow);
+            }
+        }
+
+        #[test]
+        fn removal_effects_match_on_bigger_loops(
+            journeys in proptest::collection::vec(
+                (proptest::collection::vec(0..12_usize, 1..12), any::<bool>()),
+                1..80,
+            ),
+        ) {
+            let mut chain = Chain::new(12);
+            for (steps, converted) in &journeys {
+                chain.add(steps.iter().copied(), *converted);
+            }
+            let fast = chain.solve();
+            let slow = removal_effects_by_brute_force(&journeys, 12);
             for (f, s) in fast.effects.iter().zip(&slow) {
                 prop_assert!((f - s).abs() < 1e-9, "{:?} vs {:?}", fast.effects, slow);
             }
