@@ -75,6 +75,8 @@ impl Paths {
     pub fn push(&mut self, campaigns: impl IntoIterator<Item = usize>, converted: bool) {
         let begin = self.steps.len();
         for campaign in campaigns {
+            // Campaign indexes are positions in the store's campaign list; one past u32
+            // (impossible in practice) becomes an index no chain knows, so it is skipped.
             let campaign = u32::try_from(campaign).unwrap_or(NONE - 1);
             if self.steps.len() == begin || self.steps.last() != Some(&campaign) {
                 self.steps.push(campaign);
