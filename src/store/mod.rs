@@ -792,8 +792,14 @@ impl Store {
                 }
             };
             if let Some(window) = markov {
-                input.non_converting =
-                    read::non_converting(txn, &input.campaigns, &input.journeys, window)?;
+                let window_leads = input.counters.iter().map(|c| c.leads).sum();
+                input.non_converting = read::non_converting(
+                    txn,
+                    &input.campaigns,
+                    &input.journeys,
+                    window,
+                    window_leads,
+                )?;
             }
             Ok(input)
         })

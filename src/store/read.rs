@@ -237,22 +237,30 @@ pub fn journeys(txn: &ReadTransaction, campaigns: &[Campaign]) -> Result<Vec<Jou
     Ok(journeys)
 }
 
+/// Decoding a lead record against reading one touch entry in place: about how many
+/// touches a decoded lead costs (a lead is a postcard record with its form fields and
+/// tracking maps, a touch a key and a slug). Only chooses between two exact ways to read
+/// the same journeys.
+const LEAD_READ_COST: u64 = 8;
+
 /// The journeys of the contacts with no conversion at all, for the Markov model: each
-/// such contact's touches received in `window` (no lookback), oldest first (the touch
-/// table's order: contact, time, lead id), as campaign sequences. `converted` are the
-/// contacts of `journeys`.
+/// such contact's touches received in `window` (no lookback), oldest first (contact key,
+/// time, lead id), as campaign sequences. `converted` are the contacts of `journeys`;
+/// `window_leads` the leads the counters say were received in the window.
 ///
-/// One pass over the touch table: its key starts with the contact, so a contact's touches
-/// are adjacent and each contact is looked up among the converted ones once. Nothing is
-/// decoded (the key and the slug are read in place); the leads table, ordered by time,
-/// would limit the scan to the window but needs every lead decoded to learn its contact,
-/// which costs more than reading all touches unless the window is a small part of the
-/// history. Only a Markov report calls this.
+/// Two indexes can answer, and the cheaper is read. The touch table is keyed by contact,
+/// so one pass over all of it, reading each entry in place, finds every contact's touches
+/// together; it costs the whole history whatever the window. The leads table is keyed by
+/// lead id, which orders leads by time, so a range scan reads the window only, but each
+/// lead must be decoded to learn its contact. The leads table is read when the window's
+/// leads, at [`LEAD_READ_COST`] each, cost less than every touch. Only a Markov report
+/// calls this.
 pub fn non_converting(
     txn: &ReadTransaction,
     campaigns: &[Campaign],
     journeys: &[Journey],
     window: Window,
+    window_leads: u64,
 ) -> Result<Paths> {
     let index: HashMap<&str, usize> = campaigns
         .iter()
@@ -263,6 +271,25 @@ pub fn non_converting(
         .iter()
         .map(|j| j.conversion.contact.as_str())
         .collect();
+    let tiers = CounterTiers::open(txn)?;
+    let mut all_leads = 0_u64;
+    for campaign in campaigns {
+        all_leads += tiers.sum(campaign.slug.as_str(), 0, u32::MAX)?.leads;
+    }
+    if window_leads.saturating_mul(LEAD_READ_COST) < all_leads {
+        non_converting_by_time(txn, &index, &converted, window)
+    } else {
+        non_converting_by_contact(txn, &index, &converted, window)
+    }
+}
+
+/// [`non_converting`] over the touch table, in its (contact, time, lead) order.
+fn non_converting_by_contact(
+    txn: &ReadTransaction,
+    index: &HashMap<&str, usize>,
+    converted: &HashSet<&str>,
+    window: Window,
+) -> Result<Paths> {
     let touch_table = txn.open_table(tables::TOUCHES).map_err(storage)?;
     let mut paths = Paths::default();
     let mut contact = String::new();
@@ -290,6 +317,52 @@ pub fn non_converting(
     Ok(paths)
 }
 
+/// [`non_converting`] over the leads received in `window`, sorted into the touch table's
+/// (contact, time, lead) order, so both give the same journeys in the same order.
+fn non_converting_by_time(
+    txn: &ReadTransaction,
+    index: &HashMap<&str, usize>,
+    converted: &HashSet<&str>,
+    window: Window,
+) -> Result<Paths> {
+    let first = window
+        .start_ms
+        .map_or(0, |ms| LeadId::min_at(ms.max(0) as u64).to_u128());
+    let last = match window.end_ms {
+        Some(end) if end <= 0 => return Ok(Paths::default()),
+        Some(end) => LeadId::max_at((end - 1) as u64).to_u128(),
+        None => u128::MAX,
+    };
+    let mut touches: Vec<(String, i64, u128, usize)> = Vec::new();
+    if first <= last {
+        let leads = txn.open_table(tables::LEADS).map_err(storage)?;
+        for entry in leads.range(first..=last).map_err(storage)? {
+            let (_, bytes) = entry.map_err(storage)?;
+            let lead = decode_lead(bytes.value())?;
+            let at_ms = lead.received_at.as_millisecond();
+            if converted.contains(lead.contact.as_str()) || !window.contains(at_ms) {
+                continue;
+            }
+            if let Some(&campaign) = index.get(lead.campaign.as_str()) {
+                touches.push((lead.contact, at_ms, lead.id.to_u128(), campaign));
+            }
+        }
+    }
+    touches.sort_unstable_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
+    let mut paths = Paths::default();
+    let mut start = 0;
+    while start < touches.len() {
+        let end = start
+            + touches[start..]
+                .iter()
+                .take_while(|t| t.0 == touches[start].0)
+                .count();
+        paths.push(touches[start..end].iter().map(|t| t.3), false);
+        start = end;
+    }
+    Ok(paths)
+}
+
 /// Everything the summary reads, from one snapshot; the non-converting contacts' journeys
 /// too when `markov` gives the report's window.
 pub fn roi_input(
@@ -301,7 +374,9 @@ pub fn roi_input(
     let mut input = roi_totals(txn, from, to)?;
     input.journeys = std::sync::Arc::new(journeys(txn, &input.campaigns)?);
     if let Some(window) = markov {
-        input.non_converting = non_converting(txn, &input.campaigns, &input.journeys, window)?;
+        let window_leads = input.counters.iter().map(|c| c.leads).sum();
+        input.non_converting =
+            non_converting(txn, &input.campaigns, &input.journeys, window, window_leads)?;
     }
     Ok(input)
 }

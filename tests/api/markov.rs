@@ -130,6 +130,54 @@ async fn markov_credit_follows_the_removal_effects_of_the_period() {
     // The same report asked twice is the same to the last digit.
     assert_eq!(app.roi(&format!("model=markov&{MARCH}")).await, march);
 
+    // The same periods read from the leads table instead of the touch table: once the
+    // period's leads are few against all of them, the store reads the period's leads by
+    // time. 80 January leads of new contacts (c, no conversion), and a contact Q who
+    // touched a on 03-08 and b on 03-09 without converting: March has 9 leads of 91.
+    let mut csv = String::from("campaign,received_at,name,phone\r\n");
+    for i in 0..80 {
+        csv.push_str(&format!(
+            "c,2025-01-{:02}T09:00:00+08:00,新客户,13800{i:06}\r\n",
+            1 + i % 28
+        ));
+    }
+    csv.push_str("a,2025-03-08T10:00:00+08:00,Q,13900000008\r\n");
+    csv.push_str("b,2025-03-09T10:00:00+08:00,Q,13900000008\r\n");
+    assert_eq!(app.import_leads_csv(&csv).await["imported"], json!(82));
+    // March now: start → a 3/6 (X, Y, Q), b 1/6, c 2/6; a → b 2/3, → null 1/3;
+    // b → conv 2/3, → null 1/3 (Q); c → null. h(b) = 2/3, h(a) = 2/3 · 2/3 = 4/9,
+    // P = 3/6 · 4/9 + 1/6 · 2/3 = 1/3. f(a) = 1/2: RE(a) = (1/2 · 4/9) / (1/3) = 2/3;
+    // f(b) = 1/6 + 1/2 · 2/3 = 1/2: RE(b) = (1/2 · 2/3) / (1/3) = 1. (Without the
+    // non-converting journeys RE(a) would be 1/2.) x1 splits 2/3 : 1: a 2/5 (360.00).
+    let march = app.roi(&format!("model=markov&{MARCH}")).await;
+    assert_eq!(
+        march["removal_effects"],
+        json!({"a": 0.666667, "b": 1.0, "c": 0.0}),
+        "{march}"
+    );
+    assert_num(roi_row(&march, "a"), "orders", 0.4);
+    assert_money(roi_row(&march, "a"), "revenue", "360.00");
+    assert_money(roi_row(&march, "b"), "revenue", "840.00");
+    // February: u1 (U: b) converts; V touched a and has no conversion.
+    // start → a 1/2, b 1/2; a → null; b → conv: P = 1/2, RE(b) = 1, RE(a) = 0.
+    let february = app.roi("model=markov&from=2025-02-01&to=2025-02-28").await;
+    assert_eq!(
+        february["removal_effects"],
+        json!({"a": 0.0, "b": 1.0, "c": 0.0}),
+        "{february}"
+    );
+    assert_money(roi_row(&february, "b"), "revenue", "500.00");
+    // All time, from the touch table: Q's journey enters too (a → b 2/4, → c 1/4,
+    // → null 1/4; b → conv 3/4, → null 1/4; start: a 4/87, b 2/87, c 81/87):
+    // h(b) = 3/4, h(a) = 2/4 · 3/4 = 3/8, P = (4 · 3/8 + 2 · 3/4)/87 = 3/87;
+    // RE(a) = (4/87 · 3/8) / (3/87) = 1/2, RE(b) = ((2/87 + 4/87 · 2/4) · 3/4) / (3/87) = 1.
+    let all_again = app.roi("model=markov").await;
+    assert_eq!(
+        all_again["removal_effects"],
+        json!({"a": 0.5, "b": 1.0, "c": 0.0}),
+        "{all_again}"
+    );
+
     // A model name that is not one: still refused, naming the parameter.
     for bad in ["Markov", "markov_chain", "data_driven"] {
         let resp = app.admin_get(&format!("/api/roi?model={bad}")).await;
