@@ -239,9 +239,10 @@ pub fn journeys(txn: &ReadTransaction, campaigns: &[Campaign]) -> Result<Vec<Jou
 
 /// Decoding a lead record against reading one touch entry in place: about how many
 /// touches a decoded lead costs (a lead is a postcard record with its form fields and
-/// tracking maps, a touch a key and a slug). Only chooses between two exact ways to read
-/// the same journeys.
-const LEAD_READ_COST: u64 = 8;
+/// tracking maps, a touch a key and a slug). Measured on 1M generated leads: one month's
+/// 84k leads read by time took as long as the pass over all 1M touches. Only chooses
+/// between two exact ways to read the same journeys.
+const LEAD_READ_COST: u64 = 12;
 
 /// The journeys of the contacts with no conversion at all, for the Markov model: each
 /// such contact's touches received in `window` (no lookback), oldest first (contact key,

@@ -132,10 +132,10 @@ async fn markov_credit_follows_the_removal_effects_of_the_period() {
 
     // The same periods read from the leads table instead of the touch table: once the
     // period's leads are few against all of them, the store reads the period's leads by
-    // time. 80 January leads of new contacts (c, no conversion), and a contact Q who
-    // touched a on 03-08 and b on 03-09 without converting: March has 9 leads of 91.
+    // time. 120 January leads of new contacts (c, no conversion), and a contact Q who
+    // touched a on 03-08 and b on 03-09 without converting: March has 9 leads of 131.
     let mut csv = String::from("campaign,received_at,name,phone\r\n");
-    for i in 0..80 {
+    for i in 0..120 {
         csv.push_str(&format!(
             "c,2025-01-{:02}T09:00:00+08:00,新客户,13800{i:06}\r\n",
             1 + i % 28
@@ -143,7 +143,7 @@ async fn markov_credit_follows_the_removal_effects_of_the_period() {
     }
     csv.push_str("a,2025-03-08T10:00:00+08:00,Q,13900000008\r\n");
     csv.push_str("b,2025-03-09T10:00:00+08:00,Q,13900000008\r\n");
-    assert_eq!(app.import_leads_csv(&csv).await["imported"], json!(82));
+    assert_eq!(app.import_leads_csv(&csv).await["imported"], json!(122));
     // March now: start → a 3/6 (X, Y, Q), b 1/6, c 2/6; a → b 2/3, → null 1/3;
     // b → conv 2/3, → null 1/3 (Q); c → null. h(b) = 2/3, h(a) = 2/3 · 2/3 = 4/9,
     // P = 3/6 · 4/9 + 1/6 · 2/3 = 1/3. f(a) = 1/2: RE(a) = (1/2 · 4/9) / (1/3) = 2/3;
@@ -168,9 +168,10 @@ async fn markov_credit_follows_the_removal_effects_of_the_period() {
     );
     assert_money(roi_row(&february, "b"), "revenue", "500.00");
     // All time, from the touch table: Q's journey enters too (a → b 2/4, → c 1/4,
-    // → null 1/4; b → conv 3/4, → null 1/4; start: a 4/87, b 2/87, c 81/87):
-    // h(b) = 3/4, h(a) = 2/4 · 3/4 = 3/8, P = (4 · 3/8 + 2 · 3/4)/87 = 3/87;
-    // RE(a) = (4/87 · 3/8) / (3/87) = 1/2, RE(b) = ((2/87 + 4/87 · 2/4) · 3/4) / (3/87) = 1.
+    // → null 1/4; b → conv 3/4, → null 1/4; start: a 4/127, b 2/127, c 121/127):
+    // h(b) = 3/4, h(a) = 2/4 · 3/4 = 3/8, P = (4 · 3/8 + 2 · 3/4)/127 = 3/127;
+    // RE(a) = (4/127 · 3/8) / (3/127) = 1/2,
+    // RE(b) = ((2/127 + 4/127 · 2/4) · 3/4) / (3/127) = 1.
     let all_again = app.roi("model=markov").await;
     assert_eq!(
         all_again["removal_effects"],
