@@ -1,6 +1,7 @@
 //! Micro-benchmarks of the pure hot paths: what one submission costs to parse and
 //! validate, phone normalisation, each attribution model over 100k conversions, the ROI
-//! roll-up, and QR rendering. Run: `cargo bench --bench micro`.
+//! roll-up (and under `model=markov` over 100k journeys), and QR rendering. Run:
+//! `cargo bench --bench micro` (`-- markov` for the Markov model alone).
 
 use std::hint::black_box;
 
@@ -10,6 +11,7 @@ use leadgate::campaign::Campaign;
 use leadgate::conversion::{Conversion, Stage};
 use leadgate::domain::{Currency, Phone};
 use leadgate::forms::FormSet;
+use leadgate::markov::{Chain, Paths};
 use leadgate::qr::{self, Style};
 use leadgate::roi::{self, Counters, GroupBy, Journey, RoiInput, RoiQuery, Window};
 use leadgate::submission::{RawSubmission, validate};
@@ -64,8 +66,12 @@ fn journeys(count: usize) -> Vec<Journey> {
 }
 
 fn roi_input(journeys: Vec<Journey>) -> RoiInput {
+    roi_input_over(1000, journeys)
+}
+
+fn roi_input_over(campaigns: usize, journeys: Vec<Journey>) -> RoiInput {
     let forms = FormSet::builtin();
-    let campaigns: Vec<Campaign> = (0..1000)
+    let campaigns: Vec<Campaign> = (0..campaigns)
         .map(|i| {
             let body = serde_json::json!({"slug": format!("c{i:04}"), "name": format!("活动 {i}"), "channel": format!("ch{}", i % 8)});
             Campaign::create(body.as_object().unwrap(), &forms, jiff::Timestamp::UNIX_EPOCH).unwrap()
@@ -80,11 +86,12 @@ fn roi_input(journeys: Vec<Journey>) -> RoiInput {
                 mqls: 200,
                 ..Counters::default()
             };
-            1000
+            campaigns.len()
         ],
-        costs: vec![5_000_000; 1000],
+        costs: vec![5_000_000; campaigns.len()],
         campaigns,
         journeys: std::sync::Arc::new(journeys),
+        ..RoiInput::default()
     }
 }
 
@@ -160,6 +167,101 @@ fn roll_up(c: &mut Criterion) {
     group.finish();
 }
 
+/// How the Markov benchmark's journeys pick their campaigns.
+#[derive(Clone, Copy)]
+enum Mix {
+    /// A few campaigns get most touches (a squared uniform draw: the top tenth of the
+    /// campaigns gets about a third of the touches), 1 to 6 touches a journey.
+    Skewed,
+    /// Every campaign alike, 1 to 10 touches: every campaign follows every other, so the
+    /// chain is one dense loop over all campaigns — the solver's worst case.
+    Uniform,
+}
+
+/// `count` journeys over `campaigns` campaigns for `model=markov`: every fifth converts (a
+/// won conversion with its touches), the others are contacts without a conversion.
+fn markov_input(campaigns: usize, count: usize, mix: Mix) -> RoiInput {
+    let mut random = Lcg(7);
+    let moment_ms = 1_740_000_000_000_i64;
+    let mut converting = Vec::new();
+    let mut non_converting = Paths::default();
+    for i in 0..count {
+        let (touches, pick): (u64, &dyn Fn(u64) -> usize) = match mix {
+            Mix::Skewed => (1 + random.next() % 6, &|r| {
+                let u = (r % 1_000_000) as f64 / 1e6;
+                (u * u * campaigns as f64) as usize
+            }),
+            Mix::Uniform => (1 + random.next() % 10, &|r| (r % campaigns as u64) as usize),
+        };
+        let steps: Vec<usize> = (0..touches).map(|_| pick(random.next())).collect();
+        if i % 5 != 0 {
+            non_converting.push(steps, false);
+            continue;
+        }
+        converting.push(Journey {
+            conversion: Conversion {
+                id: format!("o{i}"),
+                contact: format!("+86130{i:08}"),
+                lead_id: None,
+                stage: Stage::Won,
+                amount: 1_000_000 + (random.next() % 100_000) as i64,
+                currency: Currency::CNY,
+                moment: jiff::Timestamp::from_millisecond(moment_ms).unwrap(),
+                won_at: Some(jiff::Timestamp::from_millisecond(moment_ms).unwrap()),
+                lost_at: None,
+                updated_at: jiff::Timestamp::UNIX_EPOCH,
+            },
+            touches: steps
+                .iter()
+                .enumerate()
+                .map(|(t, &campaign)| Touch {
+                    at_ms: moment_ms - (steps.len() - t) as i64 * DAY_MS,
+                    lead: t as u128,
+                    campaign,
+                })
+                .collect(),
+        });
+    }
+    let mut input = roi_input_over(campaigns, converting);
+    input.non_converting = non_converting;
+    input
+}
+
+/// The ROI summary under `model=markov` (chain, solve, credit) over 100k journeys.
+fn markov(c: &mut Criterion) {
+    let mut group = c.benchmark_group("markov/roll-up 100k journeys");
+    group.sample_size(10);
+    let query = RoiQuery {
+        model: Model::Markov,
+        lookback_days: 90,
+        group_by: GroupBy::Campaign,
+        window: Window::ALL,
+    };
+    for (name, campaigns, mix) in [
+        ("50 campaigns", 50, Mix::Skewed),
+        ("1k campaigns", 1000, Mix::Skewed),
+        ("50 campaigns, uniform", 50, Mix::Uniform),
+        ("1k campaigns, uniform (one dense loop)", 1000, Mix::Uniform),
+    ] {
+        let input = markov_input(campaigns, 100_000, mix);
+        group.bench_function(name, |b| {
+            b.iter(|| black_box(roi::summarise(&input, &query).rows.len()))
+        });
+        // The chain alone: counting the transitions and solving it.
+        group.bench_function(format!("{name}: chain and solve only"), |b| {
+            b.iter(|| {
+                let mut chain = Chain::new(campaigns);
+                for journey in input.journeys.iter() {
+                    chain.add(journey.touches.iter().map(|t| t.campaign), true);
+                }
+                chain.add_paths(&input.non_converting);
+                black_box(chain.solve().conversion_probability)
+            })
+        });
+    }
+    group.finish();
+}
+
 fn qr_codes(c: &mut Criterion) {
     let url = "https://leads.example.com/q/expo-2025-shanghai?v=booth-a";
     c.bench_function("qr/png 512px", |b| {
@@ -170,5 +272,12 @@ fn qr_codes(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, submissions, attribution_models, roll_up, qr_codes);
+criterion_group!(
+    benches,
+    submissions,
+    attribution_models,
+    roll_up,
+    markov,
+    qr_codes
+);
 criterion_main!(benches);

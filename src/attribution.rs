@@ -25,13 +25,21 @@ pub enum Model {
     LastTouch,
     FirstTouch,
     Linear,
-    TimeDecay { half_life_days: f64 },
+    TimeDecay {
+        half_life_days: f64,
+    },
     PositionBased,
+    /// Data-driven: each distinct campaign of the journey in proportion to its removal
+    /// effect in the report's Markov chain (`crate::markov`). The effects come from all the
+    /// report's journeys, so [`attribute_markov`] takes them; on its own (in [`weights`])
+    /// the model knows no effects and splits like the contract's all-zero case, equally
+    /// over the distinct campaigns.
+    Markov,
 }
 
 impl Model {
     /// Reads the `model` query parameter: "last_touch" | "first_touch" | "linear" |
-    /// "time_decay" | "position_based". `time_decay` gets `half_life_days` (callers pass
+    /// "time_decay" | "position_based" | "markov". `time_decay` gets `half_life_days` (callers pass
     /// [`DEFAULT_HALF_LIFE_DAYS`] when the query has none).
     ///
     /// `half_life_days` is checked whatever the model, so a bad `half_life_days=` in a query
@@ -43,12 +51,13 @@ impl Model {
             "linear" => Model::Linear,
             "time_decay" => Model::TimeDecay { half_life_days },
             "position_based" => Model::PositionBased,
+            "markov" => Model::Markov,
             _ => {
                 return Err(Error::invalid(
                     "model",
                     "invalid_model",
                     "model must be one of: last_touch, first_touch, linear, time_decay, \
-                     position_based",
+                     position_based, markov",
                 ));
             }
         };
@@ -64,6 +73,7 @@ impl Model {
             Model::Linear => "linear",
             Model::TimeDecay { .. } => "time_decay",
             Model::PositionBased => "position_based",
+            Model::Markov => "markov",
         }
     }
 }
@@ -125,7 +135,45 @@ pub fn weights(model: Model, touches: &[Touch], moment_ms: i64) -> Vec<f64> {
         Model::Linear => vec![1.0 / n as f64; n],
         Model::TimeDecay { half_life_days } => time_decay(touches, moment_ms, half_life_days),
         Model::PositionBased => position_based(n),
+        Model::Markov => markov_weights(touches, &[]),
     }
+}
+
+/// Markov: the removal effect of its campaign on the first touch of each campaign (then
+/// normalised), 0 on the campaign's later touches (the credit is per distinct campaign; the first touch carries
+/// it so the sales cycle is measured from there). `effects` is indexed by campaign; if no
+/// campaign of the journey has a positive effect (or `effects` is empty), each distinct
+/// campaign weighs 1 — the contract's linear fallback.
+pub fn markov_weights(touches: &[Touch], effects: &[f64]) -> Vec<f64> {
+    let mut seen: Vec<usize> = Vec::with_capacity(touches.len());
+    let firsts: Vec<bool> = touches
+        .iter()
+        .map(|touch| {
+            let first = !seen.contains(&touch.campaign);
+            if first {
+                seen.push(touch.campaign);
+            }
+            first
+        })
+        .collect();
+    let effect = |campaign: usize| {
+        effects
+            .get(campaign)
+            .copied()
+            .filter(|e| e.is_finite() && *e > 0.0)
+    };
+    let any_effect = seen.iter().any(|&c| effect(c).is_some());
+    let raw: Vec<f64> = touches
+        .iter()
+        .zip(firsts)
+        .map(|(touch, first)| match (first, any_effect) {
+            (false, _) => 0.0,
+            (true, true) => effect(touch.campaign).unwrap_or(0.0),
+            (true, false) => 1.0,
+        })
+        .collect();
+    let sum: f64 = raw.iter().sum();
+    raw.iter().map(|w| w / sum).collect()
 }
 
 /// Weight 1 on touch `index`, 0 on the others.
@@ -262,8 +310,27 @@ pub fn attribute(
 ) -> Vec<Credit> {
     let counted = eligible(touches, moment_ms, lookback_days);
     let weights = weights(model, &counted, moment_ms);
-    let units = split(CREDIT_UNITS, &weights);
-    let amounts = split(amount, &weights);
+    credits(&counted, &weights, amount)
+}
+
+/// [`attribute`] under the Markov model: `effects` are the removal effects by campaign
+/// index (`markov::RemovalEffects::effects`).
+pub fn attribute_markov(
+    effects: &[f64],
+    touches: &[Touch],
+    moment_ms: i64,
+    lookback_days: u32,
+    amount: i64,
+) -> Vec<Credit> {
+    let counted = eligible(touches, moment_ms, lookback_days);
+    let weights = markov_weights(&counted, effects);
+    credits(&counted, &weights, amount)
+}
+
+/// One credit per counted touch: CREDIT_UNITS and `amount` split by `weights`.
+fn credits(counted: &[Touch], weights: &[f64], amount: i64) -> Vec<Credit> {
+    let units = split(CREDIT_UNITS, weights);
+    let amounts = split(amount, weights);
     counted
         .iter()
         .zip(units.into_iter().zip(amounts))
@@ -363,7 +430,7 @@ mod tests {
         Model::TimeDecay { half_life_days }
     }
 
-    const ALL_MODELS: [Model; 6] = [
+    const ALL_MODELS: [Model; 7] = [
         Model::LastTouch,
         Model::FirstTouch,
         Model::Linear,
@@ -374,6 +441,7 @@ mod tests {
             half_life_days: 0.5,
         },
         Model::PositionBased,
+        Model::Markov,
     ];
 
     #[test]
@@ -435,6 +503,34 @@ mod tests {
         assert_close(
             &weights(Model::PositionBased, &three, MOMENT),
             &[0.4, 0.2, 0.4],
+        );
+    }
+
+    #[test]
+    fn markov_splits_by_removal_effect_over_distinct_campaigns() {
+        // Campaigns 0, 1, 2, 0 (oldest first); effects 2/3, 3/4 and 0 (campaign 2 never led
+        // to a conversion). Campaign 0 gets 2/3 / (2/3 + 3/4) = 8/17 = 0.4705882…, campaign 1
+        // 9/17 = 0.5294117…, on each campaign's first touch: 470588.2 and 529411.7 units,
+        // the leftover unit to the larger remainder (0.7, campaign 1).
+        let effects = [2.0 / 3.0, 0.75, 0.0];
+        let credits = attribute_markov(&effects, &journey(), MOMENT, 90, 1_700);
+        let got: Vec<(usize, i64, i64)> = credits
+            .iter()
+            .map(|c| (c.campaign, c.units, c.amount))
+            .collect();
+        assert_eq!(
+            got,
+            [(0, 470_588, 800), (1, 529_412, 900), (2, 0, 0), (0, 0, 0)]
+        );
+        // All effects 0 (or unknown): linear over the distinct campaigns, not the touches.
+        for effects in [&[0.0, 0.0, 0.0][..], &[]] {
+            let credits = attribute_markov(effects, &journey(), MOMENT, 90, 300);
+            let units: Vec<i64> = credits.iter().map(|c| c.units).collect();
+            assert_eq!(units, [333_334, 333_333, 333_333, 0]);
+        }
+        assert_close(
+            &journey_weights(Model::Markov),
+            &[1.0 / 3.0, 1.0 / 3.0, 1.0 / 3.0, 0.0],
         );
     }
 
@@ -685,6 +781,7 @@ mod tests {
             ("linear", Model::Linear),
             ("time_decay", time_decay(7.0)),
             ("position_based", Model::PositionBased),
+            ("markov", Model::Markov),
         ] {
             let model = Model::parse(name, DEFAULT_HALF_LIFE_DAYS).unwrap();
             assert_eq!(model, expected, "{name}");
@@ -740,6 +837,7 @@ mod tests {
             Just(Model::Linear),
             (0.01_f64..=3650.0).prop_map(|half_life_days| Model::TimeDecay { half_life_days }),
             Just(Model::PositionBased),
+            Just(Model::Markov),
         ]
     }
 

@@ -63,6 +63,7 @@ pub mod http;
 pub mod import;
 pub mod lead;
 pub mod limits;
+pub mod markov;
 pub mod metrics;
 pub mod openapi;
 pub mod outbound;

@@ -75,7 +75,7 @@ struct QrArgs {
 
 #[derive(Args)]
 struct RoiArgs {
-    /// last_touch, first_touch, linear, time_decay or position_based.
+    /// last_touch, first_touch, linear, time_decay, position_based or markov.
     #[arg(long, default_value = "last_touch")]
     model: String,
     /// First day (YYYY-MM-DD, reporting time zone), inclusive.

@@ -149,6 +149,15 @@ pub fn table(report: &Report) -> String {
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');
     }
+    if let Some(effects) = &report.removal_effects {
+        // One campaign a line: a thousand of them would not fit on one.
+        out.push_str("removal effects:\n");
+        let width = effects.iter().map(|(slug, _)| display_width(slug)).max();
+        for (slug, effect) in effects {
+            let pad = " ".repeat(width.unwrap_or(0) - display_width(slug));
+            out.push_str(&format!("  {slug}{pad}  {effect:.6}\n"));
+        }
+    }
     for warning in &report.warnings {
         out.push_str(&format!("warning: {warning}\n"));
     }

@@ -13,6 +13,7 @@ use crate::columns::COLUMNS;
 use crate::conversion::{Conversion, Stage};
 use crate::domain::Currency;
 use crate::error::{Error, Result};
+use crate::markov::{Chain, Paths};
 
 /// Daily counters of one campaign, summed over the report's dates.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -47,6 +48,9 @@ pub struct RoiInput {
     pub costs: Vec<i64>,
     /// Shared: the store keeps them between requests (see `store::journeys`).
     pub journeys: std::sync::Arc<Vec<Journey>>,
+    /// The Markov model's journeys that did not convert: the campaigns of each contact
+    /// without a conversion, touched in the report's window. Empty for the other models.
+    pub non_converting: Paths,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,6 +218,9 @@ impl serde::Serialize for Shown<'_> {
 pub struct Report {
     pub model: Model,
     pub rows: Vec<Row>,
+    /// Under `markov`: each campaign's removal effect (slug, RE in [0, 1]), in the
+    /// campaigns' order, whatever the grouping.
+    pub removal_effects: Option<Vec<(String, f64)>>,
     /// One row per currency, summing the rows in it.
     pub totals: BTreeMap<&'static str, Row>,
     /// Things the numbers cannot show, e.g. revenue in a currency other than its campaign's.
@@ -232,8 +239,9 @@ impl Report {
     }
 }
 
-/// `{"model", "currency", "rows", "totals", "warnings"}`: each total is keyed by its
-/// currency and holds the summed fields and the ratios of the sums, without row labels.
+/// `{"model", "currency", "rows", "totals", "warnings"}` (and `removal_effects` after the
+/// rows under `markov`): each total is keyed by its currency and holds the summed fields
+/// and the ratios of the sums, without row labels.
 impl serde::Serialize for Report {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
@@ -247,14 +255,26 @@ impl serde::Serialize for Report {
             .iter()
             .map(|(code, row)| (*code, Shown { row, labels: false }))
             .collect();
-        let mut map = s.serialize_map(Some(5))?;
+        let mut map = s.serialize_map(None)?;
         map.serialize_entry("model", self.model.name())?;
         map.serialize_entry("currency", &self.currency())?;
         map.serialize_entry("rows", &rows)?;
+        if let Some(effects) = &self.removal_effects {
+            let by_campaign: serde_json::Map<String, Value> = effects
+                .iter()
+                .map(|(slug, effect)| (slug.clone(), Value::from(round6(*effect))))
+                .collect();
+            map.serialize_entry("removal_effects", &by_campaign)?;
+        }
         map.serialize_entry("totals", &totals)?;
         map.serialize_entry("warnings", &self.warnings)?;
         map.end()
     }
+}
+
+/// A removal effect as shown: a fraction with six decimals (half away from zero).
+fn round6(value: f64) -> f64 {
+    (value * 1e6).round() / 1e6
 }
 
 /// Rolls the input up into the report.
@@ -272,9 +292,18 @@ pub fn summarise(input: &RoiInput, query: &RoiQuery) -> Report {
         })
         .collect();
     let mut warnings = Vec::new();
+    let effects = (query.model == Model::Markov).then(|| removal_effects(input, query));
     for journey in input.journeys.iter() {
-        credit_journey(journey, query, &mut rows, &mut warnings);
+        credit_journey(journey, query, effects.as_deref(), &mut rows, &mut warnings);
     }
+    let removal_effects = effects.map(|effects| {
+        input
+            .campaigns
+            .iter()
+            .zip(effects)
+            .map(|(c, effect)| (c.slug.to_string(), effect))
+            .collect()
+    });
     let rows = group(rows, query.group_by);
     let mut totals: BTreeMap<&'static str, Row> = BTreeMap::new();
     for row in &rows {
@@ -288,30 +317,76 @@ pub fn summarise(input: &RoiInput, query: &RoiQuery) -> Report {
     Report {
         model: query.model,
         rows,
+        removal_effects,
         totals,
         warnings,
     }
 }
 
-/// Credits one conversion's deal (by its moment) and, if won, its order and revenue (by
-/// the won date) to the campaigns of the touches that count.
-fn credit_journey(
-    journey: &Journey,
-    query: &RoiQuery,
-    rows: &mut [Row],
-    warnings: &mut Vec<String>,
-) {
+/// The Markov chain of the report's journeys, solved: one converting journey per
+/// conversion the report counts (its counted touches, as the other models see them), one
+/// non-converting journey per contact without a conversion (`input.non_converting`).
+/// Removal effects by campaign index.
+fn removal_effects(input: &RoiInput, query: &RoiQuery) -> Vec<f64> {
+    let mut chain = Chain::new(input.campaigns.len());
+    for journey in input.journeys.iter() {
+        let Some(moment_ms) = counted(journey, query.window).map(|c| c.moment_ms) else {
+            continue;
+        };
+        let touches = attribution::eligible(&journey.touches, moment_ms, query.lookback_days);
+        chain.add(touches.iter().map(|t| t.campaign), true);
+    }
+    chain.add_paths(&input.non_converting);
+    chain.solve().effects
+}
+
+/// When a conversion counts in a report: its deal (by its moment) and its order (by the
+/// won date, if won).
+#[derive(Debug, Clone, Copy)]
+struct Counted {
+    moment_ms: i64,
+    deal: bool,
+    won_ms: Option<i64>,
+}
+
+/// `None` when neither the deal nor the order falls in `window`.
+fn counted(journey: &Journey, window: Window) -> Option<Counted> {
     let conversion = &journey.conversion;
     let moment_ms = conversion.moment.as_millisecond();
     let won_at = conversion
         .won_at
         .filter(|_| conversion.stage == Stage::Won)
         .map(|t| t.as_millisecond());
-    let deal_counts = query.window.contains(moment_ms);
-    let order_counts = won_at.is_some_and(|ms| query.window.contains(ms));
-    if !deal_counts && !order_counts {
+    let deal = window.contains(moment_ms);
+    let won_ms = won_at.filter(|&ms| window.contains(ms));
+    (deal || won_ms.is_some()).then_some(Counted {
+        moment_ms,
+        deal,
+        won_ms,
+    })
+}
+
+/// Credits one conversion's deal (by its moment) and, if won, its order and revenue (by
+/// the won date) to the campaigns of the touches that count.
+///
+/// `effects` are the Markov model's removal effects (by campaign index), `None` for the
+/// other models.
+fn credit_journey(
+    journey: &Journey,
+    query: &RoiQuery,
+    effects: Option<&[f64]>,
+    rows: &mut [Row],
+    warnings: &mut Vec<String>,
+) {
+    let conversion = &journey.conversion;
+    let Some(Counted {
+        moment_ms,
+        deal: deal_counts,
+        won_ms,
+    }) = counted(journey, query.window)
+    else {
         return;
-    }
+    };
     // Last/first touch: one credit found in one pass, without `attribute`'s allocations.
     let sole;
     let full;
@@ -327,13 +402,22 @@ fn credit_journey(
             (earliest_ms, std::slice::from_ref(&sole))
         }
         None => {
-            full = attribution::attribute(
-                query.model,
-                &journey.touches,
-                moment_ms,
-                query.lookback_days,
-                conversion.amount,
-            );
+            full = match effects {
+                Some(effects) => attribution::attribute_markov(
+                    effects,
+                    &journey.touches,
+                    moment_ms,
+                    query.lookback_days,
+                    conversion.amount,
+                ),
+                None => attribution::attribute(
+                    query.model,
+                    &journey.touches,
+                    moment_ms,
+                    query.lookback_days,
+                    conversion.amount,
+                ),
+            };
             let Some(earliest_ms) = full.iter().map(|c| c.touch_at_ms).min() else {
                 return;
             };
@@ -350,7 +434,7 @@ fn credit_journey(
                 row.pipeline = row.pipeline.saturating_add(credit.amount);
             }
         }
-        if let (true, Some(won_ms)) = (order_counts, won_at) {
+        if let Some(won_ms) = won_ms {
             row.order_units += credit.units;
             row.cycle_unit_days +=
                 credit.units as f64 * (won_ms - earliest_ms) as f64 / DAY_MS as f64;
@@ -621,6 +705,7 @@ mod tests {
                     vec![touch("2025-03-09T00:00:00Z", 2)],
                 ),
             ]),
+            non_converting: Paths::default(),
         }
     }
 
@@ -726,6 +811,95 @@ mod tests {
         assert_eq!(shown["revenue_attainment_pct"], json!(125.0));
     }
 
+    /// Campaigns a, b, c; conversion o1 touched a then b, o2 only b; two contacts without
+    /// a conversion touched a and c.
+    fn markov_input() -> RoiInput {
+        let touch = |at: &str, lead, campaign| Touch {
+            at_ms: ms(at),
+            lead,
+            campaign,
+        };
+        let mut non_converting = Paths::default();
+        non_converting.push([0], false);
+        non_converting.push([2], false);
+        RoiInput {
+            campaigns: vec![
+                campaign("a", "CNY", "x"),
+                campaign("b", "CNY", "x"),
+                campaign("c", "CNY", "y"),
+            ],
+            journeys: std::sync::Arc::new(vec![
+                won(
+                    "o1",
+                    "2025-03-10T00:00:00Z",
+                    "2025-03-10T00:00:00Z",
+                    90_000,
+                    "CNY",
+                    vec![
+                        touch("2025-03-05T00:00:00Z", 2, 1),
+                        touch("2025-03-01T00:00:00Z", 1, 0),
+                    ],
+                ),
+                won(
+                    "o2",
+                    "2025-03-10T00:00:00Z",
+                    "2025-03-10T00:00:00Z",
+                    30_000,
+                    "CNY",
+                    vec![touch("2025-03-09T00:00:00Z", 3, 1)],
+                ),
+            ]),
+            non_converting,
+            ..RoiInput::default()
+        }
+    }
+
+    #[test]
+    fn markov_credits_by_removal_effect_and_shows_the_effects() {
+        // The chain: start → a 2/4, b 1/4, c 1/4; a → b 1/2, → null 1/2; b → conv; c → null.
+        // h(b) = 1, h(a) = 1/2, h(c) = 0, P = 2/4 · 1/2 + 1/4 = 1/2.
+        // RE(a) = 1 − P₋a/P = 1 − (1/4)/(1/2) = 1/2; RE(b) = 1 − 0 = 1; RE(c) = 0.
+        // o1 (a, b): a 0.5/1.5 = 1/3, b 2/3 → 333333.3 and 666666.7 units, the leftover
+        // unit to b; 30000.00 and 60000.00 of its 90000.00. o2: all to b.
+        let report = summarise(&markov_input(), &query(Model::Markov, Window::ALL));
+        let row = |key: &str| report.rows.iter().find(|r| r.key == key).unwrap();
+        assert_eq!((row("a").order_units, row("a").revenue), (333_333, 30_000));
+        assert_eq!(
+            (row("b").order_units, row("b").revenue),
+            (1_666_667, 90_000)
+        );
+        assert_eq!((row("c").order_units, row("c").deal_units), (0, 0));
+        let json = report.to_json();
+        assert_eq!(
+            json["removal_effects"],
+            json!({"a": 0.5, "b": 1.0, "c": 0.0})
+        );
+        assert_eq!(json["model"], "markov");
+        // Grouped: the effects stay per campaign.
+        let mut by_channel = query(Model::Markov, Window::ALL);
+        by_channel.group_by = GroupBy::Channel;
+        let grouped = summarise(&markov_input(), &by_channel).to_json();
+        assert_eq!(grouped["removal_effects"], json["removal_effects"]);
+        // Other models show none.
+        let linear = summarise(&markov_input(), &query(Model::Linear, Window::ALL)).to_json();
+        assert!(linear.get("removal_effects").is_none(), "{linear}");
+    }
+
+    #[test]
+    fn markov_chains_only_the_conversions_the_report_counts() {
+        // April: o1 and o2 (March) do not count, so no journey converts.
+        let april = Window {
+            start_ms: Some(ms("2025-04-01T00:00:00Z")),
+            end_ms: Some(ms("2025-05-01T00:00:00Z")),
+        };
+        let report = summarise(&markov_input(), &query(Model::Markov, april));
+        assert!(report.rows.iter().all(|r| r.order_units == 0));
+        assert_eq!(
+            report.to_json()["removal_effects"],
+            json!({"a": 0.0, "b": 0.0, "c": 0.0})
+        );
+    }
+
     #[test]
     fn query_dates_are_days_of_the_reporting_zone() {
         let tz = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
@@ -755,7 +929,176 @@ mod tests {
 #[cfg(test)]
 mod fuzz {
     use super::*;
+    use crate::attribution::CREDIT_UNITS;
+    use crate::conversion::Stage;
+    use crate::forms::FormSet;
     use proptest::prelude::*;
+
+    const MOMENT: i64 = 1_750_000_000_000;
+
+    /// Campaign `c{i}` for i in 0..n, plus the conversions (each: touches as (days before
+    /// its moment, campaign), amount) and the non-converting journeys (campaigns).
+    type Scenario = (usize, Vec<(Vec<(i64, usize)>, i64)>, Vec<Vec<usize>>);
+
+    fn any_scenario() -> impl Strategy<Value = Scenario> {
+        (2_usize..7).prop_flat_map(|n| {
+            (
+                Just(n),
+                proptest::collection::vec(
+                    (
+                        proptest::collection::vec((0_i64..120, 0..n), 0..6),
+                        0_i64..=10_000_000,
+                    ),
+                    1..15,
+                ),
+                proptest::collection::vec(proptest::collection::vec(0..n, 1..5), 0..15),
+            )
+        })
+    }
+
+    /// The scenario as the store would hand it over, campaign `i` renamed to `names[i]`'s
+    /// position: touches name campaigns by their index in the (slug-sorted) campaign list.
+    fn input(scenario: &Scenario, rename: impl Fn(usize) -> usize) -> RoiInput {
+        let (n, conversions, idle) = scenario;
+        let forms = FormSet::builtin();
+        let campaigns = (0..*n)
+            .map(|i| {
+                let body =
+                    serde_json::json!({"slug": format!("c{i}"), "name": "x", "currency": "CNY"});
+                Campaign::create(
+                    body.as_object().unwrap(),
+                    &forms,
+                    jiff::Timestamp::UNIX_EPOCH,
+                )
+                .unwrap()
+            })
+            .collect();
+        let moment = jiff::Timestamp::from_millisecond(MOMENT).unwrap();
+        let journeys = conversions
+            .iter()
+            .enumerate()
+            .map(|(k, (touches, amount))| Journey {
+                conversion: Conversion {
+                    id: format!("o{k}"),
+                    contact: format!("+8613800000{k:03}"),
+                    lead_id: None,
+                    stage: Stage::Won,
+                    amount: *amount,
+                    currency: Currency::CNY,
+                    moment,
+                    won_at: Some(moment),
+                    lost_at: None,
+                    updated_at: moment,
+                },
+                touches: touches
+                    .iter()
+                    .enumerate()
+                    .map(|(t, &(days, campaign))| Touch {
+                        at_ms: MOMENT - days * DAY_MS,
+                        lead: t as u128,
+                        campaign: rename(campaign),
+                    })
+                    .collect(),
+            })
+            .collect();
+        let mut non_converting = Paths::default();
+        for path in idle {
+            non_converting.push(path.iter().map(|&c| rename(c)), false);
+        }
+        RoiInput {
+            campaigns,
+            journeys: std::sync::Arc::new(journeys),
+            non_converting,
+            ..RoiInput::default()
+        }
+    }
+
+    fn markov() -> RoiQuery {
+        RoiQuery {
+            model: Model::Markov,
+            lookback_days: 90,
+            group_by: GroupBy::Campaign,
+            window: Window::ALL,
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn markov_credits_each_conversion_exactly_once(scenario in any_scenario()) {
+            let data = input(&scenario, |c| c);
+            let effects = removal_effects(&data, &markov());
+            let mut with_touch = 0;
+            for journey in data.journeys.iter() {
+                let credits = attribution::attribute_markov(
+                    &effects, &journey.touches, MOMENT, 90, journey.conversion.amount,
+                );
+                if credits.is_empty() {
+                    continue;
+                }
+                with_touch += 1;
+                prop_assert_eq!(credits.iter().map(|c| c.units).sum::<i64>(), CREDIT_UNITS);
+                prop_assert_eq!(
+                    credits.iter().map(|c| c.amount).sum::<i64>(),
+                    journey.conversion.amount
+                );
+                prop_assert!(credits.iter().all(|c| c.units >= 0 && c.amount >= 0));
+            }
+            let report = summarise(&data, &markov());
+            let units: i64 = report.rows.iter().map(|r| r.order_units).sum();
+            prop_assert_eq!(units, with_touch * CREDIT_UNITS);
+        }
+
+        #[test]
+        fn markov_gives_nothing_to_a_campaign_no_converting_journey_touched(
+            scenario in any_scenario(),
+        ) {
+            let data = input(&scenario, |c| c);
+            let mut touched = vec![false; data.campaigns.len()];
+            for journey in data.journeys.iter() {
+                for touch in attribution::eligible(&journey.touches, MOMENT, 90) {
+                    touched[touch.campaign] = true;
+                }
+            }
+            // Its removal effect may well be positive (a non-converting journey can lead
+            // from it into a converting campaign), but credit goes only to the campaigns
+            // of each conversion's own journey.
+            let report = summarise(&data, &markov());
+            for (i, row) in report.rows.iter().enumerate() {
+                if !touched[i] {
+                    prop_assert_eq!((row.deal_units, row.order_units, row.revenue), (0, 0, 0));
+                }
+            }
+        }
+
+        #[test]
+        fn renaming_campaigns_moves_their_markov_credit_with_them(
+            scenario in any_scenario(),
+            seed in any::<u64>(),
+        ) {
+            let n = scenario.0;
+            // A permutation of 0..n from the seed (Fisher–Yates with a small LCG).
+            let mut perm: Vec<usize> = (0..n).collect();
+            let mut state = seed;
+            for i in (1..n).rev() {
+                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                perm.swap(i, (state >> 33) as usize % (i + 1));
+            }
+            let before = summarise(&input(&scenario, |c| c), &markov());
+            let after = summarise(&input(&scenario, |c| perm[c]), &markov());
+            let effects = |r: &Report| r.removal_effects.clone().unwrap();
+            for (c, &renamed) in perm.iter().enumerate() {
+                let (old, new) = (&before.rows[c], &after.rows[renamed]);
+                prop_assert_eq!(
+                    (old.deal_units, old.order_units, old.revenue),
+                    (new.deal_units, new.order_units, new.revenue)
+                );
+                prop_assert_eq!(
+                    effects(&before)[c].1.to_bits(),
+                    effects(&after)[renamed].1.to_bits()
+                );
+            }
+        }
+    }
 
     proptest! {
         /// ROI query strings: a report query or a 422 naming the parameter.

@@ -135,6 +135,7 @@ mod tests {
         let report = Report {
             model: crate::attribution::Model::LastTouch,
             rows: Vec::new(),
+            removal_effects: None,
             totals: Default::default(),
             warnings: Vec::new(),
         };

@@ -34,6 +34,7 @@ messages! {
     model_linear: "线性", "Linear";
     model_time_decay: "时间衰减", "Time decay";
     model_position_based: "位置加权", "Position based";
+    model_markov: "数据驱动（马尔可夫）", "Data-driven (Markov)";
     by_campaign: "按活动", "By campaign";
     by_channel: "按渠道", "By channel";
     by_kind: "按类型", "By kind";
@@ -356,6 +357,7 @@ impl Lang {
             "linear" => t.model_linear,
             "time_decay" => t.model_time_decay,
             "position_based" => t.model_position_based,
+            "markov" => t.model_markov,
             "campaign" => t.by_campaign,
             "channel" => t.by_channel,
             "kind" => t.by_kind,

@@ -24,6 +24,7 @@ pub(super) const MODELS: &[&str] = &[
     "linear",
     "time_decay",
     "position_based",
+    "markov",
 ];
 pub(super) const GROUPS: &[&str] = &["campaign", "channel", "kind"];
 /// Campaigns in the cost and revenue chart.

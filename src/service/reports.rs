@@ -50,6 +50,12 @@ impl RoiRequest {
         let (query, days) = roi::parse_query(get, tz)?;
         Ok(RoiRequest { query, days })
     }
+
+    /// The window whose non-converting journeys the report needs: only Markov's chain
+    /// reads them.
+    fn markov_window(&self) -> Option<roi::Window> {
+        (self.query.model == crate::attribution::Model::Markov).then_some(self.query.window)
+    }
 }
 
 pub async fn build(service: &Service, request: RoiRequest) -> Result<Report> {
@@ -67,7 +73,10 @@ pub async fn build_with<T: Send + 'static>(
     // The report shows the form views of the last second too (if the disk takes them:
     // a report is still worth reading when it does not).
     super::visits::flush_for_reading(service).await;
-    let input = service.store.roi_input(days.from, days.to).await?;
+    let input = service
+        .store
+        .roi_input(days.from, days.to, request.markov_window())
+        .await?;
     // The roll-up is pure CPU over every conversion: keep it off the async workers.
     off_the_workers("ROI", move || {
         (roi::summarise(&input, &request.query), also(&input))
@@ -77,7 +86,8 @@ pub async fn build_with<T: Send + 'static>(
 
 /// `build` for a caller without a runtime (the command line on a stopped server's store).
 pub fn build_blocking(store: &Store, request: RoiRequest) -> Result<Report> {
-    let input = store.roi_input_blocking(request.days.from, request.days.to)?;
+    let input =
+        store.roi_input_blocking(request.days.from, request.days.to, request.markov_window())?;
     Ok(roi::summarise(&input, &request.query))
 }
 

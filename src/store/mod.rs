@@ -892,7 +892,17 @@ impl Store {
     /// What the ROI summary needs for the days `from..=to` (`YYYYMMDD`).
     /// The journeys come from memory when no write since the last read could have changed
     /// them; the counters and costs are always read (they take O(campaigns × days)).
-    pub async fn roi_input(&self, from: u32, to: u32) -> Result<RoiInput> {
+    ///
+    /// `markov` (the report's window, for `model=markov` only) also reads the journeys of
+    /// the contacts without a conversion. They are not kept: every lead of such a contact
+    /// would change them, so under steady ingest a kept copy would rarely be usable, and
+    /// the other models do not pay for them at all.
+    pub async fn roi_input(
+        &self,
+        from: u32,
+        to: u32,
+        markov: Option<crate::roi::Window>,
+    ) -> Result<RoiInput> {
         let cache = self.journeys.clone();
         // Read before the snapshot: a change committed after it bumps the generation.
         let generation = cache.generation();
@@ -906,6 +916,16 @@ impl Store {
                     journeys
                 }
             };
+            if let Some(window) = markov {
+                let window_leads = input.counters.iter().map(|c| c.leads).sum();
+                input.non_converting = read::non_converting(
+                    txn,
+                    &input.campaigns,
+                    &input.journeys,
+                    window,
+                    window_leads,
+                )?;
+            }
             Ok(input)
         })
         .await
@@ -918,9 +938,14 @@ impl Store {
     }
 
     /// Blocking variant for the `leadgate roi` command, which runs without a server.
-    pub fn roi_input_blocking(&self, from: u32, to: u32) -> Result<RoiInput> {
+    pub fn roi_input_blocking(
+        &self,
+        from: u32,
+        to: u32,
+        markov: Option<crate::roi::Window>,
+    ) -> Result<RoiInput> {
         let txn = self.db.get()?.begin_read().map_err(storage)?;
-        read::roi_input(&txn, from, to)
+        read::roi_input(&txn, from, to, markov)
     }
 
     /// Per-placement QR counts: variant -> [scans, form views, leads].

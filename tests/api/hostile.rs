@@ -485,6 +485,7 @@ const QUERY_VALUES: &[&str] = &[
     "linear",
     "time_decay",
     "position_based",
+    "markov",
     "campaign",
     "channel",
     "kind",

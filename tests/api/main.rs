@@ -28,6 +28,7 @@ mod imports;
 mod layers;
 mod leads;
 mod limits;
+mod markov;
 mod operations;
 mod privacy;
 mod process;

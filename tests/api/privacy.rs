@@ -12,12 +12,13 @@ use serde_json::{Value, json};
 use crate::console::page;
 use crate::helpers::{TestApp, assert_error, json_body, lead, merge, spawn_app_with};
 
-const MODELS: [&str; 5] = [
+const MODELS: [&str; 6] = [
     "last_touch",
     "first_touch",
     "linear",
     "time_decay",
     "position_based",
+    "markov",
 ];
 
 /// What the person to erase typed, and what a person who stays typed.

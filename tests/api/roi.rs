@@ -11,12 +11,13 @@ use crate::helpers::{
     assert_null, assert_num, excel_csv, json_body, num, roi_row, spawn_app,
 };
 
-const MODELS: [&str; 5] = [
+const MODELS: [&str; 6] = [
     "last_touch",
     "first_touch",
     "linear",
     "time_decay",
     "position_based",
+    "markov",
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -673,13 +674,29 @@ async fn acceptance_examples() {
     assert_num(cny, "roas", 6.98);
     assert_num(cny, "avg_sales_cycle_days", 61.0);
 
-    // Every contact has one lead: all five models agree on every figure.
+    // Every contact has one lead: all six models agree on every figure (under markov each
+    // conversion's journey is its one campaign, which gets all of it whatever its effect).
     for model in MODELS {
         let other = app.roi(&format!("model={model}")).await;
         assert_eq!(other["model"], model, "{other}");
         assert_eq!(other["rows"], report["rows"], "rows under {model}");
         assert_eq!(other["totals"], report["totals"], "totals under {model}");
     }
+    // The Markov chain of these journeys: each of the 2530 contacts has one lead, so
+    // start → c (leads of c), c → conv (its deals, whatever their stage), c → null (the
+    // rest); h(c) = deals/leads, P = 420/2530, and removing c loses exactly its deals:
+    // P₋c = (420 − deals(c))/2530, RE(c) = deals(c)/420.
+    let markov = app.roi("model=markov").await;
+    let effects = markov["removal_effects"]
+        .as_object()
+        .expect("removal_effects");
+    assert_eq!(effects.len(), refs.len(), "{markov}");
+    for (r, _) in &refs {
+        let expected = (r.deals as f64 / 420.0 * 1e6).round() / 1e6;
+        assert_num(&markov["removal_effects"], r.slug, expected);
+    }
+    assert_num(&markov["removal_effects"], "expo-2025", 0.214286); // 90/420
+    assert_num(&markov["removal_effects"], "social", 0.047619); // 20/420
 
     // Grouped by kind and by channel.
     let by_kind = app.roi("group_by=kind").await;
