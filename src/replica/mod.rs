@@ -198,6 +198,17 @@ impl Replica {
     }
 }
 
+/// How `leadgate.leads.contact` names a contact: the SHA-256 (lower-case hex) of its key
+/// (E.164 phone, else the lower-cased e-mail). Reports over every node join a contact's
+/// leads and conversions by it; it names nobody, so an erasure may leave it.
+pub fn contact_hash(key: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 impl Shared {
     fn live(&self) -> std::sync::MutexGuard<'_, Live> {
         self.live.lock().unwrap_or_else(|e| e.into_inner())

@@ -45,7 +45,7 @@ pub struct ImportReport {
 /// Imports a CSV of conversions (header row naming the JSON fields). Good rows are kept
 /// when others fail.
 pub async fn import(service: &Service, body: bytes::Bytes) -> Result<ImportReport> {
-    let now = jiff::Timestamp::now();
+    let now = service.clock.now();
     let (inputs, mut errors, ignored_columns) = off_the_workers("import", move || {
         let rows = import::read_rows(Format::Csv, &body)?;
         let mut errors = Vec::new();

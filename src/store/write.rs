@@ -675,7 +675,13 @@ pub fn create_campaign(t: &mut Tables<'_>, campaign: Campaign) -> Result<Campaig
         )
         .map_err(storage)?;
     declare_placements(t, None, &campaign)?;
+    outbox::append_for_replica(t, EventType::CampaignSaved, || shared_record(&campaign))?;
     Ok(campaign)
+}
+
+/// A campaign as replication shares it: its stored form, which a node reads back as is.
+fn shared_record(campaign: &Campaign) -> serde_json::Value {
+    serde_json::to_value(campaign).unwrap_or(serde_json::Value::Null)
 }
 
 pub fn update_campaign<F>(t: &mut Tables<'_>, slug: &Slug, change: F) -> Result<Campaign>
@@ -716,6 +722,9 @@ where
         .insert(slug.as_str(), encode_campaign(&after)?.as_slice())
         .map_err(storage)?;
     declare_placements(t, Some(&before), &after)?;
+    if after != before {
+        outbox::append_for_replica(t, EventType::CampaignSaved, || shared_record(&after))?;
+    }
     Ok(after)
 }
 
@@ -881,6 +890,7 @@ pub fn add_cost(
             bytes.as_slice(),
         )
         .map_err(storage)?;
+    outbox::append_for_replica(t, EventType::CostRecorded, || entry.to_json(&stored))?;
     Ok(entry)
 }
 
@@ -905,6 +915,12 @@ pub fn delete_cost(t: &mut Tables<'_>, slug: &Slug, id: &str) -> Result<()> {
         )
     })?;
     t.costs.remove((slug.as_str(), day, id)).map_err(storage)?;
+    // Every node deletes it too (API.md: deleted everywhere).
+    outbox::append_for_replica(
+        t,
+        EventType::CostDeleted,
+        || serde_json::json!({"id": id, "campaign": slug.as_str()}),
+    )?;
     Ok(())
 }
 
@@ -1067,6 +1083,9 @@ impl PendingCounters {
         if pending.is_empty() {
             return Ok(());
         }
+        // A replicating node ships each changed day row's new value (not the change): a
+        // row shipped twice, or out of order, then still ends at its latest value.
+        let mut shipped = outbox::replicating(t)?.then(Vec::new);
         let Tables {
             counters: day,
             monthly_counters: month,
@@ -1085,6 +1104,14 @@ impl PendingCounters {
                 .map_or(0, |v| v.value())
                 .saturating_add_signed(*delta);
             day.insert(key, next).map_err(storage)?;
+            if let Some(rows) = &mut shipped {
+                rows.push(serde_json::json!({
+                    "campaign": slug,
+                    "day": format!("{:04}-{:02}-{:02}", date / 10_000, date / 100 % 100, date % 100),
+                    "metric": metric,
+                    "value": next,
+                }));
+            }
             if metric::is_daily_only(metric) {
                 continue;
             }
@@ -1108,6 +1135,13 @@ impl PendingCounters {
                 .map_or(0, |v| v.value())
                 .saturating_add_signed(delta);
             total.insert(key, next).map_err(storage)?;
+        }
+        if let Some(rows) = shipped {
+            outbox::append_for_replica(
+                t,
+                EventType::CountersChanged,
+                || serde_json::json!({ "rows": rows }),
+            )?;
         }
         Ok(())
     }

@@ -27,6 +27,7 @@ mod imports;
 mod layers;
 mod leads;
 mod limits;
+mod nodes;
 mod operations;
 mod process;
 mod qr;

@@ -1,0 +1,209 @@
+//! Several nodes sharing one PostgreSQL (API.md, "Several nodes: PostgreSQL"), beyond
+//! the lead stream `replication.rs` checks: campaigns, cost entries (and their deletion),
+//! conversions and counters reach PostgreSQL, the latest `updated_at` winning.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, lead, mobile, spawn_app_with};
+use crate::postgres::{Cluster, cluster_or_skip, eventually};
+use crate::replication::replicating;
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// A replicating node whose clock a test sets.
+async fn node_at(cluster: &Cluster, node: &str, clock: &Arc<Mutex<jiff::Timestamp>>) -> TestApp {
+    let clock = clock.clone();
+    let replicate = replicating(cluster, node);
+    spawn_app_with(move |config| {
+        replicate(config);
+        config.clock = leadgate::clock::Clock::new(move || *clock.lock().unwrap());
+    })
+    .await
+}
+
+fn clock(at: &str) -> Arc<Mutex<jiff::Timestamp>> {
+    Arc::new(Mutex::new(at.parse().unwrap()))
+}
+
+/// The value of `sql` (one row, one column) once `ready` accepts it.
+async fn pg_value<T, F>(client: &tokio_postgres::Client, sql: &str, what: &str, ready: F) -> T
+where
+    T: for<'a> tokio_postgres::types::FromSql<'a>,
+    F: Fn(&T) -> bool,
+{
+    eventually(LIMIT, what, || async {
+        let row = client.query_opt(sql, &[]).await.ok()??;
+        let value: T = row.try_get(0).ok()?;
+        ready(&value).then_some(value)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn campaigns_costs_conversions_and_counters_reach_postgresql() {
+    let Some(cluster) = cluster_or_skip("shared definitions reach PostgreSQL") else {
+        return;
+    };
+    let now = clock("2025-06-01T08:00:00Z");
+    let app = node_at(&cluster, "hq", &now).await;
+    app.create_campaign("expo", json!({"name": "Expo", "budget": 1000}))
+        .await;
+    *now.lock().unwrap() = "2025-06-01T09:00:00Z".parse().unwrap();
+    let (status, _) = crate::helpers::json_body(
+        app.admin_patch("/api/campaigns/expo", &json!({"name": "Expo 2025"}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let kept = app.add_cost("expo", json!("1234.56"), "2025-05-20").await;
+    let wrong = app.add_cost("expo", json!(99), "2025-05-21").await;
+    let resp = app
+        .admin_delete(&format!(
+            "/api/campaigns/expo/costs/{}",
+            wrong["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(resp.status(), 204);
+    app.submit_json_ok("expo", &lead(&mobile(1), "Li")).await;
+    app.post_conversion(
+        &json!({"id": "crm-1", "phone": mobile(1), "stage": "won", "amount": "500",
+                "occurred_at": "2025-06-01T08:30:00Z"}),
+        201,
+    )
+    .await;
+
+    let client = cluster.client().await;
+    let record: String = pg_value(
+        &client,
+        "SELECT record::text FROM leadgate.campaigns WHERE slug = 'expo'",
+        "the campaign, patched",
+        |r: &String| r.contains("Expo 2025"),
+    )
+    .await;
+    let record: Value = serde_json::from_str(&record).unwrap();
+    assert_eq!(record["budget"], 100000, "minor units, as stored: {record}");
+    let row = client
+        .query_one(
+            "SELECT node, updated_at = '2025-06-01T09:00:00Z' FROM leadgate.campaigns",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "hq");
+    assert!(row.get::<_, bool>(1), "updated_at is the patch's time");
+
+    let deleted: String = pg_value(
+        &client,
+        "SELECT id FROM leadgate.cost_deletions",
+        "the deleted entry's tombstone",
+        |_: &String| true,
+    )
+    .await;
+    assert_eq!(deleted, wrong["id"].as_str().unwrap());
+    let costs: String = pg_value(
+        &client,
+        "SELECT string_agg(id || ' ' || amount::text || ' ' || currency || ' ' || incurred_on::text, ',')
+         FROM leadgate.costs",
+        "the kept cost entry only",
+        |_: &String| true,
+    )
+    .await;
+    assert_eq!(
+        costs,
+        format!("{} 1234.56 CNY 2025-05-20", kept["id"].as_str().unwrap())
+    );
+
+    let conversion: String = pg_value(
+        &client,
+        "SELECT record::text FROM leadgate.conversions WHERE id = 'crm-1'",
+        "the conversion",
+        |_: &String| true,
+    )
+    .await;
+    let conversion: Value = serde_json::from_str(&conversion).unwrap();
+    assert_eq!(conversion["stage"], "won", "{conversion}");
+    assert_eq!(conversion["amount"], "500.00", "{conversion}");
+
+    let leads: i64 = pg_value(
+        &client,
+        "SELECT sum(value)::bigint FROM leadgate.counters
+         WHERE node = 'hq' AND campaign = 'expo' AND metric = 'leads'",
+        "the leads counter",
+        |n: &i64| *n == 1,
+    )
+    .await;
+    assert_eq!(leads, 1);
+    let contact: String = client
+        .query_one("SELECT contact FROM leadgate.leads", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        contact,
+        leadgate::replica::contact_hash(&format!("+86{}", mobile(1))),
+        "leads name their contact by its hash"
+    );
+    // Every event is in leadgate.events too (numbered 1..n without gaps).
+    let types: Vec<String> = client
+        .query("SELECT DISTINCT type FROM leadgate.events ORDER BY 1", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "campaign.saved",
+            "conversion.recorded",
+            "cost.deleted",
+            "cost.recorded",
+            "counters.changed",
+            "lead.created"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_latest_change_wins_whichever_node_ships_last() {
+    let Some(cluster) = cluster_or_skip("latest updated_at wins") else {
+        return;
+    };
+    let later = clock("2025-06-01T10:00:00Z");
+    let earlier = clock("2025-06-01T09:00:00Z");
+    let b = node_at(&cluster, "b", &later).await;
+    b.create_campaign("expo", json!({"name": "Made later on b"}))
+        .await;
+    let client = cluster.client().await;
+    pg_value(
+        &client,
+        "SELECT record->>'name' FROM leadgate.campaigns",
+        "b's campaign",
+        |name: &String| name == "Made later on b",
+    )
+    .await;
+    // Node a made the same slug earlier (a booth offline), and ships it only now.
+    let a = node_at(&cluster, "a", &earlier).await;
+    a.create_campaign("expo", json!({"name": "Made earlier on a"}))
+        .await;
+    a.create_campaign("marker", json!({})).await;
+    pg_value(
+        &client,
+        "SELECT count(*) FROM leadgate.campaigns WHERE slug = 'marker'",
+        "a's batch shipped",
+        |n: &i64| *n == 1,
+    )
+    .await;
+    let name: String = client
+        .query_one(
+            "SELECT record->>'name' FROM leadgate.campaigns WHERE slug = 'expo'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(name, "Made later on b");
+}
