@@ -5,12 +5,14 @@
 //! - [`target`]: the `--replicate` URL, checked at start, shown without its password.
 //! - [`schema`]: the `leadgate` schema and its versioned migrations.
 //! - [`ship`]: one batch of events in one PostgreSQL transaction, exactly once in effect.
+//! - [`report`]: the ROI summary's input read from every node's rows.
 //! - [`worker`]: the task that reads the outbox after its position, ships, acknowledges
 //!   through the store's writer, and retries while PostgreSQL is away.
 //!
 //! The replica is an outbox consumer like a destination: events wait in the store until
 //! PostgreSQL has them, however long it is away.
 
+pub mod report;
 mod schema;
 mod ship;
 pub mod target;
@@ -100,6 +102,8 @@ struct Shared {
     metrics: Arc<Metrics>,
     live: Mutex<Live>,
     task: Mutex<Option<worker::Handle>>,
+    /// Connections for reports over every node, apart from the shipping task's.
+    reports: deadpool_postgres::Pool,
 }
 
 /// `GET /api/replication`.
@@ -132,7 +136,6 @@ impl Replica {
         Replica {
             shared: Arc::new(Shared {
                 store,
-                settings,
                 metrics,
                 live: Mutex::new(Live {
                     state: State::CatchingUp,
@@ -141,6 +144,8 @@ impl Replica {
                     last_error: None,
                 }),
                 task: Mutex::new(None),
+                reports: worker::new_pool(&settings.target),
+                settings,
             }),
         }
     }
@@ -180,6 +185,17 @@ impl Replica {
 
     fn live(&self) -> std::sync::MutexGuard<'_, Live> {
         self.shared.live()
+    }
+
+    /// The ROI summary's input over every node's data in PostgreSQL (`scope=all`).
+    pub async fn roi_input(&self, days: crate::roi::DayRange) -> Result<crate::roi::RoiInput> {
+        let mut client = self.shared.reports.get().await.map_err(|e| match e {
+            deadpool_postgres::PoolError::Backend(e) => report::unreachable(e),
+            other => crate::error::Error::unavailable(format!(
+                "the report over every node reads PostgreSQL, which cannot answer now ({other})"
+            )),
+        })?;
+        report::roi_input(&mut client, days, self.shared.store.tz()).await
     }
 
     pub async fn status(&self) -> Result<Status> {

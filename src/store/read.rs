@@ -427,7 +427,8 @@ impl CounterTiers {
     }
 }
 
-fn add(sums: &mut Counters, metric: &str, count: u64) {
+/// Adds a day counter row's `count` to the summary field its `metric` feeds.
+pub fn add(sums: &mut Counters, metric: &str, count: u64) {
     match metric {
         metric::SCANS => sums.scans += count,
         metric::FORM_VIEWS => sums.form_views += count,

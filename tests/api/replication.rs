@@ -34,7 +34,7 @@ async fn replication(app: &TestApp) -> Value {
 }
 
 /// Waits until the node says `state` with nothing left to ship (`ok`), or just `state`.
-async fn wait_for_state(app: &TestApp, state: &str) -> Value {
+pub async fn wait_for_state(app: &TestApp, state: &str) -> Value {
     eventually(LIMIT, &format!("/api/replication says {state}"), || async {
         let body = replication(app).await;
         let settled = state != "ok" || body["lag_events"] == 0;
