@@ -1317,6 +1317,20 @@ async fn scope_all_over_two_nodes_equals_one_node() {
         single.roi_csv("lang=zh").await,
         "the CSV file too"
     );
+    // The console's overview: a scope picker on a replicating node, the same table.
+    let table = |html: &str| {
+        let start = html.find("<table id=\"roi\"").expect("the ROI table");
+        html[start..start + html[start..].find("</table>").unwrap()].to_owned()
+    };
+    let period = "from=2025-01-01&to=2025-12-31";
+    let all = crate::console::page(&b, &format!("/admin?{period}&scope=all")).await;
+    let one = crate::console::page(&single, &format!("/admin?{period}")).await;
+    assert!(all.contains("<select name=\"scope\">"), "the picker");
+    assert!(
+        !one.contains("name=\"scope\""),
+        "no picker without replication"
+    );
+    assert_eq!(table(&all), table(&one), "the console's table");
     let xlsx = a.admin_get("/api/roi.xlsx?scope=all").await;
     assert_eq!(xlsx.status(), 200);
     assert!(!xlsx.bytes().await.unwrap().is_empty());
