@@ -190,7 +190,7 @@ async fn journeys(
 }
 
 /// A conversion from its shared record (`Conversion::to_json`).
-fn conversion(record: &Value) -> std::result::Result<Conversion, String> {
+pub(super) fn conversion(record: &Value) -> std::result::Result<Conversion, String> {
     let text = |key: &str| record[key].as_str().ok_or(format!("{key} is missing"));
     let time = |key: &str| -> std::result::Result<Option<jiff::Timestamp>, String> {
         match record[key].as_str() {

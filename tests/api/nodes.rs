@@ -207,3 +207,203 @@ async fn the_latest_change_wins_whichever_node_ships_last() {
         .get(0);
     assert_eq!(name, "Made later on b");
 }
+
+/// API.md: a campaign created on one node serves its form on another within 5 s. Two
+/// `leadgate serve` processes, as two booths would run it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_campaign_made_on_one_node_serves_its_form_on_another_within_5_s() {
+    let Some(cluster) = cluster_or_skip("a campaign reaches the other node") else {
+        return;
+    };
+    let (hq_data, booth_data) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let start = |data: &std::path::Path, node: &str| {
+        let mut command = crate::process::serve_command(data);
+        command.args(["--replicate", &cluster.url(), "--node-id", node]);
+        crate::process::start_server_from(command)
+    };
+    let hq = start(hq_data.path(), "hq");
+    let booth = start(booth_data.path(), "booth");
+    let client = crate::helpers::client();
+    let admin = |method: reqwest::Method, base: &str, path: &str| {
+        client
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(crate::process::TOKEN)
+    };
+    let resp = admin(reqwest::Method::POST, &hq.base, "/api/campaigns")
+        .json(&json!({"slug": "hq-launch", "name": "总部发布会"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let made = std::time::Instant::now();
+    eventually(
+        Duration::from_secs(5),
+        "the form served at the booth",
+        || async {
+            let resp = client
+                .get(format!("{}/f/hq-launch", booth.base))
+                .send()
+                .await
+                .ok()?;
+            (resp.status() == 200).then_some(())
+        },
+    )
+    .await;
+    eprintln!(
+        "the booth served the form {:?} after HQ made it",
+        made.elapsed()
+    );
+    let page = client
+        .get(format!("{}/f/hq-launch", booth.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("总部发布会"), "the campaign's own name");
+    // A lead at the booth, and a cost entry: both reach HQ's figures.
+    let resp = client
+        .post(format!("{}/f/hq-launch", booth.base))
+        .json(&lead(&mobile(7), "王芳"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let resp = admin(
+        reqwest::Method::POST,
+        &booth.base,
+        "/api/campaigns/hq-launch/costs",
+    )
+    .json(&json!({"amount": "800", "incurred_on": "2025-06-01"}))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 201);
+    let cost: Value = resp.json().await.unwrap();
+    let costs_at_hq = || async {
+        let resp = admin(
+            reqwest::Method::GET,
+            &hq.base,
+            "/api/campaigns/hq-launch/costs",
+        )
+        .send()
+        .await
+        .ok()?;
+        let body: Value = resp.json().await.ok()?;
+        Some(body)
+    };
+    eventually(
+        Duration::from_secs(5),
+        "the booth's cost entry at HQ",
+        || async {
+            let body = costs_at_hq().await?;
+            body.to_string()
+                .contains(cost["id"].as_str()?)
+                .then_some(())
+        },
+    )
+    .await;
+    // Deleted at HQ, where the booth made it: deleted everywhere.
+    let resp = admin(
+        reqwest::Method::DELETE,
+        &hq.base,
+        &format!(
+            "/api/campaigns/hq-launch/costs/{}",
+            cost["id"].as_str().unwrap()
+        ),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 204);
+    eventually(
+        Duration::from_secs(5),
+        "the deletion at the booth",
+        || async {
+            let resp = admin(
+                reqwest::Method::GET,
+                &booth.base,
+                "/api/campaigns/hq-launch/costs",
+            )
+            .send()
+            .await
+            .ok()?;
+            let body: Value = resp.json().await.ok()?;
+            (!body.to_string().contains(cost["id"].as_str()?)).then_some(())
+        },
+    )
+    .await;
+}
+
+/// The CRM posts every conversion to HQ: one whose contact left a lead only at the booth
+/// is matched there through PostgreSQL, reaches the booth, and counts in both reports.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversion_matches_a_lead_on_another_node() {
+    let Some(cluster) = cluster_or_skip("a conversion matches another node's lead") else {
+        return;
+    };
+    // Leads are received on the system clock: the conversions come after, the nodes' clock
+    // an hour ahead of that.
+    let soon = |minutes: i64| {
+        (jiff::Timestamp::now() + jiff::SignedDuration::from_mins(minutes)).to_string()
+    };
+    let now = clock(&soon(60));
+    let hq = node_at(&cluster, "hq", &now).await;
+    let booth = node_at(&cluster, "booth", &now).await;
+    hq.create_campaign("expo", json!({"name": "Expo"})).await;
+    eventually(LIMIT, "the campaign at the booth", || async {
+        (booth.admin_get("/api/campaigns/expo").await.status() == 200).then_some(())
+    })
+    .await;
+    let lead_id = booth.submit_json_ok("expo", &lead(&mobile(3), "Li")).await;
+    crate::replication::wait_for_state(&booth, "ok").await;
+    // By phone and by lead id: neither names a lead at HQ.
+    let by_phone = hq
+        .post_conversion(
+            &json!({"id": "crm-1", "phone": mobile(3), "stage": "won", "amount": "900",
+                    "occurred_at": soon(30)}),
+            201,
+        )
+        .await;
+    assert_eq!(by_phone["contact"], format!("+86{}", mobile(3)));
+    let by_id = hq
+        .post_conversion(
+            &json!({"id": "crm-2", "lead_id": lead_id, "stage": "deal",
+                    "occurred_at": soon(31)}),
+            201,
+        )
+        .await;
+    assert_eq!(by_id["lead_id"], json!(lead_id));
+    // Nobody anywhere: still refused.
+    let resp = hq
+        .admin_post(
+            "/api/conversions",
+            &json!({"id": "crm-3", "phone": mobile(4), "stage": "deal",
+                    "occurred_at": soon(31)}),
+        )
+        .await;
+    crate::helpers::assert_error(resp, 422, Some("phone")).await;
+    // A CSV import at HQ matches the same way.
+    let summary = hq
+        .import_conversions_csv(&format!(
+            "id,phone,stage,amount,occurred_at\r\ncrm-4,{},won,100,{}\r\n",
+            mobile(3),
+            soon(32)
+        ))
+        .await;
+    assert_eq!(summary["imported"], 1, "{summary}");
+    crate::replication::wait_for_state(&hq, "ok").await;
+
+    // The booth has them, and credits its own lead with them.
+    let revenue = eventually(LIMIT, "the conversions at the booth", || async {
+        let report = booth.roi("").await;
+        let row = crate::helpers::roi_row(&report, "expo").clone();
+        (crate::helpers::num(&row["orders"]) == 2.0).then_some(row["revenue"].clone())
+    })
+    .await;
+    assert_eq!(revenue, "1000.00");
+    let all = hq.roi("scope=all").await;
+    assert_eq!(crate::helpers::roi_row(&all, "expo")["revenue"], "1000.00");
+    crate::helpers::assert_num(crate::helpers::roi_row(&all, "expo"), "deals", 3.0);
+}

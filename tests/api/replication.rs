@@ -24,6 +24,7 @@ pub fn replicating(cluster: &Cluster, node: &str) -> impl FnOnce(&mut leadgate::
         config.rate_limit = None;
         config.replica_retry_delays = vec![Duration::from_millis(50), Duration::from_millis(200)];
         config.replica_heartbeat = Duration::from_millis(100);
+        config.replica_pull_every = Duration::from_millis(100);
     }
 }
 
