@@ -13,7 +13,7 @@ use crate::state::AppState;
 
 pub async fn upsert(state: &AppState, request: Request<Incoming>) -> Result<Reply> {
     let body = http::json_body(request).await?;
-    let now = state.service.clock.now();
+    let now = jiff::Timestamp::now();
     let input = ConversionInput::from_json(&body, now)?;
     let (conversion, upsert) = conversions::record(&state.service, input, now).await?;
     let status = if upsert == Upsert::Created {

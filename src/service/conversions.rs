@@ -65,7 +65,7 @@ pub struct ImportReport {
 /// Imports a CSV of conversions (header row naming the JSON fields). Good rows are kept
 /// when others fail.
 pub async fn import(service: &Service, body: bytes::Bytes) -> Result<ImportReport> {
-    let now = service.clock.now();
+    let now = jiff::Timestamp::now();
     let (inputs, mut errors, ignored_columns) = off_the_workers("import", move || {
         let rows = import::read_rows(Format::Csv, &body)?;
         let mut errors = Vec::new();
