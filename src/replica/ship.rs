@@ -235,6 +235,8 @@ async fn upsert_counters(
 
 /// The latest `updated_at` wins, ties by node id: a node that saved a campaign earlier,
 /// or shipped late (a booth back online), does not undo a later change made elsewhere.
+/// A node's own later event wins at the same instant too (two saves within a clock tick,
+/// shipped in two batches: the second is the newer).
 async fn upsert_campaigns(
     txn: &tokio_postgres::Transaction<'_>,
     node: &str,
@@ -250,7 +252,9 @@ async fn upsert_campaigns(
          ON CONFLICT (slug) DO UPDATE SET record = excluded.record,
              updated_at = excluded.updated_at, node = excluded.node, txid = excluded.txid
          WHERE (leadgate.campaigns.updated_at, coalesce(leadgate.campaigns.node, ''))
-             < (excluded.updated_at, excluded.node)",
+                 < (excluded.updated_at, excluded.node)
+             OR (leadgate.campaigns.node = excluded.node
+                 AND leadgate.campaigns.updated_at <= excluded.updated_at)",
         &[&node, &rows],
     )
     .await?;
@@ -314,7 +318,9 @@ async fn upsert_conversions(
          ON CONFLICT (id) DO UPDATE SET record = excluded.record,
              updated_at = excluded.updated_at, node = excluded.node, txid = excluded.txid
          WHERE (leadgate.conversions.updated_at, coalesce(leadgate.conversions.node, ''))
-             < (excluded.updated_at, excluded.node)",
+                 < (excluded.updated_at, excluded.node)
+             OR (leadgate.conversions.node = excluded.node
+                 AND leadgate.conversions.updated_at <= excluded.updated_at)",
         &[&node, &rows],
     )
     .await?;

@@ -185,6 +185,21 @@ async fn the_latest_change_wins_whichever_node_ships_last() {
         |name: &String| name == "Made later on b",
     )
     .await;
+    // Saved again at the same instant (the clock has not moved), in a later batch: the
+    // node's own later change still wins.
+    let (status, _) = crate::helpers::json_body(
+        b.admin_patch("/api/campaigns/expo", &json!({"name": "Renamed on b"}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200);
+    pg_value(
+        &client,
+        "SELECT record->>'name' FROM leadgate.campaigns",
+        "b's rename at the same instant",
+        |name: &String| name == "Renamed on b",
+    )
+    .await;
     // Node a made the same slug earlier (a booth offline), and ships it only now.
     let a = node_at(&cluster, "a", &earlier).await;
     a.create_campaign("expo", json!({"name": "Made earlier on a"}))
@@ -205,7 +220,7 @@ async fn the_latest_change_wins_whichever_node_ships_last() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(name, "Made later on b");
+    assert_eq!(name, "Renamed on b");
 }
 
 /// API.md: a campaign created on one node serves its form on another within 5 s. Two
