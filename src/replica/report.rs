@@ -42,17 +42,33 @@ pub async fn roi_input(
         .enumerate()
         .map(|(i, c)| (c.slug.as_str(), i))
         .collect();
-    let from = days.from as i32;
-    let to = days.to.min(i32::MAX as u32) as i32;
+    // Day keys as dates PostgreSQL compares (an open end: NULL, read as no bound).
+    let date = |day: u32| {
+        jiff::civil::Date::new(
+            (day / 10_000) as i16,
+            (day / 100 % 100) as i8,
+            (day % 100) as i8,
+        )
+        .ok()
+        .map(|d| d.to_string())
+    };
+    let (from, to) = (date(days.from), date(days.to));
+    // The summary's metrics only: the day table also keeps scans by app, OS and hour.
+    let metrics: Vec<&str> = crate::store::SUMMARY_METRICS
+        .iter()
+        .copied()
+        .filter(|m| *m != "new_contacts")
+        .collect();
 
     let mut counters = vec![Counters::default(); campaigns.len()];
     for row in txn
         .query(
             "SELECT campaign, metric, sum(value)::bigint FROM leadgate.counters
-             WHERE to_char(day, 'YYYYMMDD')::int BETWEEN $1 AND $2
-               AND metric <> 'new_contacts'
+             WHERE ($1::text IS NULL OR day >= $1::text::date)
+               AND ($2::text IS NULL OR day <= $2::text::date)
+               AND metric = ANY($3)
              GROUP BY campaign, metric",
-            &[&from, &to],
+            &[&from, &to, &metrics],
         )
         .await
         .map_err(unreachable)?
@@ -88,7 +104,8 @@ pub async fn roi_input(
     for row in txn
         .query(
             "SELECT campaign, sum(amount)::text FROM leadgate.costs
-             WHERE to_char(incurred_on, 'YYYYMMDD')::int BETWEEN $1 AND $2
+             WHERE ($1::text IS NULL OR incurred_on >= $1::text::date)
+               AND ($2::text IS NULL OR incurred_on <= $2::text::date)
              GROUP BY campaign",
             &[&from, &to],
         )

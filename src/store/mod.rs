@@ -38,7 +38,7 @@ use crate::schedule::Schedule;
 
 pub use check::Report as CheckReport;
 pub use follow_ups::Summary as FollowUpSummary;
-pub use read::{LeadQuery, ScanReport, add as add_counter};
+pub use read::{LeadQuery, SUMMARY_METRICS, ScanReport, add as add_counter};
 pub use write::{LeadChange, LeadOutcome, NewLead};
 pub use writer::Health;
 
