@@ -116,6 +116,8 @@ pub struct Config {
     pub replica_retry_delays: Vec<Duration>,
     /// How often an idle replicating node checks that PostgreSQL answers.
     pub replica_heartbeat: Duration,
+    /// How often a replicating node reads what other nodes made (tests shorten it).
+    pub replica_pull_every: Duration,
 }
 
 impl Config {
@@ -157,6 +159,7 @@ impl Config {
             replicate: None,
             replica_retry_delays: crate::replica::RETRY_DELAYS.to_vec(),
             replica_heartbeat: crate::replica::HEARTBEAT,
+            replica_pull_every: crate::replica::PULL_EVERY,
         }
     }
 
@@ -329,6 +332,7 @@ impl Settings {
             replicate,
             replica_retry_delays: crate::replica::RETRY_DELAYS.to_vec(),
             replica_heartbeat: crate::replica::HEARTBEAT,
+            replica_pull_every: crate::replica::PULL_EVERY,
             node_id,
             allow_private_destinations: self.allow_private_destinations.unwrap_or(false),
             delivery_retry_delays: crate::relay::RETRY_DELAYS.to_vec(),

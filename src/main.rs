@@ -99,11 +99,15 @@ struct RoiArgs {
     /// Column titles for csv: zh or en (default: field names).
     #[arg(long, value_parser = ["zh", "en"])]
     lang: Option<String>,
+    /// Report over every node's data in this PostgreSQL (postgres://…, as the nodes'
+    /// --replicate) instead of one node's store; no data directory needed.
+    #[arg(long)]
+    postgres: Option<String>,
     #[command(flatten)]
     store: StoreArgs,
 }
 
-#[derive(Args)]
+#[derive(Args, Clone)]
 struct StoreArgs {
     /// Data directory holding the store.
     #[arg(long, env = "LEADGATE_DATA")]
@@ -301,16 +305,22 @@ async fn shutdown_signal() {
     let _ = interrupt.await;
 }
 
-/// The config of a command that works on a stopped server's store.
-fn store_config(args: StoreArgs) -> anyhow::Result<Config> {
+/// The settings of a command (flags, environment, config file), whether or not a store
+/// exists.
+fn settings_config(args: &StoreArgs) -> anyhow::Result<Config> {
     let file = file_settings(args.config.as_ref())?;
     let settings = Settings {
-        data: args.data,
+        data: args.data.clone(),
         ..Settings::default()
     }
     .or(env_settings()?)
     .or(file);
-    let config = settings.into_config(false).map_err(|e| anyhow!(e))?;
+    settings.into_config(false).map_err(|e| anyhow!(e))
+}
+
+/// The config of a command that works on a stopped server's store.
+fn store_config(args: StoreArgs) -> anyhow::Result<Config> {
+    let config = settings_config(&args)?;
     if !config.store_path().exists() {
         return Err(anyhow!(
             "no store in {}: start `leadgate serve` once first",
@@ -321,7 +331,11 @@ fn store_config(args: StoreArgs) -> anyhow::Result<Config> {
 }
 
 fn roi(args: RoiArgs) -> anyhow::Result<()> {
-    let config = store_config(args.store)?;
+    let config = match &args.postgres {
+        // Only the settings (the reporting zone): the rows are in PostgreSQL.
+        Some(_) => settings_config(&args.store)?,
+        None => store_config(args.store.clone())?,
+    };
     let get = |key: &str| -> Option<String> {
         match key {
             "model" => Some(args.model.clone()),
@@ -337,10 +351,24 @@ fn roi(args: RoiArgs) -> anyhow::Result<()> {
         leadgate::service::reports::RoiRequest::parse(get, &config.tz).map_err(|e| anyhow!(e))?;
     let lang = leadgate::report::Lang::parse(args.lang.as_deref(), leadgate::report::Lang::Fields)
         .map_err(|e| anyhow!(e))?;
-    let store = leadgate::store::Store::open(&config.store_path(), config.tz.clone())
-        .map_err(|e| anyhow!(e))?;
-    let report = leadgate::service::reports::build_blocking(&store, request);
-    store.close_blocking();
+    let report = match &args.postgres {
+        Some(url) => {
+            let target = leadgate::replica::Target::parse(url).map_err(|e| anyhow!(e))?;
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?
+                .block_on(leadgate::service::reports::build_from_postgres(
+                    &target, request, &config.tz,
+                ))
+        }
+        None => {
+            let store = leadgate::store::Store::open(&config.store_path(), config.tz.clone())
+                .map_err(|e| anyhow!(e))?;
+            let report = leadgate::service::reports::build_blocking(&store, request);
+            store.close_blocking();
+            report
+        }
+    };
     let report = report.map_err(|e| anyhow!(e))?;
     let mut out = std::io::stdout().lock();
     match args.format.as_str() {

@@ -501,6 +501,7 @@ pub const FILE_QUERY_KEYS: &[&str] = &[
     "group_by",
     "lookback_days",
     "half_life_days",
+    "scope",
     "lang",
 ];
 /// Query parameters of `/api/roi` and `leadgate roi`: the files' without `lang`.

@@ -810,7 +810,7 @@ mod tests {
     #[test]
     fn roi_routes_take_the_summarys_parameters() {
         use crate::roi::{FILE_QUERY_KEYS, QUERY_KEYS};
-        assert_eq!(QUERY_KEYS.len(), 6);
+        assert_eq!(QUERY_KEYS.len(), 7);
         assert!(!QUERY_KEYS.contains(&"lang"));
         assert_eq!(&FILE_QUERY_KEYS[..QUERY_KEYS.len()], QUERY_KEYS);
         assert_eq!(FILE_QUERY_KEYS[QUERY_KEYS.len()..], ["lang"]);

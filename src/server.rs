@@ -96,6 +96,7 @@ pub async fn prepare(config: &Config) -> Result<AppState> {
             target: target.clone(),
             retry_delays: config.replica_retry_delays.clone(),
             heartbeat: config.replica_heartbeat,
+            pull_every: config.replica_pull_every,
         };
         let replica =
             crate::replica::Replica::new(service.store.clone(), settings, service.metrics.clone());

@@ -26,6 +26,9 @@ messages! {
     to: "结束日期", "To";
     model: "归因模型", "Attribution model";
     group_by: "分组", "Group by";
+    scope: "数据范围", "Data of";
+    scope_node: "本节点", "This node";
+    scope_all: "全部节点", "All nodes";
     apply: "应用", "Apply";
     download_csv: "下载 CSV", "Download CSV";
     download_xlsx: "下载 Excel", "Download Excel";

@@ -117,6 +117,9 @@ pub struct OverviewPage {
     pub group_by: String,
     pub models: &'static [&'static str],
     pub groups: &'static [&'static str],
+    /// `all` when the report covers every node; the picker only on a replicating node.
+    pub scope: String,
+    pub replicating: bool,
     /// The effective query (dates filled in), for the download links.
     pub query: String,
     pub columns: Vec<Column>,
@@ -239,6 +242,8 @@ pub async fn page(state: &AppState, request: Request<Incoming>) -> Result<Reply>
         to: value("to", ""),
         model: value("model", "last_touch"),
         group_by,
+        scope: value("scope", "node"),
+        replicating: state.service.replica.is_some(),
         models: MODELS,
         groups: GROUPS,
         query,

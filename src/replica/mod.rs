@@ -5,12 +5,18 @@
 //! - [`target`]: the `--replicate` URL, checked at start, shown without its password.
 //! - [`schema`]: the `leadgate` schema and its versioned migrations.
 //! - [`ship`]: one batch of events in one PostgreSQL transaction, exactly once in effect.
+//! - [`pull`]: the campaigns, costs and conversions other nodes made, brought here.
+//! - [`elsewhere`]: a conversion's contact among every node's leads.
+//! - [`report`]: the ROI summary's input read from every node's rows.
 //! - [`worker`]: the task that reads the outbox after its position, ships, acknowledges
 //!   through the store's writer, and retries while PostgreSQL is away.
 //!
 //! The replica is an outbox consumer like a destination: events wait in the store until
 //! PostgreSQL has them, however long it is away.
 
+mod elsewhere;
+mod pull;
+pub mod report;
 mod schema;
 mod ship;
 pub mod target;
@@ -44,6 +50,10 @@ pub const RETRY_DELAYS: [Duration; 5] = [
 /// `/api/replication` says `offline` before the next lead has to find out.
 pub const HEARTBEAT: Duration = Duration::from_secs(5);
 
+/// How often a node reads the campaigns, costs and conversions other nodes made: well
+/// within the 5 s API.md allows.
+pub const PULL_EVERY: Duration = Duration::from_secs(1);
+
 /// Events shipped per PostgreSQL transaction at most.
 pub const BATCH: usize = 500;
 
@@ -55,6 +65,8 @@ pub struct Settings {
     pub retry_delays: Vec<Duration>,
     /// How often an idle node checks that PostgreSQL answers.
     pub heartbeat: Duration,
+    /// How often it reads what other nodes made ([`PULL_EVERY`]; tests shorten it).
+    pub pull_every: Duration,
 }
 
 /// `state` in `GET /api/replication`.
@@ -100,6 +112,9 @@ struct Shared {
     metrics: Arc<Metrics>,
     live: Mutex<Live>,
     task: Mutex<Option<worker::Handle>>,
+    puller: Mutex<Option<pull::Handle>>,
+    /// Connections for reports over every node, apart from the shipping task's.
+    reports: deadpool_postgres::Pool,
 }
 
 /// `GET /api/replication`.
@@ -132,7 +147,6 @@ impl Replica {
         Replica {
             shared: Arc::new(Shared {
                 store,
-                settings,
                 metrics,
                 live: Mutex::new(Live {
                     state: State::CatchingUp,
@@ -141,6 +155,9 @@ impl Replica {
                     last_error: None,
                 }),
                 task: Mutex::new(None),
+                puller: Mutex::new(None),
+                reports: worker::new_pool(&settings.target),
+                settings,
             }),
         }
     }
@@ -162,6 +179,8 @@ impl Replica {
         );
         let handle = worker::spawn(self.shared.clone(), cursor);
         *self.shared.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+        let puller = pull::spawn(self.shared.clone());
+        *self.shared.puller.lock().unwrap_or_else(|e| e.into_inner()) = Some(puller);
         Ok(())
     }
 
@@ -176,10 +195,49 @@ impl Replica {
         if let Some(handle) = handle {
             handle.stop().await;
         }
+        let puller = self
+            .shared
+            .puller
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(puller) = puller {
+            puller.stop().await;
+        }
+    }
+
+    /// The contact a conversion names among every node's leads in PostgreSQL, when no
+    /// lead here matches; `None` when none does there either, or PostgreSQL cannot say.
+    pub async fn find_contact(
+        &self,
+        reference: &crate::conversion::ContactRef,
+    ) -> Option<crate::conversion::Matched> {
+        let client = self.shared.reports.get().await.ok()?;
+        match elsewhere::find_contact(&client, reference).await {
+            Ok(found) => found,
+            Err(error) => {
+                tracing::warn!(
+                    "a conversion's contact not looked up among other nodes' leads: {}",
+                    worker::describe(error)
+                );
+                None
+            }
+        }
     }
 
     fn live(&self) -> std::sync::MutexGuard<'_, Live> {
         self.shared.live()
+    }
+
+    /// The ROI summary's input over every node's data in PostgreSQL (`scope=all`).
+    pub async fn roi_input(&self, days: crate::roi::DayRange) -> Result<crate::roi::RoiInput> {
+        let mut client = self.shared.reports.get().await.map_err(|e| match e {
+            deadpool_postgres::PoolError::Backend(e) => report::unreachable(e),
+            other => crate::error::Error::unavailable(format!(
+                "the report over every node reads PostgreSQL, which cannot answer now ({other})"
+            )),
+        })?;
+        report::roi_input(&mut client, days, self.shared.store.tz()).await
     }
 
     pub async fn status(&self) -> Result<Status> {
@@ -196,6 +254,17 @@ impl Replica {
             last_error: live.last_error,
         })
     }
+}
+
+/// How `leadgate.leads.contact` names a contact: the SHA-256 (lower-case hex) of its key
+/// (E.164 phone, else the lower-cased e-mail). Reports over every node join a contact's
+/// leads and conversions by it; it names nobody, so an erasure may leave it.
+pub fn contact_hash(key: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl Shared {

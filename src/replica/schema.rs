@@ -77,6 +77,34 @@ const MIGRATIONS: &[&str] = &[
         seen_at timestamptz NOT NULL
     );
     "#,
+    // 2: shared definitions (API.md: latest `updated_at` wins, ties by node id) and the
+    // contact of each lead, for reports over every node. `node` says which node wrote a
+    // row; `txid` is the PostgreSQL transaction that did, so a node reading changes made
+    // since its last look also sees transactions that were still open then. A deleted
+    // cost entry leaves a row in `cost_deletions`, so every node deletes it too.
+    // `leads.contact` is the SHA-256 (hex) of the contact key (E.164 phone, else the
+    // lower-cased e-mail): it joins a contact's leads across nodes and survives erasure.
+    r#"
+    ALTER TABLE leadgate.campaigns ADD COLUMN node text, ADD COLUMN txid bigint;
+    CREATE INDEX campaigns_txid ON leadgate.campaigns (txid);
+    ALTER TABLE leadgate.costs ADD COLUMN created_at timestamptz, ADD COLUMN node text,
+        ADD COLUMN txid bigint;
+    CREATE INDEX costs_txid ON leadgate.costs (txid);
+    CREATE INDEX costs_campaign_day ON leadgate.costs (campaign, incurred_on);
+    CREATE TABLE leadgate.cost_deletions (
+        id text PRIMARY KEY,
+        campaign text,
+        node text,
+        deleted_at timestamptz,
+        txid bigint
+    );
+    CREATE INDEX cost_deletions_txid ON leadgate.cost_deletions (txid);
+    ALTER TABLE leadgate.conversions ADD COLUMN updated_at timestamptz, ADD COLUMN node text,
+        ADD COLUMN txid bigint;
+    CREATE INDEX conversions_txid ON leadgate.conversions (txid);
+    ALTER TABLE leadgate.leads ADD COLUMN contact text;
+    CREATE INDEX leads_contact ON leadgate.leads (contact, received_at, id);
+    "#,
 ];
 
 /// The newest schema version this build knows.

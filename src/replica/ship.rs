@@ -8,21 +8,28 @@
 use serde_json::Value;
 use tokio_postgres::Client;
 
-use crate::store::outbox::{Event, EventType};
+use crate::store::outbox::{Data, Event, EventType};
 
 /// An event ready to ship: its sequence number and its JSON as destinations get it.
 pub struct Outgoing {
     pub seq: u64,
     pub kind: EventType,
     pub json: Value,
+    /// For an event about a lead: its contact, as `leadgate.leads.contact` keeps it.
+    pub contact: Option<String>,
 }
 
 impl Outgoing {
     pub fn new(seq: u64, event: &Event, node: &str, name_of: crate::lead::NameOf<'_>) -> Outgoing {
+        let contact = match &event.data {
+            Data::Lead(lead) => Some(super::contact_hash(&lead.contact)),
+            Data::Json(_) => None,
+        };
         Outgoing {
             seq,
             kind: event.kind,
             json: event.to_json(node, name_of),
+            contact,
         }
     }
 }
@@ -70,6 +77,20 @@ pub async fn ship(
     insert_events(&txn, node, &rows).await?;
     upsert_leads(&txn, node, &rows).await?;
     erase(&txn, node, &fresh).await?;
+    // Statements only for what the batch holds: a stream of leads costs no more.
+    let has = |kind: EventType| fresh.iter().any(|e| e.kind == kind);
+    if has(EventType::CountersChanged) {
+        upsert_counters(&txn, node, &rows).await?;
+    }
+    if has(EventType::CampaignSaved) {
+        upsert_campaigns(&txn, node, &rows).await?;
+    }
+    if has(EventType::CostRecorded) || has(EventType::CostDeleted) {
+        record_costs(&txn, node, &rows).await?;
+    }
+    if has(EventType::ConversionRecorded) {
+        upsert_conversions(&txn, node, &rows).await?;
+    }
     txn.execute(
         "UPDATE leadgate.nodes SET seq = greatest(seq, $2), seen_at = now() WHERE node = $1",
         &[&node, &(last as i64)],
@@ -88,6 +109,7 @@ struct Row<'a> {
     kind: &'static str,
     occurred_at: &'a Value,
     data: &'a Value,
+    contact: Option<&'a str>,
 }
 
 impl<'a> Row<'a> {
@@ -98,6 +120,7 @@ impl<'a> Row<'a> {
             kind: event.kind.as_str(),
             occurred_at: &event.json["occurred_at"],
             data: &event.json["data"],
+            contact: event.contact.as_deref(),
         }
     }
 }
@@ -129,12 +152,13 @@ async fn upsert_leads(
 ) -> Result<(), tokio_postgres::Error> {
     txn.execute(
         "INSERT INTO leadgate.leads (id, node, campaign, received_at, status, source, name,
-             phone, email, company, fields, utm, click_ids, assigned_to, erased, seq)
+             phone, email, company, fields, utm, click_ids, assigned_to, erased, seq, contact)
          SELECT DISTINCT ON (l->>'id') l->>'id', $1, l->>'campaign',
              (l->>'received_at')::timestamptz, l->>'status', l->>'source', l->>'name',
              l->>'phone', l->>'email', l->>'company', l->'fields', l->'utm', l->'click_ids',
-             l->>'assigned_to', false, e.seq
-         FROM jsonb_to_recordset($2::text::jsonb) AS e(seq bigint, type text, data jsonb),
+             l->>'assigned_to', false, e.seq, e.contact
+         FROM jsonb_to_recordset($2::text::jsonb)
+              AS e(seq bigint, type text, data jsonb, contact text),
               LATERAL (SELECT e.data AS l) AS lead
          WHERE e.type IN ('lead.created', 'lead.updated', 'lead.overdue')
            AND l->>'id' IS NOT NULL
@@ -144,7 +168,8 @@ async fn upsert_leads(
              status = excluded.status, source = excluded.source, name = excluded.name,
              phone = excluded.phone, email = excluded.email, company = excluded.company,
              fields = excluded.fields, utm = excluded.utm, click_ids = excluded.click_ids,
-             assigned_to = excluded.assigned_to, seq = excluded.seq
+             assigned_to = excluded.assigned_to, seq = excluded.seq,
+             contact = excluded.contact
          WHERE leadgate.leads.seq < excluded.seq AND NOT leadgate.leads.erased",
         &[&node, &rows],
     )
@@ -182,6 +207,121 @@ async fn erase(
          WHERE node = $1 AND type LIKE 'lead.%'
            AND data->>'id' IN (SELECT jsonb_array_elements_text($2::text::jsonb))",
         &[&node, &ids],
+    )
+    .await?;
+    Ok(())
+}
+
+/// `counters.changed` sets each day row to the value the node's latest event gives it.
+async fn upsert_counters(
+    txn: &tokio_postgres::Transaction<'_>,
+    node: &str,
+    rows: &str,
+) -> Result<(), tokio_postgres::Error> {
+    txn.execute(
+        "INSERT INTO leadgate.counters (node, campaign, day, metric, value)
+         SELECT DISTINCT ON (c->>'campaign', c->>'day', c->>'metric')
+             $1, c->>'campaign', (c->>'day')::date, c->>'metric', (c->>'value')::bigint
+         FROM jsonb_to_recordset($2::text::jsonb) AS e(seq bigint, type text, data jsonb),
+              LATERAL jsonb_array_elements(
+                  CASE WHEN e.type = 'counters.changed' THEN e.data->'rows' END) AS c
+         ORDER BY c->>'campaign', c->>'day', c->>'metric', e.seq DESC
+         ON CONFLICT (node, campaign, day, metric) DO UPDATE SET value = excluded.value",
+        &[&node, &rows],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The latest `updated_at` wins, ties by node id: a node that saved a campaign earlier,
+/// or shipped late (a booth back online), does not undo a later change made elsewhere.
+/// A node's own later event wins at the same instant too (two saves within a clock tick,
+/// shipped in two batches: the second is the newer).
+async fn upsert_campaigns(
+    txn: &tokio_postgres::Transaction<'_>,
+    node: &str,
+    rows: &str,
+) -> Result<(), tokio_postgres::Error> {
+    txn.execute(
+        "INSERT INTO leadgate.campaigns (slug, record, updated_at, node, txid)
+         SELECT DISTINCT ON (e.data->>'slug') e.data->>'slug', e.data,
+             (e.data->>'updated_at')::timestamptz, $1, pg_current_xact_id()::text::bigint
+         FROM jsonb_to_recordset($2::text::jsonb) AS e(seq bigint, type text, data jsonb)
+         WHERE e.type = 'campaign.saved'
+         ORDER BY e.data->>'slug', e.seq DESC
+         ON CONFLICT (slug) DO UPDATE SET record = excluded.record,
+             updated_at = excluded.updated_at, node = excluded.node, txid = excluded.txid
+         WHERE (leadgate.campaigns.updated_at, coalesce(leadgate.campaigns.node, ''))
+                 < (excluded.updated_at, excluded.node)
+             OR (leadgate.campaigns.node = excluded.node
+                 AND leadgate.campaigns.updated_at <= excluded.updated_at)",
+        &[&node, &rows],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Cost entries are never changed, only added and deleted; a deletion is kept, so an
+/// entry a late node ships again after another deleted it stays deleted.
+async fn record_costs(
+    txn: &tokio_postgres::Transaction<'_>,
+    node: &str,
+    rows: &str,
+) -> Result<(), tokio_postgres::Error> {
+    txn.execute(
+        "INSERT INTO leadgate.cost_deletions (id, campaign, node, deleted_at, txid)
+         SELECT e.data->>'id', e.data->>'campaign', $1, e.occurred_at,
+             pg_current_xact_id()::text::bigint
+         FROM jsonb_to_recordset($2::text::jsonb)
+              AS e(type text, occurred_at timestamptz, data jsonb)
+         WHERE e.type = 'cost.deleted'
+         ON CONFLICT (id) DO NOTHING",
+        &[&node, &rows],
+    )
+    .await?;
+    txn.execute(
+        "DELETE FROM leadgate.costs
+         WHERE id IN (SELECT d.id FROM leadgate.cost_deletions d
+                      WHERE d.txid = pg_current_xact_id()::text::bigint)",
+        &[],
+    )
+    .await?;
+    txn.execute(
+        "INSERT INTO leadgate.costs (id, campaign, incurred_on, amount, currency, note,
+             created_at, node, txid)
+         SELECT e.data->>'id', e.data->>'campaign', (e.data->>'incurred_on')::date,
+             (e.data->>'amount')::numeric, e.data->>'currency', e.data->>'note',
+             (e.data->>'created_at')::timestamptz, $1, pg_current_xact_id()::text::bigint
+         FROM jsonb_to_recordset($2::text::jsonb) AS e(type text, data jsonb)
+         WHERE e.type = 'cost.recorded'
+           AND NOT EXISTS (SELECT 1 FROM leadgate.cost_deletions d WHERE d.id = e.data->>'id')
+         ON CONFLICT (id) DO NOTHING",
+        &[&node, &rows],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Like campaigns: the latest `updated_at` wins, ties by node id.
+async fn upsert_conversions(
+    txn: &tokio_postgres::Transaction<'_>,
+    node: &str,
+    rows: &str,
+) -> Result<(), tokio_postgres::Error> {
+    txn.execute(
+        "INSERT INTO leadgate.conversions (id, record, updated_at, node, txid)
+         SELECT DISTINCT ON (e.data->>'id') e.data->>'id', e.data,
+             (e.data->>'updated_at')::timestamptz, $1, pg_current_xact_id()::text::bigint
+         FROM jsonb_to_recordset($2::text::jsonb) AS e(seq bigint, type text, data jsonb)
+         WHERE e.type = 'conversion.recorded'
+         ORDER BY e.data->>'id', e.seq DESC
+         ON CONFLICT (id) DO UPDATE SET record = excluded.record,
+             updated_at = excluded.updated_at, node = excluded.node, txid = excluded.txid
+         WHERE (leadgate.conversions.updated_at, coalesce(leadgate.conversions.node, ''))
+                 < (excluded.updated_at, excluded.node)
+             OR (leadgate.conversions.node = excluded.node
+                 AND leadgate.conversions.updated_at <= excluded.updated_at)",
+        &[&node, &rows],
     )
     .await?;
     Ok(())

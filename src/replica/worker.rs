@@ -47,7 +47,7 @@ pub fn spawn(shared: Arc<Shared>, cursor: u64) -> Handle {
     let (stop, stopped) = oneshot::channel();
     let worker = Worker {
         events: shared.store.event_signal(),
-        pool: new_pool(&shared),
+        pool: new_pool(&shared.settings.target),
         shared,
         position: cursor,
         acknowledged: cursor,
@@ -60,9 +60,9 @@ pub fn spawn(shared: Arc<Shared>, cursor: u64) -> Handle {
     Handle { stop, task }
 }
 
-fn new_pool(shared: &Shared) -> Pool {
+pub(super) fn new_pool(target: &super::Target) -> Pool {
     let manager = Manager::from_config(
-        shared.settings.target.config().clone(),
+        target.config().clone(),
         tokio_postgres::NoTls,
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
@@ -254,7 +254,7 @@ impl Worker {
         self.failures += 1;
         self.connected = false;
         // A fresh pool: a connection that failed mid-transaction is not handed out again.
-        self.pool = new_pool(&self.shared);
+        self.pool = new_pool(&self.shared.settings.target);
         self.shared.metrics.replication_error();
         let mut live = self.shared.live();
         live.position = self.position;
@@ -290,7 +290,7 @@ async fn pause(stop: &mut oneshot::Receiver<()>, delay: Duration) -> bool {
 }
 
 /// A PostgreSQL error as `last_error` shows it: the server's message when it sent one.
-fn describe(error: tokio_postgres::Error) -> String {
+pub(super) fn describe(error: tokio_postgres::Error) -> String {
     match error.as_db_error() {
         Some(db) => format!("PostgreSQL: {} ({})", db.message(), db.code().code()),
         // "error connecting to server" alone does not say why: add the causes.

@@ -45,7 +45,7 @@ pub async fn by_tracking_number(service: &Service, number: &Phone) -> Result<Opt
 /// A new campaign; `conflict` (409) when the slug is taken.
 pub async fn create(service: &Service, changes: &Changes) -> Result<Campaign> {
     super::salespeople::check_assign_rule(service, changes)?;
-    let campaign = Campaign::create(changes, &service.forms, jiff::Timestamp::now())?;
+    let campaign = Campaign::create(changes, &service.forms, service.clock.now())?;
     crate::audit::name_target(&campaign.slug);
     service.store.create_campaign(campaign).await
 }
@@ -55,7 +55,7 @@ pub async fn create(service: &Service, changes: &Changes) -> Result<Campaign> {
 pub async fn patch(service: &Service, slug: Slug, changes: Changes) -> Result<Campaign> {
     super::salespeople::check_assign_rule(service, &changes)?;
     let forms = service.forms.clone();
-    let now = jiff::Timestamp::now();
+    let now = service.clock.now();
     service
         .store
         .update_campaign(slug, move |campaign| campaign.patch(&changes, &forms, now))
@@ -83,7 +83,7 @@ pub async fn add_cost(
     campaign: &Campaign,
     entry: &Changes,
 ) -> Result<CostEntry> {
-    let entry = CostEntry::from_json(entry, campaign, jiff::Timestamp::now())?;
+    let entry = CostEntry::from_json(entry, campaign, service.clock.now())?;
     crate::audit::name_target(format_args!("{}/{}", campaign.slug, entry.id));
     service
         .store

@@ -16,7 +16,27 @@ pub async fn record(
     now: jiff::Timestamp,
 ) -> Result<(Conversion, Upsert)> {
     crate::audit::name_target(&input.id);
-    service.store.upsert_conversion(input, now).await
+    match service.store.upsert_conversion(input.clone(), now).await {
+        Err(error) if error.code == "unknown_contact" => {
+            // No lead here: a replicating node also asks every node's leads.
+            let Some(matched) = find_elsewhere(service, &input).await else {
+                return Err(error);
+            };
+            service
+                .store
+                .upsert_conversion_as(input, now, Some(matched))
+                .await
+        }
+        outcome => outcome,
+    }
+}
+
+/// The contact of `input` among other nodes' leads (PostgreSQL), on a replicating node.
+async fn find_elsewhere(
+    service: &Service,
+    input: &ConversionInput,
+) -> Option<crate::conversion::Matched> {
+    service.replica.as_ref()?.find_contact(&input.contact).await
 }
 
 pub async fn get(service: &Service, id: &str) -> Result<Conversion> {
@@ -61,11 +81,43 @@ pub async fn import(service: &Service, body: bytes::Bytes) -> Result<ImportRepor
         Ok::<_, Error>((inputs, errors, ignored))
     })
     .await??;
-    let outcomes = if inputs.is_empty() {
+    let mut outcomes = if inputs.is_empty() {
         Vec::new()
     } else {
-        service.store.import_conversions(inputs, now).await?
+        service
+            .store
+            .import_conversions(inputs.clone(), now)
+            .await?
     };
+    // Rows no lead here matches: a replicating node also asks every node's leads, then
+    // imports the ones found there.
+    if service.replica.is_some() {
+        let by_line: std::collections::HashMap<usize, &ConversionInput> =
+            inputs.iter().map(|(line, input)| (*line, input)).collect();
+        let mut again = Vec::new();
+        for (line, outcome) in &outcomes {
+            if let Err(error) = outcome
+                && error.code == "unknown_contact"
+                && let Some(input) = by_line.get(line)
+                && let Some(matched) = find_elsewhere(service, input).await
+            {
+                again.push((*line, (*input).clone(), Some(matched)));
+            }
+        }
+        if !again.is_empty() {
+            let mut retried: std::collections::HashMap<usize, Result<Upsert>> = service
+                .store
+                .import_conversions_as(again, now)
+                .await?
+                .into_iter()
+                .collect();
+            for (line, outcome) in &mut outcomes {
+                if let Some(now_done) = retried.remove(line) {
+                    *outcome = now_done;
+                }
+            }
+        }
+    }
     let mut report = ImportReport {
         ignored_columns,
         ..ImportReport::default()

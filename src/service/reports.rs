@@ -6,11 +6,44 @@ use crate::error::{Error, Result};
 use crate::roi::{self, DayRange, Report, RoiInput, RoiQuery};
 use crate::store::Store;
 
-/// A checked summary request: how to attribute and group, and which days' data to read.
+/// A checked summary request: how to attribute and group, which days' data to read, and
+/// whose.
 #[derive(Debug, Clone, Copy)]
 pub struct RoiRequest {
     pub query: RoiQuery,
     pub days: DayRange,
+    pub scope: Scope,
+}
+
+/// Whose data a summary covers (`scope=`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Scope {
+    /// This node's store (the default).
+    #[default]
+    Node,
+    /// Every node's data in PostgreSQL (a replicating node only).
+    All,
+}
+
+impl Scope {
+    pub fn parse(text: Option<&str>) -> Result<Scope> {
+        match text.map(str::trim) {
+            None | Some("node") => Ok(Scope::Node),
+            Some("all") => Ok(Scope::All),
+            Some(_) => Err(Error::bad_request(
+                "invalid_scope",
+                "scope must be node (this node's data, the default) or all (every node's, from PostgreSQL)",
+            )
+            .with_field("scope")),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Node => "node",
+            Scope::All => "all",
+        }
+    }
 }
 
 impl RoiRequest {
@@ -47,8 +80,9 @@ impl RoiRequest {
         get: impl Fn(&str) -> Option<String>,
         tz: &jiff::tz::TimeZone,
     ) -> Result<RoiRequest> {
+        let scope = Scope::parse(get("scope").as_deref())?;
         let (query, days) = roi::parse_query(get, tz)?;
-        Ok(RoiRequest { query, days })
+        Ok(RoiRequest { query, days, scope })
     }
 
     /// The window whose non-converting journeys the report needs: only Markov's chain
@@ -73,15 +107,70 @@ pub async fn build_with<T: Send + 'static>(
     // The report shows the form views of the last second too (if the disk takes them:
     // a report is still worth reading when it does not).
     super::visits::flush_for_reading(service).await;
-    let input = service
-        .store
-        .roi_input(days.from, days.to, request.markov_window())
-        .await?;
+    let input = match request.scope {
+        Scope::Node => {
+            service
+                .store
+                .roi_input(days.from, days.to, request.markov_window())
+                .await?
+        }
+        Scope::All => {
+            if request.markov_window().is_some() {
+                return Err(markov_across_nodes());
+            }
+            let Some(replica) = &service.replica else {
+                return Err(Error::new(
+                    crate::error::ErrorKind::Unavailable,
+                    "not_configured",
+                    "scope=all reports every node's data from PostgreSQL, and this node does \
+                     not replicate: start it with --replicate postgres://…, or leave scope out \
+                     for this node's own data",
+                )
+                .with_field("scope"));
+            };
+            replica.roi_input(days).await?
+        }
+    };
     // The roll-up is pure CPU over every conversion: keep it off the async workers.
     off_the_workers("ROI", move || {
         (roi::summarise(&input, &request.query), also(&input))
     })
     .await
+}
+
+/// `build` over every node's data in the PostgreSQL at `target` (`leadgate roi
+/// --postgres`), with the reporting zone `tz`.
+/// `model=markov` over every node: its chain needs the contacts without a conversion on
+/// every node, which PostgreSQL's report does not read yet. Refused rather than reported
+/// from a chain without them.
+fn markov_across_nodes() -> Error {
+    Error::invalid(
+        "model",
+        "unsupported_model",
+        "model=markov is not computed over every node yet: ask for one node's data (leave \
+         scope out) or for another model",
+    )
+}
+
+pub async fn build_from_postgres(
+    target: &crate::replica::Target,
+    request: RoiRequest,
+    tz: &jiff::tz::TimeZone,
+) -> Result<Report> {
+    if request.markov_window().is_some() {
+        return Err(markov_across_nodes());
+    }
+    let (mut client, connection) = target
+        .config()
+        .connect(tokio_postgres::NoTls)
+        .await
+        .map_err(crate::replica::report::unreachable)?;
+    let connection = tokio::spawn(connection);
+    let input = crate::replica::report::roi_input(&mut client, request.days, tz).await;
+    drop(client);
+    let _ = connection.await;
+    let input = input?;
+    off_the_workers("ROI", move || roi::summarise(&input, &request.query)).await
 }
 
 /// `build` for a caller without a runtime (the command line on a stopped server's store).

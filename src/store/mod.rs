@@ -17,6 +17,7 @@ pub mod qr_targets;
 mod read;
 pub mod roster;
 pub mod schedules;
+pub mod shared;
 mod tables;
 mod write;
 mod writer;
@@ -29,7 +30,7 @@ use redb::ReadableDatabase;
 
 use crate::activity::Activity;
 use crate::campaign::Campaign;
-use crate::conversion::{Conversion, ConversionInput, Upsert};
+use crate::conversion::{Conversion, ConversionInput, Matched, Upsert};
 use crate::cost::CostEntry;
 use crate::destination::{DeliveryRecord, Destination};
 use crate::domain::{LeadId, LeadStatus, Slug};
@@ -42,7 +43,7 @@ use crate::schedule::Schedule;
 pub use check::Report as CheckReport;
 pub use follow_ups::Summary as FollowUpSummary;
 pub use handle::Rewritten;
-pub use read::{LeadQuery, ScanReport};
+pub use read::{LeadQuery, SUMMARY_METRICS, ScanReport, add as add_counter};
 pub use write::{LeadChange, LeadOutcome, NewLead};
 pub use writer::Health;
 
@@ -801,9 +802,20 @@ impl Store {
         input: ConversionInput,
         now: jiff::Timestamp,
     ) -> Result<(Conversion, Upsert)> {
+        self.upsert_conversion_as(input, now, None).await
+    }
+
+    /// `upsert_conversion`, with the contact other nodes' leads name for when no lead
+    /// here matches it.
+    pub async fn upsert_conversion_as(
+        &self,
+        input: ConversionInput,
+        now: jiff::Timestamp,
+        elsewhere: Option<Matched>,
+    ) -> Result<(Conversion, Upsert)> {
         let upserted = self
             .writer
-            .run(move |t, _| write::upsert_conversion(t, &input, now))
+            .run(move |t, _| write::upsert_conversion_as(t, &input, now, elsewhere.as_ref()))
             .await;
         self.journeys.changed();
         upserted
@@ -814,12 +826,50 @@ impl Store {
         rows: Vec<(usize, ConversionInput)>,
         now: jiff::Timestamp,
     ) -> Result<Vec<(usize, Result<Upsert>)>> {
+        let rows = rows
+            .into_iter()
+            .map(|(line, input)| (line, input, None))
+            .collect();
+        self.import_conversions_as(rows, now).await
+    }
+
+    /// `import_conversions`, each row with the contact other nodes' leads name, for when
+    /// no lead here matches it (see [`write::upsert_conversion_as`]).
+    pub async fn import_conversions_as(
+        &self,
+        rows: Vec<(usize, ConversionInput, Option<Matched>)>,
+        now: jiff::Timestamp,
+    ) -> Result<Vec<(usize, Result<Upsert>)>> {
         let imported = self
             .writer
             .run(move |t, _| write::import_conversions(t, rows, now))
             .await;
         self.journeys.changed();
         imported
+    }
+
+    /// Applies campaigns, cost entries and conversions made on other nodes (see
+    /// [`shared`]); `this_node` breaks ties of `updated_at`.
+    pub async fn apply_shared(
+        &self,
+        changes: shared::Changes,
+        this_node: String,
+    ) -> Result<shared::Applied> {
+        let cache = self.campaigns.clone();
+        let applied = self
+            .writer
+            .run_then(
+                move |t, _| shared::apply(t, changes, &this_node),
+                move |applied: &shared::Applied| {
+                    for campaign in &applied.campaigns {
+                        cache.put(campaign);
+                    }
+                },
+            )
+            .await;
+        // Journeys name campaigns by position, and read every conversion.
+        self.journeys.changed();
+        applied
     }
 
     /// After a failure: can the store take a burst of requests again? Writes

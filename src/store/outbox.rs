@@ -33,6 +33,12 @@ pub enum EventType {
     // New types go last: postcard stores a variant as its position.
     LeadOverdue,
     ReportRoi,
+    // Read by replication only (no destination can ask for them): the definitions every
+    // node shares, and the node's counters.
+    CampaignSaved,
+    CostRecorded,
+    CostDeleted,
+    CountersChanged,
 }
 
 impl EventType {
@@ -44,6 +50,10 @@ impl EventType {
             EventType::ContactErased => "contact.erased",
             EventType::LeadOverdue => "lead.overdue",
             EventType::ReportRoi => "report.roi",
+            EventType::CampaignSaved => "campaign.saved",
+            EventType::CostRecorded => "cost.recorded",
+            EventType::CostDeleted => "cost.deleted",
+            EventType::CountersChanged => "counters.changed",
         }
     }
 }
@@ -244,6 +254,28 @@ pub fn append(
     }
     let data = data(t).to_string();
     write(t, &new_event(kind, campaign, data, None))
+}
+
+/// Whether this node replicates to PostgreSQL (its consumer is registered): the events
+/// only replication reads are written only then.
+pub fn replicating(t: &Tables<'_>) -> Result<bool> {
+    Ok(t.outbox_cursors
+        .get(crate::replica::CONSUMER)
+        .map_err(storage)?
+        .is_some())
+}
+
+/// Appends an event only replication reads (a shared definition, counters), if this
+/// node replicates (`data` is only made then).
+pub fn append_for_replica(
+    t: &mut Tables<'_>,
+    kind: EventType,
+    data: impl FnOnce() -> serde_json::Value,
+) -> Result<()> {
+    if !replicating(t)? {
+        return Ok(());
+    }
+    write(t, &new_event(kind, None, data().to_string(), None))
 }
 
 /// Appends an event about a lead, given as its record's bytes, if any consumer is

@@ -577,7 +577,22 @@ impl CounterTiers {
     }
 }
 
-fn add(sums: &mut Counters, metric: &str, count: u64) {
+/// The day counters the ROI summary reads ([`add`] knows no others).
+pub const SUMMARY_METRICS: [&str; 10] = [
+    metric::SCANS,
+    metric::FORM_VIEWS,
+    metric::LEADS,
+    metric::NEW_CONTACTS,
+    metric::MQLS,
+    metric::DISQUALIFIED,
+    metric::FOLLOWED_UP,
+    metric::RESPONSE_MS,
+    metric::ACTIVITIES,
+    metric::OVERDUE,
+];
+
+/// Adds a day counter row's `count` to the summary field its `metric` feeds.
+pub fn add(sums: &mut Counters, metric: &str, count: u64) {
     match metric {
         metric::SCANS => sums.scans += count,
         metric::FORM_VIEWS => sums.form_views += count,

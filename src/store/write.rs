@@ -705,8 +705,15 @@ pub fn create_campaign(t: &mut Tables<'_>, campaign: Campaign) -> Result<Campaig
         )
         .with_field("slug"));
     }
-    check_tracking_numbers(&t.tracking_numbers, &campaign)?;
-    check_utm_campaigns(&t.campaigns, &campaign)?;
+    insert_campaign(t, &campaign)?;
+    outbox::append_for_replica(t, EventType::CampaignSaved, || shared_record(&campaign))?;
+    Ok(campaign)
+}
+
+/// Stores a new campaign with its tracking numbers and placements.
+pub(super) fn insert_campaign(t: &mut Tables<'_>, campaign: &Campaign) -> Result<()> {
+    check_tracking_numbers(&t.tracking_numbers, campaign)?;
+    check_utm_campaigns(&t.campaigns, campaign)?;
     for number in &campaign.tracking_numbers {
         t.tracking_numbers
             .insert(number.as_str(), campaign.slug.as_str())
@@ -715,11 +722,15 @@ pub fn create_campaign(t: &mut Tables<'_>, campaign: Campaign) -> Result<Campaig
     t.campaigns
         .insert(
             campaign.slug.as_str(),
-            encode_campaign(&campaign)?.as_slice(),
+            encode_campaign(campaign)?.as_slice(),
         )
         .map_err(storage)?;
-    declare_placements(t, None, &campaign)?;
-    Ok(campaign)
+    declare_placements(t, None, campaign)
+}
+
+/// A campaign as replication shares it: its stored form, which a node reads back as is.
+fn shared_record(campaign: &Campaign) -> serde_json::Value {
+    serde_json::to_value(campaign).unwrap_or(serde_json::Value::Null)
 }
 
 pub fn update_campaign<F>(t: &mut Tables<'_>, slug: &Slug, change: F) -> Result<Campaign>
@@ -737,6 +748,20 @@ where
     };
     let mut after = before.clone();
     change(&mut after)?;
+    replace_campaign(t, &before, &after)?;
+    if after != before {
+        outbox::append_for_replica(t, EventType::CampaignSaved, || shared_record(&after))?;
+    }
+    Ok(after)
+}
+
+/// Replaces a stored campaign, moving its tracking numbers and placements.
+pub(super) fn replace_campaign(
+    t: &mut Tables<'_>,
+    before: &Campaign,
+    after: &Campaign,
+) -> Result<()> {
+    let slug = &after.slug;
     if after.currency != before.currency && has_costs(t, slug.as_str())? {
         return Err(Error::conflict(
             "currency_locked",
@@ -744,8 +769,8 @@ where
         )
         .with_field("currency"));
     }
-    check_tracking_numbers(&t.tracking_numbers, &after)?;
-    check_utm_campaigns(&t.campaigns, &after)?;
+    check_tracking_numbers(&t.tracking_numbers, after)?;
+    check_utm_campaigns(&t.campaigns, after)?;
     for number in &before.tracking_numbers {
         t.tracking_numbers
             .remove(number.as_str())
@@ -757,10 +782,9 @@ where
             .map_err(storage)?;
     }
     t.campaigns
-        .insert(slug.as_str(), encode_campaign(&after)?.as_slice())
+        .insert(slug.as_str(), encode_campaign(after)?.as_slice())
         .map_err(storage)?;
-    declare_placements(t, Some(&before), &after)?;
-    Ok(after)
+    declare_placements(t, Some(before), after)
 }
 
 /// One tracking number selects one campaign: a number printed for two is a conflict.
@@ -917,7 +941,13 @@ pub fn add_cost(
         )
         .with_field("amount"));
     }
-    let bytes = serde_json::to_vec(&entry)
+    insert_cost(t, slug, &entry)?;
+    outbox::append_for_replica(t, EventType::CostRecorded, || entry.to_json(&stored))?;
+    Ok(entry)
+}
+
+pub(super) fn insert_cost(t: &mut Tables<'_>, slug: &Slug, entry: &CostEntry) -> Result<()> {
+    let bytes = serde_json::to_vec(entry)
         .map_err(|e| Error::internal(format!("cannot encode a cost: {e}")))?;
     t.costs
         .insert(
@@ -925,10 +955,21 @@ pub fn add_cost(
             bytes.as_slice(),
         )
         .map_err(storage)?;
-    Ok(entry)
+    Ok(())
 }
 
 pub fn delete_cost(t: &mut Tables<'_>, slug: &Slug, id: &str) -> Result<()> {
+    remove_cost(t, slug, id)?;
+    // Every node deletes it too (API.md: deleted everywhere).
+    outbox::append_for_replica(
+        t,
+        EventType::CostDeleted,
+        || serde_json::json!({"id": id, "campaign": slug.as_str()}),
+    )
+}
+
+/// Removes a cost entry of `slug` by id: `unknown_cost` (404) when it has none.
+pub(super) fn remove_cost(t: &mut Tables<'_>, slug: &Slug, id: &str) -> Result<()> {
     let mut found = None;
     for entry in t
         .costs
@@ -1027,12 +1068,19 @@ fn latest_campaign(t: &Tables<'_>, contact: &str) -> Result<Option<String>> {
     Ok(latest.map(|(_, slug)| slug.value().to_owned()))
 }
 
-pub fn upsert_conversion(
+/// Upserts a conversion matched to a lead here; `elsewhere` is the contact as other nodes' leads (in PostgreSQL)
+/// name it, taken when no lead here matches (API.md: a replicating node matches a
+/// conversion against every node's leads as well as its own).
+pub fn upsert_conversion_as(
     t: &mut Tables<'_>,
     input: &ConversionInput,
     now: jiff::Timestamp,
+    elsewhere: Option<&Matched>,
 ) -> Result<(Conversion, Upsert)> {
-    let matched = match_contact(t, &input.contact)?;
+    let matched = match (match_contact(t, &input.contact), elsewhere) {
+        (Err(error), Some(matched)) if error.code == "unknown_contact" => matched.clone(),
+        (matched, _) => matched?,
+    };
     let existing: Option<Conversion> =
         match t.conversions.get(input.id.as_str()).map_err(storage)? {
             Some(bytes) => Some(decode_record(bytes.value(), "conversion")?),
@@ -1062,12 +1110,12 @@ pub fn upsert_conversion(
 /// Upserts many conversions in this one transaction; rows fail on their own.
 pub fn import_conversions(
     t: &mut Tables<'_>,
-    rows: Vec<(usize, ConversionInput)>,
+    rows: Vec<(usize, ConversionInput, Option<Matched>)>,
     now: jiff::Timestamp,
 ) -> Result<Vec<(usize, Result<Upsert>)>> {
     let mut outcomes = Vec::with_capacity(rows.len());
-    for (line, input) in rows {
-        match upsert_conversion(t, &input, now) {
+    for (line, input, elsewhere) in rows {
+        match upsert_conversion_as(t, &input, now, elsewhere.as_ref()) {
             Err(error) if error.kind == crate::error::ErrorKind::Unavailable => return Err(error),
             outcome => outcomes.push((line, outcome.map(|(_, upsert)| upsert))),
         }
@@ -1123,6 +1171,9 @@ impl PendingCounters {
         if pending.is_empty() {
             return Ok(());
         }
+        // A replicating node ships each changed day row's new value (not the change): a
+        // row shipped twice, or out of order, then still ends at its latest value.
+        let mut shipped = outbox::replicating(t)?.then(Vec::new);
         let Tables {
             counters: day,
             monthly_counters: month,
@@ -1141,6 +1192,14 @@ impl PendingCounters {
                 .map_or(0, |v| v.value())
                 .saturating_add_signed(*delta);
             day.insert(key, next).map_err(storage)?;
+            if let Some(rows) = &mut shipped {
+                rows.push(serde_json::json!({
+                    "campaign": slug,
+                    "day": format!("{:04}-{:02}-{:02}", date / 10_000, date / 100 % 100, date % 100),
+                    "metric": metric,
+                    "value": next,
+                }));
+            }
             if metric::is_daily_only(metric) {
                 continue;
             }
@@ -1164,6 +1223,13 @@ impl PendingCounters {
                 .map_or(0, |v| v.value())
                 .saturating_add_signed(delta);
             total.insert(key, next).map_err(storage)?;
+        }
+        if let Some(rows) = shipped {
+            outbox::append_for_replica(
+                t,
+                EventType::CountersChanged,
+                || serde_json::json!({ "rows": rows }),
+            )?;
         }
         Ok(())
     }

@@ -29,6 +29,7 @@ mod layers;
 mod leads;
 mod limits;
 mod markov;
+mod nodes;
 mod operations;
 mod privacy;
 mod process;

@@ -389,7 +389,18 @@ fn import_status(r: &Reference, i: usize) -> &'static str {
     }
 }
 
-fn leads_csv(refs: &[(usize, &Reference)], bom: bool) -> (String, usize) {
+/// Which of `nodes` nodes holds contact `i` of campaign `c` (its leads, statuses and
+/// conversions): spread over them, all on one when there is one.
+fn node_of(nodes: usize, c: usize, i: usize) -> usize {
+    (c + i) % nodes
+}
+
+/// The leads of `refs` that `keep(c, i)` accepts.
+fn leads_csv_where(
+    refs: &[(usize, &Reference)],
+    bom: bool,
+    keep: impl Fn(usize, usize) -> bool,
+) -> (String, usize) {
     let mut csv = String::new();
     if bom {
         csv.push('\u{feff}');
@@ -397,7 +408,7 @@ fn leads_csv(refs: &[(usize, &Reference)], bom: bool) -> (String, usize) {
     csv.push_str("campaign,received_at,name,phone,email,status,external_id,utm_source\r\n");
     let mut rows = 0;
     for &(c, r) in refs {
-        for i in 0..r.leads - r.form_leads {
+        for i in (0..r.leads - r.form_leads).filter(|&i| keep(c, i)) {
             let email = if r.slug == "google-ads" && i < JSON_CONVERSIONS {
                 format!("g{i}@Example.COM")
             } else {
@@ -429,7 +440,15 @@ async fn patch_status(app: &TestApp, id: &str, status: &str) {
 
 /// Loads campaigns, costs, leads, statuses and conversions of acceptance-examples.md.
 async fn load_references(app: &TestApp, refs: &[(Reference, Expected)]) {
-    for (r, _) in refs {
+    load_references_on(&[app], refs).await;
+}
+
+/// [`load_references`] spread over `nodes`: every node has the campaigns, each contact's
+/// leads, statuses and conversions are on one node ([`node_of`]), the cost entries
+/// alternate.
+async fn load_references_on(nodes: &[&TestApp], refs: &[(Reference, Expected)]) {
+    let n = nodes.len();
+    for (k, (r, _)) in refs.iter().enumerate() {
         let mut body =
             json!({"name": r.name, "kind": r.kind, "channel": r.channel, "form": r.form});
         if let Some((budget, target_leads, target_revenue)) = r.extra {
@@ -437,18 +456,24 @@ async fn load_references(app: &TestApp, refs: &[(Reference, Expected)]) {
             body["target_leads"] = json!(target_leads);
             body["target_revenue"] = json!(target_revenue.to_string());
         }
-        app.create_campaign(r.slug, body).await;
+        for app in nodes {
+            app.create_campaign(r.slug, body.clone()).await;
+        }
         // The cost in two entries: a JSON number and a decimal string.
         let first = r.cost * 3 / 5;
-        app.add_cost(r.slug, json!(first), "2025-02-15").await;
-        app.add_cost(
-            r.slug,
-            json!(format!("{}.00", r.cost - first)),
-            "2025-03-15",
-        )
-        .await;
+        nodes[k % n]
+            .add_cost(r.slug, json!(first), "2025-02-15")
+            .await;
+        nodes[(k + 1) % n]
+            .add_cost(
+                r.slug,
+                json!(format!("{}.00", r.cost - first)),
+                "2025-03-15",
+            )
+            .await;
     }
     // A mistaken entry, removed again.
+    let app = nodes[n - 1];
     let wrong = app
         .add_cost("google-ads", json!("99999.99"), "2025-03-20")
         .await;
@@ -460,15 +485,18 @@ async fn load_references(app: &TestApp, refs: &[(Reference, Expected)]) {
 
     // Leads: two big CSV bodies (the second with a BOM), then the livestream's form leads.
     let indexed: Vec<(usize, &Reference)> = refs.iter().map(|(r, _)| r).enumerate().collect();
-    for (part, bom) in [(&indexed[..4], false), (&indexed[4..], true)] {
-        let (csv, rows) = leads_csv(part, bom);
-        let summary = app.import_leads_csv(&csv).await;
-        assert_eq!(summary["imported"], json!(rows), "{summary}");
-        assert_eq!(summary["skipped"], json!(0), "{summary}");
-        assert_eq!(summary["errors"], json!([]), "{summary}");
+    for (node, app) in nodes.iter().enumerate() {
+        for (part, bom) in [(&indexed[..4], false), (&indexed[4..], true)] {
+            let (csv, rows) = leads_csv_where(part, bom, |c, i| node_of(n, c, i) == node);
+            let summary = app.import_leads_csv(&csv).await;
+            assert_eq!(summary["imported"], json!(rows), "{summary}");
+            assert_eq!(summary["skipped"], json!(0), "{summary}");
+            assert_eq!(summary["errors"], json!([]), "{summary}");
+        }
     }
     for &(c, r) in &indexed {
         for i in r.leads - r.form_leads..r.leads {
+            let app = nodes[node_of(n, c, i)];
             let id = app
                 .submit_json_ok(r.slug, &json!({"phone": phone(c, i), "name": "观众"}))
                 .await;
@@ -481,42 +509,38 @@ async fn load_references(app: &TestApp, refs: &[(Reference, Expected)]) {
         if r.mqls == 0 && r.disqualified == 0 {
             continue;
         }
-        let ids: HashMap<String, String> = app
-            .all_leads(r.slug)
-            .await
-            .iter()
-            .map(|l| {
+        let mut ids: HashMap<String, String> = HashMap::new();
+        for app in nodes {
+            ids.extend(app.all_leads(r.slug).await.iter().map(|l| {
                 (
                     l["phone"].as_str().expect("phone").to_owned(),
                     l["id"].as_str().expect("id").to_owned(),
                 )
-            })
-            .collect();
+            }));
+        }
         let id_of = |i: usize| ids[&format!("+86{}", phone(c, i))].clone();
         for i in r.mqls.saturating_sub(PATCHED_MQLS)..r.mqls {
-            patch_status(app, &id_of(i), "mql").await;
+            patch_status(nodes[node_of(n, c, i)], &id_of(i), "mql").await;
         }
         if r.disqualified > 0 {
             let first = r.leads - r.disqualified;
             for i in first..first + PATCHED_DISQUALIFIED {
-                patch_status(app, &id_of(i), "disqualified").await;
+                patch_status(nodes[node_of(n, c, i)], &id_of(i), "disqualified").await;
             }
         }
     }
 
     // Conversions: Google's first three through POST /api/conversions (by e-mail, lead id and
     // phone), the rest as CSV: every deal first, then the won and lost records.
-    let google_ids: HashMap<String, String> = app
-        .all_leads("google-ads")
-        .await
-        .iter()
-        .map(|l| {
+    let mut google_ids: HashMap<String, String> = HashMap::new();
+    for app in nodes {
+        google_ids.extend(app.all_leads("google-ads").await.iter().map(|l| {
             (
                 l["phone"].as_str().unwrap().to_owned(),
                 l["id"].as_str().unwrap().to_owned(),
             )
-        })
-        .collect();
+        }));
+    }
     let google = &refs[0].0;
     let contact = |i: usize| -> Value {
         match i {
@@ -530,51 +554,53 @@ async fn load_references(app: &TestApp, refs: &[(Reference, Expected)]) {
         body["id"] = json!(format!("google-ads-d{i}"));
         body["stage"] = json!("deal");
         body["occurred_at"] = json!(at(4, i));
-        let created = app.post_conversion(&body, 201).await;
+        let created = nodes[node_of(n, 0, i)].post_conversion(&body, 201).await;
         assert_eq!(created["result"], "created", "{created}");
         assert_eq!(created["contact"], json!(format!("+86{}", phone(0, i))));
     }
 
-    let mut deals = String::from("id,phone,stage,amount,occurred_at,currency\r\n");
-    let mut closes = deals.clone();
-    let (mut deal_rows, mut close_rows) = (0, 0);
-    for &(c, r) in &indexed {
-        let skip = if r.slug == "google-ads" {
-            JSON_CONVERSIONS
-        } else {
-            0
-        };
-        for i in skip..r.deals {
-            let id = format!("{}-d{i}", r.slug);
-            deals.push_str(&format!("{id},{},deal,,{},CNY\r\n", phone(c, i), at(4, i)));
-            deal_rows += 1;
-            if i < r.orders {
-                closes.push_str(&format!(
-                    "{id},{},won,{},{},\r\n",
-                    phone(c, i),
-                    r.order_amount,
-                    at(5, i)
-                ));
-                close_rows += 1;
-            } else if i < r.orders + r.lost {
-                closes.push_str(&format!("{id},{},lost,,{},\r\n", phone(c, i), at(5, i)));
-                close_rows += 1;
+    for (node, app) in nodes.iter().enumerate() {
+        let mut deals = String::from("id,phone,stage,amount,occurred_at,currency\r\n");
+        let mut closes = deals.clone();
+        let (mut deal_rows, mut close_rows) = (0, 0);
+        for &(c, r) in &indexed {
+            let skip = if r.slug == "google-ads" {
+                JSON_CONVERSIONS
+            } else {
+                0
+            };
+            for i in (skip..r.deals).filter(|&i| node_of(n, c, i) == node) {
+                let id = format!("{}-d{i}", r.slug);
+                deals.push_str(&format!("{id},{},deal,,{},CNY\r\n", phone(c, i), at(4, i)));
+                deal_rows += 1;
+                if i < r.orders {
+                    closes.push_str(&format!(
+                        "{id},{},won,{},{},\r\n",
+                        phone(c, i),
+                        r.order_amount,
+                        at(5, i)
+                    ));
+                    close_rows += 1;
+                } else if i < r.orders + r.lost {
+                    closes.push_str(&format!("{id},{},lost,,{},\r\n", phone(c, i), at(5, i)));
+                    close_rows += 1;
+                }
             }
         }
+        let summary = app.import_conversions_csv(&deals).await;
+        assert_eq!(summary["imported"], json!(deal_rows), "{summary}");
+        assert_eq!(summary["updated"], json!(0), "{summary}");
+        assert_eq!(summary["errors"], json!([]), "{summary}");
+        let summary = app.import_conversions_csv(&closes).await;
+        assert_eq!(summary["imported"], json!(0), "{summary}");
+        assert_eq!(summary["updated"], json!(close_rows), "{summary}");
+        assert_eq!(summary["errors"], json!([]), "{summary}");
+        // The same file again changes nothing.
+        let summary = app.import_conversions_csv(&closes).await;
+        assert_eq!(summary["imported"], json!(0), "{summary}");
+        assert_eq!(summary["updated"], json!(0), "{summary}");
+        assert_eq!(summary["unchanged"], json!(close_rows), "{summary}");
     }
-    let summary = app.import_conversions_csv(&deals).await;
-    assert_eq!(summary["imported"], json!(deal_rows), "{summary}");
-    assert_eq!(summary["updated"], json!(0), "{summary}");
-    assert_eq!(summary["errors"], json!([]), "{summary}");
-    let summary = app.import_conversions_csv(&closes).await;
-    assert_eq!(summary["imported"], json!(0), "{summary}");
-    assert_eq!(summary["updated"], json!(close_rows), "{summary}");
-    assert_eq!(summary["errors"], json!([]), "{summary}");
-    // The same file again changes nothing.
-    let summary = app.import_conversions_csv(&closes).await;
-    assert_eq!(summary["imported"], json!(0), "{summary}");
-    assert_eq!(summary["updated"], json!(0), "{summary}");
-    assert_eq!(summary["unchanged"], json!(close_rows), "{summary}");
 
     for i in 0..JSON_CONVERSIONS.min(google.orders) {
         let mut body = contact(i);
@@ -582,7 +608,7 @@ async fn load_references(app: &TestApp, refs: &[(Reference, Expected)]) {
         body["stage"] = json!("won");
         body["amount"] = json!(google.order_amount);
         body["occurred_at"] = json!(at(5, i));
-        let updated = app.post_conversion(&body, 200).await;
+        let updated = nodes[node_of(n, 0, i)].post_conversion(&body, 200).await;
         assert_eq!(updated["result"], "updated", "{updated}");
         assert_eq!(updated["stage"], "won", "{updated}");
         assert_eq!(
@@ -1229,4 +1255,161 @@ async fn repeated_summaries_see_every_change_to_a_journey() {
     let report = app.roi("from=2025-01-01&to=2025-12-31").await;
     assert_eq!(orders(&report, "b-sem"), 1.0);
     assert_eq!(orders(&report, "a-first"), 0.0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Several nodes: scope=all and `leadgate roi --postgres` (API.md, "Several nodes")
+
+/// The acceptance examples split over two replicating nodes report, over every node, what
+/// one node holding all of it reports: field for field, under every model, as JSON, CSV
+/// and from the command line. Three contacts also leave a later lead on the other node:
+/// one contact still, counted new once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scope_all_over_two_nodes_equals_one_node() {
+    let Some(cluster) = crate::postgres::cluster_or_skip("scope=all equals one node") else {
+        return;
+    };
+    let refs = references();
+    let single = crate::helpers::spawn_app().await;
+    load_references(&single, &refs).await;
+    let a = crate::helpers::spawn_app_with(crate::replication::replicating(&cluster, "a")).await;
+    let b = crate::helpers::spawn_app_with(crate::replication::replicating(&cluster, "b")).await;
+    load_references_on(&[&a, &b], &refs).await;
+    for i in 0..3 {
+        let again = format!(
+            "campaign,received_at,name,phone\r\ngoogle-ads,{},回访,{}\r\n",
+            at(6, i),
+            phone(0, i)
+        );
+        single.import_leads_csv(&again).await;
+        [&a, &b][1 - node_of(2, 0, i)]
+            .import_leads_csv(&again)
+            .await;
+    }
+    for node in [&a, &b] {
+        crate::replication::wait_for_state(node, "ok").await;
+    }
+
+    let own = a.roi("").await;
+    assert_ne!(
+        own["totals"],
+        single.roi("").await["totals"],
+        "without scope a node reports its own data"
+    );
+    // Markov's chain needs every node's contacts without a conversion, which the
+    // all-nodes report does not read yet: refused, naming the model.
+    let resp = a.admin_get("/api/roi?model=markov&scope=all").await;
+    let error = assert_error(resp, 422, Some("model")).await;
+    assert_eq!(error["error"]["code"], "unsupported_model");
+    for model in MODELS.iter().filter(|m| **m != "markov") {
+        let one = single.roi(&format!("model={model}")).await;
+        for node in [&a, &b] {
+            // Both nodes have shipped everything, but a node may still be applying what
+            // the other shared (each reads PostgreSQL every second) and shipping the
+            // counters that moves: the report converges within seconds, as API.md gives.
+            let all = crate::postgres::eventually(
+                std::time::Duration::from_secs(20),
+                &format!("scope=all under {model} equals the one-node summary"),
+                || async {
+                    let all = node.roi(&format!("model={model}&scope=all")).await;
+                    (all == one).then_some(all)
+                },
+            )
+            .await;
+            assert_eq!(all, one, "scope=all under {model}");
+        }
+        let cli = std::process::Command::new(env!("CARGO_BIN_EXE_leadgate"))
+            .args(["roi", "--format", "json", "--model", model, "--postgres"])
+            .arg(cluster.url())
+            .env_remove("LEADGATE_DATA")
+            .output()
+            .expect("run leadgate roi --postgres");
+        assert!(
+            cli.status.success(),
+            "{}",
+            String::from_utf8_lossy(&cli.stderr)
+        );
+        let printed: Value = serde_json::from_slice(&cli.stdout).expect("JSON on stdout");
+        assert_eq!(printed, one, "leadgate roi --postgres under {model}");
+    }
+    assert_num(
+        &single.roi("").await["totals"]["CNY"],
+        "new_contacts",
+        2530.0,
+    );
+    let grouped = single
+        .roi("group_by=channel&from=2025-03-01&to=2025-03-31")
+        .await;
+    assert_eq!(
+        a.roi("group_by=channel&from=2025-03-01&to=2025-03-31&scope=all")
+            .await,
+        grouped
+    );
+    assert_eq!(
+        a.roi_csv("scope=all&lang=zh").await,
+        single.roi_csv("lang=zh").await,
+        "the CSV file too"
+    );
+    // The console's overview: a scope picker on a replicating node, the same table.
+    let table = |html: &str| {
+        let start = html.find("<table id=\"roi\"").expect("the ROI table");
+        html[start..start + html[start..].find("</table>").unwrap()].to_owned()
+    };
+    let period = "from=2025-01-01&to=2025-12-31";
+    let all = crate::console::page(&b, &format!("/admin?{period}&scope=all")).await;
+    let one = crate::console::page(&single, &format!("/admin?{period}")).await;
+    assert!(all.contains("<select name=\"scope\">"), "the picker");
+    assert!(
+        !one.contains("name=\"scope\""),
+        "no picker without replication"
+    );
+    assert_eq!(table(&all), table(&one), "the console's table");
+    let xlsx = a.admin_get("/api/roi.xlsx?scope=all").await;
+    assert_eq!(xlsx.status(), 200);
+    assert!(!xlsx.bytes().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn scope_all_needs_replication_and_a_known_scope() {
+    let app = crate::helpers::spawn_app().await;
+    for path in [
+        "/api/roi?scope=everything",
+        "/api/roi.csv?scope=nodes",
+        "/api/roi.xlsx?scope=ALL",
+    ] {
+        let resp = app.admin_get(path).await;
+        let body = assert_error(resp, 400, Some("scope")).await;
+        assert_eq!(body["error"]["code"], "invalid_scope", "{path}: {body}");
+    }
+    let resp = app.admin_get("/api/roi?scope=all").await;
+    let body = assert_error(resp, 503, Some("scope")).await;
+    assert_eq!(body["error"]["code"], "not_configured", "{body}");
+    assert_eq!(app.roi("scope=node").await, app.roi("").await);
+}
+
+#[tokio::test]
+async fn scope_all_says_when_postgresql_is_away() {
+    let Some(cluster) = crate::postgres::cluster_or_skip("scope=all, PostgreSQL away") else {
+        return;
+    };
+    let app = crate::helpers::spawn_app_with(crate::replication::replicating(&cluster, "a")).await;
+    app.create_campaign("expo", json!({})).await;
+    crate::replication::wait_for_state(&app, "ok").await;
+    assert_eq!(
+        app.roi("scope=all").await["rows"].as_array().unwrap().len(),
+        1
+    );
+    cluster.crash();
+    let resp = app.admin_get("/api/roi?scope=all").await;
+    assert_eq!(
+        crate::helpers::header(&resp, "retry-after").as_deref(),
+        Some("5")
+    );
+    let body = assert_error(resp, 503, None).await;
+    assert_eq!(body["error"]["code"], "postgres_unavailable", "{body}");
+    assert_eq!(
+        app.roi("").await["rows"].as_array().unwrap().len(),
+        1,
+        "its own still"
+    );
 }

@@ -1,0 +1,45 @@
+#!/bin/bash
+# Replication and `leadgate roi --postgres` over 1M generated leads (issue #17 benchmarks).
+# Run as root from the repository after `cargo build --release`: starts a throwaway
+# PostgreSQL cluster (as the postgres user) in $B, fills a node's store with
+# `leadgate demo --scale $SCALE` while its events wait for PostgreSQL, times shipping them
+# all, then times `leadgate roi --postgres` and compares it with the node's own report.
+set -e
+BIN=${BIN:-$PWD/target/release/leadgate}
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+B=${B:-/tmp/leadgate-replication-bench}
+PORT=55432
+URL="postgres://postgres@127.0.0.1:$PORT/postgres"
+SCALE=${SCALE:-1000000}
+rm -rf $B; mkdir -p $B; chown postgres $B
+runuser -u postgres -- $PGBIN/initdb -D $B/pg -A trust -U postgres >/dev/null
+runuser -u postgres -- $PGBIN/pg_ctl -D $B/pg -o "-p $PORT -k $B -c listen_addresses=127.0.0.1" -l $B/pglog start -w >/dev/null
+mkdir -p $B/data
+export LEADGATE_ADMIN_TOKEN=bench-token-0123456789abcdef0123456789
+# 1. Register the replica consumer (and migrate), then stop.
+$BIN serve --data $B/data --listen 127.0.0.1:18099 --replicate $URL --node-id bench 2>$B/serve1.log &
+P=$!; sleep 3; kill -TERM $P; wait $P || true
+# 2. Generate the leads (their events wait in the outbox).
+/usr/bin/time -f "demo: %e s, %M KB" $BIN demo --scale $SCALE --data $B/data
+# 3. Ship them: time until PostgreSQL has every event.
+start=$(date +%s.%N)
+$BIN serve --data $B/data --listen 127.0.0.1:18099 --replicate $URL --node-id bench 2>$B/serve2.log &
+P=$!
+while true; do
+  sleep 1
+  s=$(curl -s -H "Authorization: Bearer $LEADGATE_ADMIN_TOKEN" http://127.0.0.1:18099/api/replication || true)
+  case "$s" in *'"lag_events":0'*'"state":"ok"'*|*'"state":"ok"'*'"lag_events":0'*) break;; esac
+done
+end=$(date +%s.%N)
+echo "status: $s"
+kill -TERM $P; wait $P || true
+leads=$(runuser -u postgres -- $PGBIN/psql -h 127.0.0.1 -p $PORT -U postgres -At -c "select count(*) from leadgate.leads")
+events=$(runuser -u postgres -- $PGBIN/psql -h 127.0.0.1 -p $PORT -U postgres -At -c "select seq from leadgate.nodes")
+python3 -c "t=$end-$start; print(f'shipped {$leads} leads ({$events} events) in {t:.1f} s: {$leads/t:.0f} leads/s, {$events/t:.0f} events/s')"
+# 4. The report over every node, last touch.
+for i in 1 2 3; do
+  /usr/bin/time -f "roi --postgres last_touch: %e s, %M KB" $BIN roi --postgres $URL --model last_touch --format json > $B/roi.json
+done
+/usr/bin/time -f "roi --data (one node) last_touch: %e s" $BIN roi --data $B/data --model last_touch --format json > $B/roi-node.json
+cmp $B/roi.json $B/roi-node.json && echo "the PostgreSQL report equals the node's"
+runuser -u postgres -- $PGBIN/pg_ctl -D $B/pg stop -m fast >/dev/null

@@ -1,0 +1,287 @@
+//! Reports over every node (`GET /api/roi?scope=all`, `leadgate roi --postgres`): the rows
+//! PostgreSQL holds, loaded into the same [`RoiInput`] a node's store hands the ROI
+//! summary, so one attribution and one roll-up serve both and agree field for field.
+//!
+//! What differs from one node's store is only where the numbers come from:
+//! - counters: each node's day rows, summed over the nodes;
+//! - `new_contacts`: not summed (a contact seen on two nodes would count twice) but found
+//!   again from the leads: each contact's first lead anywhere (earliest received, ties by
+//!   lead id, as a node decides it) counts on its campaign and day;
+//! - journeys: a conversion with every lead of its contact on any node.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio_postgres::Client;
+
+use crate::attribution::Touch;
+use crate::campaign::Campaign;
+use crate::conversion::{Conversion, Stage};
+use crate::domain::{Currency, LeadId, day_number, parse_money};
+use crate::error::{Error, ErrorKind, Result};
+use crate::roi::{Counters, DayRange, Journey, RoiInput};
+
+/// Reads what the summary of the days in `days` needs from PostgreSQL, in one snapshot
+/// (a repeatable-read transaction: nodes shipping meanwhile do not split a report).
+pub async fn roi_input(
+    client: &mut Client,
+    days: DayRange,
+    tz: &jiff::tz::TimeZone,
+) -> Result<RoiInput> {
+    let txn = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(unreachable)?;
+    let campaigns = campaigns(&txn).await?;
+    let index: HashMap<&str, usize> = campaigns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.slug.as_str(), i))
+        .collect();
+    // Day keys as dates PostgreSQL compares (an open end: NULL, read as no bound).
+    let date = |day: u32| {
+        jiff::civil::Date::new(
+            (day / 10_000) as i16,
+            (day / 100 % 100) as i8,
+            (day % 100) as i8,
+        )
+        .ok()
+        .map(|d| d.to_string())
+    };
+    let (from, to) = (date(days.from), date(days.to));
+    // The summary's metrics only: the day table also keeps scans by app, OS and hour.
+    let metrics: Vec<&str> = crate::store::SUMMARY_METRICS
+        .iter()
+        .copied()
+        .filter(|m| *m != "new_contacts")
+        .collect();
+
+    let mut counters = vec![Counters::default(); campaigns.len()];
+    for row in txn
+        .query(
+            "SELECT campaign, metric, sum(value)::bigint FROM leadgate.counters
+             WHERE ($1::text IS NULL OR day >= $1::text::date)
+               AND ($2::text IS NULL OR day <= $2::text::date)
+               AND metric = ANY($3)
+             GROUP BY campaign, metric",
+            &[&from, &to, &metrics],
+        )
+        .await
+        .map_err(unreachable)?
+    {
+        let campaign: &str = row.get(0);
+        if let Some(&i) = index.get(campaign) {
+            let count: i64 = row.get(2);
+            crate::store::add_counter(&mut counters[i], row.get(1), count.max(0) as u64);
+        }
+    }
+    for row in txn
+        .query(
+            "SELECT DISTINCT ON (contact) campaign, received_at
+             FROM leadgate.leads WHERE contact IS NOT NULL
+             ORDER BY contact, received_at, id",
+            &[],
+        )
+        .await
+        .map_err(unreachable)?
+    {
+        let campaign: &str = row.get(0);
+        let received: std::time::SystemTime = row.get(1);
+        let Some(&i) = index.get(campaign) else {
+            continue;
+        };
+        let day = day_number(timestamp(received)?, tz);
+        if (days.from..=days.to).contains(&day) {
+            counters[i].new_contacts += 1;
+        }
+    }
+
+    let mut costs = vec![0_i64; campaigns.len()];
+    for row in txn
+        .query(
+            "SELECT campaign, sum(amount)::text FROM leadgate.costs
+             WHERE ($1::text IS NULL OR incurred_on >= $1::text::date)
+               AND ($2::text IS NULL OR incurred_on <= $2::text::date)
+             GROUP BY campaign",
+            &[&from, &to],
+        )
+        .await
+        .map_err(unreachable)?
+    {
+        let campaign: &str = row.get(0);
+        let Some(&i) = index.get(campaign) else {
+            continue;
+        };
+        let sum: Option<String> = row.get(1);
+        let exponent = campaigns[i].currency.exponent();
+        costs[i] = parse_money(sum.as_deref().unwrap_or("0"), exponent)
+            .map_err(|why| unreadable("cost sum for campaign", campaign, &why))?;
+    }
+
+    let journeys = journeys(&txn, &index).await?;
+    txn.commit().await.map_err(unreachable)?;
+    Ok(RoiInput {
+        campaigns,
+        counters,
+        costs,
+        journeys: Arc::new(journeys),
+        // Markov's non-converting journeys are not read across nodes yet: the service
+        // refuses `model=markov` with `scope=all` rather than report a chain without them.
+        non_converting: Default::default(),
+    })
+}
+
+/// Every shared campaign, ordered by slug like a node's store lists them.
+async fn campaigns(txn: &tokio_postgres::Transaction<'_>) -> Result<Vec<Campaign>> {
+    txn.query(
+        "SELECT slug, record::text FROM leadgate.campaigns ORDER BY slug",
+        &[],
+    )
+    .await
+    .map_err(unreachable)?
+    .iter()
+    .map(|row| {
+        let slug: &str = row.get(0);
+        serde_json::from_str(row.get(1)).map_err(|e| unreadable("campaign", slug, &e.to_string()))
+    })
+    .collect()
+}
+
+/// Every conversion (ordered by id, like a node's store) with its contact's leads on
+/// every node as touches.
+async fn journeys(
+    txn: &tokio_postgres::Transaction<'_>,
+    index: &HashMap<&str, usize>,
+) -> Result<Vec<Journey>> {
+    let mut conversions = Vec::new();
+    for row in txn
+        .query(
+            "SELECT id, record::text FROM leadgate.conversions ORDER BY id",
+            &[],
+        )
+        .await
+        .map_err(unreachable)?
+    {
+        let id: &str = row.get(0);
+        let record: Value = serde_json::from_str(row.get(1))
+            .map_err(|e| unreadable("conversion", id, &e.to_string()))?;
+        let conversion = conversion(&record).map_err(|why| unreadable("conversion", id, &why))?;
+        conversions.push((super::contact_hash(&conversion.contact), conversion));
+    }
+    let contacts: Vec<&str> = conversions.iter().map(|(hash, _)| hash.as_str()).collect();
+    let mut touches_of: HashMap<String, Vec<Touch>> = HashMap::new();
+    for row in txn
+        .query(
+            "SELECT contact, id, received_at, campaign FROM leadgate.leads
+             WHERE contact = ANY($1)",
+            &[&contacts],
+        )
+        .await
+        .map_err(unreachable)?
+    {
+        let Some(&campaign) = index.get(row.get::<_, &str>(3)) else {
+            continue;
+        };
+        let id: &str = row.get(1);
+        let lead: LeadId = serde_json::from_value(Value::from(id))
+            .map_err(|e| unreadable("lead", id, &e.to_string()))?;
+        let at: std::time::SystemTime = row.get(2);
+        touches_of.entry(row.get(0)).or_default().push(Touch {
+            at_ms: timestamp(at)?.as_millisecond(),
+            lead: lead.to_u128(),
+            campaign,
+        });
+    }
+    for touches in touches_of.values_mut() {
+        // As a node's store keeps them: by time, then lead id.
+        touches.sort_by_key(|t| (t.at_ms, t.lead));
+    }
+    Ok(conversions
+        .into_iter()
+        .map(|(hash, conversion)| Journey {
+            touches: touches_of.get(&hash).cloned().unwrap_or_default(),
+            conversion,
+        })
+        .collect())
+}
+
+/// A conversion from its shared record (`Conversion::to_json`).
+pub(super) fn conversion(record: &Value) -> std::result::Result<Conversion, String> {
+    let text = |key: &str| record[key].as_str().ok_or(format!("{key} is missing"));
+    let time = |key: &str| -> std::result::Result<Option<jiff::Timestamp>, String> {
+        match record[key].as_str() {
+            None => Ok(None),
+            Some(text) => text.parse().map(Some).map_err(|e| format!("{key}: {e}")),
+        }
+    };
+    let currency = Currency::parse(text("currency")?).map_err(|e| e.message)?;
+    let stage: Stage =
+        serde_json::from_value(record["stage"].clone()).map_err(|e| format!("stage: {e}"))?;
+    let lead_id: Option<LeadId> =
+        serde_json::from_value(record["lead_id"].clone()).map_err(|e| format!("lead_id: {e}"))?;
+    Ok(Conversion {
+        id: text("id")?.to_owned(),
+        contact: text("contact")?.to_owned(),
+        lead_id,
+        stage,
+        amount: parse_money(text("amount")?, currency.exponent())?,
+        currency,
+        moment: time("moment")?.ok_or("moment is missing")?,
+        won_at: time("won_at")?,
+        lost_at: time("lost_at")?,
+        updated_at: time("updated_at")?.ok_or("updated_at is missing")?,
+    })
+}
+
+fn timestamp(at: std::time::SystemTime) -> Result<jiff::Timestamp> {
+    jiff::Timestamp::try_from(at).map_err(|e| Error::internal(format!("a time out of range: {e}")))
+}
+
+/// PostgreSQL did not answer (or refused): the report cannot be made now.
+pub fn unreachable(error: tokio_postgres::Error) -> Error {
+    let mut error = Error::new(
+        ErrorKind::Unavailable,
+        "postgres_unavailable",
+        format!(
+            "the report over every node reads PostgreSQL, which cannot answer now ({})",
+            super::worker::describe(error)
+        ),
+    );
+    error.retry_after = Some(5);
+    error
+}
+
+fn unreadable(what: &str, key: &str, why: &str) -> Error {
+    Error::internal(format!(
+        "PostgreSQL holds a {what} {key:?} this node cannot read: {why}"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_conversion_reads_back_from_its_shared_record() {
+        let original = Conversion {
+            id: "crm-7".into(),
+            contact: "+8613800138000".into(),
+            lead_id: Some(LeadId::generate()),
+            stage: Stage::Won,
+            amount: 123_456,
+            currency: Currency::parse("CNY").unwrap(),
+            moment: "2025-03-01T02:00:00.123Z".parse().unwrap(),
+            won_at: Some("2025-04-01T02:00:00Z".parse().unwrap()),
+            lost_at: None,
+            updated_at: "2025-04-01T03:00:00Z".parse().unwrap(),
+        };
+        assert_eq!(conversion(&original.to_json()).unwrap(), original);
+        let mut broken = original.to_json();
+        broken["amount"] = Value::from("lots");
+        assert!(conversion(&broken).is_err());
+    }
+}
