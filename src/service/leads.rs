@@ -113,13 +113,19 @@ pub async fn get(service: &Service, id: LeadId) -> Result<Lead> {
 }
 
 pub async fn set_status(service: &Service, id: LeadId, status: LeadStatus) -> Result<Lead> {
-    service.store.set_lead_status(id, status).await
+    service
+        .store
+        .set_lead_status(id, status, service.clock.now())
+        .await
 }
 
 /// Changes a lead's status, its salesperson, or both (a `lead.updated` event when either
 /// changes).
 pub async fn update(service: &Service, id: LeadId, change: LeadChange) -> Result<Lead> {
-    service.store.update_lead(id, change).await
+    service
+        .store
+        .update_lead(id, change, service.clock.now())
+        .await
 }
 
 /// Records a follow-up on lead `id` from an API body (or the console's form).

@@ -646,18 +646,29 @@ impl Store {
             .await
     }
 
-    pub async fn set_lead_status(&self, id: LeadId, status: LeadStatus) -> Result<Lead> {
+    pub async fn set_lead_status(
+        &self,
+        id: LeadId,
+        status: LeadStatus,
+        now: jiff::Timestamp,
+    ) -> Result<Lead> {
         let change = LeadChange {
             status: Some(status),
             assigned_to: None,
         };
-        self.update_lead(id, change).await
+        self.update_lead(id, change, now).await
     }
 
-    /// Changes a lead's status or salesperson.
-    pub async fn update_lead(&self, id: LeadId, change: LeadChange) -> Result<Lead> {
+    /// Changes a lead's status or salesperson; `now` is when (a status change away from
+    /// `new` is the lead's follow-up then).
+    pub async fn update_lead(
+        &self,
+        id: LeadId,
+        change: LeadChange,
+        now: jiff::Timestamp,
+    ) -> Result<Lead> {
         self.writer
-            .run(move |t, ctx| write::update_lead(t, ctx, id, change))
+            .run(move |t, ctx| write::update_lead(t, ctx, id, change, now))
             .await
     }
 

@@ -590,11 +590,11 @@ mod tests {
         // A replay and a status that does not change are no events.
         store.insert_lead(lead("13800138001", "t1")).await.unwrap();
         store
-            .set_lead_status(first.id, LeadStatus::New)
+            .set_lead_status(first.id, LeadStatus::New, jiff::Timestamp::now())
             .await
             .unwrap();
         let updated = store
-            .set_lead_status(first.id, LeadStatus::Mql)
+            .set_lead_status(first.id, LeadStatus::Mql, jiff::Timestamp::now())
             .await
             .unwrap();
         let input = crate::conversion::ConversionInput::from_json(

@@ -849,6 +849,7 @@ pub fn update_lead(
     ctx: &WriteContext,
     id: LeadId,
     change: LeadChange,
+    now: jiff::Timestamp,
 ) -> Result<Lead> {
     let mut lead: Lead = match t.leads.get(id.to_u128()).map_err(storage)? {
         Some(bytes) => decode_lead(bytes.value())?,
@@ -881,7 +882,7 @@ pub fn update_lead(
     }
     // Moving a lead on from `new` is following it up.
     if lead.status == LeadStatus::New && status != LeadStatus::New {
-        follow_ups::followed_up(t, ctx, &lead, jiff::Timestamp::now())?;
+        follow_ups::followed_up(t, ctx, &lead, now)?;
     }
     lead.status = status;
     if lead.assigned_to != assigned_to {

@@ -1270,10 +1270,26 @@ async fn scope_all_over_two_nodes_equals_one_node() {
         return;
     };
     let refs = references();
-    let single = crate::helpers::spawn_app().await;
+    // One clock for the three servers: a status change follows a lead up at the server's
+    // now, and the response times must not differ by the milliseconds between the posts.
+    let now = || {
+        let at: jiff::Timestamp = "2026-01-05T02:00:00Z".parse().unwrap();
+        move |config: &mut leadgate::config::Config| {
+            config.clock = leadgate::clock::Clock::new(move || at)
+        }
+    };
+    let single = crate::helpers::spawn_app_with(now()).await;
     load_references(&single, &refs).await;
-    let a = crate::helpers::spawn_app_with(crate::replication::replicating(&cluster, "a")).await;
-    let b = crate::helpers::spawn_app_with(crate::replication::replicating(&cluster, "b")).await;
+    let on = |node: &'static str| {
+        let replicating = crate::replication::replicating(&cluster, node);
+        let now = now();
+        move |config: &mut leadgate::config::Config| {
+            replicating(config);
+            now(config);
+        }
+    };
+    let a = crate::helpers::spawn_app_with(on("a")).await;
+    let b = crate::helpers::spawn_app_with(on("b")).await;
     load_references_on(&[&a, &b], &refs).await;
     for i in 0..3 {
         let again = format!(
