@@ -162,6 +162,13 @@ messages! {
     next_attempt_at: "下次尝试", "Next attempt";
     state_ok: "正常", "OK";
     state_retrying: "重试中", "Retrying";
+    state_catching_up: "追赶中", "Catching up";
+    state_offline: "离线", "Offline";
+    replication_to: "复制到 PostgreSQL", "Replication to PostgreSQL";
+    replication_node: "节点", "node";
+    replication_waiting: "条事件待发送", "events waiting";
+    replication_last: "最近发送", "last shipped";
+    replication_error: "错误", "error";
     state_dead: "已停止", "Dead";
     state_disabled: "已停用", "Disabled";
     dest_kind_webhook: "Webhook", "Webhook";

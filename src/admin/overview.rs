@@ -120,6 +120,8 @@ pub struct OverviewPage {
     /// `all` when the report covers every node; the picker only on a replicating node.
     pub scope: String,
     pub replicating: bool,
+    /// Where replication to PostgreSQL stands, on a replicating node.
+    pub replication: Option<String>,
     /// The effective query (dates filled in), for the download links.
     pub query: String,
     pub columns: Vec<Column>,
@@ -244,6 +246,7 @@ pub async fn page(state: &AppState, request: Request<Incoming>) -> Result<Reply>
         group_by,
         scope: value("scope", "node"),
         replicating: state.service.replica.is_some(),
+        replication: replication_line(state, &ui).await,
         models: MODELS,
         groups: GROUPS,
         query,
@@ -516,4 +519,39 @@ fn number(value: f64) -> String {
     } else {
         format!("{value:.2}")
     }
+}
+
+/// "Replication to PostgreSQL (node booth-1): OK · 0 events waiting · last shipped …": the
+/// line a marketer at a booth glances at to know the hall's Wi-Fi let the leads out.
+async fn replication_line(state: &AppState, ui: &Ui) -> Option<String> {
+    let replica = state.service.replica.as_ref()?;
+    let t = ui.t;
+    let status = match replica.status().await {
+        Ok(status) => status,
+        Err(error) => return Some(format!("{}: {}", t.replication_to, error.message)),
+    };
+    let state_label = match status.state {
+        crate::replica::State::Ok => t.state_ok,
+        crate::replica::State::CatchingUp => t.state_catching_up,
+        crate::replica::State::Offline => t.state_offline,
+    };
+    let mut line = format!(
+        "{} ({} {}): {} · {} {}",
+        t.replication_to,
+        t.replication_node,
+        status.node,
+        state_label,
+        status.lag_events,
+        t.replication_waiting
+    );
+    if let Some(at) = status.last_shipped_at {
+        let local = at
+            .to_zoned_datetime(state.service.tz().clone())
+            .strftime("%Y-%m-%d %H:%M:%S");
+        line.push_str(&format!(" · {} {local}", t.replication_last));
+    }
+    if let Some(error) = &status.last_error {
+        line.push_str(&format!(" · {}: {error}", t.replication_error));
+    }
+    Some(line)
 }

@@ -152,6 +152,11 @@ async fn without_replicate_the_status_says_not_configured() {
         .await
         .unwrap();
     assert_eq!(unauthorized.status(), 401);
+    let overview = crate::console::page(&app, "/admin").await;
+    assert!(
+        !overview.contains("id=\"replication\""),
+        "no replication line on a node that does not replicate"
+    );
 }
 
 #[tokio::test]
@@ -335,10 +340,25 @@ async fn postgres_away_at_start_and_mid_stream_loses_and_doubles_nothing() {
         200,
         "healthy while PostgreSQL is away"
     );
+    // The console's overview says so in a line.
+    let line = replication_line(&app).await;
+    assert!(
+        line.starts_with("Replication to PostgreSQL (node booth-1): Offline · ")
+            && line.contains("events waiting")
+            && line.contains("error: "),
+        "{line}"
+    );
 
     // It comes back: the schema is made and the backlog shipped.
     cluster.start_again();
     wait_for_state(&app, "ok").await;
+    let line = replication_line(&app).await;
+    assert!(
+        line.starts_with(
+            "Replication to PostgreSQL (node booth-1): OK · 0 events waiting · last shipped 20"
+        ),
+        "{line}"
+    );
 
     // A stream of posts, with PostgreSQL crashing in the middle and coming back.
     let poster = {
@@ -500,4 +520,15 @@ async fn a_node_killed_mid_stream_resumes_without_losing_or_doubling() {
     assert_gapless(&seqs, "booth-9");
     assert_eq!(pg_lead_events(&pg, "booth-9").await, acked.len());
     assert_eq!(pg_node_seq(&pg, "booth-9").await, Some(seqs.len() as i64));
+}
+
+/// The overview's replication line (English), as text.
+async fn replication_line(app: &TestApp) -> String {
+    let html = crate::console::page(app, "/admin?lang=en").await;
+    let start = html
+        .find("<p class=\"muted\" id=\"replication\">")
+        .unwrap_or_else(|| panic!("no replication line: {html}"));
+    let text = &html[start..];
+    let text = &text[text.find('>').unwrap() + 1..text.find("</p>").unwrap()];
+    crate::helpers::decode_entities(text)
 }
