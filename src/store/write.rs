@@ -1278,6 +1278,13 @@ pub(super) fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -
 mod tests {
     use super::*;
 
+    fn table_names(txn: &redb::ReadTransaction) -> Vec<String> {
+        txn.list_tables()
+            .unwrap()
+            .map(|t| redb::TableHandle::name(&t).to_owned())
+            .collect()
+    }
+
     #[test]
     fn a_contacts_salesperson_moves_from_its_old_table_into_its_record() {
         let dir = tempfile::tempdir().unwrap();
@@ -1318,11 +1325,7 @@ mod tests {
                 latest_ms: 42
             })
         );
-        let names: Vec<String> = txn
-            .list_tables()
-            .unwrap()
-            .map(|t| redb::TableHandle::name(&t).to_owned())
-            .collect();
+        let names = table_names(&txn);
         assert!(
             !names.contains(&"contact_assignees".to_owned()),
             "{names:?}"
@@ -1371,11 +1374,7 @@ mod tests {
             leads.iter().rev().copied().collect::<Vec<_>>()
         );
         assert_eq!(newest_first(second), vec![7]);
-        let names: Vec<String> = txn
-            .list_tables()
-            .unwrap()
-            .map(|t| redb::TableHandle::name(&t).to_owned())
-            .collect();
+        let names = table_names(&txn);
         assert!(
             !names.contains(&"leads_by_assignee".to_owned()),
             "{names:?}"

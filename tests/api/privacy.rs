@@ -12,14 +12,7 @@ use serde_json::{Value, json};
 use crate::console::page;
 use crate::helpers::{TestApp, assert_error, json_body, lead, merge, spawn_app_with};
 
-const MODELS: [&str; 6] = [
-    "last_touch",
-    "first_touch",
-    "linear",
-    "time_decay",
-    "position_based",
-    "markov",
-];
+use crate::roi::MODELS;
 
 /// What the person to erase typed, and what a person who stays typed.
 struct Person {
@@ -392,18 +385,7 @@ async fn erased_values_leave_every_file_of_the_data_directory_within_a_minute() 
     erase(&app, json!({"email": second.email})).await;
     clock.advance(Duration::from_secs(2));
     // The rewrite runs off this test's clock within a tick; wait for it (bounded).
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let left = found_on_disk(&dir, &erased);
-        if left.is_empty() {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "still on disk: {left:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_gone(&dir, &erased).await;
     // The person who was not erased is still there: the scan is not vacuous.
     assert_eq!(found_on_disk(&dir, kept).len(), kept.len());
     // The store serves and takes leads on, from the rewritten file.
@@ -721,11 +703,19 @@ async fn an_erasure_not_yet_rewritten_at_a_stop_is_rewritten_after_the_next_star
     let app = crate::helpers::spawn_app_in(dir, settings(&clock)).await;
     let path = app._dir.path().to_owned();
     let erased: Vec<&str> = personal_values(&ERASED)[1..].to_vec();
+    wait_until_gone(&path, &erased).await;
+    let kept = &personal_values(&KEPT)[1..];
+    assert_eq!(found_on_disk(&path, kept).len(), kept.len());
+}
+
+/// Waits (bounded) until none of `values` is in any file under `dir`: the rewrite runs off
+/// the test's clock within a tick.
+async fn wait_until_gone(dir: &std::path::Path, values: &[&str]) {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let left = found_on_disk(&path, &erased);
+        let left = found_on_disk(dir, values);
         if left.is_empty() {
-            break;
+            return;
         }
         assert!(
             std::time::Instant::now() < deadline,
@@ -733,6 +723,4 @@ async fn an_erasure_not_yet_rewritten_at_a_stop_is_rewritten_after_the_next_star
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let kept = &personal_values(&KEPT)[1..];
-    assert_eq!(found_on_disk(&path, kept).len(), kept.len());
 }

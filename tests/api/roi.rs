@@ -11,7 +11,8 @@ use crate::helpers::{
     assert_null, assert_num, excel_csv, json_body, num, roi_row, spawn_app,
 };
 
-const MODELS: [&str; 6] = [
+/// Every attribution model, for tests that must hold under each.
+pub(crate) const MODELS: [&str; 6] = [
     "last_touch",
     "first_touch",
     "linear",
