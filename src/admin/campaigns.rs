@@ -741,13 +741,7 @@ impl Builder {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fields(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
+    use crate::admin::test_fields as fields;
 
     #[test]
     fn creating_leaves_out_empty_fields_and_splits_lists() {

@@ -561,14 +561,8 @@ pub async fn delete(state: &AppState, request: Request<Incoming>, id: &str) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::admin::test_fields as fields;
     use serde_json::json;
-
-    fn fields(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
 
     fn stored() -> Destination {
         Destination::create(

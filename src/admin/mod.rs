@@ -209,3 +209,12 @@ pub fn field<'a>(fields: &'a [(String, String)], key: &str) -> Option<&'a str> {
         .map(str::trim)
         .filter(|v| !v.is_empty())
 }
+
+/// A posted form's fields, as `read_form` gives them, for the pages' unit tests.
+#[cfg(test)]
+pub(crate) fn test_fields(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}

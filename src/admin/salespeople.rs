@@ -361,14 +361,8 @@ pub async fn delete(state: &AppState, request: Request<Incoming>, id: &str) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::admin::test_fields as fields;
     use serde_json::json;
-
-    fn fields(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
 
     #[test]
     fn creating_leaves_empty_fields_out_and_editing_clears_them() {

@@ -3,7 +3,7 @@
 //! order, filters, retries, dead destinations, pacing, metrics.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -395,12 +395,7 @@ async fn a_chat_platform_error_code_is_a_failure() {
 async fn gone_makes_a_destination_dead_until_told_to_retry() {
     let app = spawn().await;
     app.create_campaign("expo", json!({})).await;
-    let answers = Arc::new(AtomicUsize::new(410));
-    let status = answers.clone();
-    let receiver = Receiver::scripted(Arc::new(move |_| {
-        (status.load(Ordering::SeqCst) as u16, "".into())
-    }))
-    .await;
+    let (receiver, answers) = Receiver::switchable(410).await;
     let created = app
         .add_destination(json!({"name": "CRM", "kind": "webhook", "url": receiver.url("/")}))
         .await;

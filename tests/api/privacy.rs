@@ -635,7 +635,6 @@ async fn the_console_erases_a_person_after_asking_and_shows_the_receipt() {
 #[tokio::test]
 async fn a_destination_gets_the_erasure_and_never_the_person_after_it() {
     use crate::receiver::Receiver;
-    use std::sync::atomic::AtomicUsize;
     let app = spawn_app_with(|c| {
         c.allow_private_destinations = true;
         c.delivery_retry_delays = vec![Duration::from_millis(50); 9];
@@ -643,12 +642,7 @@ async fn a_destination_gets_the_erasure_and_never_the_person_after_it() {
     .await;
     app.create_campaign("expo", json!({})).await;
     // Down (410: dead, the backlog kept and read ahead) until the test says otherwise.
-    let answers = Arc::new(AtomicUsize::new(410));
-    let status = answers.clone();
-    let receiver = Receiver::scripted(Arc::new(move |_| {
-        (status.load(Ordering::SeqCst) as u16, "".into())
-    }))
-    .await;
+    let (receiver, answers) = Receiver::switchable(410).await;
     let created = app
         .add_destination(json!({"name": "CRM", "kind": "webhook", "url": receiver.url("/")}))
         .await;

@@ -62,6 +62,19 @@ impl Receiver {
         Receiver::scripted(Arc::new(move |_| (status, body.clone()))).await
     }
 
+    /// A receiver answering `status` (with an empty body) until the test stores another
+    /// in the returned switch.
+    pub async fn switchable(status: u16) -> (Receiver, Arc<std::sync::atomic::AtomicU16>) {
+        use std::sync::atomic::{AtomicU16, Ordering};
+        let switch = Arc::new(AtomicU16::new(status));
+        let answer = switch.clone();
+        let receiver = Receiver::scripted(Arc::new(move |_| {
+            (answer.load(Ordering::SeqCst), "".into())
+        }))
+        .await;
+        (receiver, switch)
+    }
+
     pub async fn scripted(script: Script) -> Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         Receiver::on(listener, script)
