@@ -3,6 +3,7 @@
 //! database that other nodes and BI tools read.
 //!
 //! - [`target`]: the `--replicate` URL, checked at start, shown without its password.
+//! - [`tls`]: libpq's `sslmode` and `sslrootcert` over rustls.
 //! - [`schema`]: the `leadgate` schema and its versioned migrations.
 //! - [`ship`]: one batch of events in one PostgreSQL transaction, exactly once in effect.
 //! - [`pull`]: the campaigns, costs and conversions other nodes made, brought here.
@@ -20,6 +21,7 @@ pub mod report;
 mod schema;
 mod ship;
 pub mod target;
+mod tls;
 mod worker;
 
 use std::sync::{Arc, Mutex};

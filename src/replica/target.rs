@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use tokio_postgres_rustls::MakeRustlsConnect;
+
 /// How long connecting may take before the attempt counts as failed: a booth without
 /// internet must see `offline` soon, not after the operating system's minutes.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -11,55 +13,39 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct Target {
     config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
     shown: String,
 }
 
 impl Target {
-    /// Parses a `postgres://` URL (or libpq `key=value` settings). TLS is not built yet: a
-    /// setting that asks for it is refused rather than silently sent in clear text.
+    /// Parses a `postgres://` URL (or libpq `key=value` settings), with libpq's `sslmode`
+    /// and `sslrootcert` (see [`super::tls`]).
     pub fn parse(text: &str) -> Result<Target, String> {
-        let text = text.trim();
-        if let Some(mode) = asked_ssl_mode(text)
-            && matches!(mode.as_str(), "require" | "verify-ca" | "verify-full")
-        {
-            return Err(format!(
-                "replicate: sslmode={mode} asks for TLS, and TLS is not supported yet; \
-                 use sslmode=disable on a trusted network"
-            ));
-        }
+        let (tls, text) = super::tls::split(text.trim())?;
         let mut config: tokio_postgres::Config = text.parse().map_err(|e| {
             format!("replicate: not a PostgreSQL URL like postgres://user@host/db ({e})")
         })?;
         if config.get_hosts().is_empty() {
             return Err("replicate: the PostgreSQL URL names no host".into());
         }
-        config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+        config.ssl_mode(tls.mode.ssl_mode());
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
         config.application_name("leadgate");
         let shown = describe(&config);
-        Ok(Target { config, shown })
+        let tls = super::tls::connector(&tls)?;
+        Ok(Target { config, tls, shown })
     }
 
     pub fn config(&self) -> &tokio_postgres::Config {
         &self.config
     }
-}
 
-/// The `sslmode` a URL or key=value string asks for, lower-cased.
-fn asked_ssl_mode(text: &str) -> Option<String> {
-    let lower = text.to_ascii_lowercase();
-    let at = lower.find("sslmode")?;
-    let rest = lower[at + "sslmode".len()..]
-        .trim_start()
-        .strip_prefix('=')?;
-    let value: String = rest
-        .trim_start()
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
-        .collect();
-    Some(value)
+    /// What connections to this target encrypt with (unused under `sslmode=disable`).
+    pub fn tls(&self) -> MakeRustlsConnect {
+        self.tls.clone()
+    }
 }
 
 /// `postgres://user@host:port/db`, the password left out.
@@ -114,18 +100,30 @@ mod tests {
     }
 
     #[test]
-    fn tls_is_refused_with_a_clear_message() {
-        for url in [
-            "postgres://lg:pw@db/leads?sslmode=require",
-            "postgres://db/leads?SSLMODE=verify-full",
-            "host=db sslmode = verify-ca",
+    fn tls_settings_reach_the_connection_and_never_show_the_password() {
+        use tokio_postgres::config::SslMode;
+        for (url, mode) in [
+            ("postgres://lg:pw@db/leads", SslMode::Prefer),
+            (
+                "postgres://lg:pw@db/leads?sslmode=disable",
+                SslMode::Disable,
+            ),
+            (
+                "postgres://lg:pw@db/leads?sslmode=require",
+                SslMode::Require,
+            ),
+            (
+                "postgres://lg:pw@db/leads?SSLMODE=verify-full",
+                SslMode::Require,
+            ),
+            ("host=db password=pw sslmode = verify-ca", SslMode::Require),
         ] {
-            let error = Target::parse(url).unwrap_err();
-            assert!(error.contains("TLS is not supported yet"), "{error}");
-            assert!(!error.contains("pw"), "{error}");
+            let target = Target::parse(url).unwrap();
+            assert_eq!(target.config().get_ssl_mode(), mode, "{url}");
+            assert!(!target.to_string().contains("pw"), "{target}");
         }
-        assert!(Target::parse("postgres://db/leads?sslmode=disable").is_ok());
-        assert!(Target::parse("postgres://db/leads?sslmode=prefer").is_ok());
+        let error = Target::parse("postgres://lg:pw@db/leads?sslmode=bogus").unwrap_err();
+        assert!(error.contains("bogus") && !error.contains("pw"), "{error}");
     }
 
     #[test]

@@ -63,7 +63,7 @@ pub fn spawn(shared: Arc<Shared>, cursor: u64) -> Handle {
 pub(super) fn new_pool(target: &super::Target) -> Pool {
     let manager = Manager::from_config(
         target.config().clone(),
-        tokio_postgres::NoTls,
+        target.tls(),
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },

@@ -162,7 +162,7 @@ pub async fn build_from_postgres(
     }
     let (mut client, connection) = target
         .config()
-        .connect(tokio_postgres::NoTls)
+        .connect(target.tls())
         .await
         .map_err(crate::replica::report::unreachable)?;
     let connection = tokio::spawn(connection);

@@ -15,6 +15,8 @@ pub struct Cluster {
     pub port: u16,
     /// Whether the OS user `postgres` runs the cluster (we are root: initdb refuses root).
     as_postgres: bool,
+    /// `ssl=on` with a server certificate for `localhost` signed by [`Cluster::ca_file`].
+    tls: bool,
 }
 
 /// The newest `/usr/lib/postgresql/<version>/bin` holding `initdb` and `pg_ctl`.
@@ -34,15 +36,25 @@ fn bin_dir() -> Option<PathBuf> {
 
 /// A running cluster, or `None` (after saying SKIPPED) where PostgreSQL is not installed.
 pub fn cluster_or_skip(test: &str) -> Option<Cluster> {
-    let Some(bin) = bin_dir() else {
+    Some(Cluster::start(installed_or_skip(test)?, false))
+}
+
+/// As [`cluster_or_skip`], serving TLS (`ssl=on`) with a certificate issued for
+/// `localhost` (not for 127.0.0.1) by a throwaway CA: see [`Cluster::ca_file`].
+pub fn tls_cluster_or_skip(test: &str) -> Option<Cluster> {
+    Some(Cluster::start(installed_or_skip(test)?, true))
+}
+
+fn installed_or_skip(test: &str) -> Option<PathBuf> {
+    let bin = bin_dir();
+    if bin.is_none() {
         assert!(
             std::env::var("LEADGATE_REQUIRE_POSTGRES").as_deref() != Ok("1"),
             "{test}: PostgreSQL is not installed but LEADGATE_REQUIRE_POSTGRES=1"
         );
         eprintln!("SKIPPED {test}: no PostgreSQL (apt-get install postgresql)");
-        return None;
-    };
-    Some(Cluster::start(bin))
+    }
+    bin
 }
 
 fn is_root() -> bool {
@@ -54,7 +66,7 @@ fn is_root() -> bool {
 }
 
 impl Cluster {
-    fn start(bin: PathBuf) -> Cluster {
+    fn start(bin: PathBuf, tls: bool) -> Cluster {
         let dir = tempfile::tempdir().expect("a temporary directory for PostgreSQL");
         let as_postgres = is_root();
         if as_postgres {
@@ -74,7 +86,11 @@ impl Cluster {
             dir,
             port,
             as_postgres,
+            tls,
         };
+        if tls {
+            cluster.make_certificates();
+        }
         let data = cluster.data_dir();
         cluster.run(
             "initdb",
@@ -123,11 +139,19 @@ impl Cluster {
     pub fn start_again(&self) {
         let data = self.data_dir();
         let socket_dir = self.dir.path();
-        let options = format!(
+        let mut options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
             self.port,
             socket_dir.display()
         );
+        if self.tls {
+            let tls = self.tls_dir();
+            options += &format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                tls.join("server.crt").display(),
+                tls.join("server.key").display()
+            );
+        }
         let log = self.dir.path().join("log");
         self.run(
             "pg_ctl",
@@ -158,6 +182,76 @@ impl Cluster {
                 "-w",
             ],
         );
+    }
+
+    fn tls_dir(&self) -> PathBuf {
+        self.dir.path().join("tls")
+    }
+
+    /// The PEM file of the CA that signed the server's certificate.
+    pub fn ca_file(&self) -> PathBuf {
+        self.tls_dir().join("ca.crt")
+    }
+
+    /// The PEM file of a CA that signed nothing this cluster shows.
+    pub fn other_ca_file(&self) -> PathBuf {
+        self.tls_dir().join("other-ca.crt")
+    }
+
+    /// A CA and a server certificate for `localhost` (P-256, valid two days) made with the
+    /// `openssl` command Debian's postgresql package brings; the key readable only by the
+    /// user that runs the cluster, as PostgreSQL insists.
+    fn make_certificates(&self) {
+        let tls = self.tls_dir();
+        std::fs::create_dir(&tls).unwrap();
+        std::fs::write(
+            tls.join("server.ext"),
+            "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        let ec = "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes";
+        let steps = [
+            format!(
+                "req -x509 {ec} -keyout ca.key -out ca.crt -days 2 -subj /CN=leadgate-test-CA \
+                 -addext basicConstraints=critical,CA:TRUE \
+                 -addext keyUsage=critical,keyCertSign,cRLSign"
+            ),
+            format!(
+                "req -x509 {ec} -keyout other-ca.key -out other-ca.crt -days 2 \
+                 -subj /CN=leadgate-test-other-CA -addext basicConstraints=critical,CA:TRUE"
+            ),
+            format!("req {ec} -keyout server.key -out server.csr -subj /CN=localhost"),
+            "x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt \
+             -days 2 -extfile server.ext"
+                .to_owned(),
+        ];
+        for args in steps {
+            let args: Vec<&str> = args.split_whitespace().collect();
+            let out = Command::new("openssl")
+                .args(&args)
+                .current_dir(&tls)
+                .output()
+                .expect("run openssl (Debian: apt-get install openssl)");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            tls.join("server.key"),
+            std::fs::Permissions::from_mode(0o600),
+        )
+        .unwrap();
+        if self.as_postgres {
+            let owned = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&tls)
+                .status()
+                .expect("run chown");
+            assert!(owned.success());
+        }
     }
 
     /// `postgres://postgres@127.0.0.1:PORT/postgres`.
