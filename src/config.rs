@@ -91,6 +91,8 @@ pub struct Config {
     pub writer_queue: usize,
     /// The store's page cache, in MB.
     pub cache_mb: usize,
+    /// Each commit saves what a restart after a crash needs (`store::OpenOptions`).
+    pub quick_repair: bool,
     /// This node's name in events (and, with several nodes, in PostgreSQL).
     pub node_id: String,
     /// Destinations may be on loopback or private networks (on-premises CRMs).
@@ -147,6 +149,7 @@ impl Config {
             commit_faults: crate::faults::FaultSwitch::default(),
             writer_queue: DEFAULT_WRITER_QUEUE,
             cache_mb: DEFAULT_CACHE_MB,
+            quick_repair: true,
             node_id: default_node_id(),
             allow_private_destinations: false,
             delivery_retry_delays: crate::relay::RETRY_DELAYS.to_vec(),
@@ -191,6 +194,7 @@ pub struct Settings {
     pub max_connections_per_ip: Option<usize>,
     /// The store's page cache, in MB.
     pub cache_mb: Option<usize>,
+    pub quick_repair: Option<bool>,
     /// Seconds.
     pub header_timeout: Option<u64>,
     /// Seconds.
@@ -221,6 +225,7 @@ impl Settings {
             max_connections: self.max_connections.or(lower.max_connections),
             max_connections_per_ip: self.max_connections_per_ip.or(lower.max_connections_per_ip),
             cache_mb: self.cache_mb.or(lower.cache_mb),
+            quick_repair: self.quick_repair.or(lower.quick_repair),
             header_timeout: self.header_timeout.or(lower.header_timeout),
             body_timeout: self.body_timeout.or(lower.body_timeout),
             node_id: self.node_id.or(lower.node_id),
@@ -350,6 +355,7 @@ impl Settings {
             commit_faults: crate::faults::FaultSwitch::default(),
             writer_queue: DEFAULT_WRITER_QUEUE,
             cache_mb,
+            quick_repair: self.quick_repair.unwrap_or(true),
             listen,
             data_dir: self.data.unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
             public_url,
@@ -583,6 +589,9 @@ mod tests {
 
     #[test]
     fn the_store_cache_has_a_small_default_and_a_checked_range() {
+        assert!(Settings::default().into_config(false).unwrap().quick_repair);
+        let file: Settings = toml::from_str("quick_repair = false\n").unwrap();
+        assert!(!file.into_config(false).unwrap().quick_repair);
         assert_eq!(Settings::default().into_config(false).unwrap().cache_mb, 32);
         let file: Settings = toml::from_str("cache_mb = 256\n").unwrap();
         assert_eq!(file.into_config(false).unwrap().cache_mb, 256);

@@ -149,6 +149,10 @@ struct ServeArgs {
     /// The store's page cache in MB, which bounds the server's memory [default: 32].
     #[arg(long, env = "LEADGATE_CACHE_MB")]
     cache_mb: Option<usize>,
+    /// Whether each commit saves what a restart after a crash needs: off, commits are
+    /// cheaper on a big store and the first start after a crash walks the whole file [default: on].
+    #[arg(long, env = "LEADGATE_QUICK_REPAIR", value_name = "on|off", value_parser = clap::builder::BoolishValueParser::new())]
+    quick_repair: Option<bool>,
     /// Erase leads older than this many days, at start-up and then daily [default: keep].
     #[arg(long, env = "LEADGATE_RETAIN_DAYS")]
     retain_days: Option<u32>,
@@ -248,6 +252,7 @@ fn build_config(args: ServeArgs) -> anyhow::Result<(Config, bool)> {
         max_connections: args.max_connections,
         max_connections_per_ip: args.max_connections_per_ip,
         cache_mb: args.cache_mb,
+        quick_repair: args.quick_repair,
         retain_days: args.retain_days,
         node_id: args.node_id,
         allow_private_destinations: args.allow_private_destinations.then_some(true),

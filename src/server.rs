@@ -41,13 +41,15 @@ pub async fn prepare(config: &Config) -> Result<AppState> {
     };
     let path = config.store_path();
     let tz = config.tz.clone();
-    let faults = config.commit_faults.clone();
-    let capacity = config.writer_queue;
-    let cache = Some(config.cache_mb << 20);
-    let store =
-        tokio::task::spawn_blocking(move || Store::open_with(&path, tz, faults, capacity, cache))
-            .await
-            .map_err(|e| Error::internal(format!("store open task failed: {e}")))??;
+    let options = crate::store::OpenOptions {
+        faults: config.commit_faults.clone(),
+        writer_queue: config.writer_queue,
+        cache_bytes: Some(config.cache_mb << 20),
+        quick_repair: config.quick_repair,
+    };
+    let store = tokio::task::spawn_blocking(move || Store::open_with(&path, tz, options))
+        .await
+        .map_err(|e| Error::internal(format!("store open task failed: {e}")))??;
     let admin_token_hash = match &config.admin_token {
         Some(token) => hash_token(token),
         None => match store.admin_token_hash().await? {

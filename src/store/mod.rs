@@ -133,6 +133,31 @@ mod private {
 /// server sizes its queue from its settings.
 const TOOL_QUEUE_CAPACITY: usize = 64;
 
+/// How a store is opened: a command-line tool's defaults, or the server's settings.
+pub struct OpenOptions {
+    /// Makes commits fail or stall on demand (tests).
+    pub faults: FaultSwitch,
+    /// Jobs that may wait for the writer.
+    pub writer_queue: usize,
+    /// The page cache in bytes; `None`: redb's default (tools are short-lived).
+    pub cache_bytes: Option<usize>,
+    /// Whether each commit also saves redb's allocator state, so that a restart after
+    /// `kill -9` or a power cut takes milliseconds instead of a walk over the whole file
+    /// (about a second at 1M leads), at the price of slower commits on a big store.
+    pub quick_repair: bool,
+}
+
+impl Default for OpenOptions {
+    fn default() -> OpenOptions {
+        OpenOptions {
+            faults: FaultSwitch::default(),
+            writer_queue: TOOL_QUEUE_CAPACITY,
+            cache_bytes: None,
+            quick_repair: true,
+        }
+    }
+}
+
 /// The writer's load (jobs waiting and committing) from which it counts as saturated. A
 /// commit takes about a millisecond, so a load of 16 means some ten thousand writes a
 /// second; 1,000 leads a second keep it near 1.
@@ -143,19 +168,11 @@ impl Store {
     /// the small queue of a command-line tool (the server uses `open_with` and its
     /// setting). Blocking: call it before serving, or from a blocking context.
     pub fn open(path: &Path, tz: jiff::tz::TimeZone) -> Result<Store> {
-        Store::open_with(path, tz, FaultSwitch::default(), TOOL_QUEUE_CAPACITY, None)
+        Store::open_with(path, tz, OpenOptions::default())
     }
 
-    /// `open` with a writer queue of `capacity` jobs, a page cache of `cache` bytes
-    /// (`None`: redb's default; command-line tools are short-lived) and a switch that
-    /// makes commits fail or stall on demand (for tests).
-    pub fn open_with(
-        path: &Path,
-        tz: jiff::tz::TimeZone,
-        faults: FaultSwitch,
-        capacity: usize,
-        cache: Option<usize>,
-    ) -> Result<Store> {
+    /// `open` as `options` say (the server's settings; faults for tests).
+    pub fn open_with(path: &Path, tz: jiff::tz::TimeZone, options: OpenOptions) -> Result<Store> {
         if let Some(dir) = path.parent() {
             private::create_dir(dir, path).map_err(|e| {
                 Error::internal(format!(
@@ -169,7 +186,7 @@ impl Store {
         })?;
         // A rewrite cut short by a crash leaves its copy: the store file is whole.
         let _ = std::fs::remove_file(handle::DbHandle::rewrite_path(path));
-        let db = Arc::new(handle::DbHandle::open(path, cache)?);
+        let db = Arc::new(handle::DbHandle::open(path, options.cache_bytes)?);
         write::initialise(&*db.get()?, &tz)?;
         let campaigns = {
             let database = db.get()?;
@@ -185,8 +202,7 @@ impl Store {
         let writer = writer::spawn(
             db.clone(),
             tz.clone(),
-            faults,
-            capacity,
+            options,
             events_sender,
             campaigns.clone(),
             roster.clone(),

@@ -536,7 +536,11 @@ mod tests {
 
     fn open(dir: &std::path::Path, faults: FaultSwitch) -> Store {
         let tz = jiff::tz::TimeZone::UTC;
-        Store::open_with(&dir.join("s.redb"), tz, faults, 64, None).unwrap()
+        let options = crate::store::OpenOptions {
+            faults,
+            ..Default::default()
+        };
+        Store::open_with(&dir.join("s.redb"), tz, options).unwrap()
     }
 
     async fn campaign(store: &Store) {

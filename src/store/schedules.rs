@@ -148,7 +148,6 @@ mod tests {
 
     use super::*;
     use crate::destination::Destination;
-    use crate::faults::FaultSwitch;
     use crate::store::Store;
 
     fn period(day: i8) -> Period {
@@ -171,14 +170,7 @@ mod tests {
     #[tokio::test]
     async fn a_period_is_sent_once_and_schedules_go_with_their_destination() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_with(
-            &dir.path().join("s.redb"),
-            jiff::tz::TimeZone::UTC,
-            FaultSwitch::default(),
-            64,
-            None,
-        )
-        .unwrap();
+        let store = Store::open(&dir.path().join("s.redb"), jiff::tz::TimeZone::UTC).unwrap();
         let now = jiff::Timestamp::now();
         let destination = Destination::create(
             json!({"name": "CRM", "kind": "webhook", "url": "https://crm.example.com/h"})

@@ -24,6 +24,8 @@ const MAX_BATCH: usize = 1024;
 /// What a job needs besides the transaction.
 pub struct WriteContext {
     pub tz: jiff::tz::TimeZone,
+    /// Each commit saves redb's allocator state (see `OpenOptions::quick_repair`).
+    quick_repair: bool,
     /// Counter changes of the batch being applied, written just before its commit.
     pub counters: super::write::PendingCounters,
     /// Round-robin turns the batch moved, written just before its commit.
@@ -126,13 +128,12 @@ pub struct WriterHandle {
 pub fn spawn(
     db: Arc<DbHandle>,
     tz: jiff::tz::TimeZone,
-    faults: FaultSwitch,
-    capacity: usize,
+    options: super::OpenOptions,
     events: tokio::sync::watch::Sender<u64>,
     campaigns: Arc<super::CampaignCache>,
     roster: Arc<super::RosterCache>,
 ) -> Result<WriterHandle> {
-    let (sender, receiver) = mpsc::channel(capacity.max(1));
+    let (sender, receiver) = mpsc::channel(options.writer_queue.max(1));
     let health = Arc::new(Health::default());
     let thread_health = health.clone();
     let thread = std::thread::Builder::new()
@@ -143,6 +144,7 @@ pub fn spawn(
                 receiver,
                 &WriteContext {
                     tz,
+                    quick_repair: options.quick_repair,
                     counters: Default::default(),
                     turns: Default::default(),
                     events,
@@ -150,7 +152,7 @@ pub fn spawn(
                     roster,
                 },
                 &thread_health,
-                &faults,
+                &options.faults,
             )
         })
         .map_err(|e| Error::internal(format!("cannot start the writer thread: {e}")))?;
@@ -359,7 +361,7 @@ fn commit_batch(
     health: &Health,
     faults: &FaultSwitch,
 ) -> bool {
-    let txn = match begin(db) {
+    let txn = match begin(db, ctx.quick_repair) {
         Ok(txn) => txn,
         Err(error) => {
             health.record(&Err(error.clone()));
@@ -466,11 +468,12 @@ fn apply_batch(
     Ok((applied, tables.events_appended))
 }
 
-fn begin(db: &Database) -> Result<WriteTransaction> {
+fn begin(db: &Database, quick_repair: bool) -> Result<WriteTransaction> {
     let mut txn = db.begin_write().map_err(storage)?;
     txn.set_durability(Durability::Immediate).map_err(storage)?;
     // After kill -9, redb rebuilds its allocator state on open; quick repair keeps the
-    // data needed for that in each commit, so restart time does not grow with the file.
-    txn.set_quick_repair(true);
+    // data needed for that in each commit, so restart time does not grow with the file
+    // (see `OpenOptions::quick_repair` for its price).
+    txn.set_quick_repair(quick_repair);
     Ok(txn)
 }
