@@ -249,6 +249,9 @@ impl LeadId {
         self.0.0
     }
 
+    /// The all-zero id, which [`LeadId::generate`] never makes.
+    pub const NIL: LeadId = LeadId(ulid::Ulid(0));
+
     pub fn from_u128(value: u128) -> LeadId {
         LeadId(ulid::Ulid(value))
     }

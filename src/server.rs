@@ -66,9 +66,7 @@ pub async fn prepare(config: &Config) -> Result<AppState> {
     if config.replicate.is_some() {
         // Before anything is written: every event from now on is kept until PostgreSQL
         // has it (a new node ships from its event 1).
-        store
-            .register_consumer(crate::replica::CONSUMER.into())
-            .await?;
+        store.register_replica().await?;
     } else if store
         .event_cursor(crate::replica::CONSUMER.into())
         .await?

@@ -468,20 +468,28 @@ impl Worker {
         self.read_up_to = self.position;
     }
 
-    /// Appends the next events the destination wants to the queue.
+    /// Appends the next events the destination wants to the queue. A read-ahead's worth
+    /// of events it does not want (other campaigns', another destination's report, the
+    /// history queued for PostgreSQL) is read past: stopping there would look caught up
+    /// and wait for the next commit with events still unread.
     async fn read_more(&mut self) -> crate::error::Result<()> {
-        let events = self
-            .shared
-            .store
-            .events_after(self.read_up_to, READ_AHEAD)
-            .await?;
-        for (seq, event) in events {
-            self.read_up_to = seq;
-            if let Some(item) = self.item_for(seq, &event) {
-                self.queue.push_back(item);
+        loop {
+            let events = self
+                .shared
+                .store
+                .events_after(self.read_up_to, READ_AHEAD)
+                .await?;
+            let read_all = events.len() < READ_AHEAD;
+            for (seq, event) in events {
+                self.read_up_to = seq;
+                if let Some(item) = self.item_for(seq, &event) {
+                    self.queue.push_back(item);
+                }
+            }
+            if read_all || !self.queue.is_empty() {
+                return Ok(());
             }
         }
-        Ok(())
     }
 
     /// The event ready to send, if the destination wants it.

@@ -115,6 +115,8 @@ struct Shared {
     live: Mutex<Live>,
     task: Mutex<Option<worker::Handle>>,
     puller: Mutex<Option<pull::Handle>>,
+    /// Queues the node's history for shipping (see `store::backfill`), once.
+    backfill: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Connections for reports over every node, apart from the shipping task's.
     reports: deadpool_postgres::Pool,
 }
@@ -144,6 +146,26 @@ impl Status {
     }
 }
 
+/// Rows of the node's history queued per writer turn: small enough that a turn costs the
+/// visitors waiting behind it a few milliseconds.
+const HISTORY_STEP: usize = 1000;
+
+/// Queues the history a node held before it replicated, a step at a time between the
+/// writer's other work, until none is left (at once, for a node that replicated from
+/// the start).
+async fn queue_history(store: Store) {
+    loop {
+        match store.backfill_replica(HISTORY_STEP).await {
+            Ok(true) => return,
+            Ok(false) => tokio::task::yield_now().await,
+            Err(error) => {
+                tracing::warn!("the node's history is not queued for PostgreSQL: {error}");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        }
+    }
+}
+
 impl Replica {
     pub fn new(store: Store, settings: Settings, metrics: Arc<Metrics>) -> Replica {
         Replica {
@@ -158,6 +180,7 @@ impl Replica {
                 }),
                 task: Mutex::new(None),
                 puller: Mutex::new(None),
+                backfill: Mutex::new(None),
                 reports: worker::new_pool(&settings.target),
                 settings,
             }),
@@ -183,6 +206,12 @@ impl Replica {
         *self.shared.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
         let puller = pull::spawn(self.shared.clone());
         *self.shared.puller.lock().unwrap_or_else(|e| e.into_inner()) = Some(puller);
+        let backfill = tokio::spawn(queue_history(self.shared.store.clone()));
+        *self
+            .shared
+            .backfill
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(backfill);
         Ok(())
     }
 
@@ -205,6 +234,16 @@ impl Replica {
             .take();
         if let Some(puller) = puller {
             puller.stop().await;
+        }
+        let backfill = self
+            .shared
+            .backfill
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(backfill) = backfill {
+            // Its position is stored with each step: the next start goes on from there.
+            backfill.abort();
         }
     }
 

@@ -4,6 +4,7 @@
 
 mod assignee_index;
 pub mod audit_log;
+mod backfill;
 mod check;
 pub mod copy;
 pub mod destinations;
@@ -538,8 +539,27 @@ impl Store {
     /// written from now on.
     pub async fn register_consumer(&self, consumer: String) -> Result<()> {
         self.writer
-            .run(move |t, _| outbox::register(t, &consumer))
+            .run(move |t, _| outbox::register(t, &consumer).map(|_| ()))
             .await
+    }
+
+    /// Registers replication's consumer; the first time, on a store that holds data
+    /// already, the store's history is queued for it too (see `backfill`).
+    pub async fn register_replica(&self) -> Result<()> {
+        self.writer
+            .run(|t, _| {
+                if outbox::register(t, crate::replica::CONSUMER)? {
+                    backfill::begin(t)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// Appends about `budget` rows more of the history for replication; `true` once
+    /// nothing is left.
+    pub async fn backfill_replica(&self, budget: usize) -> Result<bool> {
+        self.writer.run(move |t, _| backfill::step(t, budget)).await
     }
 
     pub async fn unregister_consumer(&self, consumer: String) -> Result<()> {

@@ -278,6 +278,24 @@ pub fn append_for_replica(
     write(t, &new_event(kind, None, data().to_string(), None))
 }
 
+/// The target of events for replication only although destinations take their kind (a
+/// node's history, see `backfill`): no destination has this id.
+pub const REPLICA_ONLY: LeadId = LeadId::NIL;
+
+/// Appends an event for replication only (`data` JSON text, or a lead's record bytes).
+pub(super) fn append_to_replica(
+    t: &mut Tables<'_>,
+    kind: EventType,
+    data: String,
+    lead: Option<Vec<u8>>,
+) -> Result<()> {
+    let event = StoredEvent {
+        target: Some(REPLICA_ONLY),
+        ..new_event(kind, None, data, lead)
+    };
+    write(t, &event)
+}
+
 /// Appends an event about a lead, given as its record's bytes, if any consumer is
 /// registered.
 pub fn append_lead(t: &mut Tables<'_>, kind: EventType, lead: &Lead, record: &[u8]) -> Result<()> {
@@ -412,16 +430,17 @@ fn last_seq(t: &Tables<'_>) -> Result<u64> {
 }
 
 /// Registers `consumer`, which then receives the events written from now on. Registering
-/// again keeps its place.
-pub fn register(t: &mut Tables<'_>, consumer: &str) -> Result<()> {
+/// again keeps its place. Whether it is new.
+pub fn register(t: &mut Tables<'_>, consumer: &str) -> Result<bool> {
     if consumer.is_empty() || consumer.len() > 128 {
         return Err(Error::internal("an outbox consumer needs a short name"));
     }
-    if t.outbox_cursors.get(consumer).map_err(storage)?.is_none() {
-        let seq = last_seq(t)?;
-        t.outbox_cursors.insert(consumer, seq).map_err(storage)?;
+    if t.outbox_cursors.get(consumer).map_err(storage)?.is_some() {
+        return Ok(false);
     }
-    Ok(())
+    let seq = last_seq(t)?;
+    t.outbox_cursors.insert(consumer, seq).map_err(storage)?;
+    Ok(true)
 }
 
 /// `consumer`'s cursor within the writer's transaction.
@@ -819,6 +838,73 @@ mod tests {
                 .await
                 .unwrap()
                 .is_empty()
+        );
+        store.close().await;
+    }
+
+    /// A store that held data before replication was registered queues it in steps of
+    /// any size, each row once, for replication only; registering again queues nothing.
+    #[tokio::test]
+    async fn a_stores_history_is_queued_for_replication_once_whatever_the_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path(), FaultSwitch::default());
+        campaign(&store).await;
+        let mut leads = std::collections::BTreeSet::new();
+        for n in 0..5 {
+            let phone = format!("1380013800{n}");
+            let outcome = store
+                .insert_lead(lead(&phone, &format!("t{n}")))
+                .await
+                .unwrap();
+            leads.insert(outcome.id);
+        }
+        for (id, lead_id) in [("d1", leads.first()), ("d2", leads.last())] {
+            let input = crate::conversion::ConversionInput::from_json(
+                serde_json::json!({"id": id, "lead_id": lead_id.unwrap().to_string(), "stage": "deal"})
+                    .as_object()
+                    .unwrap(),
+                jiff::Timestamp::now(),
+            )
+            .unwrap();
+            store
+                .upsert_conversion(input, jiff::Timestamp::now())
+                .await
+                .unwrap();
+        }
+        store.register_replica().await.unwrap();
+        let mut steps = 0;
+        while !store.backfill_replica(1).await.unwrap() {
+            steps += 1;
+            assert!(steps < 100, "the walk ends");
+        }
+        let events = store.events_after(0, 100).await.unwrap();
+        assert!(events.iter().all(|(_, e)| e.target == Some(REPLICA_ONLY)));
+        let shipped: Vec<LeadId> = events
+            .iter()
+            .filter_map(|(_, e)| match &e.data {
+                Data::Lead(lead) if e.kind == EventType::LeadCreated => Some(lead.id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            shipped
+                .iter()
+                .copied()
+                .collect::<std::collections::BTreeSet<_>>(),
+            leads
+        );
+        assert_eq!(shipped.len(), 5, "each lead once");
+        let count = |kind: EventType| events.iter().filter(|(_, e)| e.kind == kind).count();
+        assert_eq!(count(EventType::CampaignSaved), 1);
+        assert_eq!(count(EventType::ConversionRecorded), 2);
+        assert!(count(EventType::CountersChanged) >= 1);
+        assert!(steps >= 8, "one row a step: {steps}");
+
+        store.register_replica().await.unwrap();
+        assert!(store.backfill_replica(1000).await.unwrap());
+        assert_eq!(
+            store.events_after(0, 100).await.unwrap().len(),
+            events.len()
         );
         store.close().await;
     }

@@ -1194,12 +1194,7 @@ impl PendingCounters {
                 .saturating_add_signed(*delta);
             day.insert(key, next).map_err(storage)?;
             if let Some(rows) = &mut shipped {
-                rows.push(serde_json::json!({
-                    "campaign": slug,
-                    "day": format!("{:04}-{:02}-{:02}", date / 10_000, date / 100 % 100, date % 100),
-                    "metric": metric,
-                    "value": next,
-                }));
+                rows.push(counter_row(slug, *date, metric, next));
             }
             if metric::is_daily_only(metric) {
                 continue;
@@ -1234,6 +1229,16 @@ impl PendingCounters {
         }
         Ok(())
     }
+}
+
+/// A day counter as replication ships it (`date` as YYYYMMDD).
+pub(super) fn counter_row(slug: &str, date: u32, metric: &str, value: u64) -> serde_json::Value {
+    serde_json::json!({
+        "campaign": slug,
+        "day": format!("{:04}-{:02}-{:02}", date / 10_000, date / 100 % 100, date % 100),
+        "metric": metric,
+        "value": value,
+    })
 }
 
 fn encode_campaign(campaign: &Campaign) -> Result<Vec<u8>> {

@@ -318,6 +318,33 @@ async fn events_arrive_in_order_and_only_those_asked_for() {
     assert_eq!(events[3]["data"]["id"], "order-1");
 }
 
+/// Many more events than a read-ahead (256) that a destination does not want, written in one
+/// commit before one it does: it reads on through them instead of waiting for the next
+/// commit to wake it, and its backlog empties.
+#[tokio::test]
+async fn a_long_run_of_unwanted_events_does_not_hold_up_a_wanted_one() {
+    let app = spawn().await;
+    app.create_campaign("expo", json!({})).await;
+    app.create_campaign("live", json!({})).await;
+    let picky = Receiver::answering(200, "").await;
+    let destination = app
+        .add_destination(
+            json!({"name": "picky", "kind": "webhook", "url": picky.url("/"), "campaigns": ["expo"]}),
+        )
+        .await;
+    let mut csv = String::from("campaign,name,phone\r\n");
+    for n in 0..2000 {
+        csv += &format!("live,观众,{}\r\n", mobile(n));
+    }
+    csv += &format!("expo,展会客户,{}\r\n", mobile(999));
+    let imported = app.import_leads_csv(&csv).await;
+    assert_eq!(imported["imported"], 2001, "{imported}");
+    let wanted = picky.wait_for(1).await;
+    assert_eq!(wanted[0].json()["data"]["campaign"], "expo");
+    app.wait_destination(&destination["id"], |d| d["backlog"] == 0)
+        .await;
+}
+
 #[tokio::test]
 async fn a_failing_receiver_is_retried_with_the_same_event() {
     let app = spawn().await;

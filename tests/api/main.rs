@@ -38,6 +38,7 @@ mod ranges;
 mod readme;
 mod receiver;
 mod replication;
+mod replication_history;
 mod replication_tls;
 mod roi;
 mod schedules;

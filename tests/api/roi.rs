@@ -25,7 +25,7 @@ pub(crate) const MODELS: [&str; 6] = [
 // acceptance-examples.md, end to end
 
 /// How one reference campaign is set up and fed.
-struct Reference {
+pub(crate) struct Reference {
     slug: &'static str,
     name: &'static str,
     kind: &'static str,
@@ -52,7 +52,7 @@ struct Reference {
 
 /// The figures acceptance-examples.md gives (and, where it gives no deals count, what follows
 /// from the count chosen in [`Reference::deals`]).
-struct Expected {
+pub(crate) struct Expected {
     cost: &'static str,
     leads: f64,
     valid_leads: f64,
@@ -89,7 +89,7 @@ const BASE: Reference = Reference {
     order_amount: 0,
 };
 
-fn references() -> Vec<(Reference, Expected)> {
+pub(crate) fn references() -> Vec<(Reference, Expected)> {
     vec![
         // "Four channels compared"
         (
@@ -440,7 +440,7 @@ async fn patch_status(app: &TestApp, id: &str, status: &str) {
 }
 
 /// Loads campaigns, costs, leads, statuses and conversions of acceptance-examples.md.
-async fn load_references(app: &TestApp, refs: &[(Reference, Expected)]) {
+pub(crate) async fn load_references(app: &TestApp, refs: &[(Reference, Expected)]) {
     load_references_on(&[app], refs).await;
 }
 
