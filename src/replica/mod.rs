@@ -166,6 +166,15 @@ async fn queue_history(store: Store) {
     }
 }
 
+/// Keeps a started task's handle for [`Replica::stop`].
+fn put<T>(slot: &Mutex<Option<T>>, handle: T) {
+    *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+}
+
+fn take<T>(slot: &Mutex<Option<T>>) -> Option<T> {
+    slot.lock().unwrap_or_else(|e| e.into_inner()).take()
+}
+
 impl Replica {
     pub fn new(store: Store, settings: Settings, metrics: Arc<Metrics>) -> Replica {
         Replica {
@@ -203,45 +212,22 @@ impl Replica {
             self.shared.settings.target
         );
         let handle = worker::spawn(self.shared.clone(), cursor);
-        *self.shared.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
-        let puller = pull::spawn(self.shared.clone());
-        *self.shared.puller.lock().unwrap_or_else(|e| e.into_inner()) = Some(puller);
+        put(&self.shared.task, handle);
+        put(&self.shared.puller, pull::spawn(self.shared.clone()));
         let backfill = tokio::spawn(queue_history(self.shared.store.clone()));
-        *self
-            .shared
-            .backfill
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(backfill);
+        put(&self.shared.backfill, backfill);
         Ok(())
     }
 
     /// Stops the task after it has acknowledged what PostgreSQL has.
     pub async fn stop(&self) {
-        let handle = self
-            .shared
-            .task
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(handle) = handle {
+        if let Some(handle) = take(&self.shared.task) {
             handle.stop().await;
         }
-        let puller = self
-            .shared
-            .puller
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(puller) = puller {
+        if let Some(puller) = take(&self.shared.puller) {
             puller.stop().await;
         }
-        let backfill = self
-            .shared
-            .backfill
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        if let Some(backfill) = backfill {
+        if let Some(backfill) = take(&self.shared.backfill) {
             // Its position is stored with each step: the next start goes on from there.
             backfill.abort();
         }
