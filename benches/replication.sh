@@ -4,11 +4,14 @@
 # PostgreSQL cluster (as the postgres user) in $B, fills a node's store with
 # `leadgate demo --scale $SCALE` while its events wait for PostgreSQL, times shipping them
 # all, then times `leadgate roi --postgres` and compares it with the node's own report.
+# LAG=1 also measures replication lag while ingesting (`cargo bench --bench load` with
+# LEADGATE_BENCH_REPLICATE: 5k leads/s for 20 s, LEADGATE_BENCH_RATE and
+# LEADGATE_BENCH_RATE_SECS to change); KEEP=1 leaves the cluster running for psql.
 set -e
 BIN=${BIN:-$PWD/target/release/leadgate}
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 B=${B:-/tmp/leadgate-replication-bench}
-PORT=55432
+PORT=${PORT:-55432}
 URL="postgres://postgres@127.0.0.1:$PORT/postgres"
 SCALE=${SCALE:-1000000}
 rm -rf $B; mkdir -p $B; chown postgres $B
@@ -42,4 +45,12 @@ for i in 1 2 3; do
 done
 /usr/bin/time -f "roi --data (one node) last_touch: %e s" $BIN roi --data $B/data --model last_touch --format json > $B/roi-node.json
 cmp $B/roi.json $B/roi-node.json && echo "the PostgreSQL report equals the node's"
-runuser -u postgres -- $PGBIN/pg_ctl -D $B/pg stop -m fast >/dev/null
+# 5. Lag while ingesting at a fixed rate, on a fresh node of its own.
+if [ "${LAG:-0}" = 1 ]; then
+  LEADGATE_BENCH_BIN=$BIN LEADGATE_BENCH_REPLICATE=$URL cargo bench --bench load 2>&1 | grep -A1 "^replication lag"
+fi
+if [ "${KEEP:-0}" = 1 ]; then
+  echo "PostgreSQL still runs: psql -h 127.0.0.1 -p $PORT -U postgres"
+else
+  runuser -u postgres -- $PGBIN/pg_ctl -D $B/pg stop -m fast >/dev/null
+fi
