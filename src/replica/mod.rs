@@ -231,15 +231,20 @@ impl Replica {
         self.shared.live()
     }
 
-    /// The ROI summary's input over every node's data in PostgreSQL (`scope=all`).
-    pub async fn roi_input(&self, days: crate::roi::DayRange) -> Result<crate::roi::RoiInput> {
+    /// The ROI summary's input over every node's data in PostgreSQL (`scope=all`); the
+    /// non-converting journeys in `markov` too, when given (only Markov's chain reads them).
+    pub async fn roi_input(
+        &self,
+        days: crate::roi::DayRange,
+        markov: Option<crate::roi::Window>,
+    ) -> Result<crate::roi::RoiInput> {
         let mut client = self.shared.reports.get().await.map_err(|e| match e {
             deadpool_postgres::PoolError::Backend(e) => report::unreachable(e),
             other => crate::error::Error::unavailable(format!(
                 "the report over every node reads PostgreSQL, which cannot answer now ({other})"
             )),
         })?;
-        report::roi_input(&mut client, days, self.shared.store.tz()).await
+        report::roi_input(&mut client, days, self.shared.store.tz(), markov).await
     }
 
     pub async fn status(&self) -> Result<Status> {

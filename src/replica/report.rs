@@ -10,7 +10,7 @@
 //!   campaign and day;
 //! - journeys: a conversion with every lead of its contact on any node.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -21,7 +21,8 @@ use crate::campaign::Campaign;
 use crate::conversion::{Conversion, Stage};
 use crate::domain::{Currency, LeadId, parse_money};
 use crate::error::{Error, ErrorKind, Result};
-use crate::roi::{Counters, DayRange, Journey, RoiInput};
+use crate::markov::Paths;
+use crate::roi::{Counters, DayRange, Journey, RoiInput, Window};
 
 /// Reads what the summary of the days in `days` needs from PostgreSQL, in one snapshot
 /// (a repeatable-read transaction: nodes shipping meanwhile do not split a report).
@@ -29,6 +30,7 @@ pub async fn roi_input(
     client: &mut Client,
     days: DayRange,
     tz: &jiff::tz::TimeZone,
+    markov: Option<Window>,
 ) -> Result<RoiInput> {
     let txn = client
         .build_transaction()
@@ -115,16 +117,86 @@ pub async fn roi_input(
     }
 
     let journeys = journeys(&txn, &index).await?;
+    let non_converting = match markov {
+        Some(window) => non_converting(&txn, &index, &journeys, window).await?,
+        None => Paths::default(),
+    };
     txn.commit().await.map_err(unreachable)?;
     Ok(RoiInput {
         campaigns,
         counters,
         costs,
         journeys: Arc::new(journeys),
-        // Markov's non-converting journeys are not read across nodes yet: the service
-        // refuses `model=markov` with `scope=all` rather than report a chain without them.
-        non_converting: Default::default(),
+        non_converting,
     })
+}
+
+/// Rows a non-converting read takes from PostgreSQL at a time (a portal), so a report
+/// over millions of leads does not hold them all at once.
+const NON_CONVERTING_CHUNK: i32 = 10_000;
+
+/// The journey of every contact without a conversion, over every node: its leads received
+/// in `window`, by time then lead id, as a node's store reads its own
+/// (`store::read::non_converting`). A contact is its hash here, which changes the order of
+/// the journeys but not the chain, which counts them.
+async fn non_converting(
+    txn: &tokio_postgres::Transaction<'_>,
+    index: &HashMap<&str, usize>,
+    journeys: &[Journey],
+    window: Window,
+) -> Result<Paths> {
+    let converted: HashSet<String> = journeys
+        .iter()
+        .map(|j| super::contact_hash(&j.conversion.contact))
+        .collect();
+    // In the order of the touches index (`leads_touches`), which PostgreSQL then reads
+    // without sorting; lead ids are ULIDs, which every collation orders alike.
+    let statement = txn
+        .prepare(
+            "SELECT contact, campaign FROM leadgate.leads
+             WHERE contact IS NOT NULL
+               AND ($1::bigint IS NULL
+                    OR received_at >= 'epoch'::timestamptz + $1::bigint * interval '1 ms')
+               AND ($2::bigint IS NULL
+                    OR received_at < 'epoch'::timestamptz + $2::bigint * interval '1 ms')
+             ORDER BY contact, received_at, id",
+        )
+        .await
+        .map_err(unreachable)?;
+    let portal = txn
+        .bind(&statement, &[&window.start_ms, &window.end_ms])
+        .await
+        .map_err(unreachable)?;
+    let mut paths = Paths::default();
+    let mut contact = String::new();
+    let mut skip = false;
+    let mut steps: Vec<usize> = Vec::new();
+    loop {
+        let rows = txn
+            .query_portal(&portal, NON_CONVERTING_CHUNK)
+            .await
+            .map_err(unreachable)?;
+        for row in &rows {
+            let of: &str = row.get(0);
+            if of != contact {
+                paths.push(steps.drain(..), false);
+                contact.clear();
+                contact.push_str(of);
+                skip = converted.contains(of);
+            }
+            if skip {
+                continue;
+            }
+            if let Some(&campaign) = row.get::<_, Option<&str>>(1).and_then(|c| index.get(c)) {
+                steps.push(campaign);
+            }
+        }
+        if rows.len() < NON_CONVERTING_CHUNK as usize {
+            break;
+        }
+    }
+    paths.push(steps.drain(..), false);
+    Ok(paths)
 }
 
 /// Every shared campaign, ordered by slug like a node's store lists them.
