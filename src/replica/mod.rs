@@ -69,6 +69,8 @@ pub struct Settings {
     pub heartbeat: Duration,
     /// How often it reads what other nodes made ([`PULL_EVERY`]; tests shorten it).
     pub pull_every: Duration,
+    /// Events per PostgreSQL transaction at most ([`BATCH`]; tests shorten it).
+    pub batch: usize,
 }
 
 /// `state` in `GET /api/replication`.

@@ -25,6 +25,9 @@ pub fn replicating(cluster: &Cluster, node: &str) -> impl FnOnce(&mut leadgate::
         config.replica_retry_delays = vec![Duration::from_millis(50), Duration::from_millis(200)];
         config.replica_heartbeat = Duration::from_millis(100);
         config.replica_pull_every = Duration::from_millis(100);
+        // Batches of a few events: a test's leads make a backlog of several, shipped one
+        // after another with the next read ahead, as a node catching up ships them.
+        config.replica_batch = 7;
     }
 }
 
