@@ -24,7 +24,9 @@
 //! of `LEADGATE_BENCH_SLICE_MS=2000` per server for the ingest comparison,
 //! `LEADGATE_BENCH_RATE=1000` leads/s for `LEADGATE_BENCH_RATE_SECS=10` s;
 //! `LEADGATE_BENCH_BIN=path/to/leadgate` measures another build of the server;
-//! `LEADGATE_BENCH_SMOKE=1` runs only `.ci/run`'s regression guard (see [`smoke`]).
+//! `LEADGATE_BENCH_SMOKE=1` runs only `.ci/run`'s regression guard (see [`smoke`]);
+//! `LEADGATE_BENCH_REPLICATE=postgres://…` runs only the replication lag (see
+//! [`replication_lag`]; `benches/replication.sh` runs it with `LAG=1`).
 //! Only ever targets 127.0.0.1, and every run stops by itself: each request has a
 //! timeout, the rate run sends a fixed number of leads and waits at most 30 s for the
 //! last deliveries.
@@ -54,6 +56,9 @@ fn main() {
     }
     if std::env::var_os("LEADGATE_BENCH_SMOKE").is_some() {
         return smoke();
+    }
+    if let Ok(url) = std::env::var("LEADGATE_BENCH_REPLICATE") {
+        return replication_lag(&url);
     }
     let secs: u64 = env_or("LEADGATE_BENCH_SECS", 5);
     let prefill: usize = env_or("LEADGATE_BENCH_PREFILL", 0);
@@ -1190,6 +1195,121 @@ fn rate_run(
         machine_cpu: machine,
         wall,
     }
+}
+
+/// Replication lag (README, "Several nodes"): a server replicating to the PostgreSQL at
+/// `url` takes JSON leads open loop at `LEADGATE_BENCH_RATE` (default 5000) a second for
+/// `LEADGATE_BENCH_RATE_SECS` (default 20) while a poller reads the node's shipped `seq`
+/// in PostgreSQL every 10 ms. A lead's lag runs from its 201 to the first poll that found
+/// its `lead.created` event shipped (so it is at most 10 ms plus a poll's round trip
+/// late).
+fn replication_lag(url: &str) {
+    let rate: u64 = env_or("LEADGATE_BENCH_RATE", 5000);
+    let secs: u64 = env_or("LEADGATE_BENCH_RATE_SECS", 20);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // A node id of its own: PostgreSQL refuses a fresh store under a node id it knows.
+    let node = format!("bench-lag-{}", std::process::id());
+    let mut cmd = leadgate_command(dir.path());
+    cmd.args(["--replicate", url, "--node-id", &node]);
+    let mut server = Server::start(cmd);
+    runtime.block_on(create_campaign(server.addr));
+    let (client, connection) = runtime
+        .block_on(tokio_postgres::connect(url, tokio_postgres::NoTls))
+        .expect("connect to PostgreSQL");
+    runtime.spawn(connection);
+    let client = Arc::new(client);
+    let shipped = {
+        let (client, node) = (client.clone(), node.clone());
+        move || {
+            let (client, node) = (client.clone(), node.clone());
+            async move {
+                client
+                    .query_opt("SELECT seq FROM leadgate.nodes WHERE node = $1", &[&node])
+                    .await
+                    .ok()
+                    .flatten()
+                    .map_or(0, |row| row.get::<_, i64>(0))
+            }
+        }
+    };
+    let polling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    // (when, shipped seq) each time the seq moved.
+    let poller = runtime.spawn({
+        let (polling, shipped) = (polling.clone(), shipped.clone());
+        async move {
+            let mut moves: Vec<(Instant, i64)> = Vec::new();
+            while polling.load(Ordering::Relaxed) {
+                let seq = shipped().await;
+                if moves.last().is_none_or(|(_, last)| seq > *last) {
+                    moves.push((Instant::now(), seq));
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            moves
+        }
+    });
+    let sent = runtime.block_on(open_loop(server.addr, rate, rate * secs));
+    let send_end = Instant::now();
+    // Boundedly, until PostgreSQL has every acknowledged lead.
+    let acked = sent.acks.len() as i64;
+    let created = || {
+        runtime
+            .block_on(client.query_one(
+                "SELECT count(*) FROM leadgate.events WHERE node = $1 AND type = 'lead.created'",
+                &[&node],
+            ))
+            .map_or(0, |row| row.get::<_, i64>(0))
+    };
+    while send_end.elapsed() < DRAIN_LIMIT && created() < acked {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    polling.store(false, Ordering::Relaxed);
+    let moves = runtime.block_on(poller).unwrap();
+    let events = runtime
+        .block_on(client.query(
+            "SELECT data->>'id', seq FROM leadgate.events
+             WHERE node = $1 AND type = 'lead.created'",
+            &[&node],
+        ))
+        .expect("read the node's events");
+    // Each lead's arrival: the first poll that saw its event's seq shipped.
+    let arrivals: Vec<(String, Instant)> = events
+        .iter()
+        .filter_map(|row| {
+            let seq: i64 = row.get(1);
+            let first = moves.partition_point(|(_, shipped)| *shipped < seq);
+            moves.get(first).map(|(at, _)| (row.get(0), *at))
+        })
+        .collect();
+    let acks: std::collections::HashMap<String, Instant> = sent.acks.into_iter().collect();
+    let lag = Delays::compute(&acks, &arrivals, send_end);
+    server.stop();
+    println!();
+    println!(
+        "replication lag at {rate} leads/s for {secs} s into PostgreSQL: open loop over {RATE_CONNS} connections posting JSON leads; lag = the node's seq in PostgreSQL covering the lead (polled every 10 ms) - the client receiving the 201"
+    );
+    println!(
+        "sent {} leads in {:.2} s ({:.0}/s), {} acknowledged, {} failed, generator late by at most {:.1} ms; in PostgreSQL {} ({} by the end of sending, {} missing after {:.1} s more); lag p50 {}, p99 {}, max {}",
+        sent.sent,
+        sent.elapsed.as_secs_f64(),
+        sent.sent as f64 / sent.elapsed.as_secs_f64().max(1e-9),
+        acks.len(),
+        sent.errors,
+        sent.max_late.as_secs_f64() * 1000.0,
+        lag.delivered,
+        lag.by_send_end,
+        lag.missing,
+        send_end.elapsed().as_secs_f64(),
+        lag.show(0.5),
+        lag.show(0.99),
+        lag.show(1.0),
+    );
 }
 
 #[derive(Default)]

@@ -120,6 +120,9 @@ pub struct Config {
     pub replica_heartbeat: Duration,
     /// How often a replicating node reads what other nodes made (tests shorten it).
     pub replica_pull_every: Duration,
+    /// Events shipped per PostgreSQL transaction at most (tests shorten it, so a few
+    /// leads make a backlog of several batches).
+    pub replica_batch: usize,
 }
 
 impl Config {
@@ -163,6 +166,7 @@ impl Config {
             replica_retry_delays: crate::replica::RETRY_DELAYS.to_vec(),
             replica_heartbeat: crate::replica::HEARTBEAT,
             replica_pull_every: crate::replica::PULL_EVERY,
+            replica_batch: crate::replica::BATCH,
         }
     }
 
@@ -338,6 +342,7 @@ impl Settings {
             replica_retry_delays: crate::replica::RETRY_DELAYS.to_vec(),
             replica_heartbeat: crate::replica::HEARTBEAT,
             replica_pull_every: crate::replica::PULL_EVERY,
+            replica_batch: crate::replica::BATCH,
             node_id,
             allow_private_destinations: self.allow_private_destinations.unwrap_or(false),
             delivery_retry_delays: crate::relay::RETRY_DELAYS.to_vec(),

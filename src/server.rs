@@ -97,6 +97,7 @@ pub async fn prepare(config: &Config) -> Result<AppState> {
             retry_delays: config.replica_retry_delays.clone(),
             heartbeat: config.replica_heartbeat,
             pull_every: config.replica_pull_every,
+            batch: config.replica_batch.max(1),
         };
         let replica =
             crate::replica::Replica::new(service.store.clone(), settings, service.metrics.clone());

@@ -56,8 +56,10 @@ pub const HEARTBEAT: Duration = Duration::from_secs(5);
 /// within the 5 s API.md allows.
 pub const PULL_EVERY: Duration = Duration::from_secs(1);
 
-/// Events shipped per PostgreSQL transaction at most.
-pub const BATCH: usize = 500;
+/// Events shipped per PostgreSQL transaction at most: a larger batch spreads each
+/// transaction's fixed costs (its statements, the commit's flush) over more events
+/// (2000 events hold about 3 MB of JSON).
+pub const BATCH: usize = 2000;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -69,6 +71,8 @@ pub struct Settings {
     pub heartbeat: Duration,
     /// How often it reads what other nodes made ([`PULL_EVERY`]; tests shorten it).
     pub pull_every: Duration,
+    /// Events per PostgreSQL transaction at most ([`BATCH`]; tests shorten it).
+    pub batch: usize,
 }
 
 /// `state` in `GET /api/replication`.
@@ -256,15 +260,20 @@ impl Replica {
         self.shared.live()
     }
 
-    /// The ROI summary's input over every node's data in PostgreSQL (`scope=all`).
-    pub async fn roi_input(&self, days: crate::roi::DayRange) -> Result<crate::roi::RoiInput> {
+    /// The ROI summary's input over every node's data in PostgreSQL (`scope=all`); the
+    /// non-converting journeys in `markov` too, when given (only Markov's chain reads them).
+    pub async fn roi_input(
+        &self,
+        days: crate::roi::DayRange,
+        markov: Option<crate::roi::Window>,
+    ) -> Result<crate::roi::RoiInput> {
         let mut client = self.shared.reports.get().await.map_err(|e| match e {
             deadpool_postgres::PoolError::Backend(e) => report::unreachable(e),
             other => crate::error::Error::unavailable(format!(
                 "the report over every node reads PostgreSQL, which cannot answer now ({other})"
             )),
         })?;
-        report::roi_input(&mut client, days, self.shared.store.tz()).await
+        report::roi_input(&mut client, days, self.shared.store.tz(), markov).await
     }
 
     pub async fn status(&self) -> Result<Status> {

@@ -6,10 +6,11 @@
 //! - counters: each node's day rows, summed over the nodes;
 //! - `new_contacts`: not summed (a contact seen on two nodes would count twice) but found
 //!   again from the leads: each contact's first lead anywhere (earliest received, ties by
-//!   lead id, as a node decides it) counts on its campaign and day;
+//!   lead id, as a node decides it; `leadgate.first_leads` keeps it) counts on its
+//!   campaign and day;
 //! - journeys: a conversion with every lead of its contact on any node.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -18,9 +19,10 @@ use tokio_postgres::Client;
 use crate::attribution::Touch;
 use crate::campaign::Campaign;
 use crate::conversion::{Conversion, Stage};
-use crate::domain::{Currency, LeadId, day_number, parse_money};
+use crate::domain::{Currency, LeadId, parse_money};
 use crate::error::{Error, ErrorKind, Result};
-use crate::roi::{Counters, DayRange, Journey, RoiInput};
+use crate::markov::Paths;
+use crate::roi::{Counters, DayRange, Journey, RoiInput, Window};
 
 /// Reads what the summary of the days in `days` needs from PostgreSQL, in one snapshot
 /// (a repeatable-read transaction: nodes shipping meanwhile do not split a report).
@@ -28,6 +30,7 @@ pub async fn roi_input(
     client: &mut Client,
     days: DayRange,
     tz: &jiff::tz::TimeZone,
+    markov: Option<Window>,
 ) -> Result<RoiInput> {
     let txn = client
         .build_transaction()
@@ -43,15 +46,7 @@ pub async fn roi_input(
         .map(|(i, c)| (c.slug.as_str(), i))
         .collect();
     // Day keys as dates PostgreSQL compares (an open end: NULL, read as no bound).
-    let date = |day: u32| {
-        jiff::civil::Date::new(
-            (day / 10_000) as i16,
-            (day / 100 % 100) as i8,
-            (day % 100) as i8,
-        )
-        .ok()
-        .map(|d| d.to_string())
-    };
+    let date = |day: u32| civil_date(day).map(|d| d.to_string());
     let (from, to) = (date(days.from), date(days.to));
     // The summary's metrics only: the day table also keeps scans by app, OS and hour.
     let metrics: Vec<&str> = crate::store::SUMMARY_METRICS
@@ -79,24 +74,23 @@ pub async fn roi_input(
             crate::store::add_counter(&mut counters[i], row.get(1), count.max(0) as u64);
         }
     }
+    // A day of the reporting zone is the instants from its start to the next day's.
+    let (start, end) = (day_start(days.from, tz), next_day_start(days.to, tz));
     for row in txn
         .query(
-            "SELECT DISTINCT ON (contact) campaign, received_at
-             FROM leadgate.leads WHERE contact IS NOT NULL
-             ORDER BY contact, received_at, id",
-            &[],
+            "SELECT campaign, count(*) FROM leadgate.first_leads
+             WHERE ($1::bigint IS NULL OR received_at >= to_timestamp($1::bigint))
+               AND ($2::bigint IS NULL OR received_at < to_timestamp($2::bigint))
+             GROUP BY campaign",
+            &[&start, &end],
         )
         .await
         .map_err(unreachable)?
     {
-        let campaign: &str = row.get(0);
-        let received: std::time::SystemTime = row.get(1);
-        let Some(&i) = index.get(campaign) else {
-            continue;
-        };
-        let day = day_number(timestamp(received)?, tz);
-        if (days.from..=days.to).contains(&day) {
-            counters[i].new_contacts += 1;
+        let campaign: Option<&str> = row.get(0);
+        if let Some(&i) = campaign.and_then(|c| index.get(c)) {
+            let count: i64 = row.get(1);
+            counters[i].new_contacts = count.max(0) as u64;
         }
     }
 
@@ -123,16 +117,86 @@ pub async fn roi_input(
     }
 
     let journeys = journeys(&txn, &index).await?;
+    let non_converting = match markov {
+        Some(window) => non_converting(&txn, &index, &journeys, window).await?,
+        None => Paths::default(),
+    };
     txn.commit().await.map_err(unreachable)?;
     Ok(RoiInput {
         campaigns,
         counters,
         costs,
         journeys: Arc::new(journeys),
-        // Markov's non-converting journeys are not read across nodes yet: the service
-        // refuses `model=markov` with `scope=all` rather than report a chain without them.
-        non_converting: Default::default(),
+        non_converting,
     })
+}
+
+/// Rows a non-converting read takes from PostgreSQL at a time (a portal), so a report
+/// over millions of leads does not hold them all at once.
+const NON_CONVERTING_CHUNK: i32 = 10_000;
+
+/// The journey of every contact without a conversion, over every node: its leads received
+/// in `window`, by time then lead id, as a node's store reads its own
+/// (`store::read::non_converting`). A contact is its hash here, which changes the order of
+/// the journeys but not the chain, which counts them.
+async fn non_converting(
+    txn: &tokio_postgres::Transaction<'_>,
+    index: &HashMap<&str, usize>,
+    journeys: &[Journey],
+    window: Window,
+) -> Result<Paths> {
+    let converted: HashSet<String> = journeys
+        .iter()
+        .map(|j| super::contact_hash(&j.conversion.contact))
+        .collect();
+    // In the order of the touches index (`leads_touches`), which PostgreSQL then reads
+    // without sorting; lead ids are ULIDs, which every collation orders alike.
+    let statement = txn
+        .prepare(
+            "SELECT contact, campaign FROM leadgate.leads
+             WHERE contact IS NOT NULL
+               AND ($1::bigint IS NULL
+                    OR received_at >= 'epoch'::timestamptz + $1::bigint * interval '1 ms')
+               AND ($2::bigint IS NULL
+                    OR received_at < 'epoch'::timestamptz + $2::bigint * interval '1 ms')
+             ORDER BY contact, received_at, id",
+        )
+        .await
+        .map_err(unreachable)?;
+    let portal = txn
+        .bind(&statement, &[&window.start_ms, &window.end_ms])
+        .await
+        .map_err(unreachable)?;
+    let mut paths = Paths::default();
+    let mut contact = String::new();
+    let mut skip = false;
+    let mut steps: Vec<usize> = Vec::new();
+    loop {
+        let rows = txn
+            .query_portal(&portal, NON_CONVERTING_CHUNK)
+            .await
+            .map_err(unreachable)?;
+        for row in &rows {
+            let of: &str = row.get(0);
+            if of != contact {
+                paths.push(steps.drain(..), false);
+                contact.clear();
+                contact.push_str(of);
+                skip = converted.contains(of);
+            }
+            if skip {
+                continue;
+            }
+            if let Some(&campaign) = row.get::<_, Option<&str>>(1).and_then(|c| index.get(c)) {
+                steps.push(campaign);
+            }
+        }
+        if rows.len() < NON_CONVERTING_CHUNK as usize {
+            break;
+        }
+    }
+    paths.push(steps.drain(..), false);
+    Ok(paths)
 }
 
 /// Every shared campaign, ordered by slug like a node's store lists them.
@@ -159,10 +223,7 @@ async fn journeys(
 ) -> Result<Vec<Journey>> {
     let mut conversions = Vec::new();
     for row in txn
-        .query(
-            "SELECT id, record::text FROM leadgate.conversions ORDER BY id",
-            &[],
-        )
+        .query("SELECT id, record::text FROM leadgate.conversions", &[])
         .await
         .map_err(unreachable)?
     {
@@ -172,6 +233,9 @@ async fn journeys(
         let conversion = conversion(&record).map_err(|why| unreadable("conversion", id, &why))?;
         conversions.push((super::contact_hash(&conversion.contact), conversion));
     }
+    // In a node's order: its store keys conversions by id, compared byte by byte (which
+    // PostgreSQL's collation may not do, and its sort of 60k records costs more).
+    conversions.sort_unstable_by(|a, b| a.1.id.cmp(&b.1.id));
     let contacts: Vec<&str> = conversions.iter().map(|(hash, _)| hash.as_str()).collect();
     let mut touches_of: HashMap<String, Vec<Touch>> = HashMap::new();
     for row in txn
@@ -235,6 +299,32 @@ pub(super) fn conversion(record: &Value) -> std::result::Result<Conversion, Stri
         lost_at: time("lost_at")?,
         updated_at: time("updated_at")?.ok_or("updated_at is missing")?,
     })
+}
+
+/// The first instant of `day` (`YYYYMMDD`) in `tz`, in Unix seconds (zones' offsets are
+/// whole seconds); `None` for no such day (an open end).
+fn day_start(day: u32, tz: &jiff::tz::TimeZone) -> Option<i64> {
+    start_of(civil_date(day)?, tz)
+}
+
+/// The first instant of the day after `day`; `None` for no such day (an open end).
+fn next_day_start(day: u32, tz: &jiff::tz::TimeZone) -> Option<i64> {
+    start_of(civil_date(day)?.tomorrow().ok()?, tz)
+}
+
+fn civil_date(day: u32) -> Option<jiff::civil::Date> {
+    jiff::civil::Date::new(
+        i16::try_from(day / 10_000).ok()?,
+        (day / 100 % 100) as i8,
+        (day % 100) as i8,
+    )
+    .ok()
+}
+
+fn start_of(date: jiff::civil::Date, tz: &jiff::tz::TimeZone) -> Option<i64> {
+    // As the one-node report bounds its window (`roi::parse_query`).
+    let start = date.to_zoned_datetime(tz.clone()).ok()?;
+    Some(start.timestamp().as_second())
 }
 
 fn timestamp(at: std::time::SystemTime) -> Result<jiff::Timestamp> {

@@ -2,11 +2,14 @@
 //! leads they carry, erasures, and the node's shipped sequence number. Every row is
 //! keyed and the node's row is locked and read first, so a batch retried after a lost
 //! answer (or after a crash before the node recorded it) changes nothing: exactly once in
-//! effect. Rows travel as one JSON array per statement (`jsonb_to_recordset`), so a batch
-//! of 500 events is a handful of round trips, not 500.
+//! effect. The batch travels once, by binary `COPY` into a temporary table, and each
+//! statement reads its rows from there: a batch is a handful of round trips, not one
+//! per event.
 
 use serde_json::Value;
 use tokio_postgres::Client;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{IsNull, ToSql, Type, accepts, to_sql_checked};
 
 use crate::store::outbox::{Data, Event, EventType};
 
@@ -70,26 +73,23 @@ pub async fn ship(
         txn.commit().await?;
         return Ok(shipped);
     };
-    // One JSON text for the whole batch, read by each statement below: made once, and
-    // without copying any event.
-    let rows = serde_json::to_string(&fresh.iter().map(|e| Row::of(e)).collect::<Vec<_>>())
-        .expect("JSON values always serialize");
-    insert_events(&txn, node, &rows).await?;
-    upsert_leads(&txn, node, &rows).await?;
+    stage(&txn, &fresh).await?;
+    insert_events(&txn, node).await?;
+    upsert_leads(&txn, node).await?;
     erase(&txn, node, &fresh).await?;
     // Statements only for what the batch holds: a stream of leads costs no more.
     let has = |kind: EventType| fresh.iter().any(|e| e.kind == kind);
     if has(EventType::CountersChanged) {
-        upsert_counters(&txn, node, &rows).await?;
+        upsert_counters(&txn, node).await?;
     }
     if has(EventType::CampaignSaved) {
-        upsert_campaigns(&txn, node, &rows).await?;
+        upsert_campaigns(&txn, node).await?;
     }
     if has(EventType::CostRecorded) || has(EventType::CostDeleted) {
-        record_costs(&txn, node, &rows).await?;
+        record_costs(&txn, node).await?;
     }
     if has(EventType::ConversionRecorded) {
-        upsert_conversions(&txn, node, &rows).await?;
+        upsert_conversions(&txn, node).await?;
     }
     txn.execute(
         "UPDATE leadgate.nodes SET seq = greatest(seq, $2), seen_at = now() WHERE node = $1",
@@ -100,43 +100,86 @@ pub async fn ship(
     Ok(last)
 }
 
-/// An event as the statements read it (`jsonb_to_recordset`).
-#[derive(serde::Serialize)]
-struct Row<'a> {
-    id: &'a Value,
-    seq: u64,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    occurred_at: &'a Value,
-    data: &'a Value,
-    contact: Option<&'a str>,
+/// Copies the batch into `pg_temp.leadgate_batch` (binary `COPY`), which the statements
+/// below read: each event's JSON is parsed once, by the copy, however many statements
+/// read it. The table is the connection's own and empties at commit (or rollback).
+async fn stage(
+    txn: &tokio_postgres::Transaction<'_>,
+    events: &[&Outgoing],
+) -> Result<(), tokio_postgres::Error> {
+    // Quietly: after a connection's first batch the table exists, and PostgreSQL's
+    // notice saying so would be logged for every batch.
+    txn.batch_execute(
+        "SET LOCAL client_min_messages = warning;
+         CREATE TEMPORARY TABLE IF NOT EXISTS leadgate_batch (
+             id text, seq bigint, type text, occurred_at text, data jsonb, contact text
+         ) ON COMMIT DELETE ROWS",
+    )
+    .await?;
+    let sink = txn
+        .copy_in(
+            "COPY pg_temp.leadgate_batch (id, seq, type, occurred_at, data, contact)
+             FROM STDIN BINARY",
+        )
+        .await?;
+    let types = [
+        Type::TEXT,
+        Type::INT8,
+        Type::TEXT,
+        Type::TEXT,
+        Type::JSONB,
+        Type::TEXT,
+    ];
+    let writer = BinaryCopyInWriter::new(sink, &types);
+    let mut writer = std::pin::pin!(writer);
+    for event in events {
+        let seq = event.seq as i64;
+        let data = JsonbText(event.json["data"].to_string());
+        writer
+            .as_mut()
+            .write(&[
+                &event.json["id"].as_str(),
+                &seq,
+                &event.kind.as_str(),
+                &event.json["occurred_at"].as_str(),
+                &data,
+                &event.contact,
+            ])
+            .await?;
+    }
+    writer.finish().await?;
+    Ok(())
 }
 
-impl<'a> Row<'a> {
-    fn of(event: &'a Outgoing) -> Row<'a> {
-        Row {
-            id: &event.json["id"],
-            seq: event.seq,
-            kind: event.kind.as_str(),
-            occurred_at: &event.json["occurred_at"],
-            data: &event.json["data"],
-            contact: event.contact.as_deref(),
-        }
+/// JSON text sent as `jsonb` in binary: the format's version byte, then the text.
+#[derive(Debug)]
+struct JsonbText(String);
+
+impl ToSql for JsonbText {
+    fn to_sql(
+        &self,
+        _: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.extend_from_slice(&[1]);
+        out.extend_from_slice(self.0.as_bytes());
+        Ok(IsNull::No)
     }
+
+    accepts!(JSONB);
+    to_sql_checked!();
 }
 
 async fn insert_events(
     txn: &tokio_postgres::Transaction<'_>,
     node: &str,
-    rows: &str,
 ) -> Result<(), tokio_postgres::Error> {
     txn.execute(
         "INSERT INTO leadgate.events (id, node, seq, type, occurred_at, data)
-         SELECT e.id, $1, e.seq, e.type, e.occurred_at, e.data
-         FROM jsonb_to_recordset($2::text::jsonb)
-              AS e(id text, seq bigint, type text, occurred_at timestamptz, data jsonb)
+         SELECT e.id, $1, e.seq, e.type, e.occurred_at::timestamptz, e.data
+         FROM pg_temp.leadgate_batch AS e
          ON CONFLICT (id) DO NOTHING",
-        &[&node, &rows],
+        &[&node],
     )
     .await?;
     Ok(())
@@ -148,7 +191,6 @@ async fn insert_events(
 async fn upsert_leads(
     txn: &tokio_postgres::Transaction<'_>,
     node: &str,
-    rows: &str,
 ) -> Result<(), tokio_postgres::Error> {
     txn.execute(
         "INSERT INTO leadgate.leads (id, node, campaign, received_at, status, source, name,
@@ -157,8 +199,7 @@ async fn upsert_leads(
              (l->>'received_at')::timestamptz, l->>'status', l->>'source', l->>'name',
              l->>'phone', l->>'email', l->>'company', l->'fields', l->'utm', l->'click_ids',
              l->>'assigned_to', false, e.seq, e.contact
-         FROM jsonb_to_recordset($2::text::jsonb)
-              AS e(seq bigint, type text, data jsonb, contact text),
+         FROM pg_temp.leadgate_batch AS e,
               LATERAL (SELECT e.data AS l) AS lead
          WHERE e.type IN ('lead.created', 'lead.updated', 'lead.overdue')
            AND l->>'id' IS NOT NULL
@@ -171,7 +212,7 @@ async fn upsert_leads(
              assigned_to = excluded.assigned_to, seq = excluded.seq,
              contact = excluded.contact
          WHERE leadgate.leads.seq < excluded.seq AND NOT leadgate.leads.erased",
-        &[&node, &rows],
+        &[&node],
     )
     .await?;
     Ok(())
@@ -216,18 +257,17 @@ async fn erase(
 async fn upsert_counters(
     txn: &tokio_postgres::Transaction<'_>,
     node: &str,
-    rows: &str,
 ) -> Result<(), tokio_postgres::Error> {
     txn.execute(
         "INSERT INTO leadgate.counters (node, campaign, day, metric, value)
          SELECT DISTINCT ON (c->>'campaign', c->>'day', c->>'metric')
              $1, c->>'campaign', (c->>'day')::date, c->>'metric', (c->>'value')::bigint
-         FROM jsonb_to_recordset($2::text::jsonb) AS e(seq bigint, type text, data jsonb),
+         FROM pg_temp.leadgate_batch AS e,
               LATERAL jsonb_array_elements(
                   CASE WHEN e.type = 'counters.changed' THEN e.data->'rows' END) AS c
          ORDER BY c->>'campaign', c->>'day', c->>'metric', e.seq DESC
          ON CONFLICT (node, campaign, day, metric) DO UPDATE SET value = excluded.value",
-        &[&node, &rows],
+        &[&node],
     )
     .await?;
     Ok(())
@@ -240,13 +280,12 @@ async fn upsert_counters(
 async fn upsert_campaigns(
     txn: &tokio_postgres::Transaction<'_>,
     node: &str,
-    rows: &str,
 ) -> Result<(), tokio_postgres::Error> {
     txn.execute(
         "INSERT INTO leadgate.campaigns (slug, record, updated_at, node, txid)
          SELECT DISTINCT ON (e.data->>'slug') e.data->>'slug', e.data,
              (e.data->>'updated_at')::timestamptz, $1, pg_current_xact_id()::text::bigint
-         FROM jsonb_to_recordset($2::text::jsonb) AS e(seq bigint, type text, data jsonb)
+         FROM pg_temp.leadgate_batch AS e
          WHERE e.type = 'campaign.saved'
          ORDER BY e.data->>'slug', e.seq DESC
          ON CONFLICT (slug) DO UPDATE SET record = excluded.record,
@@ -255,7 +294,7 @@ async fn upsert_campaigns(
                  < (excluded.updated_at, excluded.node)
              OR (leadgate.campaigns.node = excluded.node
                  AND leadgate.campaigns.updated_at <= excluded.updated_at)",
-        &[&node, &rows],
+        &[&node],
     )
     .await?;
     Ok(())
@@ -266,17 +305,15 @@ async fn upsert_campaigns(
 async fn record_costs(
     txn: &tokio_postgres::Transaction<'_>,
     node: &str,
-    rows: &str,
 ) -> Result<(), tokio_postgres::Error> {
     txn.execute(
         "INSERT INTO leadgate.cost_deletions (id, campaign, node, deleted_at, txid)
-         SELECT e.data->>'id', e.data->>'campaign', $1, e.occurred_at,
+         SELECT e.data->>'id', e.data->>'campaign', $1, e.occurred_at::timestamptz,
              pg_current_xact_id()::text::bigint
-         FROM jsonb_to_recordset($2::text::jsonb)
-              AS e(type text, occurred_at timestamptz, data jsonb)
+         FROM pg_temp.leadgate_batch AS e
          WHERE e.type = 'cost.deleted'
          ON CONFLICT (id) DO NOTHING",
-        &[&node, &rows],
+        &[&node],
     )
     .await?;
     txn.execute(
@@ -292,11 +329,11 @@ async fn record_costs(
          SELECT e.data->>'id', e.data->>'campaign', (e.data->>'incurred_on')::date,
              (e.data->>'amount')::numeric, e.data->>'currency', e.data->>'note',
              (e.data->>'created_at')::timestamptz, $1, pg_current_xact_id()::text::bigint
-         FROM jsonb_to_recordset($2::text::jsonb) AS e(type text, data jsonb)
+         FROM pg_temp.leadgate_batch AS e
          WHERE e.type = 'cost.recorded'
            AND NOT EXISTS (SELECT 1 FROM leadgate.cost_deletions d WHERE d.id = e.data->>'id')
          ON CONFLICT (id) DO NOTHING",
-        &[&node, &rows],
+        &[&node],
     )
     .await?;
     Ok(())
@@ -306,13 +343,12 @@ async fn record_costs(
 async fn upsert_conversions(
     txn: &tokio_postgres::Transaction<'_>,
     node: &str,
-    rows: &str,
 ) -> Result<(), tokio_postgres::Error> {
     txn.execute(
         "INSERT INTO leadgate.conversions (id, record, updated_at, node, txid)
          SELECT DISTINCT ON (e.data->>'id') e.data->>'id', e.data,
              (e.data->>'updated_at')::timestamptz, $1, pg_current_xact_id()::text::bigint
-         FROM jsonb_to_recordset($2::text::jsonb) AS e(seq bigint, type text, data jsonb)
+         FROM pg_temp.leadgate_batch AS e
          WHERE e.type = 'conversion.recorded'
          ORDER BY e.data->>'id', e.seq DESC
          ON CONFLICT (id) DO UPDATE SET record = excluded.record,
@@ -321,7 +357,7 @@ async fn upsert_conversions(
                  < (excluded.updated_at, excluded.node)
              OR (leadgate.conversions.node = excluded.node
                  AND leadgate.conversions.updated_at <= excluded.updated_at)",
-        &[&node, &rows],
+        &[&node],
     )
     .await?;
     Ok(())

@@ -13,7 +13,7 @@ use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
 use super::ship::{self, Outgoing};
-use super::{BATCH, CONSUMER, Shared, State, schema};
+use super::{CONSUMER, Shared, State, schema};
 
 /// The cursor is stored at most this often while events flow (and at once when the
 /// task runs out of events, fails or stops): each store is a write of the writer's.
@@ -55,6 +55,7 @@ pub fn spawn(shared: Arc<Shared>, cursor: u64) -> Handle {
         connected: false,
         probe: false,
         failures: 0,
+        ahead: None,
     };
     let task = tokio::spawn(worker.run(stopped));
     Handle { stop, task }
@@ -89,6 +90,9 @@ struct Worker {
     /// Set by the heartbeat: the next idle attempt asks PostgreSQL to answer.
     probe: bool,
     failures: usize,
+    /// The next batch, read while PostgreSQL committed the previous one: the events
+    /// after the given sequence number.
+    ahead: Option<(u64, Vec<Outgoing>)>,
 }
 
 /// What one attempt did.
@@ -170,13 +174,12 @@ impl Worker {
             self.resume(client, &node).await?;
             self.connected = true;
         }
-        let store = &self.shared.store;
         let started = std::time::Instant::now();
-        let events = store
-            .events_after(self.position, BATCH)
-            .await
-            .map_err(|e| format!("the outbox cannot be read: {e}"))?;
-        if events.is_empty() {
+        let batch = match self.ahead.take() {
+            Some((after, batch)) if after == self.position => batch,
+            _ => self.read_batch(self.position).await?,
+        };
+        if batch.is_empty() {
             // A pooled connection whose server went away may still look open (a booth
             // whose internet is gone): only a round trip tells.
             if std::mem::take(&mut self.probe) {
@@ -184,14 +187,21 @@ impl Worker {
             }
             return Ok(Progress::Idle);
         }
-        let more = events.len() == BATCH;
-        let batch: Vec<Outgoing> = events
-            .iter()
-            .map(|(seq, event)| Outgoing::new(*seq, event, &node, &|id| store.salesperson_name(id)))
-            .collect();
+        let more = batch.len() == self.shared.settings.batch;
+        let last = batch.last().map_or(self.position, |e| e.seq);
         let before = self.position;
         let prepared = started.elapsed();
-        let shipped = ship::ship(client, &node, &batch).await.map_err(describe)?;
+        // Catching up, the next batch is read and made ready while PostgreSQL works on
+        // this one (its events are in the outbox whatever happens to this batch).
+        let (shipped, ahead) = if more {
+            let (shipped, ahead) =
+                tokio::join!(ship::ship(client, &node, &batch), self.read_batch(last));
+            (shipped, ahead.ok())
+        } else {
+            (ship::ship(client, &node, &batch).await, None)
+        };
+        let shipped = shipped.map_err(describe)?;
+        self.ahead = ahead.map(|next| (last, next));
         tracing::debug!(
             "shipped {} events: read and made ready in {prepared:?}, committed in {:?}",
             batch.len(),
@@ -204,6 +214,20 @@ impl Worker {
             .count();
         self.shared.metrics.replication_shipped(count as u64);
         Ok(Progress::Shipped { more })
+    }
+
+    /// The outbox's events after `after` (at most a batch), ready to ship.
+    async fn read_batch(&self, after: u64) -> Result<Vec<Outgoing>, String> {
+        let store = &self.shared.store;
+        let node = &self.shared.settings.node;
+        let events = store
+            .events_after(after, self.shared.settings.batch)
+            .await
+            .map_err(|e| format!("the outbox cannot be read: {e}"))?;
+        Ok(events
+            .iter()
+            .map(|(seq, event)| Outgoing::new(*seq, event, node, &|id| store.salesperson_name(id)))
+            .collect())
     }
 
     /// Goes on from what PostgreSQL has, if it is ahead of the store's cursor (a crash
@@ -253,6 +277,7 @@ impl Worker {
         }
         self.failures += 1;
         self.connected = false;
+        self.ahead = None;
         // A fresh pool: a connection that failed mid-transaction is not handed out again.
         self.pool = new_pool(&self.shared.settings.target);
         self.shared.metrics.replication_error();

@@ -115,9 +115,6 @@ pub async fn build_with<T: Send + 'static>(
                 .await?
         }
         Scope::All => {
-            if request.markov_window().is_some() {
-                return Err(markov_across_nodes());
-            }
             let Some(replica) = &service.replica else {
                 return Err(Error::new(
                     crate::error::ErrorKind::Unavailable,
@@ -128,7 +125,7 @@ pub async fn build_with<T: Send + 'static>(
                 )
                 .with_field("scope"));
             };
-            replica.roi_input(days).await?
+            replica.roi_input(days, request.markov_window()).await?
         }
     };
     // The roll-up is pure CPU over every conversion: keep it off the async workers.
@@ -140,33 +137,20 @@ pub async fn build_with<T: Send + 'static>(
 
 /// `build` over every node's data in the PostgreSQL at `target` (`leadgate roi
 /// --postgres`), with the reporting zone `tz`.
-/// `model=markov` over every node: its chain needs the contacts without a conversion on
-/// every node, which PostgreSQL's report does not read yet. Refused rather than reported
-/// from a chain without them.
-fn markov_across_nodes() -> Error {
-    Error::invalid(
-        "model",
-        "unsupported_model",
-        "model=markov is not computed over every node yet: ask for one node's data (leave \
-         scope out) or for another model",
-    )
-}
-
 pub async fn build_from_postgres(
     target: &crate::replica::Target,
     request: RoiRequest,
     tz: &jiff::tz::TimeZone,
 ) -> Result<Report> {
-    if request.markov_window().is_some() {
-        return Err(markov_across_nodes());
-    }
     let (mut client, connection) = target
         .config()
         .connect(target.tls())
         .await
         .map_err(crate::replica::report::unreachable)?;
     let connection = tokio::spawn(connection);
-    let input = crate::replica::report::roi_input(&mut client, request.days, tz).await;
+    let input =
+        crate::replica::report::roi_input(&mut client, request.days, tz, request.markov_window())
+            .await;
     drop(client);
     let _ = connection.await;
     let input = input?;

@@ -33,6 +33,9 @@ pub fn replicating_to(url: &str, node: &str) -> impl FnOnce(&mut leadgate::confi
         config.replica_retry_delays = vec![Duration::from_millis(50), Duration::from_millis(200)];
         config.replica_heartbeat = Duration::from_millis(100);
         config.replica_pull_every = Duration::from_millis(100);
+        // Batches of a few events: a test's leads make a backlog of several, shipped one
+        // after another with the next read ahead, as a node catching up ships them.
+        config.replica_batch = 7;
     }
 }
 
@@ -324,7 +327,122 @@ async fn two_nodes_share_one_database_each_lead_once_with_its_node() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(versions, 2, "each migration recorded once");
+    assert_eq!(versions, 3, "each migration recorded once");
+}
+
+/// `leadgate.first_leads` (contact → lead), in contact order.
+async fn pg_first_leads(client: &tokio_postgres::Client) -> Vec<(String, String)> {
+    client
+        .query(
+            "SELECT contact, lead FROM leadgate.first_leads ORDER BY contact",
+            &[],
+        )
+        .await
+        .expect("read leadgate.first_leads")
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+/// Each contact's first lead anywhere (earliest received, ties by lead id) is kept in
+/// `leadgate.first_leads`: filled by the migration from the leads already there, and kept
+/// by whatever writes leads afterwards, a node of an older build too, in any order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_contacts_first_lead_is_kept_whoever_writes_the_leads() {
+    let Some(cluster) = cluster_or_skip("replication_first_leads") else {
+        return;
+    };
+    let pg = cluster.client().await;
+    let migrations = || async {
+        pg.query_one("SELECT count(*) FROM leadgate.migrations", &[])
+            .await
+            .ok()
+            .map(|r| r.get::<_, i64>(0))
+    };
+    let _a = spawn_app_with(replicating(&cluster, "a")).await;
+    eventually(LIMIT, "the schema migrated", || async {
+        (migrations().await == Some(3)).then_some(())
+    })
+    .await;
+    // As version 2 left a database an older build filled: leads there, no table yet.
+    pg.batch_execute(
+        "DROP TABLE leadgate.first_leads;
+         DROP FUNCTION leadgate.note_first_leads() CASCADE;
+         DROP INDEX leadgate.leads_touches;
+         CREATE INDEX leads_contact ON leadgate.leads (contact, received_at, id);
+         DELETE FROM leadgate.migrations WHERE version = 3;",
+    )
+    .await
+    .unwrap();
+    let insert = |rows: &'static str| {
+        format!(
+            "INSERT INTO leadgate.leads (id, node, campaign, received_at, contact) VALUES {rows}"
+        )
+    };
+    // Contact c1: two leads at the same instant (the smaller id is first), one later.
+    pg.batch_execute(&insert(
+        "('01JA000000000000000000000B', 'a', 'expo', '2025-03-01T10:00:00Z', 'c1'),
+         ('01JA000000000000000000000A', 'b', 'fair', '2025-03-01T10:00:00Z', 'c1'),
+         ('01JA0000000000000000000000', 'a', 'expo', '2025-03-02T10:00:00Z', 'c1'),
+         ('01JA000000000000000000000D', 'a', 'expo', '2025-03-05T10:00:00Z', 'c2'),
+         ('01JA000000000000000000000E', 'a', 'expo', '2025-03-05T10:00:00Z', NULL)",
+    ))
+    .await
+    .unwrap();
+    let _b = spawn_app_with(replicating(&cluster, "b")).await;
+    eventually(LIMIT, "migration 3 applied again", || async {
+        (migrations().await == Some(3)).then_some(())
+    })
+    .await;
+    let first = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(c, l)| (c.to_string(), l.to_string()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        pg_first_leads(&pg).await,
+        first(&[
+            ("c1", "01JA000000000000000000000A"),
+            ("c2", "01JA000000000000000000000D")
+        ]),
+        "filled from the leads there, ties by lead id"
+    );
+
+    // Written afterwards, statement by statement as nodes ship: an earlier lead of c2
+    // (then a later one, and a tie with a larger id, which change nothing), a new
+    // contact, and a lead that gets its contact only with an update.
+    for rows in [
+        "('01JA000000000000000000000F', 'b', 'fair', '2025-03-04T10:00:00Z', 'c2')",
+        "('01JA000000000000000000000G', 'b', 'fair', '2025-03-09T10:00:00Z', 'c2'),
+         ('01JA000000000000000000000H', 'b', 'fair', '2025-03-04T10:00:00Z', 'c2'),
+         ('01JA000000000000000000000J', 'b', 'fair', '2025-03-09T10:00:00Z', 'c3')",
+    ] {
+        pg.batch_execute(&insert(rows)).await.unwrap();
+    }
+    pg.batch_execute(
+        "UPDATE leadgate.leads SET contact = 'c4' WHERE id = '01JA000000000000000000000E'",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        pg_first_leads(&pg).await,
+        first(&[
+            ("c1", "01JA000000000000000000000A"),
+            ("c2", "01JA000000000000000000000F"),
+            ("c3", "01JA000000000000000000000J"),
+            ("c4", "01JA000000000000000000000E"),
+        ])
+    );
+    let campaign: String = pg
+        .query_one(
+            "SELECT campaign FROM leadgate.first_leads WHERE contact = 'c2'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(campaign, "fair", "the first lead's campaign counts it");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
