@@ -280,7 +280,13 @@ fn slugs(campaigns: &[Campaign]) -> Arc<Vec<String>> {
 
 /// Every journey, read from the store.
 fn cold(txn: &ReadTransaction, campaigns: &[Campaign]) -> Result<(Kept, Converted)> {
+    let started = std::time::Instant::now();
     let journeys = read::journeys(txn, campaigns)?;
+    tracing::debug!(
+        "journeys read in full: {} in {:?}",
+        journeys.len(),
+        started.elapsed()
+    );
     let converted = journeys
         .iter()
         .map(|j| j.conversion.contact.clone())
@@ -300,6 +306,7 @@ fn patch(
     changes: &Changes,
     campaigns: &[Campaign],
 ) -> Result<Option<(Kept, Vec<String>)>> {
+    let started = std::time::Instant::now();
     let Kept { journeys, slugs } = kept;
     let renumbered = !numbers(&slugs, campaigns);
     if !renumbered && changes.len() == 0 {
@@ -317,26 +324,43 @@ fn patch(
     // The conversions to read again: those written, and every one of a changed contact.
     let mut stale: BTreeSet<&str> = changes.conversions.iter().map(String::as_str).collect();
     if !changes.contacts.is_empty() {
+        let changed = |contact: &String| {
+            // A handful of contacts is the usual change: comparing with each beats hashing
+            // every one of 40k contacts by far.
+            if changes.contacts.len() <= FEW {
+                changes.contacts.iter().any(|c| c == contact)
+            } else {
+                changes.contacts.contains(contact)
+            }
+        };
         for journey in &journeys {
-            if changes.contacts.contains(&journey.conversion.contact) {
+            if changed(&journey.conversion.contact) {
                 stale.insert(&journey.conversion.id);
             }
         }
     }
-    let stale: BTreeSet<String> = stale.into_iter().map(str::to_owned).collect();
+    let stale: Vec<String> = stale.into_iter().map(str::to_owned).collect();
+    let mut reader = read::JourneyReader::new(txn, campaigns)?;
     let mut added = Vec::new();
-    if !stale.is_empty() {
-        journeys.retain(|j| !stale.contains(&j.conversion.id));
-        let mut reader = read::JourneyReader::new(txn, campaigns)?;
-        for id in &stale {
-            if let Some(journey) = reader.journey(id)? {
-                added.push(journey.conversion.contact.clone());
-                journeys.push(journey);
-            }
+    let mut fresh = Vec::with_capacity(stale.len());
+    for id in &stale {
+        let journey = reader.journey(id)?;
+        if let Some(journey) = &journey {
+            added.push(journey.conversion.contact.clone());
         }
-        // Nearly sorted already: the sort finds the runs and merges them.
-        journeys.sort_by(|a, b| a.conversion.id.cmp(&b.conversion.id));
+        fresh.push((id, journey));
     }
+    splice(&mut journeys, fresh);
+    tracing::debug!(
+        "journeys brought up to date: {} re-read{} in {:?}",
+        stale.len(),
+        if renumbered {
+            ", touches renumbered"
+        } else {
+            ""
+        },
+        started.elapsed()
+    );
     let kept = Kept {
         journeys: Arc::new(journeys),
         slugs: if renumbered {
@@ -346,6 +370,50 @@ fn patch(
         },
     };
     Ok(Some((kept, added)))
+}
+
+/// Up to this many changed contacts are compared one by one, more are looked up by hash.
+const FEW: usize = 16;
+
+/// Puts the journeys re-read (by conversion id; `None`: no longer stored) into `journeys`,
+/// sorted by conversion id. Most replace a journey in place; a new or vanished conversion
+/// moves the ones after it, so many of those are spliced in one pass instead.
+fn splice(journeys: &mut Vec<Journey>, fresh: Vec<(&String, Option<Journey>)>) {
+    let position = |journeys: &[Journey], id: &str| {
+        journeys.binary_search_by(|j| j.conversion.id.as_str().cmp(id))
+    };
+    let mut moved = Vec::new();
+    for (id, journey) in fresh {
+        match (position(journeys, id), journey) {
+            (Ok(at), Some(journey)) => journeys[at] = journey,
+            (Err(_), None) => {}
+            (_, journey) => moved.push((id, journey)),
+        }
+    }
+    if moved.len() <= FEW {
+        for (id, journey) in moved {
+            match (position(journeys, id), journey) {
+                (Ok(at), None) => {
+                    journeys.remove(at);
+                }
+                (Err(at), Some(journey)) => journeys.insert(at, journey),
+                (Ok(at), Some(journey)) => journeys[at] = journey,
+                (Err(_), None) => {}
+            }
+        }
+        return;
+    }
+    let gone: HashSet<&str> = moved
+        .iter()
+        .filter(|(_, j)| j.is_none())
+        .map(|(id, _)| id.as_str())
+        .collect();
+    if !gone.is_empty() {
+        journeys.retain(|j| !gone.contains(j.conversion.id.as_str()));
+    }
+    journeys.extend(moved.into_iter().filter_map(|(_, j)| j));
+    // One sorted run and the new ones: the sort finds the runs and merges them.
+    journeys.sort_by(|a, b| a.conversion.id.cmp(&b.conversion.id));
 }
 
 /// Whether touches numbered by `slugs` number campaigns as `campaigns` lists them.
@@ -372,6 +440,8 @@ fn positions(slugs: &[String], campaigns: &[Campaign]) -> Option<Vec<usize>> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use proptest::prelude::*;
 
     use super::*;
@@ -494,6 +564,49 @@ mod tests {
         let refresh = cache.refresh();
         assert!(refresh.kept.is_none());
         assert_eq!(refresh.changes, Changes::default());
+    }
+
+    proptest! {
+        /// Spliced journeys are the kept ones with the re-read ones put in their place,
+        /// the vanished ones gone, sorted by id: a few moves and many alike.
+        #[test]
+        fn splice_keeps_the_journeys_sorted_and_replaced(
+            kept_ids in proptest::collection::btree_set(0..80_u32, 0..60),
+            reread in proptest::collection::btree_map(0..80_u32, any::<bool>(), 0..40),
+        ) {
+            let journey = |id: u32, amount: i64| {
+                let (kept, _) = kept(&["+8613800138000"]);
+                let mut journey = kept.journeys[0].clone();
+                journey.conversion.id = format!("d{id:02}");
+                journey.conversion.amount = amount;
+                journey
+            };
+            let mut journeys: Vec<Journey> = kept_ids.iter().map(|&id| journey(id, 1)).collect();
+            let ids: Vec<String> = reread.keys().map(|id| format!("d{id:02}")).collect();
+            let fresh = reread
+                .iter()
+                .zip(&ids)
+                .map(|((&id, &stored), key)| (key, stored.then(|| journey(id, 2))))
+                .collect();
+            splice(&mut journeys, fresh);
+            let mut expected: BTreeMap<u32, i64> = kept_ids.iter().map(|&id| (id, 1)).collect();
+            for (&id, &stored) in &reread {
+                if stored {
+                    expected.insert(id, 2);
+                } else {
+                    expected.remove(&id);
+                }
+            }
+            let got: Vec<(String, i64)> = journeys
+                .iter()
+                .map(|j| (j.conversion.id.clone(), j.conversion.amount))
+                .collect();
+            let expected: Vec<(String, i64)> = expected
+                .into_iter()
+                .map(|(id, amount)| (format!("d{id:02}"), amount))
+                .collect();
+            prop_assert_eq!(got, expected);
+        }
     }
 
     // ---- kept against read in full, through the store ------------------------------
