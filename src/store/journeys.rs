@@ -58,11 +58,19 @@ pub struct Changes {
     pub contacts: HashSet<String>,
     /// Conversions written (by id): re-read, with their contacts' touches.
     pub conversions: BTreeSet<String>,
+    /// Campaigns were created: the touches may need renumbering (the request compares the
+    /// campaign lists; this only sends it to look).
+    pub campaigns: bool,
 }
 
 impl Changes {
-    fn len(&self) -> usize {
+    /// The journeys to re-read, at most.
+    fn to_reread(&self) -> usize {
         self.contacts.len() + self.conversions.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.to_reread() == 0 && !self.campaigns
     }
 }
 
@@ -86,7 +94,7 @@ struct State {
 
 impl State {
     fn note(&mut self, changes: Changes) {
-        if changes.len() == 0 {
+        if changes.is_empty() {
             return;
         }
         self.generation += 1;
@@ -94,9 +102,12 @@ impl State {
             // Nothing to patch: the next request reads everything anyway.
             return;
         }
-        self.pending_len += changes.len();
+        self.pending_len += changes.to_reread();
         self.pending.push((self.generation, changes));
-        if self.pending_len > MAX_PENDING {
+        // While a request refreshes, the leads of every contact are noted (most of them
+        // are dropped when it ends, see `Refresh::finish`): under a burst of leads, dropping
+        // here would make that request's work, and the next one's, for nothing.
+        if self.pending_len > MAX_PENDING && !self.refreshing {
             self.drop_kept();
         }
     }
@@ -146,6 +157,7 @@ impl JourneyCache {
             changes
                 .conversions
                 .extend(noted.conversions.iter().cloned());
+            changes.campaigns |= noted.campaigns;
         }
         Refresh {
             cache: self,
@@ -196,15 +208,12 @@ impl JourneyCache {
         });
     }
 
-    /// After a commit that created or replaced campaigns: positions may have moved. The
-    /// request sees that from the campaign list; this only makes it look.
+    /// After a commit that created or replaced campaigns: positions may have moved.
     pub fn campaigns_written(&self) {
-        let mut state = self.lock();
-        if state.kept.is_some() || state.refreshing {
-            state.generation += 1;
-            let generation = state.generation;
-            state.pending.push((generation, Changes::default()));
-        }
+        self.lock().note(Changes {
+            campaigns: true,
+            ..Changes::default()
+        });
     }
 }
 
@@ -242,13 +251,24 @@ impl Refresh<'_> {
             return;
         }
         let generation = self.generation;
-        state.pending.retain(|(at, _)| *at > generation);
-        state.pending_len = state.pending.iter().map(|(_, c)| c.len()).sum();
         match converted {
             Converted::All(all) => state.converted = all,
             Converted::Added(added) => state.converted.extend(added),
         }
+        let state = &mut *state;
+        state.pending.retain(|(at, _)| *at > generation);
+        // Noted while this request read: a contact without a kept journey has nothing to
+        // re-read (a conversion of it that this request missed is pending by its id, and
+        // is read from a snapshot that has the lead too).
+        for (_, changes) in &mut state.pending {
+            changes.contacts.retain(|c| state.converted.contains(c));
+        }
+        state.pending.retain(|(_, changes)| !changes.is_empty());
+        state.pending_len = state.pending.iter().map(|(_, c)| c.to_reread()).sum();
         state.kept = Some(kept);
+        if state.pending_len > MAX_PENDING {
+            state.drop_kept();
+        }
     }
 }
 
@@ -309,7 +329,7 @@ fn patch(
     let started = std::time::Instant::now();
     let Kept { journeys, slugs } = kept;
     let renumbered = !numbers(&slugs, campaigns);
-    if !renumbered && changes.len() == 0 {
+    if !renumbered && changes.to_reread() == 0 {
         return Ok(Some((Kept { journeys, slugs }, Vec::new())));
     }
     let mut journeys = Arc::unwrap_or_clone(journeys);
@@ -533,6 +553,18 @@ mod tests {
             HashSet::from(["+8613700137000".to_owned()])
         );
         assert!(refresh.changes.conversions.is_empty(), "d9 was read");
+    }
+
+    #[test]
+    fn a_burst_of_new_contacts_while_a_request_refreshes_leaves_the_journeys_kept() {
+        let cache = cache_with(&["+8613800138000"]);
+        cache.conversions_written(["d9".to_owned()]);
+        let refresh = cache.refresh();
+        let burst: Vec<String> = (0..=MAX_PENDING).map(|i| format!("+86139{i:08}")).collect();
+        cache.leads_written(burst.iter().map(String::as_str));
+        let (kept, converted) = kept(&["+8613800138000"]);
+        refresh.finish(kept, converted);
+        assert!(cache.warm().is_some(), "none of them has a kept journey");
     }
 
     #[test]
