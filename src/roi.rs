@@ -33,7 +33,7 @@ pub struct Counters {
 }
 
 /// A conversion with every touch of its contact (attribution picks the ones that count).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Journey {
     pub conversion: Conversion,
     pub touches: Vec<Touch>,

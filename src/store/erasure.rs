@@ -409,13 +409,14 @@ fn redact(lead: &Lead, contact: &str) -> Lead {
 /// Erases the leads received before `cutoff`, at most `limit` of them (the next call takes
 /// the rest): the retention rule. A contact with no lead left is erased whole; one that
 /// still has newer leads keeps them, and its key, with the old leads' stubs. Returns the
-/// receipts (one per contact touched).
+/// receipts (one per contact touched) and the keys of those contacts (whose journeys the
+/// kept ones must re-read).
 pub fn erase_older_than(
     t: &mut Tables<'_>,
     cutoff: jiff::Timestamp,
     limit: usize,
     now: jiff::Timestamp,
-) -> Result<Vec<Receipt>> {
+) -> Result<(Vec<Receipt>, Vec<String>)> {
     let before = LeadId::at(cutoff.as_millisecond().max(0) as u64).to_u128() & !LOW_80_BITS;
     let old: Vec<(u128, String)> = {
         let mut old = Vec::new();
@@ -432,6 +433,7 @@ pub fn erase_older_than(
     for (id, contact) in old {
         by_contact.entry(contact).or_default().push(id);
     }
+    let contacts: Vec<String> = by_contact.keys().cloned().collect();
     // Receipts are written after one sweep of the conversions and the outbox for all.
     let mut erasures: Vec<(String, Erased)> = Vec::new();
     let mut sweep = Sweep::default();
@@ -455,10 +457,11 @@ pub fn erase_older_than(
         t,
         &mut erasures.iter_mut().map(|(_, e)| e).collect::<Vec<_>>(),
     )?;
-    erasures
+    let receipts = erasures
         .into_iter()
         .map(|(contact, erased)| finish(t, &contact, erased, Reason::Retention, now))
-        .collect()
+        .collect::<Result<_>>()?;
+    Ok((receipts, contacts))
 }
 
 /// Whether `contact` has a live lead besides `ids` (then retention leaves it in place).

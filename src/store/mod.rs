@@ -414,7 +414,7 @@ impl Store {
             )
             .await;
         // Journeys name campaigns by their position in the sorted list, which just moved.
-        self.journeys.changed();
+        self.journeys.campaigns_written();
         created
     }
 
@@ -455,12 +455,14 @@ impl Store {
                         erasure::Person::Email(email) => erasure::contacts_of_email(t, email)?,
                     };
                     erasure::erase_contacts(t, &keys, erasure::Reason::Request, now)
+                        .map(|receipt| (receipt, keys))
                 },
                 move |_| mark_scrub(&scrub, now),
             )
             .await;
-        self.erased();
-        receipt
+        let (receipt, keys) = receipt?;
+        self.journeys.contacts_changed(keys);
+        Ok(receipt)
     }
 
     /// Erases the leads received before `cutoff` (the retention rule), in transactions of
@@ -477,25 +479,20 @@ impl Store {
                 .writer
                 .run_then(
                     move |t, _| erasure::erase_older_than(t, cutoff, RETENTION_BATCH, now),
-                    move |receipts| {
+                    move |(receipts, _)| {
                         if !receipts.is_empty() {
                             mark_scrub(&scrub, now);
                         }
                     },
                 )
                 .await;
-            self.erased();
-            let receipts = receipts?;
+            let (receipts, contacts) = receipts?;
+            self.journeys.contacts_changed(contacts);
             if receipts.is_empty() {
                 return Ok(all);
             }
             all.extend(receipts);
         }
-    }
-
-    /// After an erasure's commit: the kept journeys named the contact.
-    fn erased(&self) {
-        self.journeys.changed();
     }
 
     /// When the oldest erasure not yet rewritten out of the file was committed.
@@ -860,11 +857,12 @@ impl Store {
         now: jiff::Timestamp,
         elsewhere: Option<Matched>,
     ) -> Result<(Conversion, Upsert)> {
+        let id = input.id.clone();
         let upserted = self
             .writer
             .run(move |t, _| write::upsert_conversion_as(t, &input, now, elsewhere.as_ref()))
             .await;
-        self.journeys.changed();
+        self.journeys.conversions_written([id]);
         upserted
     }
 
@@ -887,11 +885,12 @@ impl Store {
         rows: Vec<(usize, ConversionInput, Option<Matched>)>,
         now: jiff::Timestamp,
     ) -> Result<Vec<(usize, Result<Upsert>)>> {
+        let ids: Vec<String> = rows.iter().map(|(_, input, _)| input.id.clone()).collect();
         let imported = self
             .writer
             .run(move |t, _| write::import_conversions(t, rows, now))
             .await;
-        self.journeys.changed();
+        self.journeys.conversions_written(ids);
         imported
     }
 
@@ -903,6 +902,11 @@ impl Store {
         this_node: String,
     ) -> Result<shared::Applied> {
         let cache = self.campaigns.clone();
+        let conversions: Vec<String> = changes
+            .conversions
+            .iter()
+            .map(|(conversion, _)| conversion.id.clone())
+            .collect();
         let applied = self
             .writer
             .run_then(
@@ -914,8 +918,9 @@ impl Store {
                 },
             )
             .await;
-        // Journeys name campaigns by position, and read every conversion.
-        self.journeys.changed();
+        // Journeys name campaigns by position (a request notices when that moved).
+        self.journeys.campaigns_written();
+        self.journeys.conversions_written(conversions);
         applied
     }
 
@@ -987,8 +992,9 @@ impl Store {
     }
 
     /// What the ROI summary needs for the days `from..=to` (`YYYYMMDD`).
-    /// The journeys come from memory when no write since the last read could have changed
-    /// them; the counters and costs are always read (they take O(campaigns × days)).
+    /// The journeys come from memory, brought up to date with the writes reported since
+    /// (see `journeys`); the counters and costs are always read (they take
+    /// O(campaigns × days)).
     ///
     /// `markov` (the report's window, for `model=markov` only) also reads the journeys of
     /// the contacts without a conversion. They are not kept: every lead of such a contact
@@ -1001,29 +1007,35 @@ impl Store {
         markov: Option<crate::roi::Window>,
     ) -> Result<RoiInput> {
         let cache = self.journeys.clone();
-        // Read before the snapshot: a change committed after it bumps the generation.
-        let generation = cache.generation();
-        self.read(move |txn| {
-            let mut input = read::roi_totals(txn, from, to)?;
-            input.journeys = match cache.get(generation) {
-                Some(kept) => kept,
-                None => {
-                    let journeys = Arc::new(read::journeys(txn, &input.campaigns)?);
-                    cache.put(generation, journeys.clone());
-                    journeys
+        let handle = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let db = handle.get()?;
+            // Taken before the snapshot: whatever is reported later is read next time.
+            if let Some(kept) = cache.warm() {
+                let txn = db.begin_read().map_err(storage)?;
+                let mut input = read::roi_totals(&txn, from, to)?;
+                if kept.numbers(&input.campaigns) {
+                    input.journeys = kept.journeys;
+                    return with_markov(&txn, input, markov);
                 }
-            };
-            if let Some(window) = markov {
-                let window_leads = input.counters.iter().map(|c| c.leads).sum();
-                input.non_converting = read::non_converting(
-                    txn,
-                    &input.campaigns,
-                    &input.journeys,
-                    window,
-                    window_leads,
-                )?;
             }
-            Ok(input)
+            let refresh = cache.refresh();
+            let txn = db.begin_read().map_err(storage)?;
+            let mut input = read::roi_totals(&txn, from, to)?;
+            input.journeys = refresh.journeys(&txn, &input.campaigns)?.journeys;
+            with_markov(&txn, input, markov)
+        })
+        .await
+        .map_err(|e| Error::internal(format!("read task failed: {e}")))?
+    }
+
+    /// The journeys as the store holds them now, read in full (not kept): what the kept
+    /// ones must always equal.
+    #[cfg(test)]
+    pub(crate) async fn journeys_read_in_full(&self) -> Result<Vec<crate::roi::Journey>> {
+        self.read(|txn| {
+            let campaigns = read::campaigns(txn)?;
+            read::journeys(txn, &campaigns)
         })
         .await
     }
@@ -1162,6 +1174,20 @@ impl CampaignCache {
             .unwrap_or_else(|e| e.into_inner())
             .insert(campaign.slug.to_string(), Arc::new(campaign.clone()));
     }
+}
+
+/// `input` with the Markov model's non-converting journeys when `markov` gives a window.
+fn with_markov(
+    txn: &redb::ReadTransaction,
+    mut input: RoiInput,
+    markov: Option<crate::roi::Window>,
+) -> Result<RoiInput> {
+    if let Some(window) = markov {
+        let window_leads = input.counters.iter().map(|c| c.leads).sum();
+        input.non_converting =
+            read::non_converting(txn, &input.campaigns, &input.journeys, window, window_leads)?;
+    }
+    Ok(input)
 }
 
 /// Notes that an erasure committed at `now` awaits a rewrite of the file (the earliest

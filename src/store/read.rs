@@ -191,30 +191,64 @@ pub fn roi_totals(txn: &ReadTransaction, from: u32, to: u32) -> Result<RoiInput>
 }
 
 /// Every conversion with its contact's touches; `campaigns` as `roi_totals` read them
-/// (touches name campaigns by position in that list).
+/// (touches name campaigns by position in that list). Sorted by conversion id.
 pub fn journeys(txn: &ReadTransaction, campaigns: &[Campaign]) -> Result<Vec<Journey>> {
-    let index: HashMap<&str, usize> = campaigns
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.slug.as_str(), i))
-        .collect();
-    let conversion_table = txn.open_table(tables::CONVERSIONS).map_err(storage)?;
-    let touch_table = txn.open_table(tables::TOUCHES).map_err(storage)?;
-    let mut touches_of: HashMap<String, Vec<Touch>> = HashMap::new();
+    let mut reader = JourneyReader::new(txn, campaigns)?;
+    let conversions = txn.open_table(tables::CONVERSIONS).map_err(storage)?;
     let mut journeys = Vec::new();
-    for entry in conversion_table.iter().map_err(storage)? {
+    for entry in conversions.iter().map_err(storage)? {
         let (_, bytes) = entry.map_err(storage)?;
         let conversion: Conversion = decode_record(bytes.value(), "conversion")?;
-        if !touches_of.contains_key(&conversion.contact) {
+        journeys.push(reader.journey_of(conversion)?);
+    }
+    Ok(journeys)
+}
+
+/// Reads journeys: each conversion with every touch of its contact, numbered by the
+/// campaign list it was made with. A contact's touches are read once, however many of its
+/// conversions follow.
+pub struct JourneyReader<'a> {
+    index: HashMap<&'a str, usize>,
+    conversions: redb::ReadOnlyTable<&'static str, &'static [u8]>,
+    touches: redb::ReadOnlyTable<(&'static str, i64, u128), &'static str>,
+    touches_of: HashMap<String, Vec<Touch>>,
+}
+
+impl<'a> JourneyReader<'a> {
+    pub fn new(txn: &ReadTransaction, campaigns: &'a [Campaign]) -> Result<JourneyReader<'a>> {
+        Ok(JourneyReader {
+            index: campaigns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.slug.as_str(), i))
+                .collect(),
+            conversions: txn.open_table(tables::CONVERSIONS).map_err(storage)?,
+            touches: txn.open_table(tables::TOUCHES).map_err(storage)?,
+            touches_of: HashMap::new(),
+        })
+    }
+
+    /// The journey of the conversion `id`, if it is stored.
+    pub fn journey(&mut self, id: &str) -> Result<Option<Journey>> {
+        let conversion: Conversion = match self.conversions.get(id).map_err(storage)? {
+            Some(bytes) => decode_record(bytes.value(), "conversion")?,
+            None => return Ok(None),
+        };
+        self.journey_of(conversion).map(Some)
+    }
+
+    fn journey_of(&mut self, conversion: Conversion) -> Result<Journey> {
+        if !self.touches_of.contains_key(&conversion.contact) {
             let contact = conversion.contact.as_str();
             let mut touches = Vec::new();
-            for touch in touch_table
+            for touch in self
+                .touches
                 .range((contact, i64::MIN, 0)..=(contact, i64::MAX, u128::MAX))
                 .map_err(storage)?
             {
                 let (key, slug) = touch.map_err(storage)?;
                 let (_, at_ms, lead) = key.value();
-                if let Some(&campaign) = index.get(slug.value()) {
+                if let Some(&campaign) = self.index.get(slug.value()) {
                     touches.push(Touch {
                         at_ms,
                         lead,
@@ -222,15 +256,14 @@ pub fn journeys(txn: &ReadTransaction, campaigns: &[Campaign]) -> Result<Vec<Jou
                     });
                 }
             }
-            touches_of.insert(conversion.contact.clone(), touches);
+            self.touches_of.insert(conversion.contact.clone(), touches);
         }
-        let touches = touches_of[&conversion.contact].clone();
-        journeys.push(Journey {
+        let touches = self.touches_of[&conversion.contact].clone();
+        Ok(Journey {
             conversion,
             touches,
-        });
+        })
     }
-    Ok(journeys)
 }
 
 /// Decoding a lead record against reading one touch entry in place: about how many
