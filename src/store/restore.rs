@@ -1,0 +1,138 @@
+//! `leadgate restore`: a backup put in place as the data directory's store. Nothing is
+//! replaced until the backup has been rebuilt into a store file beside the old one and
+//! that file has passed `leadgate check`; then one rename swaps it in.
+
+use std::path::Path;
+
+use super::backup;
+use super::copy::sync_dir;
+use crate::config::STORE_FILE;
+use crate::error::{Error, ErrorKind, Result};
+
+/// redb's memory for the rebuild (its default, 1 GiB, would hold a million leads).
+const RESTORE_CACHE: usize = 64 << 20;
+
+/// What a restore put in place.
+#[derive(Debug)]
+pub struct Restored {
+    pub backup: backup::Summary,
+    pub leads: u64,
+    pub contacts: u64,
+}
+
+/// Restores the backup at `from` into `data_dir`. Refused while a server holds the
+/// directory, and over a non-empty directory unless `force`.
+pub fn restore(
+    from: &Path,
+    data_dir: &Path,
+    tz: &jiff::tz::TimeZone,
+    force: bool,
+) -> Result<Restored> {
+    let store_path = data_dir.join(STORE_FILE);
+    // Held until the new file is in place: a server started meanwhile finds the store
+    // locked and stops, instead of serving the file about to be replaced.
+    let _lock = lock_existing(&store_path)?;
+    let entries = existing_entries(data_dir)?;
+    if !entries.is_empty() && !force {
+        return Err(refused(format!(
+            "{} is not empty (it holds {}): pass --force to replace its store",
+            data_dir.display(),
+            entries.join(", ")
+        )));
+    }
+    let input = std::fs::File::open(from).map_err(|e| {
+        Error::invalid(
+            "from",
+            "backup_unreadable",
+            format!("cannot read {}: {e}", from.display()),
+        )
+    })?;
+    super::private::create_dir(data_dir, &store_path).map_err(|e| {
+        Error::internal(format!(
+            "cannot create data directory {}: {e}",
+            data_dir.display()
+        ))
+    })?;
+    let temp = data_dir.join(format!("{STORE_FILE}.restore"));
+    // Left by a restore that was cut short.
+    let _ = std::fs::remove_file(&temp);
+    let rebuilt = rebuild_and_check(input, &temp, tz);
+    let (summary, report) = match rebuilt {
+        Ok(done) => done,
+        Err(error) => {
+            let _ = std::fs::remove_file(&temp);
+            return Err(error);
+        }
+    };
+    std::fs::rename(&temp, &store_path).map_err(|e| {
+        let _ = std::fs::remove_file(&temp);
+        Error::internal(format!("cannot put the restored store in place: {e}"))
+    })?;
+    sync_dir(data_dir)?;
+    Ok(Restored {
+        backup: summary,
+        leads: report.leads,
+        contacts: report.contacts,
+    })
+}
+
+/// Builds the store file at `temp` and runs `leadgate check` on it.
+fn rebuild_and_check(
+    input: std::fs::File,
+    temp: &Path,
+    tz: &jiff::tz::TimeZone,
+) -> Result<(backup::Summary, super::CheckReport)> {
+    let summary = backup::restore(input, temp, Some(RESTORE_CACHE))?;
+    // Opened as the server would open it: the schema and the reporting zone are checked.
+    let store = super::Store::open(temp, tz.clone())?;
+    let report = store.check_blocking();
+    store.close_blocking();
+    let report = report?;
+    if !report.problems.is_empty() {
+        return Err(Error::invalid(
+            "from",
+            "backup_inconsistent",
+            format!(
+                "the backup does not pass `leadgate check` ({} problems, the first: {}); nothing was replaced",
+                report.problems.len(),
+                report.problems[0]
+            ),
+        ));
+    }
+    Ok((summary, report))
+}
+
+/// Opens the existing store file to hold its lock; refused if a server holds it.
+fn lock_existing(store_path: &Path) -> Result<Option<redb::Database>> {
+    if !store_path.exists() {
+        return Ok(None);
+    }
+    match redb::Database::builder().open(store_path) {
+        Ok(db) => Ok(Some(db)),
+        Err(redb::DatabaseError::DatabaseAlreadyOpen) => Err(refused(format!(
+            "a leadgate server is running on {}: stop it before restoring",
+            store_path.parent().unwrap_or(store_path).display()
+        ))),
+        // Damaged beyond opening: exactly what a restore is for.
+        Err(_) => Ok(None),
+    }
+}
+
+/// The names in `dir` (none if it does not exist yet).
+fn existing_entries(dir: &Path) -> Result<Vec<String>> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => Ok(entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(error) => Err(Error::internal(format!(
+            "cannot read {}: {error}",
+            dir.display()
+        ))),
+    }
+}
+
+fn refused(message: String) -> Error {
+    Error::new(ErrorKind::Conflict, "restore_refused", message)
+}
