@@ -154,9 +154,16 @@ fn read(input: impl Read, into: Option<&redb::WriteTransaction>) -> Result<Summa
     let mut source = Source {
         input: Checksummed::new(BufReader::with_capacity(BUFFER, input)),
     };
-    let mut magic = [0u8; 16];
-    source.exact(&mut magic)?;
-    if &magic != MAGIC {
+    let mut magic = Vec::new();
+    (&mut source.input)
+        .take(MAGIC.len() as u64)
+        .read_to_end(&mut magic)
+        .map_err(|_| cut_short())?;
+    if magic != MAGIC {
+        // Only the beginning of one is a backup cut short; anything else is some other file.
+        if !magic.is_empty() && MAGIC.starts_with(&magic) {
+            return Err(cut_short());
+        }
         return Err(Error::invalid(
             "from",
             "not_a_backup",
@@ -222,7 +229,7 @@ fn cut_short() -> Error {
     Error::invalid(
         "from",
         "backup_cut_short",
-        "the backup ends too early: it was cut short (an interrupted download or a full disk)",
+        "the backup ends too early: it was cut short (an interrupted download, a full disk) or is damaged",
     )
 }
 
@@ -388,5 +395,150 @@ impl<R: Read> Read for Checksummed<R> {
         let read = self.inner.read(buf)?;
         self.crc.update(&buf[..read]);
         Ok(read)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use redb::ReadableDatabase;
+
+    /// A fresh store (every table) with a few rows in tables of different key types.
+    fn sample(dir: &Path) -> Database {
+        let db = Database::create(dir.join("s.redb")).unwrap();
+        super::super::write::initialise(&db, &jiff::tz::TimeZone::UTC).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut leads = txn.open_table(super::super::tables::LEADS).unwrap();
+            leads.insert(7, b"seven".as_slice()).unwrap();
+            leads.insert(u128::MAX, b"".as_slice()).unwrap();
+            let mut touches = txn.open_table(super::super::tables::TOUCHES).unwrap();
+            touches.insert(("+8613800138000", 5, 7), "expo").unwrap();
+            let mut meta = txn.open_table(super::super::tables::META).unwrap();
+            meta.insert(
+                super::super::erasure::REWRITE_PENDING_KEY,
+                0i64.to_le_bytes().as_slice(),
+            )
+            .unwrap();
+        }
+        txn.commit().unwrap();
+        db
+    }
+
+    fn backup_of(db: &Database, at: jiff::Timestamp) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        write(&db.begin_read().unwrap(), at, &mut bytes).unwrap();
+        bytes
+    }
+
+    #[test]
+    fn a_restored_backup_backs_up_to_the_same_bytes_and_every_table_is_in_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sample(dir.path());
+        let at = jiff::Timestamp::from_millisecond(1_764_000_000_000).unwrap();
+        let bytes = backup_of(&db, at);
+        let tables = db.begin_read().unwrap().list_tables().unwrap().count();
+
+        let summary = verify(bytes.as_slice()).unwrap();
+        assert_eq!(summary.taken_at, at);
+        assert_eq!(
+            summary.copied.tables, tables,
+            "every table of a fresh store"
+        );
+
+        let dest = dir.path().join("restored.redb");
+        assert_eq!(
+            restore(bytes.as_slice(), &dest, Some(1 << 20)).unwrap(),
+            summary
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&dest).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let restored = Database::open(&dest).unwrap();
+        let read = restored.begin_read().unwrap();
+        let leads = read.open_table(super::super::tables::LEADS).unwrap();
+        assert_eq!(leads.get(7).unwrap().unwrap().value(), b"seven");
+        assert_eq!(
+            super::super::erasure::rewrite_pending(&read).unwrap(),
+            None,
+            "a restored file has no freed pages to rewrite"
+        );
+        drop((leads, read));
+        // Only the rewrite mark differs: the restore dropped it.
+        let again = backup_of(&restored, at);
+        let txn = db.begin_write().unwrap();
+        txn.open_table(super::super::tables::META)
+            .unwrap()
+            .remove(super::super::erasure::REWRITE_PENDING_KEY)
+            .unwrap();
+        txn.commit().unwrap();
+        assert_eq!(again, backup_of(&db, at));
+        assert!(
+            restore(bytes.as_slice(), &dest, None).is_err(),
+            "never over a file"
+        );
+    }
+
+    #[test]
+    fn a_cut_short_or_damaged_backup_is_refused_and_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let bytes = backup_of(&sample(dir.path()), jiff::Timestamp::UNIX_EPOCH);
+        let dest = dir.path().join("restored.redb");
+        for cut in [0, 5, 16, 40, bytes.len() / 2, bytes.len() - 1] {
+            let error = restore(&bytes[..cut], &dest, None).unwrap_err();
+            assert!(
+                ["backup_cut_short", "not_a_backup"].contains(&error.code),
+                "{cut}: {error:?}"
+            );
+            assert!(!dest.exists());
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert_eq!(
+            restore(longer.as_slice(), &dest, None).unwrap_err().code,
+            "backup_damaged"
+        );
+        // A changed byte inside a row's value: only the checksum can tell.
+        let at = bytes.windows(5).position(|w| w == b"seven").unwrap();
+        let mut changed = bytes.clone();
+        changed[at] = b'S';
+        assert_eq!(
+            restore(changed.as_slice(), &dest, None).unwrap_err().code,
+            "backup_damaged"
+        );
+        assert!(!dest.exists());
+    }
+
+    mod fuzz {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+            #[test]
+            fn a_changed_backup_is_refused_never_a_panic(
+                position in any::<prop::sample::Index>(),
+                byte in any::<u8>(),
+                cut in any::<prop::sample::Index>(),
+            ) {
+                let dir = tempfile::tempdir().unwrap();
+                let bytes = backup_of(&sample(dir.path()), jiff::Timestamp::UNIX_EPOCH);
+                let mut changed = bytes.clone();
+                let at = position.index(changed.len());
+                changed[at] = byte;
+                let changed = &changed[..changed.len() - cut.index(2)];
+                let dest = dir.path().join("restored.redb");
+                match restore(changed, &dest, Some(1 << 20)) {
+                    Ok(_) => prop_assert_eq!(changed, bytes.as_slice()),
+                    Err(error) => {
+                        prop_assert_eq!(error.status(), 422);
+                        prop_assert!(!dest.exists());
+                    }
+                }
+            }
+        }
     }
 }

@@ -102,18 +102,19 @@ fn rebuild_and_check(
     Ok((summary, report))
 }
 
-/// Opens the existing store file to hold its lock; refused if a server holds it.
-fn lock_existing(store_path: &Path) -> Result<Option<redb::Database>> {
+/// Opens the existing store file read-only (which writes nothing to it) to hold a lock
+/// on it; refused if a server holds it.
+fn lock_existing(store_path: &Path) -> Result<Option<redb::ReadOnlyDatabase>> {
     if !store_path.exists() {
         return Ok(None);
     }
-    match redb::Database::builder().open(store_path) {
+    match redb::Database::builder().open_read_only(store_path) {
         Ok(db) => Ok(Some(db)),
         Err(redb::DatabaseError::DatabaseAlreadyOpen) => Err(refused(format!(
             "a leadgate server is running on {}: stop it before restoring",
             store_path.parent().unwrap_or(store_path).display()
         ))),
-        // Damaged beyond opening: exactly what a restore is for.
+        // Damaged, or left by a crash (read-only opens do not repair): nothing holds it.
         Err(_) => Ok(None),
     }
 }
