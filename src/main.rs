@@ -662,6 +662,12 @@ fn restore(args: RestoreArgs) -> anyhow::Result<()> {
         summary.backup.taken_at,
         config.store_path().display()
     );
+    if summary.erased_again > 0 {
+        println!(
+            "erased again {} people whom the replaced store's erasure receipts name (erased after the backup was taken)",
+            summary.erased_again
+        );
+    }
     println!(
         "{} leads, {} contacts checked: ok",
         summary.leads, summary.contacts

@@ -355,3 +355,46 @@ async fn restore_refuses_a_running_server_a_non_empty_directory_and_what_is_not_
     let expected: BTreeSet<String> = ids.into_iter().collect();
     assert_eq!(served_ids(dir).await, expected);
 }
+
+/// A backup still holds the people erased after it; restored over the store whose
+/// receipts record those erasures, it loses them again, on disk too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restoring_over_a_store_erases_again_whom_its_receipts_name() {
+    let app = app_without_limits(tempfile::tempdir().unwrap()).await;
+    let gone = app
+        .submit_json_ok(CAMPAIGN, &lead("137-0013-7000", "抹除Restored"))
+        .await;
+    let kept = app
+        .submit_json_ok(CAMPAIGN, &lead("136-0013-6000", "保留Restored"))
+        .await;
+    let work = tempfile::tempdir().unwrap();
+    let backup = work.path().join("before-the-erasure.lgbackup");
+    std::fs::write(
+        &backup,
+        app.admin_get("/api/backup").await.bytes().await.unwrap(),
+    )
+    .unwrap();
+    let resp = app
+        .admin_post("/api/erasures", &json!({"phone": "13700137000"}))
+        .await;
+    assert_eq!(resp.status(), 200);
+    let dir = app.stop().await;
+
+    let (ok, output) = restore(&backup, dir.path(), true).await;
+    assert!(ok, "{output}");
+    assert!(output.contains("erased again 1 "), "{output}");
+    let on_disk = crate::privacy::found_on_disk(
+        dir.path(),
+        &["+8613700137000", "抹除Restored", "保留Restored"],
+    );
+    assert_eq!(
+        on_disk.iter().map(|(v, _)| *v).collect::<Vec<_>>(),
+        vec!["保留Restored"],
+        "only the person not erased is in the data directory: {on_disk:?}"
+    );
+    let served = served_ids(dir).await;
+    assert!(
+        served.contains(&kept) && !served.contains(&gone),
+        "{served:?}"
+    );
+}
