@@ -611,6 +611,10 @@ fn backup(args: BackupArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The writer queue and page cache of the store `leadgate backup` opens itself.
+const BACKUP_QUEUE: usize = 64;
+const BACKUP_CACHE: usize = 32 << 20;
+
 /// Writes the backup into `file` (at `path`): from the server running on the data
 /// directory if one answers on its socket, else from the store itself. Returns what it
 /// holds (verified by reading it back) and whether the server wrote it.
@@ -624,8 +628,15 @@ fn write_backup(
         .map_err(|e| anyhow!(e))?
         .is_some();
     if !from_server {
-        let store = leadgate::store::Store::open(&config.store_path(), config.tz.clone())
-            .map_err(|e| anyhow!(e))?;
+        // A backup reads every page once: redb's default 1 GiB cache would only grow.
+        let store = leadgate::store::Store::open_with(
+            &config.store_path(),
+            config.tz.clone(),
+            leadgate::faults::FaultSwitch::default(),
+            BACKUP_QUEUE,
+            Some(BACKUP_CACHE),
+        )
+        .map_err(|e| anyhow!(e))?;
         let written = store.backup_blocking(jiff::Timestamp::now(), &mut out);
         store.close_blocking();
         written.map_err(|e| anyhow!(e))?;
