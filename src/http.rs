@@ -125,11 +125,15 @@ impl ChunkWriter {
 
 impl std::io::Write for ChunkWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.pending.extend_from_slice(buf);
-        if self.pending.len() >= CHUNK {
+        // Chunks of exactly `CHUNK` bytes: the buffer is never grown, so each chunk is one
+        // allocation of one size.
+        let room = CHUNK - self.pending.len();
+        let taken = room.min(buf.len());
+        self.pending.extend_from_slice(&buf[..taken]);
+        if self.pending.len() == CHUNK {
             self.flush()?;
         }
-        Ok(buf.len())
+        Ok(taken)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
