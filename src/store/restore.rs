@@ -99,7 +99,15 @@ fn rebuild_and_check(
 ) -> Result<(backup::Summary, super::CheckReport, usize)> {
     let summary = backup::restore(input, temp, Some(RESTORE_CACHE))?;
     // Opened as the server would open it: the schema and the reporting zone are checked.
-    let store = Store::open(temp, tz.clone())?;
+    // With the rebuild's bounded cache: the check reads every row once, and redb's
+    // default 1 GiB cache would hold them all (1 GB peak RSS on 1.4M leads).
+    let store = Store::open_with(
+        temp,
+        tz.clone(),
+        crate::faults::FaultSwitch::default(),
+        super::TOOL_QUEUE_CAPACITY,
+        Some(RESTORE_CACHE),
+    )?;
     let checked = erase_again(&store, old)
         .and_then(|erased| store.check_blocking().map(|report| (report, erased)));
     store.close_blocking();
