@@ -35,6 +35,16 @@ pub struct Listening {
 }
 
 #[cfg(unix)]
+impl Listening {
+    /// Stops listening and waits until the accepting task is gone: it holds the service,
+    /// and with it the store, which the stop closes next.
+    pub async fn close(mut self) {
+        self.task.abort();
+        let _ = (&mut self.task).await;
+    }
+}
+
+#[cfg(unix)]
 impl Drop for Listening {
     fn drop(&mut self) {
         self.task.abort();

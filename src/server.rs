@@ -443,7 +443,9 @@ pub async fn serve(
     let _ = privacy.await;
     drop(listener);
     #[cfg(unix)]
-    drop(backup_socket);
+    if let Some(socket) = backup_socket {
+        socket.close().await;
+    }
     tracing::info!("shutting down: finishing requests in flight");
     drop(state);
     let _ = closing_tx.send(true);

@@ -8,21 +8,27 @@ use crate::error::Result;
 use crate::http::{self, ChunkWriter, Reply};
 use crate::state::AppState;
 
-pub async fn download(state: &AppState) -> Result<Reply> {
+/// `head`: only the headers, and no snapshot, no audit entry (nothing is copied).
+pub async fn download(state: &AppState, head: bool) -> Result<Reply> {
     let service = &state.service;
     let taken_at = service.clock.now();
     let name = file_name(taken_at, service.tz());
-    // Before the answer starts: a lead acknowledged before the request is in the backup.
-    let snapshot = service.store.backup_snapshot().await?;
-    audit::name_target(&name);
-    service.store.commit_audit_entry().await?;
-    let (mut chunks, body) = ChunkWriter::new();
-    tokio::task::spawn_blocking(move || {
-        if let Err(error) = snapshot.write(taken_at, &mut chunks) {
-            tracing::warn!("backup broken off: {error}");
-            chunks.fail(&error.message);
-        }
-    });
+    let body = if head {
+        http::Body::full(Vec::new())
+    } else {
+        // Before the answer starts: a lead acknowledged before the request is in it.
+        let snapshot = service.store.backup_snapshot().await?;
+        audit::name_target(&name);
+        service.store.commit_audit_entry().await?;
+        let (mut chunks, body) = ChunkWriter::new();
+        tokio::task::spawn_blocking(move || {
+            if let Err(error) = snapshot.write(taken_at, &mut chunks) {
+                tracing::warn!("backup broken off: {error}");
+                chunks.fail(&error.message);
+            }
+        });
+        body
+    };
     let mut reply = http::Reply::new(body);
     let headers = reply.headers_mut();
     headers.insert(

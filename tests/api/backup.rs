@@ -210,6 +210,22 @@ async fn the_backup_needs_the_admin_token_and_the_console_may_take_one() {
         audit_actions(&app).await.is_empty(),
         "a refusal is no backup"
     );
+    let resp = app
+        .client
+        .head(app.url("/api/backup"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        crate::helpers::header(&resp, "content-disposition").is_some(),
+        "HEAD names the file"
+    );
+    assert!(
+        audit_actions(&app).await.is_empty(),
+        "a HEAD copies nothing"
+    );
 
     // The console's link: the browser sends its Basic login.
     let resp = app
