@@ -26,7 +26,10 @@
 //! `LEADGATE_BENCH_BIN=path/to/leadgate` measures another build of the server;
 //! `LEADGATE_BENCH_SMOKE=1` runs only `.ci/run`'s regression guard (see [`smoke`]);
 //! `LEADGATE_BENCH_REPLICATE=postgres://…` runs only the replication lag (see
-//! [`replication_lag`]; `benches/replication.sh` runs it with `LAG=1`).
+//! [`replication_lag`]; `benches/replication.sh` runs it with `LAG=1`);
+//! `LEADGATE_BENCH_BACKUP=1` measures ingest during backups instead (see
+//! [`backup_under_load`]; with `LEADGATE_BENCH_PREFILL=1000000`, or
+//! `LEADGATE_BENCH_DATA=DIR` holding a store made by `leadgate demo`, for the README's line).
 //! Only ever targets 127.0.0.1, and every run stops by itself: each request has a
 //! timeout, the rate run sends a fixed number of leads and waits at most 30 s for the
 //! last deliveries.
@@ -87,6 +90,12 @@ fn main() {
         );
     }
 
+    if std::env::var_os("LEADGATE_BENCH_BACKUP").is_some() {
+        // A store made beforehand (`leadgate demo --scale N --data DIR`) spares the prefill.
+        let data = std::env::var_os("LEADGATE_BENCH_DATA")
+            .map_or_else(|| dir.path().to_owned(), Into::into);
+        return backup_under_load(&runtime, &data, conns[0], secs);
+    }
     let mut server = Server::start(leadgate_command(dir.path()));
     runtime.block_on(create_campaign(server.addr));
     let mut results = Vec::new();
@@ -173,6 +182,112 @@ fn main() {
 /// Ingest with automatic assignment (a round robin over three salespeople) against the
 /// same without, at 64 connections: two servers on fresh data dirs driven in turn, which
 /// goes first rotating, so other load on the machine falls on both alike.
+/// `LEADGATE_BENCH_BACKUP=1` (README, "Backups"): ingest at `conns` connections for
+/// `secs` s alone, then for `secs` s while `GET /api/backup` runs back to back (each
+/// backup read to the end and counted, as `curl -o /dev/null` would), alternating three
+/// times so a slow moment of the VM does not land on one side only. Prints each backup's
+/// time and size, both ingest rates and their ratio, and the server's peak RSS.
+fn backup_under_load(
+    runtime: &tokio::runtime::Runtime,
+    data: &std::path::Path,
+    conns: usize,
+    secs: u64,
+) {
+    // A reused store has the tokens of earlier runs: start past them, or the posts
+    // would be replays that store nothing.
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    VISITORS.store(since_epoch.as_millis() as u64 * 1_000, Ordering::Relaxed);
+    let mut server = Server::start(leadgate_command(data));
+    runtime.block_on(create_campaign(server.addr));
+    let window = Duration::from_secs(secs);
+    let (mut alone, mut during) = (Vec::new(), Vec::new());
+    let mut backups = Vec::new();
+    for _ in 0..3 {
+        alone.push(runtime.block_on(drive(
+            server.addr,
+            "/f/bench",
+            conns,
+            window,
+            StatusCode::SEE_OTHER,
+        )));
+        let (stats, taken) = runtime.block_on(async {
+            let ingest = drive(
+                server.addr,
+                "/f/bench",
+                conns,
+                window,
+                StatusCode::SEE_OTHER,
+            );
+            let backups = async {
+                let started = Instant::now();
+                let mut taken = Vec::new();
+                while started.elapsed() < window {
+                    taken.push(download_backup(server.addr).await);
+                }
+                taken
+            };
+            tokio::join!(ingest, backups)
+        });
+        during.push(stats);
+        backups.extend(taken);
+    }
+    let rss = server.peak_rss_kib();
+    server.stop();
+    println!(
+        "backup while serving: GET /api/backup back to back during ingest at {conns} connections"
+    );
+    for (seconds, bytes) in &backups {
+        println!(
+            "  backup of {:.0} MB in {seconds:.2} s ({:.0} MB/s)",
+            *bytes as f64 / 1e6,
+            *bytes as f64 / 1e6 / seconds
+        );
+    }
+    let rate = |runs: &[Stats]| runs.iter().map(Stats::rps).sum::<f64>() / runs.len() as f64;
+    for (i, (a, d)) in alone.iter().zip(&during).enumerate() {
+        println!(
+            "  round {}: ingest alone {:.0} req/s (p99 {:.1} ms), during backups {:.0} req/s (p99 {:.1} ms), errors {}/{}",
+            i + 1,
+            a.rps(),
+            a.percentile(0.99),
+            d.rps(),
+            d.percentile(0.99),
+            a.errors,
+            d.errors
+        );
+    }
+    println!(
+        "ingest during backups: {:.1} % of ingest alone ({:.0} vs {:.0} req/s); server peak RSS {} MB",
+        100.0 * rate(&during) / rate(&alone),
+        rate(&during),
+        rate(&alone),
+        rss / 1024
+    );
+}
+
+/// One `GET /api/backup`, read to the end: (seconds, bytes).
+async fn download_backup(addr: SocketAddr) -> (f64, u64) {
+    let started = Instant::now();
+    let mut sender = connect(addr).await.unwrap();
+    let request = Request::get("/api/backup")
+        .header("host", "127.0.0.1")
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "GET /api/backup");
+    let mut body = response.into_body();
+    let mut bytes = 0u64;
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.expect("the backup arrives whole").into_data() {
+            bytes += data.len() as u64;
+        }
+    }
+    (started.elapsed().as_secs_f64(), bytes)
+}
+
 fn assignment_comparison(runtime: &tokio::runtime::Runtime) {
     let rounds: usize = env_or("LEADGATE_BENCH_ROUNDS", 6);
     let slice = Duration::from_millis(env_or("LEADGATE_BENCH_SLICE_MS", 2000));
@@ -533,8 +648,9 @@ async fn create_campaign(addr: SocketAddr) {
         )))
         .unwrap();
     let response = sender.send_request(request).await.unwrap();
+    // 409: a store reused from an earlier run (`LEADGATE_BENCH_DATA`) has it already.
     assert!(
-        response.status().is_success(),
+        response.status().is_success() || response.status() == StatusCode::CONFLICT,
         "create campaign: {}",
         response.status()
     );

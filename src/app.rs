@@ -182,7 +182,10 @@ async fn route(
         admin::csrf::check_origin(state, &request)?;
     }
     matched.entry.check_query(request.uri().query())?;
-    if let Some(credential) = credential.filter(|_| changes) {
+    // A backup changes nothing but copies every person's data out: recorded too.
+    // (Not a HEAD: it copies nothing.)
+    let audited = changes || (matched.entry.route == Route::ApiBackup && method == Method::GET);
+    if let Some(credential) = credential.filter(|_| audited) {
         let client = request
             .extensions()
             .get::<http::ClientAddr>()
@@ -277,6 +280,9 @@ async fn dispatch(
         }
         (Route::ApiReplication, "GET") => handlers::replication::status(state).await,
         (Route::ApiAudit, "GET") => handlers::audit::list(state, request).await,
+        (Route::ApiBackup, "GET") => {
+            handlers::backup::download(state, method == Method::HEAD).await
+        }
         (Route::AdminAudit, "GET") => admin::audit::list(state, request).await,
         (Route::ApiOpenapi, "GET") => Ok(crate::openapi::reply(&state.public_url)),
         (Route::AdminOverview, "GET") => admin::overview::page(state, request).await,

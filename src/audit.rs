@@ -148,6 +148,7 @@ fn action_of(route: Route, metric: &'static str) -> &'static str {
         ApiReportSchedules | AdminSchedules => "schedule.create",
         ApiReportSchedule | AdminScheduleDelete => "schedule.delete",
         ApiReportScheduleRun | AdminScheduleRun => "schedule.run",
+        ApiBackup => "backup",
         // A route added later is still recorded, under its metrics name.
         _ => metric,
     }

@@ -9,8 +9,144 @@ use hyper::{Response, StatusCode};
 
 use crate::error::{Error, ErrorKind, Result};
 
-pub type Body = Full<Bytes>;
 pub type Reply = Response<Body>;
+
+/// A reply's body: whole (almost every answer), or chunks that arrive from a channel
+/// while the answer is being sent (a backup, far larger than memory should hold).
+pub enum Body {
+    Full(Full<Bytes>),
+    Stream {
+        chunks: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
+        /// Held until the last chunk has gone: the connection counts as busy meanwhile,
+        /// so its idle timeout cannot close it under a long download.
+        keep: Option<Box<dyn std::any::Any + Send + Sync>>,
+    },
+}
+
+impl Body {
+    pub fn full(bytes: impl Into<Bytes>) -> Body {
+        Body::Full(Full::new(bytes.into()))
+    }
+
+    /// A body sent chunk by chunk as they arrive on `chunks`; an `Err` chunk aborts the
+    /// reply (the client sees a broken transfer, never a complete-looking one).
+    pub fn stream(chunks: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>) -> Body {
+        Body::Stream { chunks, keep: None }
+    }
+
+    /// Keeps `guard` alive until a streamed body ends (a whole body is sent at once).
+    pub fn holding(self, guard: impl std::any::Any + Send + Sync) -> Body {
+        match self {
+            Body::Stream { chunks, .. } => Body::Stream {
+                chunks,
+                keep: Some(Box::new(guard)),
+            },
+            full => full,
+        }
+    }
+}
+
+impl hyper::body::Body for Body {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<std::result::Result<hyper::body::Frame<Bytes>, std::io::Error>>>
+    {
+        match self.get_mut() {
+            Body::Full(full) => std::pin::Pin::new(full)
+                .poll_frame(cx)
+                .map_err(|never| match never {}),
+            Body::Stream { chunks, keep } => {
+                let polled = chunks
+                    .poll_recv(cx)
+                    .map(|chunk| chunk.map(|c| c.map(hyper::body::Frame::data)));
+                if let std::task::Poll::Ready(None | Some(Err(_))) = &polled {
+                    keep.take();
+                }
+                polled
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Body::Full(full) => full.is_end_stream(),
+            Body::Stream { .. } => false,
+        }
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            Body::Full(full) => full.size_hint(),
+            Body::Stream { .. } => hyper::body::SizeHint::default(),
+        }
+    }
+}
+
+/// A blocking `Write` whose bytes become a streamed body's chunks: a blocking task writes
+/// a large answer into it, at most `CHUNKS_IN_FLIGHT` chunks ahead of the client.
+pub struct ChunkWriter {
+    chunks: tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+    pending: Vec<u8>,
+}
+
+/// Size of one streamed chunk.
+const CHUNK: usize = 64 * 1024;
+/// Chunks a streamed body may hold before its writer waits: memory stays a few hundred
+/// KiB whatever the answer's size or the client's speed.
+pub const CHUNKS_IN_FLIGHT: usize = 8;
+
+impl ChunkWriter {
+    /// The writer, and the body its chunks go to.
+    pub fn new() -> (ChunkWriter, Body) {
+        let (chunks, receiver) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT);
+        let writer = ChunkWriter {
+            chunks,
+            pending: Vec::with_capacity(CHUNK),
+        };
+        (writer, Body::stream(receiver))
+    }
+
+    fn send(&mut self, chunk: std::io::Result<Bytes>) -> std::io::Result<()> {
+        // Blocking: only ever called on a blocking-pool thread.
+        self.chunks.blocking_send(chunk).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client stopped reading")
+        })
+    }
+
+    /// Ends the body with an error: the client's transfer breaks off.
+    pub fn fail(mut self, error: &str) {
+        let _ = self.send(Err(std::io::Error::other(error.to_owned())));
+    }
+}
+
+impl std::io::Write for ChunkWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        // Chunks of exactly `CHUNK` bytes: the buffer is never grown, so each chunk is one
+        // allocation of one size.
+        let room = CHUNK - self.pending.len();
+        let taken = room.min(buf.len());
+        self.pending.extend_from_slice(&buf[..taken]);
+        if self.pending.len() == CHUNK {
+            self.flush()?;
+        }
+        Ok(taken)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(
+            &mut self.pending,
+            Vec::with_capacity(CHUNK),
+        ));
+        self.send(Ok(chunk))
+    }
+}
 
 /// Form posts and JSON bodies: a real form is a few hundred bytes.
 pub const FORM_BODY_LIMIT: usize = 64 * 1024;
@@ -205,7 +341,7 @@ pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Reply {
 }
 
 pub fn with_type(status: StatusCode, body: impl Into<Bytes>, content_type: &'static str) -> Reply {
-    let mut reply = Response::new(Full::new(body.into()));
+    let mut reply = Response::new(Body::full(body));
     *reply.status_mut() = status;
     reply
         .headers_mut()
@@ -251,7 +387,7 @@ pub fn csv_attachment(body: Vec<u8>, filename: &str, next_cursor: Option<&str>) 
 }
 
 pub fn see_other(location: &str) -> Reply {
-    let mut reply = Response::new(Full::new(Bytes::new()));
+    let mut reply = Response::new(Body::full(Bytes::new()));
     *reply.status_mut() = StatusCode::SEE_OTHER;
     if let Ok(value) = HeaderValue::from_str(location) {
         reply.headers_mut().insert(header::LOCATION, value);

@@ -44,6 +44,7 @@ pub mod admin;
 pub mod app;
 pub mod attribution;
 pub mod audit;
+pub mod backup_socket;
 pub mod campaign;
 pub mod clock;
 pub mod columns;

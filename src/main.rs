@@ -35,6 +35,31 @@ enum Command {
     Demo(DemoArgs),
     /// Rewrite a stopped server's store file without its free space.
     Compact(StoreArgs),
+    /// Write a consistent backup of the store to a file (the server may be running).
+    Backup(BackupArgs),
+    /// Put a backup in place as the store (the server must be stopped).
+    Restore(RestoreArgs),
+}
+
+#[derive(Args)]
+struct BackupArgs {
+    /// File to write (created 0600; written beside it and renamed when whole).
+    #[arg(long)]
+    out: PathBuf,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+#[derive(Args)]
+struct RestoreArgs {
+    /// The backup file (`leadgate backup` or `GET /api/backup`).
+    #[arg(long)]
+    from: PathBuf,
+    /// Replace what the data directory holds.
+    #[arg(long)]
+    force: bool,
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 #[derive(Args)]
@@ -183,6 +208,8 @@ fn main() -> ExitCode {
         Command::Check(args) => check(args),
         Command::Demo(args) => demo(args),
         Command::Compact(args) => compact(args),
+        Command::Backup(args) => backup(args),
+        Command::Restore(args) => restore(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -548,6 +575,118 @@ fn compact(args: StoreArgs) -> anyhow::Result<()> {
         config.store_path().display(),
         before as f64 / 1e6,
         after as f64 / 1e6
+    );
+    Ok(())
+}
+
+fn backup(args: BackupArgs) -> anyhow::Result<()> {
+    let config = store_config(args.store)?;
+    let out = args.out;
+    // Written beside the file and renamed once whole and verified: a backup cut short
+    // never takes the name a nightly job (or a restore) will look for.
+    let mut partial = out.clone().into_os_string();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let _ = std::fs::remove_file(&partial);
+    let file = create_private(&partial)?;
+    let written = write_backup(&config, file, &partial);
+    if written.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    let (summary, from_server) = written?;
+    std::fs::rename(&partial, &out)
+        .with_context(|| format!("cannot rename {} to {}", partial.display(), out.display()))?;
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        leadgate::store::copy::sync_dir(dir).map_err(|e| anyhow!(e))?;
+    }
+    let bytes = std::fs::metadata(&out).map_or(0, |m| m.len());
+    eprintln!(
+        "wrote {} ({:.1} MB, {} tables, {} rows, taken {}{})",
+        out.display(),
+        bytes as f64 / 1e6,
+        summary.copied.tables,
+        summary.copied.rows,
+        summary.taken_at,
+        if from_server {
+            " from the running server"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
+
+/// The writer queue and page cache of the store `leadgate backup` opens itself.
+const BACKUP_QUEUE: usize = 64;
+const BACKUP_CACHE: usize = 32 << 20;
+
+/// Writes the backup into `file` (at `path`): from the server running on the data
+/// directory if one answers on its socket, else from the store itself. Returns what it
+/// holds (verified by reading it back) and whether the server wrote it.
+fn write_backup(
+    config: &Config,
+    file: std::fs::File,
+    path: &std::path::Path,
+) -> anyhow::Result<(leadgate::store::backup::Summary, bool)> {
+    let mut out = std::io::BufWriter::new(file);
+    let from_server = leadgate::backup_socket::fetch(&config.data_dir, &mut out)
+        .map_err(|e| anyhow!(e))?
+        .is_some();
+    if !from_server {
+        // A backup reads every page once: redb's default 1 GiB cache would only grow.
+        let options = leadgate::store::OpenOptions {
+            writer_queue: BACKUP_QUEUE,
+            cache_bytes: Some(BACKUP_CACHE),
+            ..Default::default()
+        };
+        let store =
+            leadgate::store::Store::open_with(&config.store_path(), config.tz.clone(), options)
+                .map_err(|e| anyhow!(e))?;
+        let written = store.backup_blocking(jiff::Timestamp::now(), &mut out);
+        store.close_blocking();
+        written.map_err(|e| anyhow!(e))?;
+    }
+    let file = out.into_inner().map_err(|e| anyhow!(e.into_error()))?;
+    file.sync_all().context("cannot write the backup to disk")?;
+    drop(file);
+    let reread = std::fs::File::open(path).context("cannot read the backup back")?;
+    let summary = leadgate::store::backup::verify(reread)
+        .map_err(|e| anyhow!("the backup is not whole: {}", e.message))?;
+    Ok((summary, from_server))
+}
+
+/// Creates `path` readable by its owner only: a backup holds every visitor's phone.
+fn create_private(path: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))
+}
+
+fn restore(args: RestoreArgs) -> anyhow::Result<()> {
+    let config = settings_config(&args.store)?;
+    let summary =
+        leadgate::store::restore::restore(&args.from, &config.data_dir, &config.tz, args.force)
+            .map_err(|e| anyhow!(e))?;
+    println!(
+        "restored {} tables, {} rows from the backup taken {} into {}",
+        summary.backup.copied.tables,
+        summary.backup.copied.rows,
+        summary.backup.taken_at,
+        config.store_path().display()
+    );
+    if summary.erased_again > 0 {
+        println!(
+            "erased again {} people whom the replaced store's erasure receipts name (erased after the backup was taken)",
+            summary.erased_again
+        );
+    }
+    println!(
+        "{} leads, {} contacts checked: ok",
+        summary.leads, summary.contacts
     );
     Ok(())
 }

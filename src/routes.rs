@@ -49,6 +49,7 @@ pub enum Route {
     ApiOpenapi,
     ApiReplication,
     ApiAudit,
+    ApiBackup,
     AdminOverview,
     AdminRoiCsv,
     AdminRoiXlsx,
@@ -391,6 +392,13 @@ pub const TABLE: &[Entry] = &[
         &["GET"],
         "api_audit",
         Query::Strict(&["since", "limit"]),
+    ),
+    entry(
+        Route::ApiBackup,
+        "/api/backup",
+        &["GET"],
+        "api_backup",
+        Query::Strict(&[]),
     ),
     entry(
         Route::ApiOpenapi,

@@ -343,6 +343,9 @@ pub async fn serve(
     if let Some(replica) = &service.replica {
         replica.start().await?;
     }
+    // `leadgate backup` on this data directory asks here while the store is locked.
+    #[cfg(unix)]
+    let backup_socket = crate::backup_socket::listen(service.clone(), &config.data_dir);
     let overdue_checker = spawn_overdue_checker(
         service.clone(),
         config.clock.clone(),
@@ -399,14 +402,14 @@ pub async fn serve(
                 let service = {
                     let activity = activity.clone();
                     service_fn(move |request| {
-                        // In flight from the request head until the answer is built; the
-                        // body is a `Full`, sent in one go, so that is the stream's life.
+                        // In flight from the request head until the answer is built; a
+                        // whole body is sent in one go, so that is the stream's life, and
+                        // a streamed one (a backup) holds it until its last chunk.
                         let in_flight = activity.begin();
                         let state = state.clone();
                         async move {
                             let reply = app::handle(state, request, peer).await;
-                            drop(in_flight);
-                            Ok::<_, Infallible>(reply)
+                            Ok::<_, Infallible>(reply.map(|body| body.holding(in_flight)))
                         }
                     })
                 };
@@ -440,6 +443,10 @@ pub async fn serve(
     let _ = scheduler.await;
     let _ = privacy.await;
     drop(listener);
+    #[cfg(unix)]
+    if let Some(socket) = backup_socket {
+        socket.close().await;
+    }
     tracing::info!("shutting down: finishing requests in flight");
     drop(state);
     let _ = closing_tx.send(true);

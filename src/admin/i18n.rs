@@ -229,6 +229,8 @@ messages! {
     erasure_receipts: "删除回执", "Erasure receipts";
     erasure_receipts_hint: "回执只保存联系方式的 SHA-256 摘要，不含任何个人数据。", "Receipts keep only a SHA-256 digest of the contact, no personal data.";
     erased_notice: "已删除此人的数据。", "The person's data was erased.";
+    download_backup: "下载备份", "Download a backup";
+    backup_hint: "整个数据库的一致副本（含个人数据，请妥善保管）。用 leadgate restore --force 覆盖现有数据库时，备份之后删除的人会按回执再次删除。", "A consistent copy of the whole store (it holds personal data: keep it safe). leadgate restore --force over the current store erases again the people its receipts record as erased since.";
     receipt_id: "回执编号", "Receipt";
     contact_sha256: "联系方式 (SHA-256)", "Contact (SHA-256)";
     erased_leads: "删除的线索", "Leads erased";

@@ -2,6 +2,7 @@
 //! request, calls the service layer and writes the response. Thin on purpose.
 
 pub mod audit;
+pub mod backup;
 pub mod calls;
 pub mod campaigns;
 pub mod conversions;

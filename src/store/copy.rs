@@ -87,10 +87,43 @@ fn copy_named(
     to: &redb::WriteTransaction,
     name: &str,
 ) -> Result<Option<u64>> {
+    struct Copy<'a> {
+        from: &'a ReadTransaction,
+        to: &'a redb::WriteTransaction,
+    }
+    impl TableVisitor for Copy<'_> {
+        type Output = u64;
+        fn visit<K: redb::Key + 'static, V: redb::Value + 'static>(
+            &mut self,
+            definition: TableDefinition<K, V>,
+        ) -> Result<u64> {
+            copy_table(self.from, self.to, definition)
+        }
+    }
+    visit_named(name, &mut Copy { from, to })
+}
+
+/// Work done on one table whatever its key and value types: how code that handles every
+/// table (a copy, a backup, a restore) is written once.
+pub(super) trait TableVisitor {
+    type Output;
+    fn visit<K: redb::Key + 'static, V: redb::Value + 'static>(
+        &mut self,
+        definition: TableDefinition<K, V>,
+    ) -> Result<Self::Output>;
+}
+
+/// Runs `visitor` on the table of this build called `name`; `None` if there is none.
+/// Every table must be listed here: a table left out would be missing from rewrites and
+/// backups (the copy and backup tests count the tables of a fresh store against it).
+pub(super) fn visit_named<T: TableVisitor>(
+    name: &str,
+    visitor: &mut T,
+) -> Result<Option<T::Output>> {
     macro_rules! by_name {
         ($($table:expr),+ $(,)?) => {
             $(if $table.name() == name {
-                return copy_table(from, to, $table).map(Some);
+                return visitor.visit($table).map(Some);
             })+
         };
     }
@@ -149,7 +182,7 @@ fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
 }
 
 /// Creates `path` empty and readable by its owner only, refusing to replace a file.
-fn create_private(path: &Path) -> Result<()> {
+pub(super) fn create_private(path: &Path) -> Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

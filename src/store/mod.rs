@@ -5,6 +5,7 @@
 mod assignee_index;
 pub mod audit_log;
 mod backfill;
+pub mod backup;
 mod check;
 pub mod copy;
 pub mod destinations;
@@ -16,6 +17,7 @@ mod open;
 pub mod outbox;
 pub mod qr_targets;
 mod read;
+pub mod restore;
 pub mod roster;
 pub mod schedules;
 pub mod shared;
@@ -528,6 +530,37 @@ impl Store {
     /// Whether `id` names a lead that was erased (it answers 410).
     pub async fn is_erased(&self, id: LeadId) -> Result<bool> {
         self.read(move |txn| erasure::is_erased(txn, id)).await
+    }
+
+    // ---- backups (see `backup`) ---------------------------------------------------
+
+    /// A read snapshot for a backup, taken on the blocking pool: every write committed
+    /// before this call is in it, and the writer goes on meanwhile. It holds the
+    /// database, not the store, so a stop is not kept waiting by a slow download.
+    pub async fn backup_snapshot(&self) -> Result<backup::Snapshot> {
+        let handle = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let txn = handle.get()?.begin_read().map_err(storage)?;
+            Ok(backup::Snapshot(txn))
+        })
+        .await
+        .map_err(|e| Error::internal(format!("read task failed: {e}")))?
+    }
+
+    /// A whole backup for a command-line tool, blocking.
+    pub fn backup_blocking(
+        &self,
+        taken_at: jiff::Timestamp,
+        out: impl std::io::Write,
+    ) -> Result<backup::Summary> {
+        let snapshot = self.db.get()?.begin_read().map_err(storage)?;
+        backup::write(&snapshot, taken_at, out)
+    }
+
+    /// Commits the audit entry of the request being served by itself: for an audited
+    /// action that writes nothing else (a backup reads the whole store).
+    pub async fn commit_audit_entry(&self) -> Result<()> {
+        self.writer.run(|_, _| Ok(())).await
     }
 
     // ---- outbox (see `outbox`) ----------------------------------------------------

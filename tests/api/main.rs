@@ -6,6 +6,7 @@ mod postgres;
 
 mod assignment;
 mod audit;
+mod backup;
 mod browser;
 mod calls;
 mod campaigns;

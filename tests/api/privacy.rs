@@ -329,7 +329,10 @@ fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
 }
 
 /// Which of `values` some file under `dir` holds (as UTF-8 bytes), with the file.
-fn found_on_disk<'a>(dir: &std::path::Path, values: &[&'a str]) -> Vec<(&'a str, String)> {
+pub(crate) fn found_on_disk<'a>(
+    dir: &std::path::Path,
+    values: &[&'a str],
+) -> Vec<(&'a str, String)> {
     let files = files_under(dir);
     values
         .iter()
