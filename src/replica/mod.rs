@@ -118,7 +118,7 @@ struct Shared {
     metrics: Arc<Metrics>,
     live: Mutex<Live>,
     task: Mutex<Option<worker::Handle>>,
-    puller: Mutex<Option<pull::Handle>>,
+    puller: Mutex<Option<worker::Handle>>,
     /// Queues the node's history for shipping (see `store::backfill`), once.
     backfill: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Connections for reports over every node, apart from the shipping task's.

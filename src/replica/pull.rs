@@ -12,20 +12,9 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 use super::Shared;
+use super::worker::Handle;
 use crate::domain::Slug;
 use crate::store::shared::{Changes, SharedCost};
-
-pub struct Handle {
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Handle {
-    pub async fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = self.task.await;
-    }
-}
 
 pub fn spawn(shared: Arc<Shared>) -> Handle {
     let (stop, mut stopped) = oneshot::channel::<()>();

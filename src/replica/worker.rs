@@ -30,13 +30,15 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Connections kept to PostgreSQL: the task uses one at a time.
 const POOL_SIZE: usize = 2;
 
+/// A task of replication's (the shipping task, the puller), and how to end it.
 pub struct Handle {
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
+    pub(super) stop: oneshot::Sender<()>,
+    pub(super) task: tokio::task::JoinHandle<()>,
 }
 
 impl Handle {
-    /// Asks the task to acknowledge what PostgreSQL has and end; waits until it has.
+    /// Asks the task to end (the shipping task first acknowledges what PostgreSQL has);
+    /// waits until it has.
     pub async fn stop(self) {
         let _ = self.stop.send(());
         let _ = self.task.await;

@@ -14,7 +14,7 @@
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
-use redb::{Database, Durability, ReadTransaction, ReadableTable, TableDefinition, TableHandle};
+use redb::{ReadTransaction, ReadableTable, TableDefinition, TableHandle};
 
 use super::copy::{self, Copied, TableVisitor};
 use super::storage;
@@ -128,16 +128,8 @@ pub fn verify(input: impl Read) -> Result<Summary> {
 }
 
 fn restore_into(input: impl Read, dest: &Path, cache: Option<usize>) -> Result<Summary> {
-    let mut builder = Database::builder();
-    if let Some(bytes) = cache {
-        builder.set_cache_size(bytes);
-    }
-    let db = builder
-        .create(dest)
-        .map_err(|e| Error::internal(format!("cannot create {}: {e}", dest.display())))?;
-    let mut txn = db.begin_write().map_err(storage)?;
-    txn.set_durability(Durability::Immediate).map_err(storage)?;
-    txn.set_quick_repair(true);
+    let db = copy::create_fresh(dest, cache)?;
+    let txn = super::writer::begin(&db, true)?;
     let summary = read(input, Some(&txn))?;
     // A restored store needs no rewrite: it holds no freed pages.
     txn.open_table(super::tables::META)
@@ -401,7 +393,7 @@ impl<R: Read> Read for Checksummed<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use redb::ReadableDatabase;
+    use redb::{Database, ReadableDatabase};
 
     /// A fresh store (every table) with a few rows in tables of different key types.
     fn sample(dir: &Path) -> Database {

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use redb::{Database, Durability, ReadTransaction, ReadableTable, TableDefinition, TableHandle};
+use redb::{Database, ReadTransaction, ReadableTable, TableDefinition, TableHandle};
 
 use super::storage;
 use super::tables;
@@ -35,17 +35,21 @@ pub fn snapshot_to_file(
     written
 }
 
-fn write_copy(snapshot: &ReadTransaction, dest: &Path, cache: Option<usize>) -> Result<Copied> {
+/// A new redb file at `dest` (page cache `cache` bytes, or redb's default), to be filled
+/// in one write transaction begun as the writer begins its own: by a rewrite, a restore.
+pub(super) fn create_fresh(dest: &Path, cache: Option<usize>) -> Result<Database> {
     let mut builder = Database::builder();
     if let Some(bytes) = cache {
         builder.set_cache_size(bytes);
     }
-    let db = builder
+    builder
         .create(dest)
-        .map_err(|e| Error::internal(format!("cannot create {}: {e}", dest.display())))?;
-    let mut txn = db.begin_write().map_err(storage)?;
-    txn.set_durability(Durability::Immediate).map_err(storage)?;
-    txn.set_quick_repair(true);
+        .map_err(|e| Error::internal(format!("cannot create {}: {e}", dest.display())))
+}
+
+fn write_copy(snapshot: &ReadTransaction, dest: &Path, cache: Option<usize>) -> Result<Copied> {
+    let db = create_fresh(dest, cache)?;
+    let txn = super::writer::begin(&db, true)?;
     let mut copied = Copied::default();
     let names: Vec<String> = snapshot
         .list_tables()

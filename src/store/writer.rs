@@ -468,7 +468,7 @@ fn apply_batch(
     Ok((applied, tables.events_appended))
 }
 
-fn begin(db: &Database, quick_repair: bool) -> Result<WriteTransaction> {
+pub(super) fn begin(db: &Database, quick_repair: bool) -> Result<WriteTransaction> {
     let mut txn = db.begin_write().map_err(storage)?;
     txn.set_durability(Durability::Immediate).map_err(storage)?;
     // After kill -9, redb rebuilds its allocator state on open; quick repair keeps the
