@@ -19,6 +19,13 @@ pub struct Cluster {
     tls: bool,
 }
 
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 /// The newest `/usr/lib/postgresql/<version>/bin` holding `initdb` and `pg_ctl`.
 fn bin_dir() -> Option<PathBuf> {
     let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
@@ -77,14 +84,10 @@ impl Cluster {
                 .expect("run chown");
             assert!(owned.success(), "chown postgres {}", dir.path().display());
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let cluster = Cluster {
+        let mut cluster = Cluster {
             bin,
             dir,
-            port,
+            port: free_port(),
             as_postgres,
             tls,
         };
@@ -104,7 +107,18 @@ impl Cluster {
                 "--no-sync",
             ],
         );
-        cluster.start_again();
+        // The port was free when picked but is not held until PostgreSQL binds it, so another
+        // test (or its cluster) may take it first: then try another one.
+        for attempt in 1.. {
+            match cluster.pg_ctl_start() {
+                Ok(()) => break,
+                Err(failure) if attempt < 3 && failure.contains("already in use") => {
+                    eprintln!("port {} was taken; trying another", cluster.port);
+                    cluster.port = free_port();
+                }
+                Err(failure) => panic!("{failure}"),
+            }
+        }
         cluster
     }
 
@@ -115,15 +129,8 @@ impl Cluster {
     /// Runs one of PostgreSQL's programs (as `postgres` when we are root); panics with its
     /// output when it fails.
     fn run(&self, program: &str, args: &[&str]) {
-        let path = self.bin.join(program);
-        let mut command = if self.as_postgres {
-            let mut command = Command::new("runuser");
-            command.args(["-u", "postgres", "--"]).arg(&path);
-            command
-        } else {
-            Command::new(&path)
-        };
-        let out = command
+        let out = self
+            .command(program)
             .args(args)
             .output()
             .expect("run a PostgreSQL program");
@@ -135,8 +142,28 @@ impl Cluster {
         );
     }
 
+    /// One of PostgreSQL's programs, run as `postgres` when we are root.
+    fn command(&self, program: &str) -> Command {
+        let path = self.bin.join(program);
+        if self.as_postgres {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(path);
+            command
+        } else {
+            Command::new(path)
+        }
+    }
+
     /// `pg_ctl start -w` (again, after [`Cluster::crash`]).
     pub fn start_again(&self) {
+        if let Err(failure) = self.pg_ctl_start() {
+            panic!("{failure}");
+        }
+    }
+
+    /// `pg_ctl start -w`; on failure, what pg_ctl said and the server's log (the log goes
+    /// with the temporary directory, so it has to be read now to explain the failure).
+    fn pg_ctl_start(&self) -> Result<(), String> {
         let data = self.data_dir();
         let socket_dir = self.dir.path();
         let mut options = format!(
@@ -153,19 +180,24 @@ impl Cluster {
             );
         }
         let log = self.dir.path().join("log");
-        self.run(
-            "pg_ctl",
-            &[
-                "-D",
-                data.to_str().unwrap(),
-                "-o",
-                &options,
-                "-l",
-                log.to_str().unwrap(),
-                "start",
-                "-w",
-            ],
-        );
+        // pg_ctl waits 60 s by default; a CI machine running many clusters and builds at
+        // once has been seen to need longer.
+        let out = self
+            .command("pg_ctl")
+            .args(["-D", data.to_str().unwrap(), "-o", &options])
+            .args(["-l", log.to_str().unwrap(), "-t", "180", "start", "-w"])
+            .output()
+            .expect("run pg_ctl");
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(format!(
+            "pg_ctl start on port {} failed: {}{}\nserver log:\n{}",
+            self.port,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(&log).unwrap_or_else(|e| format!("(unreadable: {e})"))
+        ))
     }
 
     /// `pg_ctl stop -m immediate`: PostgreSQL goes away at once, without a clean shutdown.
@@ -272,15 +304,8 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         let data = self.data_dir();
         // Quietly: it may be stopped already.
-        let path = self.bin.join("pg_ctl");
-        let mut command = if self.as_postgres {
-            let mut command = Command::new("runuser");
-            command.args(["-u", "postgres", "--"]).arg(&path);
-            command
-        } else {
-            Command::new(&path)
-        };
-        let _ = command
+        let _ = self
+            .command("pg_ctl")
             .args([
                 "-D",
                 data.to_str().unwrap(),
