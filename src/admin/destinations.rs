@@ -266,17 +266,8 @@ fn problem(ui: &Ui, error: &Error) -> (String, String) {
     (field, message)
 }
 
-/// The alert above a refused form: where to look, or the message itself when it is
-/// about no field of the form.
 fn alert(ui: &Ui, error: &Error) -> String {
-    match &error.field {
-        // A refused field of the form gets its message next to it, any other in the alert
-        // above the form.
-        Some(field) if crate::destination::FIELDS.contains(&field.as_str()) => {
-            ui.t.fix_errors.to_owned()
-        }
-        _ => error.message.clone(),
-    }
+    super::form_alert(ui, error, crate::destination::FIELDS)
 }
 
 fn form(

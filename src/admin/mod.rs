@@ -203,6 +203,15 @@ pub fn is_input_error(error: &Error) -> bool {
     matches!(error.kind, ErrorKind::Invalid | ErrorKind::Conflict)
 }
 
+/// The alert above a refused form: a field of the form (`fields`) gets its message next to
+/// it, so the alert says where to look; an error about anything else is the alert itself.
+pub fn form_alert(ui: &Ui, error: &Error, fields: &[&str]) -> String {
+    match &error.field {
+        Some(field) if fields.contains(&field.as_str()) => ui.t.fix_errors.to_owned(),
+        _ => error.message.clone(),
+    }
+}
+
 /// The value of a posted field, trimmed; empty counts as absent.
 pub fn field<'a>(fields: &'a [(String, String)], key: &str) -> Option<&'a str> {
     crate::submission::first_value(fields, key)

@@ -168,16 +168,8 @@ impl Values {
     }
 }
 
-/// The alert above a refused form: where to look, or the message itself when it is about
-/// no field of the form.
 fn alert(ui: &Ui, error: &Error) -> String {
-    match &error.field {
-        // A refused field of the form (it has them all) gets its message next to it.
-        Some(field) if crate::salesperson::FIELDS.contains(&field.as_str()) => {
-            ui.t.fix_errors.to_owned()
-        }
-        _ => error.message.clone(),
-    }
+    super::form_alert(ui, error, crate::salesperson::FIELDS)
 }
 
 fn form(state: &AppState, ui: &Ui, action: &str, values: Values, error: Option<&Error>) -> Form {

@@ -147,15 +147,8 @@ impl Values {
     }
 }
 
-/// The alert above a refused form: where to look, or the message itself when it is about
-/// no field of the form.
 fn alert(ui: &Ui, error: &Error) -> String {
-    match &error.field {
-        Some(field) if crate::schedule::FIELDS.contains(&field.as_str()) => {
-            ui.t.fix_errors.to_owned()
-        }
-        _ => error.message.clone(),
-    }
+    super::form_alert(ui, error, crate::schedule::FIELDS)
 }
 
 fn form(
