@@ -125,6 +125,8 @@ pub fn spawn(
         last_stored: Instant::now(),
         pacer,
         failed_attempts: 0,
+        retry_at: None,
+        reread_after_attempt: false,
     };
     let task = tokio::spawn(worker.run());
     Handle {
@@ -199,6 +201,12 @@ struct Worker {
     pacer: Pacer,
     /// Failed attempts at the message now at the head of the queue.
     failed_attempts: usize,
+    /// When the next attempt is due after a failed one (and that moment's clock time, for
+    /// the status). Kept apart from the wait itself, so that a wait broken off to read the
+    /// queue again (an erasure redacted it) still waits out the retry schedule.
+    retry_at: Option<(Instant, Option<jiff::Timestamp>)>,
+    /// The queue must be read again once the attempt in flight ends.
+    reread_after_attempt: bool,
 }
 
 impl Worker {
@@ -320,6 +328,12 @@ impl Worker {
         message: Option<ChatMessage>,
         beyond: Option<Beyond>,
     ) -> Woke {
+        if let Some((at, next)) = self.retry_at
+            && Instant::now() < at
+        {
+            self.set_live(State::Retrying, next);
+            return self.wait(Some(at), false).await;
+        }
         if self.shared.store.writer_saturated() {
             match self.wait(Some(Instant::now() + YIELD_PAUSE), false).await {
                 Woke::Ready => {}
@@ -348,6 +362,23 @@ impl Worker {
             },
             Err(error) => Attempt::Failed { error, gone: false },
         };
+        self.settle(count, beyond, outcome, now).await;
+        if std::mem::take(&mut self.reread_after_attempt) {
+            self.reread();
+        }
+        // After a failure, the next call waits until `retry_at`.
+        Woke::Ready
+    }
+
+    /// Books an attempt's outcome: the items it delivered leave the queue; a failure sets
+    /// when to try again, or makes the destination dead.
+    async fn settle(
+        &mut self,
+        count: usize,
+        beyond: Option<Beyond>,
+        outcome: Attempt,
+        now: jiff::Timestamp,
+    ) {
         let kind = self.destination.kind.as_str();
         match outcome {
             Attempt::Delivered => {
@@ -359,12 +390,12 @@ impl Worker {
                 self.record.last_delivered_at = Some(now);
                 self.record.last_error = None;
                 self.failed_attempts = 0;
+                self.retry_at = None;
                 self.dirty = true;
                 self.set_live(State::Ok, None);
                 if self.last_stored.elapsed() >= STORE_EVERY {
                     self.store_progress().await;
                 }
-                Woke::Ready
             }
             Attempt::Failed { error, gone } => {
                 self.shared.metrics.delivery(kind, "failed");
@@ -377,16 +408,18 @@ impl Worker {
                     self.shared.metrics.delivery(kind, "dead");
                     self.record.dead = true;
                     self.failed_attempts = 0;
+                    self.retry_at = None;
                     self.store_progress().await;
-                    return Woke::Ready;
+                    return;
                 }
                 let delay = delays[self.failed_attempts - 1];
                 let next = now
                     .checked_add(jiff::SignedDuration::try_from(delay).unwrap_or_default())
                     .ok();
+                let at = Instant::now() + delay;
+                self.retry_at = Some((at, next));
                 self.set_live(State::Retrying, next);
                 self.store_progress().await;
-                self.wait(Some(Instant::now() + delay), false).await
             }
         }
     }
@@ -405,6 +438,9 @@ impl Worker {
                     match self.obey(command) {
                         // A retry request during an attempt: the attempt is the retry.
                         Woke::Ready | Woke::Retry => {}
+                        // The request is on its way already, and breaking it off would
+                        // send the same event again: the queue is read again after it.
+                        Woke::Reread => self.reread_after_attempt = true,
                         other => return Err(other),
                     }
                 }
@@ -442,6 +478,7 @@ impl Worker {
                 // An edit is often the fix (a new URL or secret): a waiting retry goes at
                 // once. A dead destination stays dead until it is told to retry.
                 self.failed_attempts = 0;
+                self.retry_at = None;
                 self.live.lock().unwrap_or_else(|e| e.into_inner()).kind = self.destination.kind;
                 Woke::Reread
             }
@@ -449,6 +486,7 @@ impl Worker {
             Some(Command::RetryNow) => {
                 self.record.dead = false;
                 self.failed_attempts = 0;
+                self.retry_at = None;
                 self.dirty = true;
                 self.set_live(State::Retrying, None);
                 Woke::Retry

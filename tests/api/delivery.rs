@@ -389,6 +389,54 @@ async fn a_failing_receiver_is_retried_with_the_same_event() {
     );
 }
 
+/// An erasure makes every destination read its queue again (waiting events may hold the
+/// person's details). A destination waiting to retry keeps waiting: once each erasure counted
+/// as an attempt, and four erasures in a row made it dead within seconds.
+#[tokio::test]
+async fn erasures_do_not_hurry_a_waiting_retry() {
+    let app = spawn_app_with(|c| {
+        c.allow_private_destinations = true;
+        c.delivery_retry_delays = vec![Duration::from_secs(3600); 3];
+    })
+    .await;
+    app.create_campaign("expo", json!({})).await;
+    let down = Receiver::answering(500, "down").await;
+    let failing = app
+        .add_destination(json!({"name": "CRM", "kind": "webhook", "url": down.url("/")}))
+        .await;
+    let up = Receiver::answering(200, "").await;
+    app.add_destination(json!({"name": "BI", "kind": "webhook", "url": up.url("/")}))
+        .await;
+    app.submit_json_ok("expo", &lead("13800138000", "张三"))
+        .await;
+    app.wait_destination(&failing["id"], |d| d["failed"] == 1)
+        .await;
+    let phones = ["13800138001", "13800138002", "13800138003", "13800138004"];
+    for phone in phones {
+        app.submit_json_ok("expo", &lead(phone, "李四")).await;
+        let response = app
+            .admin_post("/api/erasures", &json!({"phone": phone}))
+            .await;
+        assert_eq!(response.status(), 200);
+    }
+    // The other destination got every lead and every erasure, each once.
+    let got = up.wait_for(1 + 2 * phones.len()).await;
+    let mut ids: Vec<&str> = got
+        .iter()
+        .map(|r| r.header("webhook-id").unwrap())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), got.len(), "an event delivered twice");
+    let shown = app
+        .wait_destination(&failing["id"], |d| d["backlog"] == 9)
+        .await;
+    assert_eq!(shown["state"], "retrying", "{shown}");
+    assert_eq!(shown["failed"], 1, "{shown}");
+    assert!(shown["next_attempt_at"].is_string(), "{shown}");
+    assert_eq!(down.received().len(), 1, "attempts at the failing receiver");
+}
+
 #[tokio::test]
 async fn a_chat_platform_error_code_is_a_failure() {
     let app = spawn().await;
