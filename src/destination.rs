@@ -201,17 +201,21 @@ impl Destination {
     }
 
     /// Whether an event of `kind` about `campaign` (a lead's campaign, or the campaign of
-    /// the latest lead of a conversion's contact) goes here. An erasure passes every
-    /// campaign filter: a receiver holding any of the person's leads must blank them. An
+    /// the latest lead of a conversion's contact) goes here. An erasure goes everywhere,
+    /// whatever the filters: a receiver holding any of the person's data must blank it. An
     /// event for one `target` (a scheduled report) goes there and nowhere else, whatever
     /// the filters say: the schedule chose its destination.
     pub fn wants(&self, kind: EventType, campaign: Option<&str>, target: Option<LeadId>) -> bool {
         if let Some(target) = target {
             return target == self.id;
         }
+        // An erasure goes to every destination whatever its filters: each may hold a copy
+        // of the person's data, and must hear that it is to go.
+        if kind == EventType::ContactErased {
+            return true;
+        }
         self.events.contains(&kind)
             && (self.campaigns.is_empty()
-                || kind == EventType::ContactErased
                 || campaign.is_some_and(|c| self.campaigns.iter().any(|s| s.as_str() == c)))
     }
 
@@ -388,6 +392,10 @@ mod tests {
             "url": "https://crm.example.com/h", "campaigns": ["expo"]}))
         .unwrap();
         assert!(erasures.wants(EventType::ContactErased, None, None));
+        assert!(
+            d.wants(EventType::ContactErased, None, None),
+            "not in its events, still sent"
+        );
     }
 
     #[test]

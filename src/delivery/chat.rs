@@ -67,10 +67,9 @@ pub struct Mention {
     pub feishu_open_id: Option<String>,
 }
 
-/// The chat text for an event, or `None` for an event type robots are not told about
-/// (`contact.erased`: there is nothing a salesperson should do, and naming the contact
-/// again would undo the erasure). `campaign_name` is the name of the lead's campaign (or
-/// of the contact's latest lead for a conversion); the slug stands in when it is unknown.
+/// The chat text for an event, or `None` for an event type robots are not told about.
+/// `campaign_name` is the name of the lead's campaign (or of the contact's latest lead for a
+/// conversion); the slug stands in when it is unknown.
 pub fn for_event(
     event: &Value,
     campaign_name: Option<&str>,
@@ -89,6 +88,7 @@ pub fn for_event(
         "lead.overdue" => Some(lead_overdue(data, &campaign(), public_url)),
         "conversion.recorded" => Some(conversion_recorded(data, campaign_name, public_url)),
         "report.roi" => Some(roi_report(event, public_url)),
+        "contact.erased" => Some(contact_erased(data)),
         "test" => Some(test_message()),
         _ => None,
     }
@@ -522,6 +522,37 @@ impl Digest {
     }
 }
 
+/// A person's data was erased at their request: the group hears of it, since its members
+/// may hold copies (the chat history, their phones' contacts), but not who it was: naming
+/// the person again would undo the erasure. Only the number of leads and their ids.
+pub fn contact_erased(data: &Value) -> ChatMessage {
+    let ids: Vec<String> = data
+        .get("lead_ids")
+        .and_then(Value::as_array)
+        .map(|ids| {
+            ids.iter()
+                .filter_map(|id| LeadId::parse(id.as_str()?))
+                .map(|id| id.to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    let title = format!("客户信息已删除（{} 条线索）", ids.len());
+    ChatMessage {
+        topic: Topic::LeadUpdated,
+        summary: title.clone(),
+        title,
+        rows: vec![(
+            "说明",
+            "应本人要求，这位客户的个人信息已从系统中删除。请一并删除聊天记录、通讯录等处留存的该客户信息。"
+                .into(),
+        )],
+        items: ids.into_iter().map(|id| format!("线索 {id}")).collect(),
+        link: None,
+        at: None,
+        mentions: Vec::new(),
+    }
+}
+
 /// What `POST /api/destinations/{id}/test` sends to a robot.
 pub fn test_message() -> ChatMessage {
     ChatMessage {
@@ -939,7 +970,7 @@ mod tests {
     }
 
     #[test]
-    fn events_pick_their_text_and_erasures_have_none() {
+    fn events_pick_their_text() {
         let data = lead("张三", Some("+8613800138000"), None);
         let event = |kind: &str| json!({"id": "e", "type": kind, "data": data});
         assert_eq!(
@@ -961,7 +992,28 @@ mod tests {
             for_event(&event("test"), None, URL).unwrap().topic,
             Topic::Test
         );
-        assert!(for_event(&event("contact.erased"), None, URL).is_none());
+        assert!(for_event(&event("something.else"), None, URL).is_none());
+    }
+
+    #[test]
+    fn an_erasure_tells_the_group_without_naming_the_person() {
+        let event = json!({"id": "e", "type": "contact.erased", "data": {
+            "contact": "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8",
+            "lead_ids": ["01J0000000000000000000000A", "01J0000000000000000000000B"]}});
+        let message = for_event(&event, None, URL).unwrap();
+        assert_eq!(message.title, "客户信息已删除（2 条线索）");
+        assert_eq!(
+            message.items,
+            [
+                "线索 01J0000000000000000000000A",
+                "线索 01J0000000000000000000000B"
+            ]
+        );
+        let shown = format!("{message:?}");
+        assert!(
+            !shown.contains("5e884898"),
+            "the contact's hash is of no use to sales: {shown}"
+        );
     }
 
     #[test]

@@ -677,6 +677,42 @@ async fn a_destination_gets_the_erasure_and_never_the_person_after_it() {
     assert_eq!(events[2]["data"]["lead_ids"], json!([first, second]));
 }
 
+/// "A `contact.erased` event goes to every destination": one that takes only new leads of
+/// another campaign gets it too, and a sales group's robot hears of it without being told who.
+#[tokio::test]
+async fn every_destination_hears_of_an_erasure_whatever_its_filters() {
+    use crate::receiver::Receiver;
+    let app = spawn_app_with(|c| c.allow_private_destinations = true).await;
+    app.create_campaign("expo", json!({})).await;
+    app.create_campaign("other", json!({})).await;
+    let webhook = Receiver::answering(200, "").await;
+    app.add_destination(json!({"name": "Other's new leads", "kind": "webhook",
+        "url": webhook.url("/"), "events": ["lead.created"], "campaigns": ["other"]}))
+        .await;
+    let robot = Receiver::answering(200, r#"{"errcode":0,"errmsg":"ok"}"#).await;
+    app.add_destination(json!({"name": "销售群", "kind": "wecom",
+        "url": robot.url("/cgi-bin/webhook/send?key=abc"), "events": ["lead.created"]}))
+        .await;
+    let lead = app
+        .submit_json_ok("expo", &submission(&ERASED, "booth"))
+        .await;
+    let receipt = erase(&app, json!({"phone": ERASED.phone})).await;
+
+    let got = webhook.wait_for(1).await;
+    let event = got[0].json();
+    assert_eq!(event["type"], "contact.erased");
+    assert_eq!(event["data"]["contact"], receipt["contact"]);
+    assert_eq!(event["data"]["lead_ids"], json!([lead]));
+    // The robot: the new lead (masked), then the erasure, naming no one.
+    let said = robot.wait_for(2).await;
+    let notice = said[1].json();
+    let content = notice["markdown"]["content"].as_str().unwrap();
+    assert!(content.contains("客户信息已删除"), "{content}");
+    assert!(content.contains(&lead), "{content}");
+    assert_absent(&said[1].text(), &ERASED, "the robot's notice");
+    assert!(!content.contains(receipt["contact"].as_str().unwrap()));
+}
+
 #[tokio::test]
 async fn an_erasure_not_yet_rewritten_at_a_stop_is_rewritten_after_the_next_start() {
     let clock = TestClock::now();
