@@ -168,6 +168,21 @@ pub async fn remind_overdue(service: &Service, now: jiff::Timestamp) -> Result<u
     }
 }
 
+/// `remind_overdue` before a read that shows overdue counts, so that a report counts every
+/// lead whose deadline has passed, not only those the once-a-minute check has seen. Cheap
+/// when nothing is due (one read); a failure is logged and the check catches up later.
+pub(crate) async fn remind_for_reading(service: &Service) {
+    let now = service.clock.now();
+    let reminded = match service.store.overdue_waiting(now).await {
+        Ok(true) => remind_overdue(service, now).await.map(|_| ()),
+        Ok(false) => Ok(()),
+        Err(error) => Err(error),
+    };
+    if let Err(error) = reminded {
+        tracing::warn!("overdue leads not counted before a report: {error}");
+    }
+}
+
 /// The lead as the API shows it, naming its salesperson as the roster does now.
 pub fn to_json(service: &Service, lead: &Lead) -> serde_json::Value {
     lead.to_json(&|id| service.store.salesperson_name(id))

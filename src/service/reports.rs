@@ -107,6 +107,7 @@ pub async fn build_with<T: Send + 'static>(
     // The report shows the form views of the last second too (if the disk takes them:
     // a report is still worth reading when it does not).
     super::visits::flush_for_reading(service).await;
+    super::leads::remind_for_reading(service).await;
     let input = match request.scope {
         Scope::Node => {
             service

@@ -120,6 +120,13 @@ fn overdue(t: &mut Tables<'_>, ctx: &WriteContext, lead: &Lead) -> Result<()> {
     outbox::append_lead(t, EventType::LeadOverdue, lead, &record)
 }
 
+/// Whether any lead's deadline is at or before `now` and not yet fired.
+pub fn any_due(txn: &ReadTransaction, now: jiff::Timestamp) -> Result<bool> {
+    let deadlines = txn.open_table(tables::DEADLINES).map_err(storage)?;
+    let first = deadlines.first().map_err(storage)?;
+    Ok(first.is_some_and(|(key, _)| key.value().0 <= now.as_millisecond()))
+}
+
 /// Leads whose deadline is at or before `now` and that nobody followed up: each is counted
 /// overdue and emits one `lead.overdue`. Returns how many. At most `limit` a call, so one
 /// transaction stays short after a long outage; the next call takes the rest.

@@ -760,6 +760,11 @@ impl Store {
 
     /// Counts the leads whose follow-up deadline passed by `now` unanswered as overdue,
     /// and emits one `lead.overdue` for each (at most `limit` a call). Returns how many.
+    /// Whether a follow-up deadline passed by `now` waits for the check to fire it.
+    pub async fn overdue_waiting(&self, now: jiff::Timestamp) -> Result<bool> {
+        self.read(move |txn| follow_ups::any_due(txn, now)).await
+    }
+
     pub async fn fire_overdue(&self, now: jiff::Timestamp, limit: usize) -> Result<usize> {
         self.writer
             .run(move |t, ctx| follow_ups::fire_due(t, ctx, now, limit))

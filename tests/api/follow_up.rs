@@ -279,3 +279,29 @@ async fn the_roi_summary_shows_how_fast_and_how_often_leads_were_followed_up() {
     let records = excel_csv(&app.roi_csv(query).await);
     assert_csv_matches_json(&records, &report, "TOTAL");
 }
+
+/// `overdue_leads` counts a lead whose deadline has passed as soon as it has passed, not
+/// when the once-a-minute check next runs: here the check waits an hour, and a lead
+/// imported three hours after it was received is overdue in the very next report.
+#[tokio::test]
+async fn a_report_counts_a_deadline_passed_before_the_check_sees_it() {
+    let app = spawn_app_with(|c| c.follow_up_check = Duration::from_secs(3600)).await;
+    app.create_campaign("fu", json!({"follow_up_hours": 1}))
+        .await;
+    let received = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(3);
+    let summary = app
+        .import_leads_csv(&format!(
+            "campaign,received_at,phone\nfu,{received},13944440001\n"
+        ))
+        .await;
+    assert_eq!(summary["imported"], 1, "{summary}");
+    // Every day, so a test run just after midnight still counts the lead.
+    let all_days = "from=2000-01-01&to=2099-12-31";
+    let report = app.roi(all_days).await;
+    let row = roi_row(&report, "fu");
+    assert_num(row, "leads", 1.0);
+    assert_num(row, "overdue_leads", 1.0);
+    // Counted once: the next report, and the check when it comes, add nothing.
+    let again = app.roi(all_days).await;
+    assert_num(roi_row(&again, "fu"), "overdue_leads", 1.0);
+}
