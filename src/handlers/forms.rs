@@ -25,7 +25,10 @@ pub async fn show(state: &AppState, request: Request<Incoming>, slug: &str) -> R
     let qr_variant = tracking
         .is_qr_scan()
         .then(|| crate::qr::variant_of(&tracking.utm).to_owned());
-    if let Some(http::ClientAddr(address)) = request.extensions().get::<http::ClientAddr>().copied()
+    // A HEAD renders nothing anyone sees (a link preview, an uptime check): not a view.
+    if request.method() != hyper::Method::HEAD
+        && let Some(http::ClientAddr(address)) =
+            request.extensions().get::<http::ClientAddr>().copied()
     {
         let user_agent = request
             .headers()

@@ -584,3 +584,16 @@ async fn honeypot_wins_over_validation_errors() {
     assert_eq!(resp.status(), 303);
     assert!(app.all_leads("expo").await.is_empty(), "nothing stored");
 }
+
+/// "Each render counts one form view": a HEAD (a link preview, an uptime check) renders
+/// nothing anyone sees, so only the GET counts.
+#[tokio::test]
+async fn a_head_of_the_form_is_not_a_view() {
+    let app = spawn_app().await;
+    app.create_campaign("expo", json!({})).await;
+    let head = app.client.head(app.url("/f/expo")).send().await.unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(app.get("/f/expo").await.status(), 200);
+    let report = app.roi("from=2000-01-01&to=2099-12-31").await;
+    assert_eq!(crate::helpers::roi_row(&report, "expo")["form_views"], 1);
+}
