@@ -356,6 +356,12 @@ async fn since_and_until_bound_the_listing() {
     assert!(ids_of(&future).is_empty(), "{future}");
     let past = app.list_leads("until=2000-01-01T00:00:00Z").await;
     assert!(ids_of(&past).is_empty(), "{past}");
+    // The first day of 1970 in the reporting zone (Asia/Shanghai) begins in 1969 UTC,
+    // before any lead can be: a valid bound, not an invalid time.
+    let since_1970 = app.list_leads("since=1970-01-01").await;
+    assert_eq!(ids_of(&since_1970).len(), 2);
+    let until_1970 = app.list_leads("until=1970-01-01").await;
+    assert!(ids_of(&until_1970).is_empty(), "{until_1970}");
 }
 
 #[tokio::test]
