@@ -159,11 +159,11 @@ impl Email {
     }
 }
 
-/// Characters stored text may not hold: control characters (line breaks and tabs are
-/// allowed where the text may span lines), and the bidirectional overrides and isolates
-/// (U+202A–U+202E, U+2066–U+2069), which make text display as something it is not.
+/// Characters stored text may not hold: control characters (line breaks are allowed where
+/// the text may span lines; a tab is not a line break), and the bidirectional overrides and
+/// isolates (U+202A–U+202E, U+2066–U+2069), which make text display as something it is not.
 pub fn is_forbidden_in_text(c: char, multi_line: bool) -> bool {
-    let line_break = matches!(c, '\n' | '\r' | '\t');
+    let line_break = matches!(c, '\n' | '\r');
     (c.is_control() && !(multi_line && line_break))
         || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
@@ -876,7 +876,8 @@ mod tests {
             assert!(is_forbidden_in_text(c, true), "{c:?}");
         }
         assert!(is_forbidden_in_text('\n', false));
-        for c in ['\n', '\r', '\t'] {
+        assert!(is_forbidden_in_text('\t', true), "a tab is a control, not a line break");
+        for c in ['\n', '\r'] {
             assert!(!is_forbidden_in_text(c, true));
         }
         for c in ['a', '张', ' ', '\u{200d}', '€'] {

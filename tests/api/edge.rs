@@ -177,6 +177,7 @@ async fn hidden_characters_in_lead_fields_are_refused() {
         ("name", "gnp.exe\u{202E}"),
         ("company", "ACME\u{2066}Ltd"),
         ("message", "hello\u{0007}"),
+        ("message", "a\tb"),
         ("message", "hello\u{202D}"),
     ] {
         let body = json!({"phone": "13800138000", "consent": true, field: value});
@@ -186,7 +187,7 @@ async fn hidden_characters_in_lead_fields_are_refused() {
     let ok = app
         .submit_json(
             "expo",
-            &json!({"phone": "13800138000", "consent": true, "message": "line one\nline two\tend"}),
+            &json!({"phone": "13800138000", "consent": true, "message": "line one\nline two\r\nend"}),
         )
         .await;
     assert_eq!(ok.status(), 201, "a message keeps its line breaks");
