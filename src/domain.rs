@@ -876,7 +876,10 @@ mod tests {
             assert!(is_forbidden_in_text(c, true), "{c:?}");
         }
         assert!(is_forbidden_in_text('\n', false));
-        assert!(is_forbidden_in_text('\t', true), "a tab is a control, not a line break");
+        assert!(
+            is_forbidden_in_text('\t', true),
+            "a tab is a control, not a line break"
+        );
         for c in ['\n', '\r'] {
             assert!(!is_forbidden_in_text(c, true));
         }

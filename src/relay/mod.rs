@@ -269,10 +269,9 @@ impl Relays {
         match self.shared.outbound.post(&request).await {
             Ok(answer) => {
                 let verdict = delivery::delivered(destination.kind, answer.status, &answer.body);
-                let cut = &answer.body[..answer.body.len().min(TEST_BODY_BYTES)];
                 TestAnswer {
                     status: Some(answer.status),
-                    body: Some(String::from_utf8_lossy(cut).into_owned()),
+                    body: Some(quote(&answer.body)),
                     delivered: verdict.is_ok(),
                     error: verdict.err(),
                 }
@@ -280,6 +279,17 @@ impl Relays {
             Err(error) => failed_test(error),
         }
     }
+}
+
+/// The first [`TEST_BODY_BYTES`] of an answer as text. A character cut in two (or any byte
+/// that is not UTF-8) becomes a three-byte replacement character, so the text is cut
+/// again until it fits.
+fn quote(body: &[u8]) -> String {
+    let mut text = String::from_utf8_lossy(&body[..body.len().min(TEST_BODY_BYTES)]).into_owned();
+    while text.len() > TEST_BODY_BYTES {
+        text.pop();
+    }
+    text
 }
 
 fn failed_test(error: String) -> TestAnswer {
@@ -320,4 +330,21 @@ async fn attempt(outbound: &Outbound, kind: Kind, request: &OutgoingRequest) -> 
 enum Attempt {
     Delivered,
     Failed { error: String, gone: bool },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_test_answer_is_quoted_to_its_first_kib_whatever_its_bytes() {
+        // 3000 × 中 (3 bytes each): 1024 bytes end inside the 342nd.
+        let chinese = "中".repeat(3000);
+        let quoted = quote(chinese.as_bytes());
+        assert_eq!(quoted, "中".repeat(341));
+        assert_eq!(quote(b"ok"), "ok");
+        let invalid = vec![0xff_u8; 2000];
+        assert!(quote(&invalid).len() <= TEST_BODY_BYTES);
+        assert_eq!(quote(&[b'a'; 1500]).len(), TEST_BODY_BYTES);
+    }
 }
