@@ -22,6 +22,8 @@ const MAX_USER_CHARS: usize = 64;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
     pub id: LeadId,
+    /// Whole milliseconds, written with three decimals like every other time in the API.
+    #[serde(serialize_with = "millisecond_text")]
     pub at: jiff::Timestamp,
     /// The client's address (after trusted proxies), as the rate limits see it.
     pub client: String,
@@ -29,6 +31,16 @@ pub struct Entry {
     pub credential: String,
     pub action: String,
     pub target: String,
+}
+
+/// JSON shows `2026-11-30T06:22:14.660Z`, not jiff's shortest `…14.66Z`; a stored entry
+/// (postcard) keeps jiff's own form, which reads back either way.
+fn millisecond_text<S: serde::Serializer>(at: &jiff::Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    if s.is_human_readable() {
+        s.serialize_str(&crate::lead::format_timestamp(*at))
+    } else {
+        at.serialize(s)
+    }
 }
 
 /// How a change request proved it holds the admin token.
@@ -157,6 +169,22 @@ fn action_of(route: Route, metric: &'static str) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_time_shows_three_decimals_and_reads_back() {
+        let entry = Entry {
+            id: LeadId::generate(),
+            at: "2026-11-30T06:22:14.66Z".parse().unwrap(),
+            client: "127.0.0.1".into(),
+            credential: "bearer".into(),
+            action: "campaign.create".into(),
+            target: "expo".into(),
+        };
+        let json = serde_json::to_value(&entry).unwrap();
+        assert_eq!(json["at"], "2026-11-30T06:22:14.660Z");
+        let back: Entry = serde_json::from_value(json).unwrap();
+        assert_eq!(back, entry);
+    }
 
     #[test]
     fn a_console_user_name_is_kept_short() {
