@@ -218,18 +218,23 @@ impl Worker {
         Ok(Progress::Shipped { more })
     }
 
-    /// The outbox's events after `after` (at most a batch), ready to ship.
+    /// The outbox's events after `after` (at most a batch), ready to ship. Made ready on
+    /// the blocking pool, like the read: a batch's JSON is milliseconds of CPU that the
+    /// async workers serving visitors should not spend.
     async fn read_batch(&self, after: u64) -> Result<Vec<Outgoing>, String> {
-        let store = &self.shared.store;
-        let node = &self.shared.settings.node;
+        let store = self.shared.store.clone();
         let events = store
             .events_after(after, self.shared.settings.batch)
             .await
             .map_err(|e| format!("the outbox cannot be read: {e}"))?;
-        Ok(events
-            .iter()
-            .map(|(seq, event)| Outgoing::new(*seq, event, node, &|id| store.salesperson_name(id)))
-            .collect())
+        tokio::task::spawn_blocking(move || {
+            events
+                .into_iter()
+                .map(|(seq, event)| Outgoing::new(seq, event, &|id| store.salesperson_name(id)))
+                .collect()
+        })
+        .await
+        .map_err(|e| format!("the outbox's events could not be made ready: {e}"))
     }
 
     /// Goes on from what PostgreSQL has, if it is ahead of the store's cursor (a crash
