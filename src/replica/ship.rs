@@ -110,8 +110,57 @@ pub async fn ship(
     };
     stage(&txn, &fresh).await?;
     insert_events(&txn, node).await?;
+    finish(txn, node, &fresh, last).await?;
+    Ok(last)
+}
+
+/// Ships `batch`, which follows events up to `after` that another connection is still
+/// committing (the worker ships two batches at once while catching up, on two
+/// connections): copies it and inserts its events meanwhile, then waits for that commit
+/// on the node's row and does the rest. The rows written before the wait are new events
+/// only (no lock the other transaction could wait for, so neither waits for the other in
+/// a circle). Returns `None`, shipping nothing, unless PostgreSQL then has exactly the
+/// events up to `after` (the other batch failed, or another process shipped for the
+/// node): the worker goes on from what PostgreSQL has.
+pub async fn ship_next(
+    client: &mut Client,
+    node: &str,
+    batch: &[Outgoing],
+    after: u64,
+) -> Result<Option<u64>, tokio_postgres::Error> {
+    let fresh: Vec<&Outgoing> = batch.iter().filter(|e| e.seq > after).collect();
+    let Some(last) = fresh.last().map(|e| e.seq) else {
+        return Ok(None);
+    };
+    let txn = client.transaction().await?;
+    stage(&txn, &fresh).await?;
+    insert_events(&txn, node).await?;
+    // Waits for the other batch's commit (or rollback), then reads what it left.
+    let shipped = txn
+        .query_opt(
+            "SELECT seq FROM leadgate.nodes WHERE node = $1 FOR UPDATE",
+            &[&node],
+        )
+        .await?
+        .map(|row| row.get::<_, i64>(0));
+    if shipped != Some(after as i64) {
+        txn.rollback().await?;
+        return Ok(None);
+    }
+    finish(txn, node, &fresh, last).await?;
+    Ok(Some(last))
+}
+
+/// The rest of a batch once its events are in and the node's row is locked: the rows
+/// its events carry, then the node's position, committed together.
+async fn finish(
+    txn: tokio_postgres::Transaction<'_>,
+    node: &str,
+    fresh: &[&Outgoing],
+    last: u64,
+) -> Result<(), tokio_postgres::Error> {
     upsert_leads(&txn, node).await?;
-    erase(&txn, node, &fresh).await?;
+    erase(&txn, node, fresh).await?;
     // Statements only for what the batch holds: a stream of leads costs no more.
     let has = |kind: EventType| fresh.iter().any(|e| e.kind == kind);
     if has(EventType::CountersChanged) {
@@ -131,8 +180,7 @@ pub async fn ship(
         &[&node, &(last as i64)],
     )
     .await?;
-    txn.commit().await?;
-    Ok(last)
+    txn.commit().await
 }
 
 /// Copies the batch into `pg_temp.leadgate_batch` (binary `COPY`), which the statements
