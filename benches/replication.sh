@@ -17,7 +17,11 @@ URL="postgres://postgres@127.0.0.1:$PORT/postgres"
 SCALE=${SCALE:-1000000}
 rm -rf $B; mkdir -p $B; chown postgres $B
 runuser -u postgres -- $PGBIN/initdb -D $B/pg -A trust -U postgres >/dev/null
-runuser -u postgres -- $PGBIN/pg_ctl -D $B/pg -o "-p $PORT -k $B -c listen_addresses=127.0.0.1" -l $B/pglog start -w >/dev/null
+# The settings README "Several nodes" recommends for a node shipping a backlog
+# (PG_SETTINGS= for initdb's defaults).
+PG_SETTINGS=${PG_SETTINGS-"-c shared_buffers=1GB -c max_wal_size=4GB -c checkpoint_timeout=15min -c wal_compression=lz4"}
+runuser -u postgres -- $PGBIN/pg_ctl -D $B/pg -o "-p $PORT -k $B -c listen_addresses=127.0.0.1 $PG_SETTINGS" -l $B/pglog start -w >/dev/null
+echo "PostgreSQL settings: ${PG_SETTINGS:-initdb defaults}"
 mkdir -p $B/data
 # CPU-seconds of the cluster: the postmaster, its live processes, and those it reaped.
 pg_cpu() {

@@ -13,28 +13,63 @@ use tokio_postgres::types::{IsNull, ToSql, Type, accepts, to_sql_checked};
 
 use crate::store::outbox::{Data, Event, EventType};
 
-/// An event ready to ship: its sequence number and its JSON as destinations get it.
+/// An event ready to ship: its sequence number and the columns `leadgate.events` keeps,
+/// as text. Only text: a batch waiting to ship (and the one read ahead) holds a few
+/// strings per event, not the tree of JSON values a lead makes.
 pub struct Outgoing {
     pub seq: u64,
     pub kind: EventType,
-    pub json: Value,
+    /// The event's id (a ULID).
+    id: String,
+    /// When it happened, RFC 3339 as the API writes it.
+    occurred_at: String,
+    /// Its `data` as destinations get it, JSON text.
+    data: String,
     /// For an event about a lead: its contact, as `leadgate.leads.contact` keeps it.
-    pub contact: Option<String>,
+    contact: Option<String>,
 }
 
 impl Outgoing {
-    pub fn new(seq: u64, event: &Event, node: &str, name_of: crate::lead::NameOf<'_>) -> Outgoing {
-        let contact = match &event.data {
-            Data::Lead(lead) => Some(super::contact_hash(&lead.contact)),
-            Data::Json(_) => None,
+    pub fn new(seq: u64, event: Event, name_of: crate::lead::NameOf<'_>) -> Outgoing {
+        let (data, contact) = match event.data {
+            Data::Lead(lead) => (
+                lead.to_json(name_of).to_string(),
+                Some(super::contact_hash(&lead.contact)),
+            ),
+            // Written by serde_json, so it is JSON; should it not be, PostgreSQL would
+            // refuse the batch for ever: ship `null`, as destinations get it.
+            Data::Json(text) if is_json(&text) => (text, None),
+            Data::Json(_) => ("null".to_owned(), None),
         };
         Outgoing {
             seq,
             kind: event.kind,
-            json: event.to_json(node, name_of),
+            id: event.id.to_string(),
+            occurred_at: crate::lead::format_timestamp(event.occurred_at),
+            data,
             contact,
         }
     }
+
+    /// The lead ids a `contact.erased` names.
+    fn erased_leads(&self) -> Vec<Value> {
+        if self.kind != EventType::ContactErased {
+            return Vec::new();
+        }
+        let data: Value = serde_json::from_str(&self.data).unwrap_or(Value::Null);
+        match data {
+            Value::Object(mut fields) => match fields.remove("lead_ids") {
+                Some(Value::Array(ids)) => ids,
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Whether `text` is one JSON value (checked without building it).
+fn is_json(text: &str) -> bool {
+    serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
 }
 
 /// The highest sequence number of `node` in PostgreSQL (0 before its first batch).
@@ -75,8 +110,57 @@ pub async fn ship(
     };
     stage(&txn, &fresh).await?;
     insert_events(&txn, node).await?;
+    finish(txn, node, &fresh, last).await?;
+    Ok(last)
+}
+
+/// Ships `batch`, which follows events up to `after` that another connection is still
+/// committing (the worker ships two batches at once while catching up, on two
+/// connections): copies it and inserts its events meanwhile, then waits for that commit
+/// on the node's row and does the rest. The rows written before the wait are new events
+/// only (no lock the other transaction could wait for, so neither waits for the other in
+/// a circle). Returns `None`, shipping nothing, unless PostgreSQL then has exactly the
+/// events up to `after` (the other batch failed, or another process shipped for the
+/// node): the worker goes on from what PostgreSQL has.
+pub async fn ship_next(
+    client: &mut Client,
+    node: &str,
+    batch: &[Outgoing],
+    after: u64,
+) -> Result<Option<u64>, tokio_postgres::Error> {
+    let fresh: Vec<&Outgoing> = batch.iter().filter(|e| e.seq > after).collect();
+    let Some(last) = fresh.last().map(|e| e.seq) else {
+        return Ok(None);
+    };
+    let txn = client.transaction().await?;
+    stage(&txn, &fresh).await?;
+    insert_events(&txn, node).await?;
+    // Waits for the other batch's commit (or rollback), then reads what it left.
+    let shipped = txn
+        .query_opt(
+            "SELECT seq FROM leadgate.nodes WHERE node = $1 FOR UPDATE",
+            &[&node],
+        )
+        .await?
+        .map(|row| row.get::<_, i64>(0));
+    if shipped != Some(after as i64) {
+        txn.rollback().await?;
+        return Ok(None);
+    }
+    finish(txn, node, &fresh, last).await?;
+    Ok(Some(last))
+}
+
+/// The rest of a batch once its events are in and the node's row is locked: the rows
+/// its events carry, then the node's position, committed together.
+async fn finish(
+    txn: tokio_postgres::Transaction<'_>,
+    node: &str,
+    fresh: &[&Outgoing],
+    last: u64,
+) -> Result<(), tokio_postgres::Error> {
     upsert_leads(&txn, node).await?;
-    erase(&txn, node, &fresh).await?;
+    erase(&txn, node, fresh).await?;
     // Statements only for what the batch holds: a stream of leads costs no more.
     let has = |kind: EventType| fresh.iter().any(|e| e.kind == kind);
     if has(EventType::CountersChanged) {
@@ -96,8 +180,7 @@ pub async fn ship(
         &[&node, &(last as i64)],
     )
     .await?;
-    txn.commit().await?;
-    Ok(last)
+    txn.commit().await
 }
 
 /// Copies the batch into `pg_temp.leadgate_batch` (binary `COPY`), which the statements
@@ -134,15 +217,14 @@ async fn stage(
     let mut writer = std::pin::pin!(writer);
     for event in events {
         let seq = event.seq as i64;
-        let data = JsonbText(event.json["data"].to_string());
         writer
             .as_mut()
             .write(&[
-                &event.json["id"].as_str(),
+                &event.id,
                 &seq,
                 &event.kind.as_str(),
-                &event.json["occurred_at"].as_str(),
-                &data,
+                &event.occurred_at,
+                &JsonbText(&event.data),
                 &event.contact,
             ])
             .await?;
@@ -153,9 +235,9 @@ async fn stage(
 
 /// JSON text sent as `jsonb` in binary: the format's version byte, then the text.
 #[derive(Debug)]
-struct JsonbText(String);
+struct JsonbText<'a>(&'a str);
 
-impl ToSql for JsonbText {
+impl ToSql for JsonbText<'_> {
     fn to_sql(
         &self,
         _: &Type,
@@ -225,13 +307,7 @@ async fn erase(
     node: &str,
     events: &[&Outgoing],
 ) -> Result<(), tokio_postgres::Error> {
-    let ids: Vec<Value> = events
-        .iter()
-        .filter(|e| e.kind == EventType::ContactErased)
-        .filter_map(|e| e.json["data"]["lead_ids"].as_array())
-        .flatten()
-        .cloned()
-        .collect();
+    let ids: Vec<Value> = events.iter().flat_map(|e| e.erased_leads()).collect();
     if ids.is_empty() {
         return Ok(());
     }
@@ -246,7 +322,7 @@ async fn erase(
     txn.execute(
         "UPDATE leadgate.events SET data = jsonb_build_object('id', data->'id', 'erased', true)
          WHERE node = $1 AND type LIKE 'lead.%'
-           AND data->>'id' IN (SELECT jsonb_array_elements_text($2::text::jsonb))",
+           AND (data->>'id') COLLATE \"C\" IN (SELECT jsonb_array_elements_text($2::text::jsonb))",
         &[&node, &ids],
     )
     .await?;

@@ -27,7 +27,7 @@ const YIELD_PAUSE: Duration = Duration::from_millis(50);
 /// failed: a database that stopped answering must not hold the task for ever.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Connections kept to PostgreSQL: the task uses one at a time.
+/// Connections kept to PostgreSQL: the task uses one, two while catching up.
 const POOL_SIZE: usize = 2;
 
 /// A task of replication's (the shipping task, the puller), and how to end it.
@@ -92,8 +92,8 @@ struct Worker {
     /// Set by the heartbeat: the next idle attempt asks PostgreSQL to answer.
     probe: bool,
     failures: usize,
-    /// The next batch, read while PostgreSQL committed the previous one: the events
-    /// after the given sequence number.
+    /// The next batches (up to two), read while PostgreSQL committed the previous ones:
+    /// the events after the given sequence number.
     ahead: Option<(u64, Vec<Outgoing>)>,
 }
 
@@ -177,11 +177,15 @@ impl Worker {
             self.connected = true;
         }
         let started = std::time::Instant::now();
-        let batch = match self.ahead.take() {
-            Some((after, batch)) if after == self.position => batch,
-            _ => self.read_batch(self.position).await?,
+        let size = self.shared.settings.batch;
+        // Up to two batches: while catching up, the second ships on a second connection
+        // while PostgreSQL works on the first (`ship::ship_next`), so that PostgreSQL
+        // copies one batch while it indexes the other.
+        let mut first = match self.ahead.take() {
+            Some((after, events)) if after == self.position => events,
+            _ => self.read_batch(self.position, 2 * size).await?,
         };
-        if batch.is_empty() {
+        if first.is_empty() {
             // A pooled connection whose server went away may still look open (a booth
             // whose internet is gone): only a round trip tells.
             if std::mem::take(&mut self.probe) {
@@ -189,47 +193,69 @@ impl Worker {
             }
             return Ok(Progress::Idle);
         }
-        let more = batch.len() == self.shared.settings.batch;
-        let last = batch.last().map_or(self.position, |e| e.seq);
+        let second = first.split_off(first.len().min(size));
+        let more = first.len() + second.len() == 2 * size;
+        let first_last = first.last().map_or(self.position, |e| e.seq);
+        let last = second.last().map_or(first_last, |e| e.seq);
         let before = self.position;
         let prepared = started.elapsed();
-        // Catching up, the next batch is read and made ready while PostgreSQL works on
-        // this one (its events are in the outbox whatever happens to this batch).
-        let (shipped, ahead) = if more {
-            let (shipped, ahead) =
-                tokio::join!(ship::ship(client, &node, &batch), self.read_batch(last));
-            (shipped, ahead.ok())
+        let (shipped, shipped_next, ahead) = if second.is_empty() {
+            (ship::ship(client, &node, &first).await, Ok(None), None)
         } else {
-            (ship::ship(client, &node, &batch).await, None)
+            // Catching up, the next batches are read and made ready while PostgreSQL works
+            // on these (their events are in the outbox whatever happens to these).
+            let read_ahead = async {
+                match more {
+                    true => self.read_batch(last, 2 * size).await.ok(),
+                    false => None,
+                }
+            };
+            let mut other = self.pool.get().await.map_err(describe_pool)?;
+            tokio::join!(
+                ship::ship(client, &node, &first),
+                ship::ship_next(&mut other, &node, &second, first_last),
+                read_ahead
+            )
         };
-        let shipped = shipped.map_err(describe)?;
+        self.position = self.position.max(shipped.map_err(describe)?);
+        // The second batch failing after the first committed: the first counts.
+        let shipped_next = shipped_next.map_err(describe);
+        if let Ok(Some(shipped)) = shipped_next {
+            self.position = self.position.max(shipped);
+        }
         self.ahead = ahead.map(|next| (last, next));
         tracing::debug!(
             "shipped {} events: read and made ready in {prepared:?}, committed in {:?}",
-            batch.len(),
+            self.position - before,
             started.elapsed() - prepared
         );
-        self.position = self.position.max(shipped);
-        let count = batch
+        let count = first
             .iter()
+            .chain(&second)
             .filter(|e| e.seq > before && e.seq <= self.position)
             .count();
         self.shared.metrics.replication_shipped(count as u64);
+        shipped_next?;
         Ok(Progress::Shipped { more })
     }
 
-    /// The outbox's events after `after` (at most a batch), ready to ship.
-    async fn read_batch(&self, after: u64) -> Result<Vec<Outgoing>, String> {
-        let store = &self.shared.store;
-        let node = &self.shared.settings.node;
+    /// The outbox's events after `after` (at most `limit`), ready to ship. Made ready on
+    /// the blocking pool, like the read: a batch's JSON is milliseconds of CPU that the
+    /// async workers serving visitors should not spend.
+    async fn read_batch(&self, after: u64, limit: usize) -> Result<Vec<Outgoing>, String> {
+        let store = self.shared.store.clone();
         let events = store
-            .events_after(after, self.shared.settings.batch)
+            .events_after(after, limit)
             .await
             .map_err(|e| format!("the outbox cannot be read: {e}"))?;
-        Ok(events
-            .iter()
-            .map(|(seq, event)| Outgoing::new(*seq, event, node, &|id| store.salesperson_name(id)))
-            .collect())
+        tokio::task::spawn_blocking(move || {
+            events
+                .into_iter()
+                .map(|(seq, event)| Outgoing::new(seq, event, &|id| store.salesperson_name(id)))
+                .collect()
+        })
+        .await
+        .map_err(|e| format!("the outbox's events could not be made ready: {e}"))
     }
 
     /// Goes on from what PostgreSQL has, if it is ahead of the store's cursor (a crash

@@ -152,6 +152,67 @@ fn a_url_with_unusable_tls_settings_is_refused_at_start_without_showing_its_pass
     assert!(stderr.contains("replicate"), "{stderr}");
 }
 
+/// While catching up, two batches ship at once on two connections, the second waiting
+/// for the first's commit. When the first fails, the second must ship nothing (its events
+/// would land above a gap, and the first's would then never ship). PostgreSQL refuses
+/// one lead of the first batch once; the node tries again and every lead arrives once,
+/// its events numbered without gaps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_first_of_two_batches_fails_the_second_ships_nothing() {
+    let Some(cluster) = cluster_or_skip("replication_second_batch") else {
+        return;
+    };
+    let app = spawn_app_with(replicating(&cluster, "hq")).await;
+    app.create_campaign("expo", json!({})).await;
+    let pg = cluster.client().await;
+    // Migrated, and the campaign shipped.
+    wait_for_state(&app, "ok").await;
+    pg.batch_execute(
+        "CREATE SEQUENCE public.refusals;
+         CREATE FUNCTION public.refuse_once() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF NEW.name = '拒绝' AND nextval('public.refusals') = 1 THEN
+                 RAISE EXCEPTION 'refused once by the test';
+             END IF;
+             RETURN NEW;
+         END
+         $$;
+         CREATE TRIGGER refuse_once BEFORE INSERT ON leadgate.leads
+             FOR EACH ROW EXECUTE FUNCTION public.refuse_once();",
+    )
+    .await
+    .unwrap();
+    // One import, one writer transaction: 30 events at once, batches of 7, the third
+    // lead (refused) in the first.
+    let rows: String = (0..30)
+        .map(|n| {
+            format!(
+                "expo,{},{}\n",
+                mobile(n),
+                if n == 2 { "拒绝" } else { "张伟" }
+            )
+        })
+        .collect();
+    let summary = app
+        .import_leads_csv(&format!("campaign,phone,name\n{rows}"))
+        .await;
+    assert_eq!(summary["imported"], 30, "{summary}");
+    wait_for_leads(&pg, 30).await;
+    wait_for_state(&app, "ok").await;
+    let (leads, rows) = pg_leads(&pg).await;
+    assert_eq!((leads.len(), rows), (30, 30), "each lead once");
+    let seqs = pg_seqs(&pg, "hq").await;
+    assert_gapless(&seqs, "hq");
+    assert_eq!(pg_node_seq(&pg, "hq").await, Some(seqs.len() as i64));
+    assert_eq!(pg_lead_events(&pg, "hq").await, 30);
+    let tries: i64 = pg
+        .query_one("SELECT last_value FROM public.refusals", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(tries >= 2, "the refused lead was refused, then shipped");
+}
+
 #[tokio::test]
 async fn without_replicate_the_status_says_not_configured() {
     let app = spawn_app_with(|_| {}).await;
@@ -327,7 +388,7 @@ async fn two_nodes_share_one_database_each_lead_once_with_its_node() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(versions, 3, "each migration recorded once");
+    assert_eq!(versions, 4, "each migration recorded once");
 }
 
 /// `leadgate.first_leads` (contact → lead), in contact order.
@@ -361,16 +422,17 @@ async fn each_contacts_first_lead_is_kept_whoever_writes_the_leads() {
     };
     let _a = spawn_app_with(replicating(&cluster, "a")).await;
     eventually(LIMIT, "the schema migrated", || async {
-        (migrations().await == Some(3)).then_some(())
+        (migrations().await == Some(4)).then_some(())
     })
     .await;
-    // As version 2 left a database an older build filled: leads there, no table yet.
+    // As version 2 left a database an older build filled: leads there, no table yet
+    // (version 4, applied again after 3, changes only how keys compare).
     pg.batch_execute(
         "DROP TABLE leadgate.first_leads;
          DROP FUNCTION leadgate.note_first_leads() CASCADE;
          DROP INDEX leadgate.leads_touches;
          CREATE INDEX leads_contact ON leadgate.leads (contact, received_at, id);
-         DELETE FROM leadgate.migrations WHERE version = 3;",
+         DELETE FROM leadgate.migrations WHERE version >= 3;",
     )
     .await
     .unwrap();
@@ -390,8 +452,8 @@ async fn each_contacts_first_lead_is_kept_whoever_writes_the_leads() {
     .await
     .unwrap();
     let _b = spawn_app_with(replicating(&cluster, "b")).await;
-    eventually(LIMIT, "migration 3 applied again", || async {
-        (migrations().await == Some(3)).then_some(())
+    eventually(LIMIT, "migrations 3 and 4 applied again", || async {
+        (migrations().await == Some(4)).then_some(())
     })
     .await;
     let first = |pairs: &[(&str, &str)]| {

@@ -1,0 +1,2 @@
+DROP INDEX leadgate.leads_touches;
+DROP INDEX leadgate.leads_campaign_received;

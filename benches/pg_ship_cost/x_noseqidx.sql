@@ -1,0 +1,1 @@
+DROP INDEX leadgate.events_node_seq;
