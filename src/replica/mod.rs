@@ -8,6 +8,7 @@
 //! - [`ship`]: one batch of events in one PostgreSQL transaction, exactly once in effect.
 //! - [`pull`]: the campaigns, costs and conversions other nodes made, brought here.
 //! - [`elsewhere`]: a conversion's contact among every node's leads.
+//! - [`erasures`]: a person's erasure carried to every node's rows and to the other nodes.
 //! - [`report`]: the ROI summary's input read from every node's rows.
 //! - [`worker`]: the task that reads the outbox after its position, ships, acknowledges
 //!   through the store's writer, and retries while PostgreSQL is away.
@@ -16,6 +17,7 @@
 //! PostgreSQL has them, however long it is away.
 
 mod elsewhere;
+mod erasures;
 mod pull;
 pub mod report;
 mod schema;
@@ -73,6 +75,8 @@ pub struct Settings {
     pub pull_every: Duration,
     /// Events per PostgreSQL transaction at most ([`BATCH`]; tests shorten it).
     pub batch: usize,
+    /// The time an erasure pulled from another node is applied at (the service's clock).
+    pub clock: crate::clock::Clock,
 }
 
 /// `state` in `GET /api/replication`.

@@ -1,5 +1,5 @@
 //! Brings the campaigns, cost entries and conversions other nodes made from PostgreSQL
-//! into this node's store, every [`super::Settings::pull_every`], so a campaign made at
+//! into this node's store (and their erasures of a person, see `erasures`), every [`super::Settings::pull_every`], so a campaign made at
 //! HQ serves its form at a booth within seconds (API.md, "Several nodes").
 //!
 //! Each look reads the rows written by PostgreSQL transactions at or after the oldest
@@ -144,6 +144,7 @@ async fn look(shared: &Shared, since: i64) -> Result<i64, String> {
             ),
         }
     }
+    let erasures = super::erasures::read(&txn, since, node).await.map_err(pg)?;
     txn.commit().await.map_err(pg)?;
     if !changes.is_empty() {
         let applied = shared
@@ -158,5 +159,7 @@ async fn look(shared: &Shared, since: i64) -> Result<i64, String> {
             applied.conversions
         );
     }
+    // After the conversions: a copy pulled just now is unlinked too.
+    super::erasures::apply(shared, erasures).await?;
     Ok(horizon)
 }

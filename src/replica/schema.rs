@@ -150,6 +150,25 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX leads_touches ON leadgate.leads (contact, received_at, id) INCLUDE (campaign);
     DROP INDEX leadgate.leads_contact;
     "#,
+    // 4: erasures at a person's request, so that every node erases its copy of the person
+    // (API.md, "Privacy and backups"): which node erased whom (the contact's hash), the
+    // other nodes' leads its shipping blanked (`[{"node", "id"}]`) and the conversions it
+    // unlinked. Other nodes read the rows by `txid`, as they read the shared definitions.
+    // A conversion.recorded event held the contact: an erasure finds its events by id.
+    r#"
+    CREATE TABLE leadgate.erasures (
+        id text PRIMARY KEY,
+        contact text NOT NULL,
+        node text NOT NULL,
+        erased_at timestamptz,
+        leads jsonb NOT NULL,
+        conversions jsonb NOT NULL,
+        txid bigint NOT NULL
+    );
+    CREATE INDEX erasures_txid ON leadgate.erasures (txid);
+    CREATE INDEX events_conversion ON leadgate.events ((data->>'id'))
+        WHERE type = 'conversion.recorded';
+    "#,
 ];
 
 /// The newest schema version this build knows.

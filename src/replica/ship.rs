@@ -91,6 +91,10 @@ pub async fn ship(
     if has(EventType::ConversionRecorded) {
         upsert_conversions(&txn, node).await?;
     }
+    // Last: a conversion this batch wrote is unlinked too.
+    if has(EventType::ContactErased) {
+        super::erasures::ship(&txn, node).await?;
+    }
     txn.execute(
         "UPDATE leadgate.nodes SET seq = greatest(seq, $2), seen_at = now() WHERE node = $1",
         &[&node, &(last as i64)],

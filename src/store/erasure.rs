@@ -78,6 +78,9 @@ pub struct Receipt {
 pub enum Reason {
     Request,
     Retention,
+    /// Another node erased the person at their request (see [`erase_from_elsewhere`]).
+    // New variants go last: postcard stores a variant as its position.
+    Replicated,
 }
 
 impl Reason {
@@ -85,6 +88,7 @@ impl Reason {
         match self {
             Reason::Request => "request",
             Reason::Retention => "retention",
+            Reason::Replicated => "replicated",
         }
     }
 }
@@ -190,12 +194,7 @@ fn finish(
     reason: Reason,
     now: jiff::Timestamp,
 ) -> Result<Receipt> {
-    if t.meta.get(REWRITE_PENDING_KEY).map_err(storage)?.is_none() {
-        let ms = now.as_millisecond().to_le_bytes();
-        t.meta
-            .insert(REWRITE_PENDING_KEY, ms.as_slice())
-            .map_err(storage)?;
-    }
+    mark_rewrite_pending(t, now)?;
     let receipt = Receipt {
         id: LeadId::generate(),
         contact: contact.to_owned(),
@@ -216,9 +215,111 @@ fn finish(
             "lead_ids": erased.leads,
             "conversion_ids": erased.conversions,
             "erased_at": crate::lead::format_timestamp(now),
+            // Replication carries a request to every node's copy of the person; retention
+            // is each node's own rule, and a replicated erasure is not carried back.
+            "reason": reason.as_str(),
         })
     })?;
     Ok(receipt)
+}
+
+/// Notes, in the erasure's transaction, that erased values may lie in the file's freed
+/// pages until the store is rewritten (kept from the oldest such erasure).
+fn mark_rewrite_pending(t: &mut Tables<'_>, now: jiff::Timestamp) -> Result<()> {
+    if t.meta.get(REWRITE_PENDING_KEY).map_err(storage)?.is_none() {
+        let ms = now.as_millisecond().to_le_bytes();
+        t.meta
+            .insert(REWRITE_PENDING_KEY, ms.as_slice())
+            .map_err(storage)?;
+    }
+    Ok(())
+}
+
+/// What another node's erasure asks of this one, as PostgreSQL lists it: this node's
+/// leads of the person (their rows there are blanked already), and the conversions as
+/// they now are there (unlinked: an anonymous contact, no lead).
+#[derive(Debug, Clone)]
+pub struct FromElsewhere {
+    pub node: String,
+    pub leads: Vec<LeadId>,
+    pub conversions: Vec<Conversion>,
+}
+
+/// What applying another node's erasure did here.
+#[derive(Debug, Default)]
+pub struct AppliedElsewhere {
+    /// The receipt of the local erasure, when a lead of the person was here.
+    pub receipt: Option<Receipt>,
+    /// Contact keys whose journeys changed.
+    pub contacts: Vec<String>,
+    /// Copies of conversions unlinked here.
+    pub conversions: Vec<String>,
+}
+
+/// Applies another node's erasure: the person's leads held here are erased as a request
+/// would (receipt `replicated`, and a `contact.erased` for this node's destinations), and
+/// the copies of the unlinked conversions lose the contact too. Seen again (PostgreSQL is
+/// read with overlap), it finds nothing left to do.
+pub fn erase_from_elsewhere(
+    t: &mut Tables<'_>,
+    erasure: &FromElsewhere,
+    now: jiff::Timestamp,
+) -> Result<AppliedElsewhere> {
+    let mut keys: Vec<String> = Vec::new();
+    for id in &erasure.leads {
+        let Some(bytes) = t.leads.get(id.to_u128()).map_err(storage)? else {
+            continue;
+        };
+        let lead = decode_lead(bytes.value())?;
+        if !keys.contains(&lead.contact) {
+            keys.push(lead.contact);
+        }
+    }
+    let mut applied = AppliedElsewhere::default();
+    if !keys.is_empty() {
+        match erase_contacts(t, &keys, Reason::Replicated, now) {
+            Ok(receipt) => {
+                applied.receipt = Some(receipt);
+                applied.contacts = keys;
+            }
+            // A live lead always has its contact; if not, there is nobody here to erase.
+            Err(error) if error.kind == crate::error::ErrorKind::NotFound => {}
+            Err(error) => return Err(error),
+        }
+    }
+    // Copies of conversions whose contact has no lead here (so the erasure above did not
+    // unlink them): they take the anonymous contact PostgreSQL now holds.
+    let mut shown = HashMap::new();
+    for remote in &erasure.conversions {
+        let Some(bytes) = t.conversions.get(remote.id.as_str()).map_err(storage)? else {
+            continue;
+        };
+        let mut local: Conversion = decode_record(bytes.value(), "conversion")?;
+        drop(bytes);
+        if local.contact.starts_with(ANONYMOUS_PREFIX)
+            || !remote.contact.starts_with(ANONYMOUS_PREFIX)
+        {
+            continue;
+        }
+        applied.contacts.push(std::mem::replace(
+            &mut local.contact,
+            remote.contact.clone(),
+        ));
+        local.lead_id = None;
+        t.conversions
+            .insert(
+                local.id.as_str(),
+                encode_record(&local, "conversion")?.as_slice(),
+            )
+            .map_err(storage)?;
+        shown.insert(local.id.clone(), local.to_json().to_string());
+        applied.conversions.push(local.id);
+    }
+    if !shown.is_empty() {
+        outbox::redact_pending(t, &HashMap::new(), &shown)?;
+        mark_rewrite_pending(t, now)?;
+    }
+    Ok(applied)
 }
 
 /// Erases one contact: its live leads, the stubs retention left keyed by it, its record,
