@@ -31,6 +31,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+pub use schema::VERSION as SCHEMA_VERSION;
 pub use target::Target;
 
 use crate::error::Result;

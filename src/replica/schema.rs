@@ -155,8 +155,9 @@ const MIGRATIONS: &[&str] = &[
     // other nodes' leads its shipping blanked (`[{"node", "id"}]`) and the conversions it
     // unlinked. Other nodes read the rows by `txid`, as they read the shared definitions.
     // A conversion.recorded event held the contact: an erasure finds its events by id.
+    // (IF NOT EXISTS: a test re-applies the migrations after 2 to a database it rolled back.)
     r#"
-    CREATE TABLE leadgate.erasures (
+    CREATE TABLE IF NOT EXISTS leadgate.erasures (
         id text PRIMARY KEY,
         contact text NOT NULL,
         node text NOT NULL,
@@ -165,8 +166,8 @@ const MIGRATIONS: &[&str] = &[
         conversions jsonb NOT NULL,
         txid bigint NOT NULL
     );
-    CREATE INDEX erasures_txid ON leadgate.erasures (txid);
-    CREATE INDEX events_conversion ON leadgate.events ((data->>'id'))
+    CREATE INDEX IF NOT EXISTS erasures_txid ON leadgate.erasures (txid);
+    CREATE INDEX IF NOT EXISTS events_conversion ON leadgate.events ((data->>'id'))
         WHERE type = 'conversion.recorded';
     "#,
 ];
