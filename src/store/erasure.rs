@@ -773,6 +773,112 @@ mod tests {
         reopened.close().await;
     }
 
+    fn copy_of_conversion(id: &str, contact: &str) -> Conversion {
+        let at = jiff::Timestamp::now();
+        Conversion {
+            id: id.to_owned(),
+            contact: contact.to_owned(),
+            lead_id: None,
+            stage: crate::conversion::Stage::Won,
+            amount: 50_000,
+            currency: crate::domain::Currency::CNY,
+            moment: at,
+            won_at: Some(at),
+            lost_at: None,
+            updated_at: at,
+        }
+    }
+
+    #[tokio::test]
+    async fn another_nodes_erasure_erases_the_leads_here_and_unlinks_the_copies_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_campaign(dir.path()).await;
+        let gone = store
+            .insert_lead(lead("13800138000", "Zhang"))
+            .await
+            .unwrap();
+        let kept = store.insert_lead(lead("13900139000", "Li")).await.unwrap();
+        // Copies pulled from PostgreSQL: one of the person, one of someone else.
+        let changes = crate::store::shared::Changes {
+            conversions: vec![
+                (copy_of_conversion("e1", "+8613800138000"), "node1".into()),
+                (copy_of_conversion("e2", "+8613900139000"), "node1".into()),
+            ],
+            ..Default::default()
+        };
+        store.apply_shared(changes, "node2".into()).await.unwrap();
+        let unlinked = copy_of_conversion("e1", "erased-01K0000000000000000000000X");
+        let erasure = FromElsewhere {
+            node: "node1".into(),
+            leads: vec![gone.id],
+            conversions: vec![unlinked.clone()],
+        };
+        let now = jiff::Timestamp::now();
+        let applied = store
+            .erase_from_elsewhere(erasure.clone(), now)
+            .await
+            .unwrap();
+        let receipt = applied.receipt.expect("the person had a lead here");
+        assert_eq!(receipt.reason, Reason::Replicated);
+        assert_eq!(receipt.contact, contact_hash("+8613800138000"));
+        assert_eq!(receipt.leads, 1);
+        assert!(store.lead(gone.id).await.unwrap().is_none());
+        assert!(store.lead(kept.id).await.unwrap().is_some());
+        // Unlinked by the erasure here: under the anonymous key the person's touches here
+        // moved to, so this node's reports credit them as before.
+        let e1 = store.conversion("e1".into()).await.unwrap().unwrap();
+        assert!(e1.contact.starts_with(ANONYMOUS_PREFIX), "{e1:?}");
+        assert_eq!(e1.lead_id, None);
+        assert_eq!(
+            (e1.amount, e1.stage),
+            (50_000, crate::conversion::Stage::Won)
+        );
+        let e2 = store.conversion("e2".into()).await.unwrap().unwrap();
+        assert_eq!(
+            e2.contact, "+8613900139000",
+            "another person's copy is left alone"
+        );
+        assert!(store.rewrite_pending_since().is_some());
+
+        // Read again (PostgreSQL is read with overlap): nothing is left to do.
+        let again = store.erase_from_elsewhere(erasure, now).await.unwrap();
+        assert!(again.receipt.is_none() && again.conversions.is_empty());
+        assert_eq!(store.erasures().await.unwrap().len(), 1);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_copy_of_a_conversion_whose_person_has_no_lead_here_loses_the_contact() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_campaign(dir.path()).await;
+        let changes = crate::store::shared::Changes {
+            conversions: vec![(copy_of_conversion("e1", "+8613800138000"), "node1".into())],
+            ..Default::default()
+        };
+        store.apply_shared(changes, "node2".into()).await.unwrap();
+        let erasure = FromElsewhere {
+            node: "node1".into(),
+            leads: vec![LeadId::generate()],
+            conversions: vec![copy_of_conversion(
+                "e1",
+                "erased-01K0000000000000000000000X",
+            )],
+        };
+        let applied = store
+            .erase_from_elsewhere(erasure, jiff::Timestamp::now())
+            .await
+            .unwrap();
+        assert!(applied.receipt.is_none(), "no lead of the person here");
+        assert_eq!(applied.conversions, vec!["e1".to_owned()]);
+        let e1 = store.conversion("e1".into()).await.unwrap().unwrap();
+        assert!(e1.contact.starts_with(ANONYMOUS_PREFIX), "{e1:?}");
+        assert!(
+            store.rewrite_pending_since().is_some(),
+            "the file is rewritten"
+        );
+        store.close().await;
+    }
+
     #[test]
     fn anonymous_keys_never_look_like_a_phone_or_an_email() {
         let key = format!("{ANONYMOUS_PREFIX}{}", LeadId::generate());
