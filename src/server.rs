@@ -101,7 +101,8 @@ pub async fn prepare(config: &Config) -> Result<AppState> {
             clock: config.clock.clone(),
         };
         let replica =
-            crate::replica::Replica::new(service.store.clone(), settings, service.metrics.clone());
+            crate::replica::Replica::new(service.store.clone(), settings, service.metrics.clone())
+                .telling(service.relays.clone());
         service.replica = Some(replica);
     }
     Ok(AppState {

@@ -198,6 +198,10 @@ pub async fn apply(shared: &Shared, erasures: Vec<FromElsewhere>) -> Result<(), 
             .erase_from_elsewhere(erasure, shared.settings.clock.now())
             .await
             .map_err(|e| format!("the store: {e}"))?;
+        let redacted = applied.receipt.is_some() || !applied.conversions.is_empty();
+        if let (true, Some(relays)) = (redacted, shared.relays.get()) {
+            relays.erased();
+        }
         if let Some(receipt) = &applied.receipt {
             tracing::info!(
                 "erased contact {} as node {from} did ({} leads, {} conversions unlinked)",

@@ -128,6 +128,8 @@ struct Shared {
     backfill: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Connections for reports over every node, apart from the shipping task's.
     reports: deadpool_postgres::Pool,
+    /// The destinations, told when an erasure from another node redacted waiting events.
+    relays: std::sync::OnceLock<crate::relay::Relays>,
 }
 
 /// `GET /api/replication`.
@@ -200,9 +202,18 @@ impl Replica {
                 puller: Mutex::new(None),
                 backfill: Mutex::new(None),
                 reports: worker::new_pool(&settings.target),
+                relays: std::sync::OnceLock::new(),
                 settings,
             }),
         }
+    }
+
+    /// Tells `relays` when an erasure made on another node is applied here, so that their
+    /// workers drop events they read ahead with the person's details (as after any erasure).
+    pub fn telling(self, relays: crate::relay::Relays) -> Replica {
+        // Set once, at construction: a second call changes nothing.
+        let _ = self.shared.relays.set(relays);
+        self
     }
 
     /// Starts shipping from the stored cursor (or further, if PostgreSQL already has

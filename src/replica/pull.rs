@@ -1,6 +1,7 @@
 //! Brings the campaigns, cost entries and conversions other nodes made from PostgreSQL
-//! into this node's store (and their erasures of a person, see `erasures`), every [`super::Settings::pull_every`], so a campaign made at
-//! HQ serves its form at a booth within seconds (API.md, "Several nodes").
+//! into this node's store, every [`super::Settings::pull_every`], so a campaign made at
+//! HQ serves its form at a booth within seconds (API.md, "Several nodes"); and their
+//! erasures of a person, so that this node erases its copy too (see `erasures`).
 //!
 //! Each look reads the rows written by PostgreSQL transactions at or after the oldest
 //! transaction still running at the previous look (`txid` against the snapshot's `xmin`):

@@ -20,13 +20,16 @@ const LIMIT: Duration = Duration::from_secs(40);
 /// A replicating node that rewrites its store soon after an erasure (the default waits
 /// 20 s so that erasures close together share a rewrite).
 async fn node(cluster: &Cluster, name: &str) -> TestApp {
+    spawn_app_with(settings(cluster, name)).await
+}
+
+fn settings(cluster: &Cluster, name: &str) -> impl FnOnce(&mut leadgate::config::Config) + use<> {
     let replicate = replicating(cluster, name);
-    spawn_app_with(move |config| {
+    move |config| {
         replicate(config);
         config.rewrite_delay = Duration::from_millis(300);
         config.privacy_tick = Duration::from_millis(50);
-    })
-    .await
+    }
 }
 
 /// Two nodes sharing the campaign `expo`.
@@ -253,4 +256,41 @@ async fn an_erasure_on_one_node_erases_the_contacts_leads_on_every_node() {
         .admin_post("/api/erasures", &json!({"phone": digits}))
         .await;
     assert_eq!(resp.status(), 404);
+}
+
+#[tokio::test]
+async fn a_node_that_was_stopped_during_the_erasure_erases_its_copy_when_it_is_back() {
+    let Some(cluster) = cluster_or_skip("an erasure reaches a node back from a stop") else {
+        return;
+    };
+    let (node1, node2) = two_nodes(&cluster).await;
+    let pg = cluster.client().await;
+    let digits = "13833330001";
+    let elsewhere = node2
+        .submit_json_ok("expo", &lead(digits, "Away Visit"))
+        .await;
+    node1
+        .submit_json_ok("expo", &lead(digits, "Home Visit"))
+        .await;
+    wait_for_state(&node2, "ok").await;
+    wait_for_state(&node1, "ok").await;
+    let dir = node2.stop().await;
+
+    erase(&node1, digits).await;
+    wait_until_gone_from_postgres(&pg, digits).await;
+    // Still on node2's disk while it is stopped: the scan would see it.
+    assert!(!found_on_disk(dir.path(), &[digits]).is_empty());
+
+    let node2 = crate::helpers::spawn_app_in(dir, settings(&cluster, "node2")).await;
+    eventually(LIMIT, "node2's lead erased after its start", || async {
+        let status = node2
+            .admin_get(&format!("/api/leads/{elsewhere}"))
+            .await
+            .status();
+        matches!(status.as_u16(), 404 | 410).then_some(())
+    })
+    .await;
+    wait_until_gone_from_files(&node2, &[digits, "Away Visit"]).await;
+    wait_for_state(&node2, "ok").await;
+    assert!(rows_holding(&pg, digits).await.is_empty());
 }
