@@ -198,10 +198,12 @@ async fn an_erasure_on_one_node_erases_the_contacts_leads_on_every_node() {
     let before = rows(&roi_all(&node1).await);
 
     let receipt = erase(&node1, digits).await;
+    let answered = std::time::Instant::now();
     assert_eq!(receipt["leads"], 1, "node1 holds one of the two: {receipt}");
 
     wait_until_gone_from_postgres(&pg, digits).await;
     wait_until_gone_from_postgres(&pg, "Second Visit").await;
+    let in_postgres = answered.elapsed();
     let erased: bool = pg
         .query_one(
             "SELECT erased FROM leadgate.leads WHERE id = $1",
@@ -219,6 +221,7 @@ async fn an_erasure_on_one_node_erases_the_contacts_leads_on_every_node() {
         matches!(status.as_u16(), 404 | 410).then_some(())
     })
     .await;
+    let on_node2 = answered.elapsed();
     let listed: Vec<String> = node2
         .all_leads("expo")
         .await
@@ -241,6 +244,11 @@ async fn an_erasure_on_one_node_erases_the_contacts_leads_on_every_node() {
     );
     wait_until_gone_from_files(&node1, &[digits, "First Visit"]).await;
     wait_until_gone_from_files(&node2, &[digits, "Second Visit"]).await;
+    eprintln!(
+        "erasure on node1 -> PostgreSQL clean in {in_postgres:?}, node2's lead gone in \
+         {on_node2:?}, node2's files clean in {:?} (rewrite delay 300 ms)",
+        answered.elapsed()
+    );
     assert_eq!(
         found_on_disk(node2._dir.path(), &[kept]).len(),
         1,
