@@ -10,6 +10,9 @@
 //! - records a `leadgate.erasures` row naming the other nodes' leads it blanked and the
 //!   conversions it unlinked.
 //!
+//! A lead of the person received before the erasure but shipped after it (its node was
+//! away) is blanked as it arrives and gets a row of its own ([`ship_late`]).
+//!
 //! Every other node reads those rows as it reads shared definitions, and erases the
 //! listed leads it holds as the request would (its receipt says `replicated`), and takes
 //! the unlinked state of its copies of the conversions. Only erasures at a person's
@@ -132,6 +135,52 @@ pub async fn ship(txn: &Transaction<'_>, node: &str) -> Result<(), tokio_postgre
         ],
     )
     .await?;
+    Ok(())
+}
+
+/// Leads a node ships after another node erased their person, received before that
+/// erasure (the node was away, or served before it replicated): blanked as they arrive,
+/// each listed in an `erasures` row of its own (under the erasing node) so that the node
+/// that shipped it erases it too when it reads the row. One index probe per lead event.
+pub async fn ship_late(txn: &Transaction<'_>, node: &str) -> Result<(), tokio_postgres::Error> {
+    let late: Vec<String> = txn
+        .query(
+            "WITH late AS (
+                 SELECT DISTINCT ON (b.data->>'id') b.data->>'id' AS id, x.id AS erasure,
+                     x.node AS erased_by, x.contact, x.erased_at
+                 FROM pg_temp.leadgate_batch AS b
+                 JOIN leadgate.erasures AS x ON x.contact = b.contact
+                 WHERE b.type IN ('lead.created', 'lead.updated', 'lead.overdue')
+                   AND (b.data->>'received_at')::timestamptz <= x.erased_at
+                 ORDER BY b.data->>'id', x.erased_at),
+             blanked AS (
+                 UPDATE leadgate.leads AS l SET name = NULL, phone = NULL, email = NULL,
+                     company = NULL, fields = NULL, erased = true
+                 FROM late WHERE l.id = late.id AND NOT l.erased
+                 RETURNING late.id, late.erasure, late.erased_by, late.contact, late.erased_at)
+             INSERT INTO leadgate.erasures (id, contact, node, erased_at, leads, conversions,
+                 txid)
+             SELECT erasure || ':' || id, contact, erased_by, erased_at,
+                 jsonb_build_array(jsonb_build_object('node', $1::text, 'id', id)), '[]',
+                 pg_current_xact_id()::text::bigint
+             FROM blanked
+             ON CONFLICT (id) DO NOTHING
+             RETURNING leads->0->>'id'",
+            &[&node],
+        )
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    if !late.is_empty() {
+        txn.execute(
+            "UPDATE leadgate.events
+             SET data = jsonb_build_object('id', data->'id', 'erased', true)
+             WHERE type LIKE 'lead.%' AND data->>'id' = ANY($1)",
+            &[&late],
+        )
+        .await?;
+    }
     Ok(())
 }
 

@@ -167,6 +167,7 @@ const MIGRATIONS: &[&str] = &[
         txid bigint NOT NULL
     );
     CREATE INDEX IF NOT EXISTS erasures_txid ON leadgate.erasures (txid);
+    CREATE INDEX IF NOT EXISTS erasures_contact ON leadgate.erasures (contact);
     CREATE INDEX IF NOT EXISTS events_conversion ON leadgate.events ((data->>'id'))
         WHERE type = 'conversion.recorded';
     "#,

@@ -302,3 +302,57 @@ async fn a_node_that_was_stopped_during_the_erasure_erases_its_copy_when_it_is_b
     wait_for_state(&node2, "ok").await;
     assert!(rows_holding(&pg, digits).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_lead_shipped_after_the_erasure_is_erased_on_arrival_and_on_its_node() {
+    let Some(cluster) = cluster_or_skip("a late lead of an erased person") else {
+        return;
+    };
+    let digits = "13844440001";
+    // node2 served before it replicated: its lead of the person is not in PostgreSQL yet.
+    let node2 = spawn_app_with(|config| {
+        config.rewrite_delay = Duration::from_millis(300);
+        config.privacy_tick = Duration::from_millis(50);
+    })
+    .await;
+    node2
+        .create_campaign("expo", json!({"name": "Expo", "currency": "CNY"}))
+        .await;
+    let late = node2
+        .submit_json_ok("expo", &lead(digits, "Late Visit"))
+        .await;
+    let dir = node2.stop().await;
+    let node1 = node(&cluster, "node1").await;
+    node1
+        .create_campaign("expo", json!({"name": "Expo", "currency": "CNY"}))
+        .await;
+    node1
+        .submit_json_ok("expo", &lead(digits, "Early Visit"))
+        .await;
+    wait_for_state(&node1, "ok").await;
+    erase(&node1, digits).await;
+    wait_until_gone_from_postgres(&cluster.client().await, digits).await;
+
+    // Now node2 replicates: its history ships, with the lead the erasure did not reach.
+    let node2 = crate::helpers::spawn_app_in(dir, settings(&cluster, "node2")).await;
+    let pg = cluster.client().await;
+    eventually(LIMIT, "node2's late lead in PostgreSQL, erased", || async {
+        let row = pg
+            .query_opt("SELECT erased FROM leadgate.leads WHERE id = $1", &[&late])
+            .await
+            .ok()??;
+        row.get::<_, bool>(0).then_some(())
+    })
+    .await;
+    wait_until_gone_from_postgres(&pg, digits).await;
+    wait_until_gone_from_postgres(&pg, "Late Visit").await;
+    eventually(LIMIT, "node2's late lead erased on node2", || async {
+        let status = node2
+            .admin_get(&format!("/api/leads/{late}"))
+            .await
+            .status();
+        matches!(status.as_u16(), 404 | 410).then_some(())
+    })
+    .await;
+    wait_until_gone_from_files(&node2, &[digits, "Late Visit"]).await;
+}
