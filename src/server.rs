@@ -98,9 +98,11 @@ pub async fn prepare(config: &Config) -> Result<AppState> {
             heartbeat: config.replica_heartbeat,
             pull_every: config.replica_pull_every,
             batch: config.replica_batch.max(1),
+            clock: config.clock.clone(),
         };
         let replica =
-            crate::replica::Replica::new(service.store.clone(), settings, service.metrics.clone());
+            crate::replica::Replica::new(service.store.clone(), settings, service.metrics.clone())
+                .telling(service.relays.clone());
         service.replica = Some(replica);
     }
     Ok(AppState {

@@ -96,6 +96,7 @@ pub async fn list(state: &AppState, request: Request<Incoming>) -> Result<Reply>
         reason: match r.reason {
             crate::store::erasure::Reason::Request => ui.t.erasure_requested,
             crate::store::erasure::Reason::Retention => ui.t.erasure_retention,
+            crate::store::erasure::Reason::Replicated => ui.t.erasure_replicated,
         },
     };
     let receipts = erasures::list(&state.service).await?;

@@ -239,6 +239,7 @@ messages! {
     erasure_reason: "原因", "Reason";
     erasure_requested: "本人要求", "Person's request";
     erasure_retention: "超过保存期限", "Retention period";
+    erasure_replicated: "本人在另一节点要求", "Person's request on another node";
     owner_must_be_salesperson: "“分给负责人”需要把负责人选为一位销售。", "“To the owner” needs a salesperson chosen as the owner.";
     inactive_suffix: "（已停用）", " (inactive)";
     assigned_to: "负责销售", "Assigned to";

@@ -8,6 +8,7 @@
 //! - [`ship`]: one batch of events in one PostgreSQL transaction, exactly once in effect.
 //! - [`pull`]: the campaigns, costs and conversions other nodes made, brought here.
 //! - [`elsewhere`]: a conversion's contact among every node's leads.
+//! - [`erasures`]: a person's erasure carried to every node's rows and to the other nodes.
 //! - [`report`]: the ROI summary's input read from every node's rows.
 //! - [`worker`]: the task that reads the outbox after its position, ships, acknowledges
 //!   through the store's writer, and retries while PostgreSQL is away.
@@ -16,6 +17,7 @@
 //! PostgreSQL has them, however long it is away.
 
 mod elsewhere;
+mod erasures;
 mod pull;
 pub mod report;
 mod schema;
@@ -29,6 +31,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+pub use schema::VERSION as SCHEMA_VERSION;
 pub use target::Target;
 
 use crate::error::Result;
@@ -73,6 +76,8 @@ pub struct Settings {
     pub pull_every: Duration,
     /// Events per PostgreSQL transaction at most ([`BATCH`]; tests shorten it).
     pub batch: usize,
+    /// The time an erasure pulled from another node is applied at (the service's clock).
+    pub clock: crate::clock::Clock,
 }
 
 /// `state` in `GET /api/replication`.
@@ -123,6 +128,8 @@ struct Shared {
     backfill: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Connections for reports over every node, apart from the shipping task's.
     reports: deadpool_postgres::Pool,
+    /// The destinations, told when an erasure from another node redacted waiting events.
+    relays: std::sync::OnceLock<crate::relay::Relays>,
 }
 
 /// `GET /api/replication`.
@@ -195,9 +202,18 @@ impl Replica {
                 puller: Mutex::new(None),
                 backfill: Mutex::new(None),
                 reports: worker::new_pool(&settings.target),
+                relays: std::sync::OnceLock::new(),
                 settings,
             }),
         }
+    }
+
+    /// Tells `relays` when an erasure made on another node is applied here, so that their
+    /// workers drop events they read ahead with the person's details (as after any erasure).
+    pub fn telling(self, relays: crate::relay::Relays) -> Replica {
+        // Set once, at construction: a second call changes nothing.
+        let _ = self.shared.relays.set(relays);
+        self
     }
 
     /// Starts shipping from the stored cursor (or further, if PostgreSQL already has

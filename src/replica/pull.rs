@@ -1,6 +1,7 @@
 //! Brings the campaigns, cost entries and conversions other nodes made from PostgreSQL
 //! into this node's store, every [`super::Settings::pull_every`], so a campaign made at
-//! HQ serves its form at a booth within seconds (API.md, "Several nodes").
+//! HQ serves its form at a booth within seconds (API.md, "Several nodes"); and their
+//! erasures of a person, so that this node erases its copy too (see `erasures`).
 //!
 //! Each look reads the rows written by PostgreSQL transactions at or after the oldest
 //! transaction still running at the previous look (`txid` against the snapshot's `xmin`):
@@ -144,6 +145,7 @@ async fn look(shared: &Shared, since: i64) -> Result<i64, String> {
             ),
         }
     }
+    let erasures = super::erasures::read(&txn, since, node).await.map_err(pg)?;
     txn.commit().await.map_err(pg)?;
     if !changes.is_empty() {
         let applied = shared
@@ -158,5 +160,7 @@ async fn look(shared: &Shared, since: i64) -> Result<i64, String> {
             applied.conversions
         );
     }
+    // After the conversions: a copy pulled just now is unlinked too.
+    super::erasures::apply(shared, erasures).await?;
     Ok(horizon)
 }

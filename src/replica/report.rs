@@ -116,9 +116,9 @@ pub async fn roi_input(
             .map_err(|why| unreadable("cost sum for campaign", campaign, &why))?;
     }
 
-    let journeys = journeys(&txn, &index).await?;
+    let (journeys, converted) = journeys(&txn, &index).await?;
     let non_converting = match markov {
-        Some(window) => non_converting(&txn, &index, &journeys, window).await?,
+        Some(window) => non_converting(&txn, &index, &converted, window).await?,
         None => Paths::default(),
     };
     txn.commit().await.map_err(unreachable)?;
@@ -142,13 +142,9 @@ const NON_CONVERTING_CHUNK: i32 = 10_000;
 async fn non_converting(
     txn: &tokio_postgres::Transaction<'_>,
     index: &HashMap<&str, usize>,
-    journeys: &[Journey],
+    converted: &HashSet<String>,
     window: Window,
 ) -> Result<Paths> {
-    let converted: HashSet<String> = journeys
-        .iter()
-        .map(|j| super::contact_hash(&j.conversion.contact))
-        .collect();
     // In the order of the touches index (`leads_touches`), which PostgreSQL then reads
     // without sorting; lead ids are ULIDs, which every collation orders alike.
     let statement = txn
@@ -216,11 +212,11 @@ async fn campaigns(txn: &tokio_postgres::Transaction<'_>) -> Result<Vec<Campaign
 }
 
 /// Every conversion (ordered by id, like a node's store) with its contact's leads on
-/// every node as touches.
+/// every node as touches; and the contacts (hashes) that converted.
 async fn journeys(
     txn: &tokio_postgres::Transaction<'_>,
     index: &HashMap<&str, usize>,
-) -> Result<Vec<Journey>> {
+) -> Result<(Vec<Journey>, HashSet<String>)> {
     let mut conversions = Vec::new();
     for row in txn
         .query("SELECT id, record::text FROM leadgate.conversions", &[])
@@ -231,7 +227,7 @@ async fn journeys(
         let record: Value = serde_json::from_str(row.get(1))
             .map_err(|e| unreadable("conversion", id, &e.to_string()))?;
         let conversion = conversion(&record).map_err(|why| unreadable("conversion", id, &why))?;
-        conversions.push((super::contact_hash(&conversion.contact), conversion));
+        conversions.push((contact_of(&record, &conversion), conversion));
     }
     // In a node's order: its store keys conversions by id, compared byte by byte (which
     // PostgreSQL's collation may not do, and its sort of 60k records costs more).
@@ -264,13 +260,25 @@ async fn journeys(
         // As a node's store keeps them: by time, then lead id.
         touches.sort_by_key(|t| (t.at_ms, t.lead));
     }
-    Ok(conversions
+    let converted = conversions.iter().map(|(hash, _)| hash.clone()).collect();
+    let journeys = conversions
         .into_iter()
         .map(|(hash, conversion)| Journey {
             touches: touches_of.get(&hash).cloned().unwrap_or_default(),
             conversion,
         })
-        .collect())
+        .collect();
+    Ok((journeys, converted))
+}
+
+/// The contact (hash) whose leads a conversion's record credits: an erased person's
+/// conversion names nobody, but keeps the hash its leads in PostgreSQL keep (see
+/// `erasures`), so the report over every node credits it as before.
+fn contact_of(record: &Value, conversion: &Conversion) -> String {
+    match record["contact_hash"].as_str() {
+        Some(hash) => hash.to_owned(),
+        None => super::contact_hash(&conversion.contact),
+    }
 }
 
 /// A conversion from its shared record (`Conversion::to_json`).

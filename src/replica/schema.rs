@@ -172,6 +172,27 @@ const MIGRATIONS: &[&str] = &[
         WHERE type LIKE 'lead.%';
     DROP INDEX IF EXISTS leadgate.events_node_seq;
     "#,
+    // 5: erasures at a person's request, so that every node erases its copy of the person
+    // (API.md, "Privacy and backups"): which node erased whom (the contact's hash), the
+    // other nodes' leads its shipping blanked (`[{"node", "id"}]`) and the conversions it
+    // unlinked. Other nodes read the rows by `txid`, as they read the shared definitions.
+    // A conversion.recorded event held the contact: an erasure finds its events by id.
+    // (IF NOT EXISTS: a test re-applies the migrations after 2 to a database it rolled back.)
+    r#"
+    CREATE TABLE IF NOT EXISTS leadgate.erasures (
+        id text PRIMARY KEY,
+        contact text NOT NULL,
+        node text NOT NULL,
+        erased_at timestamptz,
+        leads jsonb NOT NULL,
+        conversions jsonb NOT NULL,
+        txid bigint NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS erasures_txid ON leadgate.erasures (txid);
+    CREATE INDEX IF NOT EXISTS erasures_contact ON leadgate.erasures (contact);
+    CREATE INDEX IF NOT EXISTS events_conversion ON leadgate.events ((data->>'id'))
+        WHERE type = 'conversion.recorded';
+    "#,
 ];
 
 /// The newest schema version this build knows.

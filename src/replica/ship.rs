@@ -175,6 +175,13 @@ async fn finish(
     if has(EventType::ConversionRecorded) {
         upsert_conversions(&txn, node).await?;
     }
+    // Last: a conversion this batch wrote is unlinked too.
+    if has(EventType::ContactErased) {
+        super::erasures::ship(&txn, node).await?;
+    }
+    if has(EventType::LeadCreated) || has(EventType::LeadUpdated) {
+        super::erasures::ship_late(&txn, node).await?;
+    }
     txn.execute(
         "UPDATE leadgate.nodes SET seq = greatest(seq, $2), seen_at = now() WHERE node = $1",
         &[&node, &(last as i64)],

@@ -78,6 +78,9 @@ pub struct Receipt {
 pub enum Reason {
     Request,
     Retention,
+    /// Another node erased the person at their request (see [`erase_from_elsewhere`]).
+    // New variants go last: postcard stores a variant as its position.
+    Replicated,
 }
 
 impl Reason {
@@ -85,6 +88,7 @@ impl Reason {
         match self {
             Reason::Request => "request",
             Reason::Retention => "retention",
+            Reason::Replicated => "replicated",
         }
     }
 }
@@ -190,12 +194,7 @@ fn finish(
     reason: Reason,
     now: jiff::Timestamp,
 ) -> Result<Receipt> {
-    if t.meta.get(REWRITE_PENDING_KEY).map_err(storage)?.is_none() {
-        let ms = now.as_millisecond().to_le_bytes();
-        t.meta
-            .insert(REWRITE_PENDING_KEY, ms.as_slice())
-            .map_err(storage)?;
-    }
+    mark_rewrite_pending(t, now)?;
     let receipt = Receipt {
         id: LeadId::generate(),
         contact: contact.to_owned(),
@@ -216,9 +215,111 @@ fn finish(
             "lead_ids": erased.leads,
             "conversion_ids": erased.conversions,
             "erased_at": crate::lead::format_timestamp(now),
+            // Replication carries a request to every node's copy of the person; retention
+            // is each node's own rule, and a replicated erasure is not carried back.
+            "reason": reason.as_str(),
         })
     })?;
     Ok(receipt)
+}
+
+/// Notes, in the erasure's transaction, that erased values may lie in the file's freed
+/// pages until the store is rewritten (kept from the oldest such erasure).
+fn mark_rewrite_pending(t: &mut Tables<'_>, now: jiff::Timestamp) -> Result<()> {
+    if t.meta.get(REWRITE_PENDING_KEY).map_err(storage)?.is_none() {
+        let ms = now.as_millisecond().to_le_bytes();
+        t.meta
+            .insert(REWRITE_PENDING_KEY, ms.as_slice())
+            .map_err(storage)?;
+    }
+    Ok(())
+}
+
+/// What another node's erasure asks of this one, as PostgreSQL lists it: this node's
+/// leads of the person (their rows there are blanked already), and the conversions as
+/// they now are there (unlinked: an anonymous contact, no lead).
+#[derive(Debug, Clone)]
+pub struct FromElsewhere {
+    pub node: String,
+    pub leads: Vec<LeadId>,
+    pub conversions: Vec<Conversion>,
+}
+
+/// What applying another node's erasure did here.
+#[derive(Debug, Default)]
+pub struct AppliedElsewhere {
+    /// The receipt of the local erasure, when a lead of the person was here.
+    pub receipt: Option<Receipt>,
+    /// Contact keys whose journeys changed.
+    pub contacts: Vec<String>,
+    /// Copies of conversions unlinked here.
+    pub conversions: Vec<String>,
+}
+
+/// Applies another node's erasure: the person's leads held here are erased as a request
+/// would (receipt `replicated`, and a `contact.erased` for this node's destinations), and
+/// the copies of the unlinked conversions lose the contact too. Seen again (PostgreSQL is
+/// read with overlap), it finds nothing left to do.
+pub fn erase_from_elsewhere(
+    t: &mut Tables<'_>,
+    erasure: &FromElsewhere,
+    now: jiff::Timestamp,
+) -> Result<AppliedElsewhere> {
+    let mut keys: Vec<String> = Vec::new();
+    for id in &erasure.leads {
+        let Some(bytes) = t.leads.get(id.to_u128()).map_err(storage)? else {
+            continue;
+        };
+        let lead = decode_lead(bytes.value())?;
+        if !keys.contains(&lead.contact) {
+            keys.push(lead.contact);
+        }
+    }
+    let mut applied = AppliedElsewhere::default();
+    if !keys.is_empty() {
+        match erase_contacts(t, &keys, Reason::Replicated, now) {
+            Ok(receipt) => {
+                applied.receipt = Some(receipt);
+                applied.contacts = keys;
+            }
+            // A live lead always has its contact; if not, there is nobody here to erase.
+            Err(error) if error.kind == crate::error::ErrorKind::NotFound => {}
+            Err(error) => return Err(error),
+        }
+    }
+    // Copies of conversions whose contact has no lead here (so the erasure above did not
+    // unlink them): they take the anonymous contact PostgreSQL now holds.
+    let mut shown = HashMap::new();
+    for remote in &erasure.conversions {
+        let Some(bytes) = t.conversions.get(remote.id.as_str()).map_err(storage)? else {
+            continue;
+        };
+        let mut local: Conversion = decode_record(bytes.value(), "conversion")?;
+        drop(bytes);
+        if local.contact.starts_with(ANONYMOUS_PREFIX)
+            || !remote.contact.starts_with(ANONYMOUS_PREFIX)
+        {
+            continue;
+        }
+        applied.contacts.push(std::mem::replace(
+            &mut local.contact,
+            remote.contact.clone(),
+        ));
+        local.lead_id = None;
+        t.conversions
+            .insert(
+                local.id.as_str(),
+                encode_record(&local, "conversion")?.as_slice(),
+            )
+            .map_err(storage)?;
+        shown.insert(local.id.clone(), local.to_json().to_string());
+        applied.conversions.push(local.id);
+    }
+    if !shown.is_empty() {
+        outbox::redact_pending(t, &HashMap::new(), &shown)?;
+        mark_rewrite_pending(t, now)?;
+    }
+    Ok(applied)
 }
 
 /// Erases one contact: its live leads, the stubs retention left keyed by it, its record,
@@ -670,6 +771,112 @@ mod tests {
         let reopened = Store::open(&dir.path().join("s.redb"), jiff::tz::TimeZone::UTC).unwrap();
         assert_eq!(reopened.check_blocking().unwrap().leads, 600);
         reopened.close().await;
+    }
+
+    fn copy_of_conversion(id: &str, contact: &str) -> Conversion {
+        let at = jiff::Timestamp::now();
+        Conversion {
+            id: id.to_owned(),
+            contact: contact.to_owned(),
+            lead_id: None,
+            stage: crate::conversion::Stage::Won,
+            amount: 50_000,
+            currency: crate::domain::Currency::CNY,
+            moment: at,
+            won_at: Some(at),
+            lost_at: None,
+            updated_at: at,
+        }
+    }
+
+    #[tokio::test]
+    async fn another_nodes_erasure_erases_the_leads_here_and_unlinks_the_copies_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_campaign(dir.path()).await;
+        let gone = store
+            .insert_lead(lead("13800138000", "Zhang"))
+            .await
+            .unwrap();
+        let kept = store.insert_lead(lead("13900139000", "Li")).await.unwrap();
+        // Copies pulled from PostgreSQL: one of the person, one of someone else.
+        let changes = crate::store::shared::Changes {
+            conversions: vec![
+                (copy_of_conversion("e1", "+8613800138000"), "node1".into()),
+                (copy_of_conversion("e2", "+8613900139000"), "node1".into()),
+            ],
+            ..Default::default()
+        };
+        store.apply_shared(changes, "node2".into()).await.unwrap();
+        let unlinked = copy_of_conversion("e1", "erased-01K0000000000000000000000X");
+        let erasure = FromElsewhere {
+            node: "node1".into(),
+            leads: vec![gone.id],
+            conversions: vec![unlinked.clone()],
+        };
+        let now = jiff::Timestamp::now();
+        let applied = store
+            .erase_from_elsewhere(erasure.clone(), now)
+            .await
+            .unwrap();
+        let receipt = applied.receipt.expect("the person had a lead here");
+        assert_eq!(receipt.reason, Reason::Replicated);
+        assert_eq!(receipt.contact, contact_hash("+8613800138000"));
+        assert_eq!(receipt.leads, 1);
+        assert!(store.lead(gone.id).await.unwrap().is_none());
+        assert!(store.lead(kept.id).await.unwrap().is_some());
+        // Unlinked by the erasure here: under the anonymous key the person's touches here
+        // moved to, so this node's reports credit them as before.
+        let e1 = store.conversion("e1".into()).await.unwrap().unwrap();
+        assert!(e1.contact.starts_with(ANONYMOUS_PREFIX), "{e1:?}");
+        assert_eq!(e1.lead_id, None);
+        assert_eq!(
+            (e1.amount, e1.stage),
+            (50_000, crate::conversion::Stage::Won)
+        );
+        let e2 = store.conversion("e2".into()).await.unwrap().unwrap();
+        assert_eq!(
+            e2.contact, "+8613900139000",
+            "another person's copy is left alone"
+        );
+        assert!(store.rewrite_pending_since().is_some());
+
+        // Read again (PostgreSQL is read with overlap): nothing is left to do.
+        let again = store.erase_from_elsewhere(erasure, now).await.unwrap();
+        assert!(again.receipt.is_none() && again.conversions.is_empty());
+        assert_eq!(store.erasures().await.unwrap().len(), 1);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_copy_of_a_conversion_whose_person_has_no_lead_here_loses_the_contact() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_campaign(dir.path()).await;
+        let changes = crate::store::shared::Changes {
+            conversions: vec![(copy_of_conversion("e1", "+8613800138000"), "node1".into())],
+            ..Default::default()
+        };
+        store.apply_shared(changes, "node2".into()).await.unwrap();
+        let erasure = FromElsewhere {
+            node: "node1".into(),
+            leads: vec![LeadId::generate()],
+            conversions: vec![copy_of_conversion(
+                "e1",
+                "erased-01K0000000000000000000000X",
+            )],
+        };
+        let applied = store
+            .erase_from_elsewhere(erasure, jiff::Timestamp::now())
+            .await
+            .unwrap();
+        assert!(applied.receipt.is_none(), "no lead of the person here");
+        assert_eq!(applied.conversions, vec!["e1".to_owned()]);
+        let e1 = store.conversion("e1".into()).await.unwrap().unwrap();
+        assert!(e1.contact.starts_with(ANONYMOUS_PREFIX), "{e1:?}");
+        assert!(
+            store.rewrite_pending_since().is_some(),
+            "the file is rewritten"
+        );
+        store.close().await;
     }
 
     #[test]

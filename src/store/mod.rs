@@ -467,6 +467,30 @@ impl Store {
         Ok(receipt)
     }
 
+    /// Applies another node's erasure of a person (see [`erasure::erase_from_elsewhere`]).
+    pub async fn erase_from_elsewhere(
+        &self,
+        erasure: erasure::FromElsewhere,
+        now: jiff::Timestamp,
+    ) -> Result<erasure::AppliedElsewhere> {
+        let scrub = self.scrub.clone();
+        let applied = self
+            .writer
+            .run_then(
+                move |t, _| erasure::erase_from_elsewhere(t, &erasure, now),
+                move |applied: &erasure::AppliedElsewhere| {
+                    if applied.receipt.is_some() || !applied.conversions.is_empty() {
+                        mark_scrub(&scrub, now);
+                    }
+                },
+            )
+            .await?;
+        self.journeys.contacts_changed(applied.contacts.clone());
+        self.journeys
+            .conversions_written(applied.conversions.clone());
+        Ok(applied)
+    }
+
     /// Erases the leads received before `cutoff` (the retention rule), in transactions of
     /// at most `RETENTION_BATCH` leads. Returns the receipts.
     pub async fn erase_older_than(

@@ -136,7 +136,8 @@ fn erase_again(store: &Store, old: Option<&redb::ReadOnlyDatabase>) -> Result<us
         let txn = old.begin_read().map_err(storage)?;
         erasure::receipts(&txn)?
             .into_iter()
-            .filter(|r| r.reason == Reason::Request)
+            // A request made on another node is the person's request too.
+            .filter(|r| matches!(r.reason, Reason::Request | Reason::Replicated))
             .map(|r| r.contact)
             .collect()
     };

@@ -20,6 +20,7 @@ mod delivery;
 mod demo;
 mod disk;
 mod edge;
+mod erasure_nodes;
 mod exports;
 mod faults;
 mod follow_up;
