@@ -8,13 +8,6 @@ use anyhow::{Context, anyhow};
 use clap::{Args, Parser, Subcommand};
 use leadgate::config::{Config, Settings};
 
-/// mimalloc instead of the C library's allocator: a form post allocates about a hundred
-/// times on its way through hyper, the form parser and the writer (and redb's commit
-/// copies its allocator state into fresh vectors), and glibc's malloc and free were about
-/// a fifth of the server's instructions per post (callgrind, README "Performance").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "leadgate",
