@@ -141,9 +141,10 @@ async fn route(
     path: &str,
     matched: Option<routes::Matched>,
 ) -> Result<Reply> {
-    let protected = ["/api", "/admin"]
-        .iter()
-        .any(|prefix| path == *prefix || path.starts_with(&format!("{prefix}/")));
+    let protected = ["/api", "/admin"].iter().any(|prefix| {
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    });
     let credential = if protected {
         Some(authorise(state, &request)?)
     } else {
@@ -206,7 +207,10 @@ async fn route(
     dispatch(state, request, &matched, &method).await
 }
 
-/// Hands the request to its handler.
+/// Hands the request to its handler. Each handler's future is boxed: unboxed, this
+/// future (and every one awaiting it up to hyper) would be as large as the largest
+/// handler's, kilobytes, copied several times for every request: a form post paid about
+/// 30k instructions for copies of futures it never needed.
 async fn dispatch(
     state: &AppState,
     request: Request<Incoming>,
@@ -215,137 +219,207 @@ async fn dispatch(
 ) -> Result<Reply> {
     let p: Vec<&str> = matched.params.iter().map(String::as_str).collect();
     match (matched.entry.route, routes::verb(method)) {
-        (Route::Healthz, "GET") => Ok(health(state).await),
-        (Route::Metrics, "GET") => Ok(metrics(state, &request).await),
-        (Route::Form, "GET") => handlers::forms::show(state, request, p[0]).await,
-        (Route::Form, "POST") => handlers::forms::submit(state, request, p[0]).await,
-        (Route::FormThanks, "GET") => handlers::forms::thanks(state, p[0]).await,
-        (Route::QrScan, "GET") => handlers::qr::scan(state, request, p[0]).await,
-        (Route::QrPng, "GET") => handlers::qr::image(state, request, p[0], "png").await,
-        (Route::QrSvg, "GET") => handlers::qr::image(state, request, p[0], "svg").await,
-        (Route::CallHook, "POST") => handlers::calls::call(state, request).await,
-        (Route::ApiCampaigns, "GET") => handlers::campaigns::list(state).await,
-        (Route::ApiCampaigns, "POST") => handlers::campaigns::create(state, request).await,
-        (Route::ApiCampaign, "GET") => handlers::campaigns::get(state, p[0]).await,
-        (Route::ApiCampaign, "PATCH") => handlers::campaigns::patch(state, request, p[0]).await,
-        (Route::ApiCosts, "GET") => handlers::campaigns::list_costs(state, p[0]).await,
-        (Route::ApiCosts, "POST") => handlers::campaigns::add_cost(state, request, p[0]).await,
-        (Route::ApiCost, "DELETE") => handlers::campaigns::delete_cost(state, p[0], p[1]).await,
-        (Route::ApiCampaignQr, "GET") => handlers::qr::stats(state, p[0]).await,
-        (Route::ApiCampaignScans, "GET") => handlers::qr::scans(state, request, p[0]).await,
-        (Route::ApiCampaignQrTarget, "GET") => handlers::qr::target(state, p[0], p[1]).await,
+        (Route::Healthz, "GET") => Ok(Box::pin(health(state)).await),
+        (Route::Metrics, "GET") => Ok(Box::pin(metrics(state, &request)).await),
+        (Route::Form, "GET") => Box::pin(handlers::forms::show(state, request, p[0])).await,
+        (Route::Form, "POST") => Box::pin(handlers::forms::submit(state, request, p[0])).await,
+        (Route::FormThanks, "GET") => Box::pin(handlers::forms::thanks(state, p[0])).await,
+        (Route::QrScan, "GET") => Box::pin(handlers::qr::scan(state, request, p[0])).await,
+        (Route::QrPng, "GET") => Box::pin(handlers::qr::image(state, request, p[0], "png")).await,
+        (Route::QrSvg, "GET") => Box::pin(handlers::qr::image(state, request, p[0], "svg")).await,
+        (Route::CallHook, "POST") => Box::pin(handlers::calls::call(state, request)).await,
+        (Route::ApiCampaigns, "GET") => Box::pin(handlers::campaigns::list(state)).await,
+        (Route::ApiCampaigns, "POST") => {
+            Box::pin(handlers::campaigns::create(state, request)).await
+        }
+        (Route::ApiCampaign, "GET") => Box::pin(handlers::campaigns::get(state, p[0])).await,
+        (Route::ApiCampaign, "PATCH") => {
+            Box::pin(handlers::campaigns::patch(state, request, p[0])).await
+        }
+        (Route::ApiCosts, "GET") => Box::pin(handlers::campaigns::list_costs(state, p[0])).await,
+        (Route::ApiCosts, "POST") => {
+            Box::pin(handlers::campaigns::add_cost(state, request, p[0])).await
+        }
+        (Route::ApiCost, "DELETE") => {
+            Box::pin(handlers::campaigns::delete_cost(state, p[0], p[1])).await
+        }
+        (Route::ApiCampaignQr, "GET") => Box::pin(handlers::qr::stats(state, p[0])).await,
+        (Route::ApiCampaignScans, "GET") => {
+            Box::pin(handlers::qr::scans(state, request, p[0])).await
+        }
+        (Route::ApiCampaignQrTarget, "GET") => {
+            Box::pin(handlers::qr::target(state, p[0], p[1])).await
+        }
         (Route::ApiCampaignQrTarget, "PUT") => {
-            handlers::qr::set_target(state, request, p[0], p[1]).await
+            Box::pin(handlers::qr::set_target(state, request, p[0], p[1])).await
         }
-        (Route::ApiLeads, "GET") => handlers::leads::list(state, request).await,
-        (Route::ApiLeadsImport, "POST") => handlers::leads::import(state, request).await,
-        (Route::ApiLead, "GET") => handlers::leads::get(state, p[0]).await,
-        (Route::ApiLead, "PATCH") => handlers::leads::patch(state, request, p[0]).await,
-        (Route::ApiLeadActivities, "GET") => handlers::leads::activities(state, p[0]).await,
+        (Route::ApiLeads, "GET") => Box::pin(handlers::leads::list(state, request)).await,
+        (Route::ApiLeadsImport, "POST") => Box::pin(handlers::leads::import(state, request)).await,
+        (Route::ApiLead, "GET") => Box::pin(handlers::leads::get(state, p[0])).await,
+        (Route::ApiLead, "PATCH") => Box::pin(handlers::leads::patch(state, request, p[0])).await,
+        (Route::ApiLeadActivities, "GET") => {
+            Box::pin(handlers::leads::activities(state, p[0])).await
+        }
         (Route::ApiLeadActivities, "POST") => {
-            handlers::leads::add_activity(state, request, p[0]).await
+            Box::pin(handlers::leads::add_activity(state, request, p[0])).await
         }
-        (Route::ApiConversions, "POST") => handlers::conversions::upsert(state, request).await,
+        (Route::ApiConversions, "POST") => {
+            Box::pin(handlers::conversions::upsert(state, request)).await
+        }
         (Route::ApiConversionsImport, "POST") => {
-            handlers::conversions::import(state, request).await
+            Box::pin(handlers::conversions::import(state, request)).await
         }
-        (Route::ApiConversion, "GET") => handlers::conversions::get(state, p[0]).await,
-        (Route::ApiErasures, "GET") => handlers::erasures::list(state).await,
-        (Route::ApiErasures, "POST") => handlers::erasures::create(state, request).await,
-        (Route::ApiSalespeople, "GET") => handlers::salespeople::list(state).await,
-        (Route::ApiSalespeople, "POST") => handlers::salespeople::create(state, request).await,
-        (Route::ApiSalesperson, "GET") => handlers::salespeople::get(state, p[0]).await,
+        (Route::ApiConversion, "GET") => Box::pin(handlers::conversions::get(state, p[0])).await,
+        (Route::ApiErasures, "GET") => Box::pin(handlers::erasures::list(state)).await,
+        (Route::ApiErasures, "POST") => Box::pin(handlers::erasures::create(state, request)).await,
+        (Route::ApiSalespeople, "GET") => Box::pin(handlers::salespeople::list(state)).await,
+        (Route::ApiSalespeople, "POST") => {
+            Box::pin(handlers::salespeople::create(state, request)).await
+        }
+        (Route::ApiSalesperson, "GET") => Box::pin(handlers::salespeople::get(state, p[0])).await,
         (Route::ApiSalesperson, "PATCH") => {
-            handlers::salespeople::patch(state, request, p[0]).await
+            Box::pin(handlers::salespeople::patch(state, request, p[0])).await
         }
-        (Route::ApiSalesperson, "DELETE") => handlers::salespeople::delete(state, p[0]).await,
-        (Route::ApiDestinations, "GET") => handlers::destinations::list(state).await,
-        (Route::ApiDestinations, "POST") => handlers::destinations::create(state, request).await,
-        (Route::ApiDestination, "GET") => handlers::destinations::get(state, p[0]).await,
+        (Route::ApiSalesperson, "DELETE") => {
+            Box::pin(handlers::salespeople::delete(state, p[0])).await
+        }
+        (Route::ApiDestinations, "GET") => Box::pin(handlers::destinations::list(state)).await,
+        (Route::ApiDestinations, "POST") => {
+            Box::pin(handlers::destinations::create(state, request)).await
+        }
+        (Route::ApiDestination, "GET") => Box::pin(handlers::destinations::get(state, p[0])).await,
         (Route::ApiDestination, "PATCH") => {
-            handlers::destinations::patch(state, request, p[0]).await
+            Box::pin(handlers::destinations::patch(state, request, p[0])).await
         }
-        (Route::ApiDestination, "DELETE") => handlers::destinations::delete(state, p[0]).await,
-        (Route::ApiDestinationRetry, "POST") => handlers::destinations::retry(state, p[0]).await,
-        (Route::ApiDestinationTest, "POST") => handlers::destinations::test(state, p[0]).await,
-        (Route::ApiReportSchedules, "GET") => handlers::schedules::list(state).await,
-        (Route::ApiReportSchedules, "POST") => handlers::schedules::create(state, request).await,
-        (Route::ApiReportSchedule, "GET") => handlers::schedules::get(state, p[0]).await,
-        (Route::ApiReportSchedule, "DELETE") => handlers::schedules::delete(state, p[0]).await,
-        (Route::ApiReportScheduleRun, "POST") => handlers::schedules::run(state, p[0]).await,
-        (Route::ApiRoi, "GET") => handlers::roi::json(state, request).await,
-        (Route::ApiRoiCsv, "GET") => handlers::roi::csv(state, request, report::Lang::Fields).await,
+        (Route::ApiDestination, "DELETE") => {
+            Box::pin(handlers::destinations::delete(state, p[0])).await
+        }
+        (Route::ApiDestinationRetry, "POST") => {
+            Box::pin(handlers::destinations::retry(state, p[0])).await
+        }
+        (Route::ApiDestinationTest, "POST") => {
+            Box::pin(handlers::destinations::test(state, p[0])).await
+        }
+        (Route::ApiReportSchedules, "GET") => Box::pin(handlers::schedules::list(state)).await,
+        (Route::ApiReportSchedules, "POST") => {
+            Box::pin(handlers::schedules::create(state, request)).await
+        }
+        (Route::ApiReportSchedule, "GET") => Box::pin(handlers::schedules::get(state, p[0])).await,
+        (Route::ApiReportSchedule, "DELETE") => {
+            Box::pin(handlers::schedules::delete(state, p[0])).await
+        }
+        (Route::ApiReportScheduleRun, "POST") => {
+            Box::pin(handlers::schedules::run(state, p[0])).await
+        }
+        (Route::ApiRoi, "GET") => Box::pin(handlers::roi::json(state, request)).await,
+        (Route::ApiRoiCsv, "GET") => {
+            Box::pin(handlers::roi::csv(state, request, report::Lang::Fields)).await
+        }
         (Route::ApiRoiXlsx, "GET") => {
-            handlers::roi::xlsx(state, request, report::Lang::Fields).await
+            Box::pin(handlers::roi::xlsx(state, request, report::Lang::Fields)).await
         }
-        (Route::ApiReplication, "GET") => handlers::replication::status(state).await,
-        (Route::ApiAudit, "GET") => handlers::audit::list(state, request).await,
+        (Route::ApiReplication, "GET") => Box::pin(handlers::replication::status(state)).await,
+        (Route::ApiAudit, "GET") => Box::pin(handlers::audit::list(state, request)).await,
         (Route::ApiBackup, "GET") => {
-            handlers::backup::download(state, method == Method::HEAD).await
+            Box::pin(handlers::backup::download(state, method == Method::HEAD)).await
         }
-        (Route::AdminAudit, "GET") => admin::audit::list(state, request).await,
+        (Route::AdminAudit, "GET") => Box::pin(admin::audit::list(state, request)).await,
         (Route::ApiOpenapi, "GET") => Ok(crate::openapi::reply(&state.public_url)),
-        (Route::AdminOverview, "GET") => admin::overview::page(state, request).await,
-        (Route::AdminRoiCsv, "GET") => handlers::roi::csv(state, request, report::Lang::Zh).await,
-        (Route::AdminRoiXlsx, "GET") => handlers::roi::xlsx(state, request, report::Lang::Zh).await,
-        (Route::AdminCampaigns, "GET") => admin::campaigns::list(state, request).await,
-        (Route::AdminCampaigns, "POST") => admin::campaigns::create(state, request).await,
-        (Route::AdminCampaignNew, "GET") => admin::campaigns::new_page(state, request).await,
-        (Route::AdminCampaign, "GET") => admin::campaigns::edit_page(state, request, p[0]).await,
-        (Route::AdminCampaign, "POST") => admin::campaigns::save(state, request, p[0]).await,
-        (Route::AdminCosts, "POST") => admin::campaigns::add_cost(state, request, p[0]).await,
+        (Route::AdminOverview, "GET") => Box::pin(admin::overview::page(state, request)).await,
+        (Route::AdminRoiCsv, "GET") => {
+            Box::pin(handlers::roi::csv(state, request, report::Lang::Zh)).await
+        }
+        (Route::AdminRoiXlsx, "GET") => {
+            Box::pin(handlers::roi::xlsx(state, request, report::Lang::Zh)).await
+        }
+        (Route::AdminCampaigns, "GET") => Box::pin(admin::campaigns::list(state, request)).await,
+        (Route::AdminCampaigns, "POST") => Box::pin(admin::campaigns::create(state, request)).await,
+        (Route::AdminCampaignNew, "GET") => {
+            Box::pin(admin::campaigns::new_page(state, request)).await
+        }
+        (Route::AdminCampaign, "GET") => {
+            Box::pin(admin::campaigns::edit_page(state, request, p[0])).await
+        }
+        (Route::AdminCampaign, "POST") => {
+            Box::pin(admin::campaigns::save(state, request, p[0])).await
+        }
+        (Route::AdminCosts, "POST") => {
+            Box::pin(admin::campaigns::add_cost(state, request, p[0])).await
+        }
         (Route::AdminQrTarget, "POST") => {
-            admin::campaigns::set_qr_target(state, request, p[0], p[1]).await
+            Box::pin(admin::campaigns::set_qr_target(state, request, p[0], p[1])).await
         }
         (Route::AdminCostDelete, "POST") => {
-            admin::campaigns::delete_cost(state, request, p[0], p[1]).await
+            Box::pin(admin::campaigns::delete_cost(state, request, p[0], p[1])).await
         }
-        (Route::AdminQrSheet, "GET") => handlers::qr::sheet(state, p[0]).await,
-        (Route::AdminLeads, "GET") => admin::leads::page(state, request).await,
-        (Route::AdminLeadsCsv, "GET") => admin::leads::export(state, request).await,
-        (Route::AdminLeadStatus, "POST") => admin::leads::set_status(state, request, p[0]).await,
-        (Route::AdminLeadAssign, "POST") => admin::leads::assign(state, request, p[0]).await,
+        (Route::AdminQrSheet, "GET") => Box::pin(handlers::qr::sheet(state, p[0])).await,
+        (Route::AdminLeads, "GET") => Box::pin(admin::leads::page(state, request)).await,
+        (Route::AdminLeadsCsv, "GET") => Box::pin(admin::leads::export(state, request)).await,
+        (Route::AdminLeadStatus, "POST") => {
+            Box::pin(admin::leads::set_status(state, request, p[0])).await
+        }
+        (Route::AdminLeadAssign, "POST") => {
+            Box::pin(admin::leads::assign(state, request, p[0])).await
+        }
         (Route::AdminLeadActivities, "POST") => {
-            admin::leads::add_activity(state, request, p[0]).await
+            Box::pin(admin::leads::add_activity(state, request, p[0])).await
         }
-        (Route::AdminLeadErase, "GET") => admin::erasures::confirm(state, request, p[0]).await,
-        (Route::AdminLeadErase, "POST") => admin::erasures::erase(state, request, p[0]).await,
-        (Route::AdminErasures, "GET") => admin::erasures::list(state, request).await,
+        (Route::AdminLeadErase, "GET") => {
+            Box::pin(admin::erasures::confirm(state, request, p[0])).await
+        }
+        (Route::AdminLeadErase, "POST") => {
+            Box::pin(admin::erasures::erase(state, request, p[0])).await
+        }
+        (Route::AdminErasures, "GET") => Box::pin(admin::erasures::list(state, request)).await,
         (Route::AdminLeadsImport, "POST") => {
-            admin::leads::import(state, request, Upload::Leads).await
+            Box::pin(admin::leads::import(state, request, Upload::Leads)).await
         }
         (Route::AdminConversionsImport, "POST") => {
-            admin::leads::import(state, request, Upload::Conversions).await
+            Box::pin(admin::leads::import(state, request, Upload::Conversions)).await
         }
-        (Route::AdminDestinations, "GET") => admin::destinations::list(state, request).await,
-        (Route::AdminDestinations, "POST") => admin::destinations::create(state, request).await,
+        (Route::AdminDestinations, "GET") => {
+            Box::pin(admin::destinations::list(state, request)).await
+        }
+        (Route::AdminDestinations, "POST") => {
+            Box::pin(admin::destinations::create(state, request)).await
+        }
         (Route::AdminDestination, "GET") => {
-            admin::destinations::edit_page(state, request, p[0]).await
+            Box::pin(admin::destinations::edit_page(state, request, p[0])).await
         }
-        (Route::AdminDestination, "POST") => admin::destinations::save(state, request, p[0]).await,
+        (Route::AdminDestination, "POST") => {
+            Box::pin(admin::destinations::save(state, request, p[0])).await
+        }
         (Route::AdminDestinationTest, "POST") => {
-            admin::destinations::test(state, request, p[0]).await
+            Box::pin(admin::destinations::test(state, request, p[0])).await
         }
         (Route::AdminDestinationRetry, "POST") => {
-            admin::destinations::retry(state, request, p[0]).await
+            Box::pin(admin::destinations::retry(state, request, p[0])).await
         }
         (Route::AdminDestinationDelete, "POST") => {
-            admin::destinations::delete(state, request, p[0]).await
+            Box::pin(admin::destinations::delete(state, request, p[0])).await
         }
-        (Route::AdminSalespeople, "GET") => admin::salespeople::list(state, request).await,
-        (Route::AdminSalespeople, "POST") => admin::salespeople::create(state, request).await,
+        (Route::AdminSalespeople, "GET") => {
+            Box::pin(admin::salespeople::list(state, request)).await
+        }
+        (Route::AdminSalespeople, "POST") => {
+            Box::pin(admin::salespeople::create(state, request)).await
+        }
         (Route::AdminSalesperson, "GET") => {
-            admin::salespeople::edit_page(state, request, p[0]).await
+            Box::pin(admin::salespeople::edit_page(state, request, p[0])).await
         }
-        (Route::AdminSalesperson, "POST") => admin::salespeople::save(state, request, p[0]).await,
+        (Route::AdminSalesperson, "POST") => {
+            Box::pin(admin::salespeople::save(state, request, p[0])).await
+        }
         (Route::AdminSalespersonDelete, "POST") => {
-            admin::salespeople::delete(state, request, p[0]).await
+            Box::pin(admin::salespeople::delete(state, request, p[0])).await
         }
-        (Route::AdminSchedules, "GET") => admin::schedules::list(state, request).await,
-        (Route::AdminSchedules, "POST") => admin::schedules::create(state, request).await,
-        (Route::AdminScheduleRun, "POST") => admin::schedules::run(state, request, p[0]).await,
+        (Route::AdminSchedules, "GET") => Box::pin(admin::schedules::list(state, request)).await,
+        (Route::AdminSchedules, "POST") => Box::pin(admin::schedules::create(state, request)).await,
+        (Route::AdminScheduleRun, "POST") => {
+            Box::pin(admin::schedules::run(state, request, p[0])).await
+        }
         (Route::AdminScheduleDelete, "POST") => {
-            admin::schedules::delete(state, request, p[0]).await
+            Box::pin(admin::schedules::delete(state, request, p[0])).await
         }
         // A method listed in the table without a handler here: refuse it rather than guess.
         _ => Err(method_not_allowed(matched.entry.methods)),

@@ -117,6 +117,37 @@ impl FieldError {
     }
 }
 
+/// One key or value of a urlencoded body: `+` is a space and `%XX` a byte, and a `%` not
+/// followed by two hex digits stays as it is (as `percent_encoding` reads it). `None` when
+/// the bytes are not UTF-8. Written out because it runs for every pair of every post: the
+/// general decoder copied each part twice (once to turn `+` into spaces) and cost about a
+/// fifth of a form post's request-side instructions.
+fn decode_component(part: &[u8]) -> Option<String> {
+    if !part.iter().any(|&b| b == b'%' || b == b'+') {
+        return std::str::from_utf8(part).ok().map(str::to_owned);
+    }
+    let hex = |b: Option<&u8>| b.and_then(|b| char::from(*b).to_digit(16));
+    let mut bytes = Vec::with_capacity(part.len());
+    let mut at = 0;
+    while at < part.len() {
+        match part[at] {
+            b'+' => bytes.push(b' '),
+            b'%' => {
+                if let (Some(high), Some(low)) = (hex(part.get(at + 1)), hex(part.get(at + 2))) {
+                    // Two hex digits make at most 0xFF.
+                    bytes.push((high * 16 + low) as u8);
+                    at += 3;
+                    continue;
+                }
+                bytes.push(b'%');
+            }
+            other => bytes.push(other),
+        }
+        at += 1;
+    }
+    String::from_utf8(bytes).ok()
+}
+
 /// The raw pairs of a post. Values that were not text (JSON arrays, objects) are kept as
 /// `None` so that they can be reported against their field.
 #[derive(Debug, Default, Clone)]
@@ -129,19 +160,12 @@ impl RawSubmission {
     /// come twice, and a form has at most `MAX_FIELDS` pairs.
     pub fn from_urlencoded(body: &[u8]) -> crate::Result<RawSubmission> {
         let decode = |part: &[u8]| -> crate::Result<String> {
-            let spaced: Vec<u8> = part
-                .iter()
-                .map(|&b| if b == b'+' { b' ' } else { b })
-                .collect();
-            percent_encoding::percent_decode(&spaced)
-                .decode_utf8()
-                .map(|text| text.into_owned())
-                .map_err(|_| {
-                    crate::Error::bad_request(
-                        "invalid_utf8",
-                        "the form is not valid UTF-8; send it with accept-charset=\"utf-8\"",
-                    )
-                })
+            decode_component(part).ok_or_else(|| {
+                crate::Error::bad_request(
+                    "invalid_utf8",
+                    "the form is not valid UTF-8; send it with accept-charset=\"utf-8\"",
+                )
+            })
         };
         let mut values: Vec<(String, Option<String>)> = Vec::new();
         for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
@@ -504,6 +528,24 @@ mod tests {
             if let Ok(raw) = RawSubmission::from_urlencoded(&body) {
                 let _ = validate(&default_form(), &raw, Some("utm_source=%FF"));
             }
+        }
+
+        #[test]
+        fn a_component_decodes_as_the_general_percent_decoder_reads_it(
+            part in proptest::collection::vec(
+                prop_oneof![
+                    proptest::sample::select(b"%+09aFgZ= \xe5\xbc\xa0\xff".to_vec()),
+                    any::<u8>(),
+                ],
+                0..40,
+            )
+        ) {
+            let spaced: Vec<u8> = part.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
+            let general = percent_encoding::percent_decode(&spaced)
+                .decode_utf8()
+                .ok()
+                .map(|text| text.into_owned());
+            prop_assert_eq!(decode_component(&part), general);
         }
 
         #[test]
