@@ -4,7 +4,7 @@
 use redb::TableDefinition;
 
 /// Bumped whenever a table's key or value layout changes; `open` refuses other versions.
-pub const SCHEMA_VERSION: u64 = 5;
+pub const SCHEMA_VERSION: u64 = 6;
 
 /// name -> value: `schema_version` (u64 LE), `admin_token_sha256`, `tz`.
 pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -22,7 +22,8 @@ pub const CONTACTS: TableDefinition<&str, &[u8]> = TableDefinition::new("contact
 pub const EMAILS: TableDefinition<&str, (i64, &str)> = TableDefinition::new("emails");
 /// (contact key, received_at ms, LeadId) -> campaign slug: a contact's journey.
 pub const TOUCHES: TableDefinition<(&str, i64, u128), &str> = TableDefinition::new("touches");
-/// idempotency key (`form:{slug}:{token}`, `call:{call_id}`, `import:{external_id}`) -> LeadId.
+/// `write::token_key` of an idempotency key (`form:{slug}:{token}`, `call:{call_id}`,
+/// `import:{external_id}`; a digest since schema 6, in clear before) -> LeadId.
 pub const TOKENS: TableDefinition<&str, u128> = TableDefinition::new("tokens");
 /// (slug, day YYYYMMDD in the reporting zone, metric) -> count.
 pub const COUNTERS: TableDefinition<(&str, u32, &str), u64> = TableDefinition::new("counters");

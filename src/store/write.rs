@@ -145,12 +145,15 @@ pub fn initialise(db: &Database, tz: &jiff::tz::TimeZone) -> Result<()> {
                     .map_err(storage)?;
             }
             Some(bytes) if bytes == tables::SCHEMA_VERSION.to_le_bytes() => {}
-            Some(bytes) if bytes == 3_u64.to_le_bytes() || bytes == 4_u64.to_le_bytes() => {
+            Some(bytes) if [3_u64, 4, 5].iter().any(|v| bytes == v.to_le_bytes()) => {
                 drop(meta);
                 if bytes == 3_u64.to_le_bytes() {
                     migrate_conversions_to_postcard(&txn)?;
                 }
-                register_placements(&txn)?;
+                if bytes != 5_u64.to_le_bytes() {
+                    register_placements(&txn)?;
+                }
+                migrate_tokens_to_digests(&txn)?;
                 meta = txn.open_table(tables::META).map_err(storage)?;
                 meta.insert(SCHEMA_KEY, tables::SCHEMA_VERSION.to_le_bytes().as_slice())
                     .map_err(storage)?;
@@ -401,13 +404,47 @@ pub fn remove_meta(t: &mut Tables<'_>, key: &str) -> Result<()> {
     Ok(())
 }
 
+/// The `tokens` table's key for an idempotency key: a digest, never the key itself. An
+/// external id or a call id may hold a phone number, and an erasure cannot find the keys of
+/// a person's leads (a lead does not keep its key), so the file must not hold them in clear.
+/// 16 bytes of SHA-256 in base64url: 22 characters, shorter than most keys.
+pub fn token_key(key: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..16])
+}
+
+/// Schema 5 kept idempotency keys in clear: they become [`token_key`]s, in the opening
+/// transaction (all or nothing).
+fn migrate_tokens_to_digests(txn: &redb::WriteTransaction) -> Result<()> {
+    let clear: Vec<(String, u128)> = {
+        let table = txn.open_table(tables::TOKENS).map_err(storage)?;
+        table
+            .iter()
+            .map_err(storage)?
+            .map(|entry| {
+                let (key, id) = entry.map_err(storage)?;
+                Ok((token_key(key.value()), id.value()))
+            })
+            .collect::<Result<_>>()?
+    };
+    txn.delete_table(tables::TOKENS).map_err(storage)?;
+    let mut table = txn.open_table(tables::TOKENS).map_err(storage)?;
+    for (token, id) in clear {
+        table.insert(token.as_str(), id).map_err(storage)?;
+    }
+    Ok(())
+}
+
 pub fn insert_lead(t: &mut Tables<'_>, ctx: &WriteContext, new: NewLead) -> Result<LeadOutcome> {
     let NewLead {
         mut lead,
         idempotency_key,
     } = new;
-    if let Some(key) = &idempotency_key
-        && let Some(first) = t.tokens.get(key.as_str()).map_err(storage)?
+    let token = idempotency_key.as_deref().map(token_key);
+    if let Some(token) = &token
+        && let Some(first) = t.tokens.get(token.as_str()).map_err(storage)?
     {
         return Ok(LeadOutcome {
             id: LeadId::from_u128(first.value()),
@@ -469,8 +506,8 @@ pub fn insert_lead(t: &mut Tables<'_>, ctx: &WriteContext, new: NewLead) -> Resu
             1,
         );
     }
-    if let Some(key) = &idempotency_key {
-        t.tokens.insert(key.as_str(), id).map_err(storage)?;
+    if let Some(token) = &token {
+        t.tokens.insert(token.as_str(), id).map_err(storage)?;
     }
     outbox::append_lead(t, EventType::LeadCreated, &lead, &record)?;
     Ok(LeadOutcome {
@@ -1494,6 +1531,46 @@ mod tests {
             assert_eq!(back, conversion());
         }
         txn.abort().unwrap();
+    }
+
+    #[test]
+    fn a_schema_5_store_has_its_idempotency_keys_digested_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::create(dir.path().join("s.redb")).unwrap();
+        let tz = jiff::tz::TimeZone::UTC;
+        initialise(&db, &tz).unwrap();
+        let txn = db.begin_write().unwrap();
+        {
+            let mut meta = txn.open_table(tables::META).unwrap();
+            meta.insert(SCHEMA_KEY, 5_u64.to_le_bytes().as_slice())
+                .unwrap();
+            let mut tokens = txn.open_table(tables::TOKENS).unwrap();
+            tokens.insert("import:card-13899997777", 7).unwrap();
+            tokens.insert("form:expo:t-1", 8).unwrap();
+        }
+        txn.commit().unwrap();
+
+        initialise(&db, &tz).unwrap();
+        let txn = redb::ReadableDatabase::begin_read(&db).unwrap();
+        let version = txn.open_table(tables::META).unwrap();
+        let version = version.get(SCHEMA_KEY).unwrap().unwrap().value().to_vec();
+        assert_eq!(version, tables::SCHEMA_VERSION.to_le_bytes());
+        let tokens = txn.open_table(tables::TOKENS).unwrap();
+        let stored: Vec<(String, u128)> = tokens
+            .iter()
+            .unwrap()
+            .map(|e| e.map(|(k, v)| (k.value().to_owned(), v.value())).unwrap())
+            .collect();
+        assert_eq!(stored.len(), 2);
+        // A replay still finds its lead; the phone in the external id is gone.
+        let card = token_key("import:card-13899997777");
+        assert_eq!(tokens.get(card.as_str()).unwrap().unwrap().value(), 7);
+        assert!(
+            stored.iter().all(|(k, _)| !k.contains("1389999")),
+            "{stored:?}"
+        );
+        assert_eq!(card.len(), 22);
+        assert_ne!(card, token_key("import:card-13899997778"));
     }
 
     #[test]

@@ -368,6 +368,22 @@ async fn erased_values_leave_every_file_of_the_data_directory_within_a_minute() 
     };
     app.submit_json_ok("web", &submission(&second, "article"))
         .await;
+    // A CRM's id may hold the phone; a replay finds its lead by a digest of it, so it is
+    // never in a file, before or after the erasure (an erasure could not find it: a lead
+    // does not keep its key).
+    let card = "card-13800138000";
+    let csv = format!(
+        "campaign,received_at,phone,external_id\nexpo,2025-03-01T10:00:00+08:00,{},{card}\n",
+        ERASED.phone
+    );
+    assert_eq!(app.import_leads_csv(&csv).await["imported"], 1);
+    let replay = app.import_leads_csv(&csv).await;
+    assert_eq!(replay["imported"], 0, "a replay: {replay}");
+    assert_eq!(replay["skipped"], 1, "a replay: {replay}");
+    assert!(
+        found_on_disk(&dir, &[card]).is_empty(),
+        "the external id in clear"
+    );
     // The phone as typed is never stored (leads keep E.164); every other value is.
     let kept = &personal_values(&KEPT)[1..];
     assert_eq!(
