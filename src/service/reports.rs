@@ -30,11 +30,12 @@ impl Scope {
         match text.map(str::trim) {
             None | Some("node") => Ok(Scope::Node),
             Some("all") => Ok(Scope::All),
-            Some(_) => Err(Error::bad_request(
+            // 422 like every other query value that is not one of its choices.
+            Some(_) => Err(Error::invalid(
+                "scope",
                 "invalid_scope",
                 "scope must be node (this node's data, the default) or all (every node's, from PostgreSQL)",
-            )
-            .with_field("scope")),
+            )),
         }
     }
 

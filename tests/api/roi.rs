@@ -1399,7 +1399,7 @@ async fn scope_all_needs_replication_and_a_known_scope() {
         "/api/roi.xlsx?scope=ALL",
     ] {
         let resp = app.admin_get(path).await;
-        let body = assert_error(resp, 400, Some("scope")).await;
+        let body = assert_error(resp, 422, Some("scope")).await;
         assert_eq!(body["error"]["code"], "invalid_scope", "{path}: {body}");
     }
     let resp = app.admin_get("/api/roi?scope=all").await;
