@@ -51,15 +51,7 @@ pub async fn ship(txn: &Transaction<'_>, node: &str) -> Result<(), tokio_postgre
         )
         .await?;
     let lead_ids: Vec<String> = blanked.iter().map(|row| row.get(2)).collect();
-    if !lead_ids.is_empty() {
-        txn.execute(
-            "UPDATE leadgate.events
-             SET data = jsonb_build_object('id', data->'id', 'erased', true)
-             WHERE type LIKE 'lead.%' AND (data->>'id') COLLATE \"C\" = ANY($1)",
-            &[&lead_ids],
-        )
-        .await?;
-    }
+    blank_lead_events(txn, &lead_ids).await?;
     // Every conversion of the contact, whichever node recorded it: those the erasing node
     // unlinked (listed), and those it had not heard of yet (by the contact's hash, worked
     // out once per conversion still naming someone).
@@ -172,15 +164,7 @@ pub async fn ship_late(txn: &Transaction<'_>, node: &str) -> Result<(), tokio_po
         .iter()
         .map(|row| row.get(0))
         .collect();
-    if !late.is_empty() {
-        txn.execute(
-            "UPDATE leadgate.events
-             SET data = jsonb_build_object('id', data->'id', 'erased', true)
-             WHERE type LIKE 'lead.%' AND (data->>'id') COLLATE \"C\" = ANY($1)",
-            &[&late],
-        )
-        .await?;
-    }
+    blank_lead_events(txn, &late).await?;
     Ok(())
 }
 
@@ -265,6 +249,24 @@ pub async fn apply(shared: &Shared, erasures: Vec<FromElsewhere>) -> Result<(), 
                 applied.conversions.len()
             );
         }
+    }
+    Ok(())
+}
+
+/// Empties the stored `lead.*` events of `lead_ids` (they held the person's details), leaving
+/// each its lead's id and `erased`. Ids compare as bytes, as the index on them does.
+async fn blank_lead_events(
+    txn: &Transaction<'_>,
+    lead_ids: &[String],
+) -> Result<(), tokio_postgres::Error> {
+    if !lead_ids.is_empty() {
+        txn.execute(
+            "UPDATE leadgate.events
+             SET data = jsonb_build_object('id', data->'id', 'erased', true)
+             WHERE type LIKE 'lead.%' AND (data->>'id') COLLATE \"C\" = ANY($1)",
+            &[&lead_ids],
+        )
+        .await?;
     }
     Ok(())
 }
