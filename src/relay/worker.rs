@@ -269,6 +269,14 @@ impl Worker {
             };
             return self.wait(wake, true).await;
         }
+        // Waiting out a failed attempt's retry: before the pacer, which a send takes a
+        // slot of.
+        if let Some((at, next)) = self.retry_at
+            && Instant::now() < at
+        {
+            self.set_live(State::Retrying, next);
+            return self.wait(Some(at), false).await;
+        }
         let (count, message) = if self.destination.kind.is_chat() {
             match self.pacer.next(std::time::Instant::now(), self.queue.len()) {
                 Plan::Idle | Plan::SendOne => (1, self.queue[0].chat.clone()),
@@ -328,12 +336,6 @@ impl Worker {
         message: Option<ChatMessage>,
         beyond: Option<Beyond>,
     ) -> Woke {
-        if let Some((at, next)) = self.retry_at
-            && Instant::now() < at
-        {
-            self.set_live(State::Retrying, next);
-            return self.wait(Some(at), false).await;
-        }
         if self.shared.store.writer_saturated() {
             match self.wait(Some(Instant::now() + YIELD_PAUSE), false).await {
                 Woke::Ready => {}
