@@ -433,14 +433,17 @@ pub async fn serve(
             () = &mut shutdown => break,
         }
     }
+    // Every background task is waited for after its abort: each holds the store, which
+    // must be closed before this returns (an aborted task is dropped only when next
+    // polled, and until then its clone keeps the file open and locked). A reminder or
+    // report being written is written whole or not at all, and then sent at the next start.
     evictor.abort();
     flusher.abort();
-    // Both waited for: they hold the store, which must be closed before this returns. A
-    // reminder or report being written is written whole or not at all, and then sent at
-    // the next start.
     overdue_checker.abort();
     scheduler.abort();
     privacy.abort();
+    let _ = evictor.await;
+    let _ = flusher.await;
     let _ = overdue_checker.await;
     let _ = scheduler.await;
     let _ = privacy.await;
