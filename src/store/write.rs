@@ -135,25 +135,30 @@ pub fn initialise(db: &Database, tz: &jiff::tz::TimeZone) -> Result<()> {
     let txn = db.begin_write().map_err(storage)?;
     {
         let mut meta = txn.open_table(tables::META).map_err(storage)?;
+        // A version that is not 8 bytes is no version this build knows: refused below.
         let stored = meta
             .get(SCHEMA_KEY)
             .map_err(storage)?
-            .map(|v| v.value().to_vec());
+            .map(|v| <[u8; 8]>::try_from(v.value()).map_or(u64::MAX, u64::from_le_bytes));
         match stored {
             None => {
                 meta.insert(SCHEMA_KEY, tables::SCHEMA_VERSION.to_le_bytes().as_slice())
                     .map_err(storage)?;
             }
-            Some(bytes) if bytes == tables::SCHEMA_VERSION.to_le_bytes() => {}
-            Some(bytes) if [3_u64, 4, 5].iter().any(|v| bytes == v.to_le_bytes()) => {
+            Some(tables::SCHEMA_VERSION) => {}
+            // Each step brings a store of an older schema one version on, in this one
+            // transaction: all or nothing.
+            Some(version @ 3..tables::SCHEMA_VERSION) => {
                 drop(meta);
-                if bytes == 3_u64.to_le_bytes() {
+                if version < 4 {
                     migrate_conversions_to_postcard(&txn)?;
                 }
-                if bytes != 5_u64.to_le_bytes() {
+                if version < 5 {
                     register_placements(&txn)?;
                 }
-                migrate_tokens_to_digests(&txn)?;
+                if version < 6 {
+                    migrate_tokens_to_digests(&txn)?;
+                }
                 meta = txn.open_table(tables::META).map_err(storage)?;
                 meta.insert(SCHEMA_KEY, tables::SCHEMA_VERSION.to_le_bytes().as_slice())
                     .map_err(storage)?;
@@ -1446,12 +1451,28 @@ mod tests {
         assert_eq!(back, conversion());
     }
 
-    #[test]
-    fn a_schema_4_store_gets_its_placements_listed_on_open() {
+    /// A store as a build of schema `version` left it: every table of today's build, the
+    /// older version number, and what `fill` writes in the old layout.
+    fn store_at_schema(
+        version: u64,
+        fill: impl FnOnce(&redb::WriteTransaction),
+    ) -> (tempfile::TempDir, Database) {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::create(dir.path().join("s.redb")).unwrap();
+        initialise(&db, &jiff::tz::TimeZone::UTC).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(tables::META)
+            .unwrap()
+            .insert(SCHEMA_KEY, version.to_le_bytes().as_slice())
+            .unwrap();
+        fill(&txn);
+        txn.commit().unwrap();
+        (dir, db)
+    }
+
+    #[test]
+    fn a_schema_4_store_gets_its_placements_listed_on_open() {
         let tz = jiff::tz::TimeZone::UTC;
-        initialise(&db, &tz).unwrap();
         let body = serde_json::json!({"slug": "expo", "name": "Expo", "qr_variants": ["booth-a"]});
         let campaign = Campaign::create(
             body.as_object().unwrap(),
@@ -1459,11 +1480,7 @@ mod tests {
             jiff::Timestamp::UNIX_EPOCH,
         )
         .unwrap();
-        let txn = db.begin_write().unwrap();
-        {
-            let mut meta = txn.open_table(tables::META).unwrap();
-            meta.insert(SCHEMA_KEY, 4_u64.to_le_bytes().as_slice())
-                .unwrap();
+        let (_dir, db) = store_at_schema(4, |txn| {
             let mut campaigns = txn.open_table(tables::CAMPAIGNS).unwrap();
             campaigns
                 .insert("expo", encode_campaign(&campaign).unwrap().as_slice())
@@ -1477,8 +1494,7 @@ mod tests {
                 let name = format!("qr_scans:junk-{n:03}");
                 totals.insert(("expo", name.as_str()), 1).unwrap();
             }
-        }
-        txn.commit().unwrap();
+        });
 
         initialise(&db, &tz).unwrap();
         let txn = redb::ReadableDatabase::begin_read(&db).unwrap();
@@ -1504,20 +1520,12 @@ mod tests {
 
     #[test]
     fn a_schema_3_store_has_its_json_conversions_rewritten_on_open() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Database::create(dir.path().join("s.redb")).unwrap();
         let tz = jiff::tz::TimeZone::UTC;
-        initialise(&db, &tz).unwrap();
-        let txn = db.begin_write().unwrap();
-        {
-            let mut meta = txn.open_table(tables::META).unwrap();
-            meta.insert(SCHEMA_KEY, 3_u64.to_le_bytes().as_slice())
-                .unwrap();
+        let (_dir, db) = store_at_schema(3, |txn| {
             let json = serde_json::to_vec(&conversion()).unwrap();
             let mut conversions = txn.open_table(tables::CONVERSIONS).unwrap();
             conversions.insert("crm-1", json.as_slice()).unwrap();
-        }
-        txn.commit().unwrap();
+        });
 
         initialise(&db, &tz).unwrap();
         let txn = db.begin_write().unwrap();
@@ -1535,20 +1543,12 @@ mod tests {
 
     #[test]
     fn a_schema_5_store_has_its_idempotency_keys_digested_on_open() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Database::create(dir.path().join("s.redb")).unwrap();
         let tz = jiff::tz::TimeZone::UTC;
-        initialise(&db, &tz).unwrap();
-        let txn = db.begin_write().unwrap();
-        {
-            let mut meta = txn.open_table(tables::META).unwrap();
-            meta.insert(SCHEMA_KEY, 5_u64.to_le_bytes().as_slice())
-                .unwrap();
+        let (_dir, db) = store_at_schema(5, |txn| {
             let mut tokens = txn.open_table(tables::TOKENS).unwrap();
             tokens.insert("import:card-13899997777", 7).unwrap();
             tokens.insert("form:expo:t-1", 8).unwrap();
-        }
-        txn.commit().unwrap();
+        });
 
         initialise(&db, &tz).unwrap();
         let txn = redb::ReadableDatabase::begin_read(&db).unwrap();
@@ -1575,16 +1575,8 @@ mod tests {
 
     #[test]
     fn other_schema_versions_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Database::create(dir.path().join("s.redb")).unwrap();
         let tz = jiff::tz::TimeZone::UTC;
-        initialise(&db, &tz).unwrap();
-        let txn = db.begin_write().unwrap();
-        txn.open_table(tables::META)
-            .unwrap()
-            .insert(SCHEMA_KEY, 2_u64.to_le_bytes().as_slice())
-            .unwrap();
-        txn.commit().unwrap();
+        let (_dir, db) = store_at_schema(2, |_| {});
         let error = initialise(&db, &tz).unwrap_err();
         assert!(error.message.contains("another version"), "{error:?}");
     }
