@@ -10,17 +10,24 @@ use serde_json::Value;
 
 use crate::helpers::{TestApp, json_body, spawn_app_with};
 
-/// A server over a store holding the demo as loaded at `now` (given in China's time).
-async fn demo_at(now: &str) -> (TestApp, tempfile::TempDir, Date) {
-    let now: jiff::Timestamp = now.parse().expect("a test time");
+/// An empty store in a temporary data directory, reporting in China's time, as the demo
+/// loaders get it.
+async fn empty_store() -> (tempfile::TempDir, Store) {
     let tz = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
-    let today = now.to_zoned_datetime(tz.clone()).date();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(leadgate::config::STORE_FILE);
     let store = tokio::task::spawn_blocking(move || Store::open(&path, tz))
         .await
         .unwrap()
         .unwrap();
+    (dir, store)
+}
+
+/// A server over a store holding the demo as loaded at `now` (given in China's time).
+async fn demo_at(now: &str) -> (TestApp, tempfile::TempDir, Date) {
+    let now: jiff::Timestamp = now.parse().expect("a test time");
+    let (dir, store) = empty_store().await;
+    let today = now.to_zoned_datetime(store.tz().clone()).date();
     let created = leadgate::demo::load(&store, &FormSet::builtin(), now)
         .await
         .expect("the demo loads");
@@ -261,13 +268,7 @@ async fn the_consoles_default_period_has_campaigns_with_leads_cost_revenue_and_s
 #[tokio::test]
 async fn a_generated_store_holds_as_many_leads_as_asked_for() {
     const LEADS: usize = 5_000;
-    let tz = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(leadgate::config::STORE_FILE);
-    let store = tokio::task::spawn_blocking(move || Store::open(&path, tz))
-        .await
-        .unwrap()
-        .unwrap();
+    let (dir, store) = empty_store().await;
     let until: jiff::Timestamp = "2026-06-30T12:00:00+08:00".parse().unwrap();
     let (leads, _) = leadgate::demo::generate(&store, &FormSet::builtin(), LEADS, until)
         .await
