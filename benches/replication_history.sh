@@ -3,7 +3,8 @@
 # Usage, as root after `cargo build --release`: benches/replication_history.sh STORE_DIR
 # where STORE_DIR holds a store that never replicated (`leadgate demo --scale 1000000
 # --data STORE_DIR`). Copies it, starts a throwaway PostgreSQL cluster, serves the copy
-# with --replicate while 4 clients post a form every 10 ms each for 40 s, prints when
+# with --replicate while 4 clients post a form every 10 ms each for 40 s (POSTERS=0: none,
+# the history alone), prints when
 # PostgreSQL has every lead, the posts' latency and the server's peak RSS, then times
 # `leadgate roi --postgres` three times. Stops by itself (at most 15 minutes).
 set -e
@@ -33,10 +34,13 @@ start=$(date +%s.%N)
 $BIN serve --data $B/data --listen 127.0.0.1:18399 --replicate $URL --node-id bench --rate-limit off --global-rate-limit off 2>$B/serve.log &
 P=$!
 for i in $(seq 100); do curl -s -o /dev/null 127.0.0.1:18399/healthz && break; sleep 0.2; done
-# posts during the walk: 4 clients, latency per post
-python3 - <<'PY' &
-import http.client, threading, time, json
+# posts during the walk: POSTERS clients, latency per post
+POSTERS=${POSTERS:-4} python3 - <<'PY' &
+import http.client, threading, time, json, os
 lat=[]; stop=time.time()+40
+posters=int(os.environ["POSTERS"])
+if posters == 0:
+    raise SystemExit(print("no posts during the walk (POSTERS=0)"))
 def w(t):
     c=http.client.HTTPConnection("127.0.0.1",18399)
     i=0
@@ -44,7 +48,7 @@ def w(t):
         body="name=x&phone=137%08d&consent=on&_token=bf-%d-%d" % (t*1000000+i, t, i)
         s=time.time(); c.request("POST","/f/c0001",body=body,headers={"Content-Type":"application/x-www-form-urlencoded"}); r=c.getresponse(); r.read(); lat.append(time.time()-s); i+=1
         time.sleep(0.01)
-ts=[threading.Thread(target=w,args=(t,)) for t in range(4)]; [t.start() for t in ts]; [t.join() for t in ts]
+ts=[threading.Thread(target=w,args=(t,)) for t in range(posters)]; [t.start() for t in ts]; [t.join() for t in ts]
 lat.sort(); n=len(lat)
 print(f"posts during the walk: {n}, p50 {lat[n//2]*1000:.1f} ms, p99 {lat[int(n*0.99)]*1000:.1f} ms, max {lat[-1]*1000:.1f} ms")
 PY
@@ -76,4 +80,4 @@ du -h --apparent-size $B/data/leadgate.redb; du -h $B/data/leadgate.redb
 kill -TERM $P; wait $P || true
 for i in 1 2 3; do /usr/bin/time -f "roi --postgres last_touch: %e s, %M KB" $BIN roi --postgres $URL --model last_touch --format json > $B/roi.json; done
 runuser -u postgres -- $PGBIN/pg_ctl -D $B/pg stop -m fast >/dev/null
-rm -rf $B
+[ -n "$KEEP" ] || rm -rf $B

@@ -193,6 +193,32 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX IF NOT EXISTS events_conversion ON leadgate.events ((data->>'id'))
         WHERE type = 'conversion.recorded';
     "#,
+    // 6: a node of this build notes its batch's first leads itself, once the batch holds
+    // the node's row (`ship::note_first_leads`), and says so for its transaction with
+    // `leadgate.first_leads_by`. It can then write a batch's leads while the batch before
+    // it commits: the trigger, noting contacts as the leads are written, would lock the
+    // contacts both batches share in an order that deadlocks. Every other writer (a node
+    // of an older build, a BI tool) is still kept right by the trigger.
+    r#"
+    CREATE OR REPLACE FUNCTION leadgate.note_first_leads() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF current_setting('leadgate.first_leads_by', true) = 'batch' THEN
+            RETURN NULL;
+        END IF;
+        -- In contact order, so two nodes noting the same contacts lock them alike.
+        INSERT INTO leadgate.first_leads (contact, lead, campaign, received_at)
+        SELECT DISTINCT ON (contact) contact, id, campaign, received_at
+        FROM changed_leads
+        WHERE contact IS NOT NULL AND received_at IS NOT NULL
+        ORDER BY contact, received_at, id COLLATE "C"
+        ON CONFLICT (contact) DO UPDATE SET lead = excluded.lead,
+            campaign = excluded.campaign, received_at = excluded.received_at
+        WHERE (excluded.received_at, excluded.lead)
+            < (leadgate.first_leads.received_at, leadgate.first_leads.lead);
+        RETURN NULL;
+    END
+    $$;
+    "#,
 ];
 
 /// The newest schema version this build knows.

@@ -27,19 +27,31 @@ pub struct Outgoing {
     data: String,
     /// For an event about a lead: its contact, as `leadgate.leads.contact` keeps it.
     contact: Option<String>,
+    /// The keyed rows of `leadgate.leads` and `leadgate.counters` it writes (a lead's id;
+    /// a counter row's campaign, day and metric), hashed: whether two batches write a row
+    /// in common ([`apart`]). `None` when that cannot be told (counter rows that do not
+    /// parse).
+    rows: Option<Vec<u64>>,
 }
 
 impl Outgoing {
     pub fn new(seq: u64, event: Event, name_of: crate::lead::NameOf<'_>) -> Outgoing {
-        let (data, contact) = match event.data {
+        let (data, contact, rows) = match event.data {
             Data::Lead(lead) => (
                 lead.to_json(name_of).to_string(),
                 Some(super::contact_hash(&lead.contact)),
+                Some(vec![row_hash(&[&lead.id.to_string()])]),
             ),
             // Written by serde_json, so it is JSON; should it not be, PostgreSQL would
             // refuse the batch for ever: ship `null`, as destinations get it.
-            Data::Json(text) if is_json(&text) => (text, None),
-            Data::Json(_) => ("null".to_owned(), None),
+            Data::Json(text) if is_json(&text) => {
+                let rows = match event.kind {
+                    EventType::CountersChanged => counter_rows(&text),
+                    _ => Some(Vec::new()),
+                };
+                (text, None, rows)
+            }
+            Data::Json(_) => ("null".to_owned(), None, Some(Vec::new())),
         };
         Outgoing {
             seq,
@@ -48,6 +60,7 @@ impl Outgoing {
             occurred_at: crate::lead::format_timestamp(event.occurred_at),
             data,
             contact,
+            rows,
         }
     }
 
@@ -65,6 +78,40 @@ impl Outgoing {
             _ => Vec::new(),
         }
     }
+}
+
+/// The counter rows a `counters.changed` sets, hashed by key (see [`Outgoing::rows`]).
+fn counter_rows(data: &str) -> Option<Vec<u64>> {
+    #[derive(serde::Deserialize)]
+    struct Rows<'a> {
+        #[serde(borrow)]
+        rows: Vec<Row<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Row<'a> {
+        #[serde(borrow)]
+        campaign: std::borrow::Cow<'a, str>,
+        #[serde(borrow)]
+        day: std::borrow::Cow<'a, str>,
+        #[serde(borrow)]
+        metric: std::borrow::Cow<'a, str>,
+    }
+    let parsed: Rows = serde_json::from_str(data).ok()?;
+    let hashes = parsed.rows.iter();
+    Some(
+        hashes
+            .map(|r| row_hash(&[&r.campaign, &r.day, &r.metric]))
+            .collect(),
+    )
+}
+
+/// A row's key, hashed. Two keys hashing alike only make two batches ship one after the
+/// other, as they would if they shared the row.
+fn row_hash(key: &[&str]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::hash::DefaultHasher::new();
+    key.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// Whether `text` is one JSON value (checked without building it).
@@ -110,24 +157,34 @@ pub async fn ship(
     };
     stage(&txn, &fresh).await?;
     insert_events(&txn, node).await?;
+    let all = Apart {
+        leads: true,
+        counters: true,
+    };
+    write_rows(&txn, node, &fresh, all).await?;
     finish(txn, node, &fresh, last).await?;
     Ok(last)
 }
 
-/// Ships `batch`, which follows events up to `after` that another connection is still
+/// Ships `batch`, which follows `previous`, a batch another connection is still
 /// committing (the worker ships two batches at once while catching up, on two
-/// connections): copies it and inserts its events meanwhile, then waits for that commit
-/// on the node's row and does the rest. The rows written before the wait are new events
-/// only (no lock the other transaction could wait for, so neither waits for the other in
-/// a circle). Returns `None`, shipping nothing, unless PostgreSQL then has exactly the
-/// events up to `after` (the other batch failed, or another process shipped for the
-/// node): the worker goes on from what PostgreSQL has.
+/// connections): copies it and writes its events, and the rows `apart` allows (the
+/// worker's [`apart`] of the two), meanwhile, then waits for that commit on the node's
+/// row and does the rest. Rows written before the wait are ones `previous`
+/// cannot touch, so neither transaction waits for the other in a circle. Returns
+/// `None`, shipping nothing, unless PostgreSQL then has exactly the events up to the end
+/// of `previous` (it failed, or another process shipped for the node): the worker goes on
+/// from what PostgreSQL has.
 pub async fn ship_next(
     client: &mut Client,
     node: &str,
     batch: &[Outgoing],
-    after: u64,
+    previous: &[Outgoing],
+    apart: Apart,
 ) -> Result<Option<u64>, tokio_postgres::Error> {
+    let Some(after) = previous.last().map(|e| e.seq) else {
+        return Ok(None);
+    };
     let fresh: Vec<&Outgoing> = batch.iter().filter(|e| e.seq > after).collect();
     let Some(last) = fresh.last().map(|e| e.seq) else {
         return Ok(None);
@@ -135,6 +192,7 @@ pub async fn ship_next(
     let txn = client.transaction().await?;
     stage(&txn, &fresh).await?;
     insert_events(&txn, node).await?;
+    write_rows(&txn, node, &fresh, apart).await?;
     // Waits for the other batch's commit (or rollback), then reads what it left.
     let shipped = txn
         .query_opt(
@@ -147,25 +205,79 @@ pub async fn ship_next(
         txn.rollback().await?;
         return Ok(None);
     }
+    let rest = Apart {
+        leads: !apart.leads,
+        counters: !apart.counters,
+    };
+    write_rows(&txn, node, &fresh, rest).await?;
     finish(txn, node, &fresh, last).await?;
     Ok(Some(last))
 }
 
-/// The rest of a batch once its events are in and the node's row is locked: the rows
-/// its events carry, then the node's position, committed together.
+/// Which of `batch`'s rows can be written before `previous` commits: its leads, its
+/// counter rows. Those of a table where it writes none of the rows `previous` writes
+/// (whose transaction would otherwise wait for this one's row while this one waits for
+/// its commit); its leads only if `previous` erases no one (an erasure blanks lead rows by
+/// contact, whichever batch wrote them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Apart {
+    pub leads: bool,
+    pub counters: bool,
+}
+
+/// [`Apart`] for two batches. Hashes a whole batch: for the blocking pool.
+pub fn apart(batch: &[Outgoing], previous: &[Outgoing]) -> Apart {
+    let counters = |e: &&Outgoing| e.kind == EventType::CountersChanged;
+    let erases = previous.iter().any(|e| e.kind == EventType::ContactErased);
+    Apart {
+        leads: !erases && rows_apart(batch, previous, |e| !counters(e)),
+        counters: rows_apart(batch, previous, counters),
+    }
+}
+
+/// Whether the events `of` picks in `batch` write none of the rows those of `previous` do.
+fn rows_apart(batch: &[Outgoing], previous: &[Outgoing], of: impl Fn(&&Outgoing) -> bool) -> bool {
+    let mut earlier: std::collections::HashSet<u64> = std::collections::HashSet::new();
+    for rows in previous.iter().filter(&of).map(|e| e.rows.as_deref()) {
+        let Some(rows) = rows else { return false };
+        earlier.extend(rows.iter().copied());
+    }
+    batch.iter().filter(&of).all(|e| {
+        e.rows
+            .as_ref()
+            .is_some_and(|rows| rows.iter().all(|r| !earlier.contains(r)))
+    })
+}
+
+/// The batch's leads and (when `counters`) counter rows.
+async fn write_rows(
+    txn: &tokio_postgres::Transaction<'_>,
+    node: &str,
+    fresh: &[&Outgoing],
+    write: Apart,
+) -> Result<(), tokio_postgres::Error> {
+    if write.leads {
+        upsert_leads(txn, node).await?;
+    }
+    if write.counters && fresh.iter().any(|e| e.kind == EventType::CountersChanged) {
+        upsert_counters(txn, node).await?;
+    }
+    Ok(())
+}
+
+/// The rest of a batch once its events, leads and counters are in and the node's row is
+/// locked: its contacts' first leads, the other rows its events carry, then the node's
+/// position, committed together.
 async fn finish(
     txn: tokio_postgres::Transaction<'_>,
     node: &str,
     fresh: &[&Outgoing],
     last: u64,
 ) -> Result<(), tokio_postgres::Error> {
-    upsert_leads(&txn, node).await?;
+    note_first_leads(&txn).await?;
     erase(&txn, node, fresh).await?;
     // Statements only for what the batch holds: a stream of leads costs no more.
     let has = |kind: EventType| fresh.iter().any(|e| e.kind == kind);
-    if has(EventType::CountersChanged) {
-        upsert_counters(&txn, node).await?;
-    }
     if has(EventType::CampaignSaved) {
         upsert_campaigns(&txn, node).await?;
     }
@@ -199,8 +311,11 @@ async fn stage(
 ) -> Result<(), tokio_postgres::Error> {
     // Quietly: after a connection's first batch the table exists, and PostgreSQL's
     // notice saying so would be logged for every batch.
+    // `first_leads_by`: this transaction notes its first leads itself ([`note_first_leads`],
+    // schema migration 6).
     txn.batch_execute(
         "SET LOCAL client_min_messages = warning;
+         SET LOCAL leadgate.first_leads_by = 'batch';
          CREATE TEMPORARY TABLE IF NOT EXISTS leadgate_batch (
              id text, seq bigint, type text, occurred_at text, data jsonb, contact text
          ) ON COMMIT DELETE ROWS",
@@ -259,6 +374,11 @@ impl ToSql for JsonbText<'_> {
     to_sql_checked!();
 }
 
+/// A plain insert, without `ON CONFLICT`'s cost on every row: a batch holds only events
+/// above the node's `seq`, read under the node's row lock, so none is there already.
+/// Should one be (another process shipping as this node, or `ship_next`'s events after
+/// such a process shipped them), its id refuses the batch and the worker goes on from
+/// what PostgreSQL has.
 async fn insert_events(
     txn: &tokio_postgres::Transaction<'_>,
     node: &str,
@@ -266,8 +386,7 @@ async fn insert_events(
     txn.execute(
         "INSERT INTO leadgate.events (id, node, seq, type, occurred_at, data)
          SELECT e.id, $1, e.seq, e.type, e.occurred_at::timestamptz, e.data
-         FROM pg_temp.leadgate_batch AS e
-         ON CONFLICT (id) DO NOTHING",
+         FROM pg_temp.leadgate_batch AS e",
         &[&node],
     )
     .await?;
@@ -302,6 +421,36 @@ async fn upsert_leads(
              contact = excluded.contact
          WHERE leadgate.leads.seq < excluded.seq AND NOT leadgate.leads.erased",
         &[&node],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Each contact's first lead anywhere (earliest received, ties by lead id), as the
+/// trigger of schema migration 3 keeps it for other writers, from the batch's lead events:
+/// a lead's contact and time never change, so a lead whose row was not updated (a newer
+/// version is there, or it was erased) counts as the one there. Run once the batch holds
+/// the node's row, and in contact order, so that batches of any two nodes lock the
+/// contacts they share alike.
+async fn note_first_leads(
+    txn: &tokio_postgres::Transaction<'_>,
+) -> Result<(), tokio_postgres::Error> {
+    txn.execute(
+        "INSERT INTO leadgate.first_leads (contact, lead, campaign, received_at)
+         SELECT DISTINCT ON (e.contact COLLATE \"C\") e.contact, l->>'id', l->>'campaign',
+             (l->>'received_at')::timestamptz
+         FROM pg_temp.leadgate_batch AS e,
+              LATERAL (SELECT e.data AS l) AS lead
+         WHERE e.type IN ('lead.created', 'lead.updated', 'lead.overdue')
+           AND e.contact IS NOT NULL AND l->>'id' IS NOT NULL
+           AND l->>'received_at' IS NOT NULL
+         ORDER BY e.contact COLLATE \"C\", (l->>'received_at')::timestamptz,
+             l->>'id' COLLATE \"C\"
+         ON CONFLICT (contact) DO UPDATE SET lead = excluded.lead,
+             campaign = excluded.campaign, received_at = excluded.received_at
+         WHERE (excluded.received_at, excluded.lead)
+             < (leadgate.first_leads.received_at, leadgate.first_leads.lead)",
+        &[],
     )
     .await?;
     Ok(())
@@ -444,4 +593,87 @@ async fn upsert_conversions(
     )
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(seq: u64, kind: EventType, data: &str, rows: Option<Vec<u64>>) -> Outgoing {
+        Outgoing {
+            seq,
+            kind,
+            id: format!("event-{seq}"),
+            occurred_at: "2026-03-01T10:00:00.000Z".into(),
+            data: data.into(),
+            contact: None,
+            rows,
+        }
+    }
+
+    fn lead(seq: u64, id: &str) -> Outgoing {
+        event(
+            seq,
+            EventType::LeadCreated,
+            "{}",
+            Some(vec![row_hash(&[id])]),
+        )
+    }
+
+    fn counters(seq: u64, rows: &str) -> Outgoing {
+        let data = format!(r#"{{"rows": [{rows}]}}"#);
+        let hashed = counter_rows(&data);
+        event(seq, EventType::CountersChanged, &data, hashed)
+    }
+
+    const EXPO_LEADS: &str =
+        r#"{"campaign": "expo", "day": "2026-03-01", "metric": "leads", "value": 3}"#;
+    const EXPO_MQLS: &str =
+        r#"{"campaign": "expo", "day": "2026-03-01", "metric": "mqls", "value": 1}"#;
+
+    #[test]
+    fn batches_writing_no_row_in_common_are_apart() {
+        let first = [lead(1, "A"), counters(2, EXPO_LEADS)];
+        let second = [lead(3, "B"), counters(4, EXPO_MQLS)];
+        let both = Apart {
+            leads: true,
+            counters: true,
+        };
+        assert_eq!(apart(&second, &first), both);
+    }
+
+    #[test]
+    fn a_lead_or_a_counter_row_in_both_batches_keeps_that_table_in_order() {
+        let first = [lead(1, "A"), counters(2, EXPO_LEADS)];
+        let only_counters = Apart {
+            leads: false,
+            counters: true,
+        };
+        let only_leads = Apart {
+            leads: true,
+            counters: false,
+        };
+        let second = [lead(3, "A"), counters(4, EXPO_MQLS)];
+        assert_eq!(apart(&second, &first), only_counters, "the same lead");
+        // The same key, another value, escaped or not.
+        let again =
+            r#"{"campaign": "\u0065xpo", "day": "2026-03-01", "metric": "leads", "value": 9}"#;
+        let second = [lead(3, "B"), counters(4, again)];
+        assert_eq!(apart(&second, &first), only_leads, "the same counter row");
+    }
+
+    #[test]
+    fn an_erasure_or_rows_that_cannot_be_told_keep_batches_in_order() {
+        let erasure = event(2, EventType::ContactErased, "{}", Some(Vec::new()));
+        assert!(!apart(&[lead(3, "B")], &[lead(1, "A"), erasure]).leads);
+        let unreadable = counters(2, "not rows");
+        assert_eq!(unreadable.rows, None);
+        let second = [lead(3, "B"), counters(4, EXPO_MQLS)];
+        let only_leads = Apart {
+            leads: true,
+            counters: false,
+        };
+        assert_eq!(apart(&second, &[unreadable]), only_leads);
+        assert!(!apart(&[counters(3, "nor these")], &[lead(1, "A")]).counters);
+    }
 }

@@ -92,9 +92,17 @@ struct Worker {
     /// Set by the heartbeat: the next idle attempt asks PostgreSQL to answer.
     probe: bool,
     failures: usize,
-    /// The next batches (up to two), read while PostgreSQL committed the previous ones:
-    /// the events after the given sequence number.
-    ahead: Option<(u64, Vec<Outgoing>)>,
+    /// The next batches, read while PostgreSQL committed the previous ones: the events
+    /// after the given sequence number.
+    ahead: Option<(u64, Batches)>,
+}
+
+/// Up to two batches to ship at once: `second` (maybe empty) follows `first`.
+struct Batches {
+    first: Vec<Outgoing>,
+    second: Vec<Outgoing>,
+    /// `ship::apart(second, first)`: the rows `second` may write before `first` commits.
+    apart: ship::Apart,
 }
 
 /// What one attempt did.
@@ -180,10 +188,14 @@ impl Worker {
         let size = self.shared.settings.batch;
         // Up to two batches: while catching up, the second ships on a second connection
         // while PostgreSQL works on the first (`ship::ship_next`), so that PostgreSQL
-        // copies one batch while it indexes the other.
-        let mut first = match self.ahead.take() {
-            Some((after, events)) if after == self.position => events,
-            _ => self.read_batch(self.position, 2 * size).await?,
+        // copies and indexes one batch while it indexes the other.
+        let Batches {
+            first,
+            second,
+            apart,
+        } = match self.ahead.take() {
+            Some((after, batches)) if after == self.position => batches,
+            _ => self.read_batches(self.position, size).await?,
         };
         if first.is_empty() {
             // A pooled connection whose server went away may still look open (a booth
@@ -193,7 +205,6 @@ impl Worker {
             }
             return Ok(Progress::Idle);
         }
-        let second = first.split_off(first.len().min(size));
         let more = first.len() + second.len() == 2 * size;
         let first_last = first.last().map_or(self.position, |e| e.seq);
         let last = second.last().map_or(first_last, |e| e.seq);
@@ -206,14 +217,14 @@ impl Worker {
             // on these (their events are in the outbox whatever happens to these).
             let read_ahead = async {
                 match more {
-                    true => self.read_batch(last, 2 * size).await.ok(),
+                    true => self.read_batches(last, size).await.ok(),
                     false => None,
                 }
             };
             let mut other = self.pool.get().await.map_err(describe_pool)?;
             tokio::join!(
                 ship::ship(client, &node, &first),
-                ship::ship_next(&mut other, &node, &second, first_last),
+                ship::ship_next(&mut other, &node, &second, &first, apart),
                 read_ahead
             )
         };
@@ -239,20 +250,27 @@ impl Worker {
         Ok(Progress::Shipped { more })
     }
 
-    /// The outbox's events after `after` (at most `limit`), ready to ship. Made ready on
-    /// the blocking pool, like the read: a batch's JSON is milliseconds of CPU that the
-    /// async workers serving visitors should not spend.
-    async fn read_batch(&self, after: u64, limit: usize) -> Result<Vec<Outgoing>, String> {
+    /// The outbox's events after `after` (at most two batches of `size`), ready to ship.
+    /// Made ready on the blocking pool, like the read: a batch's JSON is milliseconds of
+    /// CPU that the async workers serving visitors should not spend.
+    async fn read_batches(&self, after: u64, size: usize) -> Result<Batches, String> {
         let store = self.shared.store.clone();
         let events = store
-            .events_after(after, limit)
+            .events_after(after, 2 * size)
             .await
             .map_err(|e| format!("the outbox cannot be read: {e}"))?;
         tokio::task::spawn_blocking(move || {
-            events
+            let mut first: Vec<Outgoing> = events
                 .into_iter()
                 .map(|(seq, event)| Outgoing::new(seq, event, &|id| store.salesperson_name(id)))
-                .collect()
+                .collect();
+            let second = first.split_off(first.len().min(size));
+            let apart = ship::apart(&second, &first);
+            Batches {
+                first,
+                second,
+                apart,
+            }
         })
         .await
         .map_err(|e| format!("the outbox's events could not be made ready: {e}"))

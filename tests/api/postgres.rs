@@ -216,6 +216,11 @@ impl Cluster {
         );
     }
 
+    /// What the server has logged (every start appends to one file).
+    pub fn server_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
+    }
+
     fn tls_dir(&self) -> PathBuf {
         self.dir.path().join("tls")
     }

@@ -213,6 +213,80 @@ async fn when_the_first_of_two_batches_fails_the_second_ships_nothing() {
     assert!(tries >= 2, "the refused lead was refused, then shipped");
 }
 
+/// The second of two batches shipped at once writes its leads before the first commits,
+/// unless the first carries one of them: then that transaction would wait for the
+/// second's row while the second waits for its commit, a deadlock PostgreSQL breaks by
+/// failing one. A lead created in the first batch and changed in the second, the first
+/// slowed down by PostgreSQL: no deadlock, the row in its latest state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lead_in_both_of_two_batches_shipped_at_once_deadlocks_nothing() {
+    let Some(cluster) = cluster_or_skip("replication_shared_lead") else {
+        return;
+    };
+    let app = spawn_app_with(replicating(&cluster, "hq")).await;
+    app.create_campaign("expo", json!({})).await;
+    wait_for_state(&app, "ok").await;
+    let pg = cluster.client().await;
+    // The first batch takes its time over one lead, before it writes the next.
+    pg.batch_execute(
+        "CREATE FUNCTION public.slowly() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF NEW.name = '慢' THEN PERFORM pg_sleep(0.5); END IF;
+             RETURN NEW;
+         END
+         $$;
+         CREATE TRIGGER slowly BEFORE INSERT ON leadgate.leads
+             FOR EACH ROW EXECUTE FUNCTION public.slowly();",
+    )
+    .await
+    .unwrap();
+    let shipped = pg_node_seq(&pg, "hq").await.expect("the campaign shipped");
+    drop(pg);
+    cluster.crash();
+    wait_for_state(&app, "offline").await;
+    app.submit_json_ok("expo", &lead(&mobile(1), "慢")).await;
+    let shared = app.submit_json_ok("expo", &lead(&mobile(2), "王芳")).await;
+    let statuses = [
+        "mql", "sql", "mql", "sql", "mql", "sql", "mql", "sql", "mql", "new",
+    ];
+    for status in statuses {
+        let resp = app
+            .admin_patch(&format!("/api/leads/{shared}"), &json!({"status": status}))
+            .await;
+        assert_eq!(resp.status(), 200);
+    }
+    cluster.start_again();
+    wait_for_state(&app, "ok").await;
+    let pg = cluster.client().await;
+    // Batches of 7, two at a time: the lead's events are in both of the first two.
+    let seqs: Vec<i64> = pg
+        .query(
+            "SELECT seq FROM leadgate.events WHERE data->>'id' = $1 ORDER BY seq",
+            &[&shared],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let first = shipped + 1..=shipped + 7;
+    let second = shipped + 8..=shipped + 14;
+    assert!(
+        seqs.iter().any(|s| first.contains(s)) && seqs.iter().any(|s| second.contains(s)),
+        "the lead's events {seqs:?} are in both batches after {shipped}"
+    );
+    // PostgreSQL logs a deadlock when it breaks one (by then the node had not caught up).
+    let log = cluster.server_log();
+    assert!(
+        !log.contains("deadlock detected"),
+        "no transaction of the node's waited in a circle:\n{log}"
+    );
+    let (leads, rows) = pg_leads(&pg).await;
+    assert_eq!((leads.len(), rows), (2, 2));
+    assert_eq!(leads[&shared].1, "new", "its latest state");
+    assert_gapless(&pg_seqs(&pg, "hq").await, "hq");
+}
+
 #[tokio::test]
 async fn without_replicate_the_status_says_not_configured() {
     let app = spawn_app_with(|_| {}).await;
