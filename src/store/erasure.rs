@@ -157,12 +157,13 @@ impl Sweep {
 }
 
 /// Erases the contacts `keys` (one person: the contact found by phone, or those an e-mail
-/// names) in this transaction; `unknown_contact` (404) when none of them exists. Writes a
-/// receipt and a `contact.erased` event.
+/// names) in this transaction; `unknown_contact` (404) when none of them exists. Writes
+/// receipt `receipt` and a `contact.erased` event.
 pub fn erase_contacts(
     t: &mut Tables<'_>,
     keys: &[String],
     reason: Reason,
+    receipt: LeadId,
     now: jiff::Timestamp,
 ) -> Result<Receipt> {
     let mut found = Vec::new();
@@ -183,12 +184,13 @@ pub fn erase_contacts(
         erase_contact(t, key, now, &mut erased, &mut sweep)?;
     }
     sweep.finish(t, &mut [&mut erased])?;
-    finish(t, &contact_hash(&primary), erased, reason, now)
+    finish(t, receipt, &contact_hash(&primary), erased, reason, now)
 }
 
-/// Writes the receipt and the `contact.erased` event of an erasure.
+/// Writes the receipt (`id`) and the `contact.erased` event of an erasure.
 fn finish(
     t: &mut Tables<'_>,
+    id: LeadId,
     contact: &str,
     erased: Erased,
     reason: Reason,
@@ -196,7 +198,7 @@ fn finish(
 ) -> Result<Receipt> {
     mark_rewrite_pending(t, now)?;
     let receipt = Receipt {
-        id: LeadId::generate(),
+        id,
         contact: contact.to_owned(),
         leads: erased.leads.len() as u64,
         conversions: erased.conversions.len() as u64,
@@ -277,7 +279,7 @@ pub fn erase_from_elsewhere(
     }
     let mut applied = AppliedElsewhere::default();
     if !keys.is_empty() {
-        match erase_contacts(t, &keys, Reason::Replicated, now) {
+        match erase_contacts(t, &keys, Reason::Replicated, LeadId::generate(), now) {
             Ok(receipt) => {
                 applied.receipt = Some(receipt);
                 applied.contacts = keys;
@@ -560,7 +562,16 @@ pub fn erase_older_than(
     )?;
     let receipts = erasures
         .into_iter()
-        .map(|(contact, erased)| finish(t, &contact, erased, Reason::Retention, now))
+        .map(|(contact, erased)| {
+            finish(
+                t,
+                LeadId::generate(),
+                &contact,
+                erased,
+                Reason::Retention,
+                now,
+            )
+        })
         .collect::<Result<_>>()?;
     Ok((receipts, contacts))
 }
@@ -692,6 +703,7 @@ mod tests {
         let receipt = store
             .erase(
                 Person::Phone("+8613800138000".into()),
+                LeadId::generate(),
                 jiff::Timestamp::now(),
             )
             .await
