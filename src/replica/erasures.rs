@@ -18,6 +18,11 @@
 //! the unlinked state of its copies of the conversions. Only erasures at a person's
 //! request travel: retention is each node's own rule, and a `replicated` erasure shipped
 //! back finds nothing left to do, so an erasure does not echo between nodes.
+//!
+//! A retention erasure still leaves PostgreSQL as it left its node: its leads' rows are
+//! blanked (`ship`'s `erase`), and the conversions it unlinked there lose the person here
+//! too ([`unlink_retained`]), so the phone does not outlive the retention period in
+//! PostgreSQL. Other nodes' rows and copies are left to their own rule.
 
 use std::collections::BTreeMap;
 
@@ -34,9 +39,22 @@ const REQUESTED: &str = "SELECT e.id, e.data->>'contact' AS contact,
     FROM pg_temp.leadgate_batch AS e
     WHERE e.type = 'contact.erased' AND e.data->>'reason' = 'request'";
 
-/// Carries the batch's requested erasures to every node's rows. Called by `ship` when the
-/// batch holds a `contact.erased`, after its own rows were written.
+/// The batch's erasures by the retention rule.
+const RETAINED: &str = "SELECT e.id, e.data->>'contact' AS contact,
+        e.data->'conversion_ids' AS conversions
+    FROM pg_temp.leadgate_batch AS e
+    WHERE e.type = 'contact.erased' AND e.data->>'reason' = 'retention'";
+
+/// Carries the batch's erasures to PostgreSQL's rows: requested ones to every node's,
+/// retention's to the conversions their node unlinked. Called by `ship` when the batch
+/// holds a `contact.erased`, after its own rows were written.
 pub async fn ship(txn: &Transaction<'_>, node: &str) -> Result<(), tokio_postgres::Error> {
+    ship_requested(txn, node).await?;
+    unlink_retained(txn).await
+}
+
+/// Carries the batch's requested erasures to every node's rows.
+async fn ship_requested(txn: &Transaction<'_>, node: &str) -> Result<(), tokio_postgres::Error> {
     let blanked = txn
         .query(
             &format!(
@@ -84,17 +102,7 @@ pub async fn ship(txn: &Transaction<'_>, node: &str) -> Result<(), tokio_postgre
         )
         .await?;
     let conversion_ids: Vec<String> = unlinked.iter().map(|row| row.get(1)).collect();
-    if !conversion_ids.is_empty() {
-        txn.execute(
-            "UPDATE leadgate.events AS ev SET data = ev.data || jsonb_build_object(
-                 'contact', c.record->'contact', 'lead_id', NULL)
-             FROM leadgate.conversions AS c
-             WHERE ev.type = 'conversion.recorded' AND ev.data->>'id' = c.id
-               AND c.id = ANY($1)",
-            &[&conversion_ids],
-        )
-        .await?;
-    }
+    unlink_conversion_events(txn, &conversion_ids).await?;
     // Per erasure: the other nodes' leads blanked, the conversions unlinked.
     let mut leads: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for row in &blanked {
@@ -127,6 +135,65 @@ pub async fn ship(txn: &Transaction<'_>, node: &str) -> Result<(), tokio_postgre
         ],
     )
     .await?;
+    Ok(())
+}
+
+/// Unlinks the conversions the batch's retention erasures unlinked on their node, as a
+/// request's erasure unlinks them: an anonymous contact, no lead, and the contact's hash
+/// kept for the reports over every node. Only the listed ones, and only while their
+/// record names the erased contact (or already nobody: an event redacted while it
+/// waited); the row keeps its `node` and `txid`, so other nodes do not pull it again:
+/// their copies are their own retention's business. The contact's lead rows were blanked
+/// by `ship`'s `erase` (they are listed in the event).
+async fn unlink_retained(txn: &Transaction<'_>) -> Result<(), tokio_postgres::Error> {
+    let unlinked: Vec<String> = txn
+        .query(
+            &format!(
+                "WITH erasure AS ({RETAINED}),
+                 listed AS (
+                     SELECT DISTINCT ON (listed.id) listed.id, erasure.id AS erasure,
+                         erasure.contact
+                     FROM erasure, jsonb_array_elements_text(erasure.conversions) AS listed(id)
+                     ORDER BY listed.id, erasure.id)
+                 UPDATE leadgate.conversions AS c SET
+                     record = c.record || jsonb_build_object(
+                         'contact', CASE WHEN c.record->>'contact' LIKE 'erased-%'
+                             THEN c.record->>'contact' ELSE 'erased-' || t.erasure END,
+                         'lead_id', NULL,
+                         'contact_hash', t.contact)
+                 FROM listed AS t
+                 WHERE c.id = t.id AND NOT c.record ? 'contact_hash'
+                   AND (c.record->>'contact' LIKE 'erased-%'
+                     OR encode(sha256(convert_to(c.record->>'contact', 'UTF8')), 'hex')
+                         = t.contact)
+                 RETURNING c.id"
+            ),
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    unlink_conversion_events(txn, &unlinked).await
+}
+
+/// Gives the stored `conversion.recorded` events of `conversion_ids` the unlinked contact
+/// their records now hold (the events held the person's phone or e-mail).
+async fn unlink_conversion_events(
+    txn: &Transaction<'_>,
+    conversion_ids: &[String],
+) -> Result<(), tokio_postgres::Error> {
+    if !conversion_ids.is_empty() {
+        txn.execute(
+            "UPDATE leadgate.events AS ev SET data = ev.data || jsonb_build_object(
+                 'contact', c.record->'contact', 'lead_id', NULL)
+             FROM leadgate.conversions AS c
+             WHERE ev.type = 'conversion.recorded' AND ev.data->>'id' = c.id
+               AND c.id = ANY($1)",
+            &[&conversion_ids],
+        )
+        .await?;
+    }
     Ok(())
 }
 

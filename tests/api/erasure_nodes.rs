@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, json_body, lead, spawn_app_with};
 use crate::postgres::{Cluster, cluster_or_skip, eventually};
-use crate::privacy::found_on_disk;
+use crate::privacy::{TestClock, found_on_disk};
 use crate::replication::{replicating, wait_for_state};
 
 /// API.md allows 60 s for the files; PostgreSQL and the other node hear of an erasure
@@ -355,4 +355,85 @@ async fn a_lead_shipped_after_the_erasure_is_erased_on_arrival_and_on_its_node()
     })
     .await;
     wait_until_gone_from_files(&node2, &[digits, "Late Visit"]).await;
+}
+
+/// Retention is each node's own rule (it erases no other node's leads), but what it erases
+/// leaves PostgreSQL as a request's erasure does: the leads' rows are blanked and the
+/// conversions of a contact erased whole keep amount and stage but no longer name the
+/// person, in `leadgate.conversions` and in the stored events alike.
+#[tokio::test]
+async fn a_retention_erasure_unlinks_the_contacts_conversions_in_postgres() {
+    let Some(cluster) = cluster_or_skip("retention unlinks conversions in PostgreSQL") else {
+        return;
+    };
+    let clock = TestClock::now();
+    let node1 = spawn_app_with({
+        let replicate = settings(&cluster, "node1");
+        let clock = clock.clock();
+        move |config| {
+            replicate(config);
+            config.clock = clock;
+            config.retain_days = Some(30);
+        }
+    })
+    .await;
+    node1
+        .create_campaign("expo", json!({"name": "Expo", "currency": "CNY"}))
+        .await;
+    let digits = "13855550001";
+    node1
+        .submit_json_ok("expo", &lead(digits, "Retained Person"))
+        .await;
+    node1
+        .post_conversion(
+            &json!({"id": "r1", "phone": digits, "stage": "won", "amount": "800",
+                    "occurred_at": clock.clock().now().to_string()}),
+            201,
+        )
+        .await;
+    wait_for_state(&node1, "ok").await;
+    let pg = cluster.client().await;
+    assert!(
+        rows_holding(&pg, digits)
+            .await
+            .iter()
+            .any(|row| row.starts_with("conversions:")),
+        "the conversion names the person in PostgreSQL before"
+    );
+    let before = rows(&roi_all(&node1).await);
+
+    // A day past the retention period, the next daily round erases the person here.
+    clock.advance(Duration::from_secs(31 * 24 * 3600));
+    let receipt = eventually(LIMIT, "the retention erasure", || async {
+        let (_, list) = json_body(node1.admin_get("/api/erasures").await).await;
+        list["erasures"].as_array()?.first().cloned()
+    })
+    .await;
+    assert_eq!(receipt["reason"], "retention", "{receipt}");
+    assert_eq!(receipt["conversions"], 1, "{receipt}");
+
+    wait_until_gone_from_postgres(&pg, digits).await;
+    let row = pg
+        .query_one(
+            "SELECT record->>'stage', record->>'amount', record->>'lead_id',
+                 record->>'contact', record->>'contact_hash'
+             FROM leadgate.conversions WHERE id = 'r1'",
+            &[],
+        )
+        .await
+        .expect("the conversion is kept");
+    let (stage, amount): (String, String) = (row.get(0), row.get(1));
+    assert_eq!((stage.as_str(), amount.as_str()), ("won", "800.00"));
+    assert_eq!(row.get::<_, Option<String>>(2), None, "no lead named");
+    assert!(row.get::<_, String>(3).starts_with("erased-"));
+    assert_eq!(
+        row.get::<_, String>(4),
+        receipt["contact"].as_str().unwrap(),
+        "the hash the leads keep, so the report over every node credits as before"
+    );
+    assert_eq!(
+        rows(&roi_all(&node1).await),
+        before,
+        "ROI over every node unchanged"
+    );
 }

@@ -295,20 +295,20 @@ async fn erasure_of_an_unknown_person_or_a_bad_request_is_refused() {
 
 /// A clock the test moves by hand, starting at the real time.
 #[derive(Clone)]
-struct TestClock(Arc<AtomicI64>);
+pub(crate) struct TestClock(Arc<AtomicI64>);
 
 impl TestClock {
-    fn now() -> TestClock {
+    pub(crate) fn now() -> TestClock {
         TestClock(Arc::new(AtomicI64::new(
             jiff::Timestamp::now().as_millisecond(),
         )))
     }
 
-    fn advance(&self, by: Duration) {
+    pub(crate) fn advance(&self, by: Duration) {
         self.0.fetch_add(by.as_millis() as i64, Ordering::SeqCst);
     }
 
-    fn clock(&self) -> Clock {
+    pub(crate) fn clock(&self) -> Clock {
         let ms = self.0.clone();
         Clock::new(move || jiff::Timestamp::from_millisecond(ms.load(Ordering::SeqCst)).unwrap())
     }
