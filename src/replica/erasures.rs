@@ -3,7 +3,8 @@
 //! its `contact.erased` then, in the batch's transaction:
 //!
 //! - blanks every node's lead rows of the contact (by `leads.contact`, the hash that
-//!   survives erasure) and the lead events that held their details;
+//!   survives erasure; every contact the erasure names, when an e-mail named two) and the
+//!   lead events that held their details;
 //! - unlinks the contact's conversions: an anonymous contact and no lead, with the hash
 //!   kept as `contact_hash` so that reports over every node credit exactly as before; the
 //!   `conversion.recorded` events that held the contact get the same;
@@ -33,10 +34,17 @@ use super::Shared;
 use crate::domain::LeadId;
 use crate::store::erasure::FromElsewhere;
 
-/// The batch's erasures at a person's request (from `pg_temp.leadgate_batch`, see `ship`).
-const REQUESTED: &str = "SELECT e.id, e.data->>'contact' AS contact,
+/// The batch's erasures at a person's request (from `pg_temp.leadgate_batch`, see `ship`):
+/// a row per contact erased, `first` the one the receipt names. An erasure by e-mail may
+/// erase two contacts (the phone the address came with, and the address itself), and
+/// every one of them is erased on every node; an event from before `contacts` was added
+/// names its one contact.
+const REQUESTED: &str = "SELECT e.id, c.contact, c.contact = e.data->>'contact' AS first,
         e.data->'conversion_ids' AS conversions
-    FROM pg_temp.leadgate_batch AS e
+    FROM pg_temp.leadgate_batch AS e,
+        jsonb_array_elements_text(CASE WHEN jsonb_typeof(e.data->'contacts') = 'array'
+            THEN e.data->'contacts' ELSE jsonb_build_array(e.data->>'contact') END)
+            AS c(contact)
     WHERE e.type = 'contact.erased' AND e.data->>'reason' = 'request'";
 
 /// The batch's erasures by the retention rule.
@@ -82,11 +90,12 @@ async fn ship_requested(txn: &Transaction<'_>, node: &str) -> Result<(), tokio_p
                          AS contact
                      FROM leadgate.conversions WHERE NOT record ? 'contact_hash'),
                  theirs AS (
-                     SELECT named.id, erasure.id AS erasure, erasure.contact
+                     SELECT named.id, erasure.id AS erasure, erasure.contact, 0 AS rank
                      FROM named JOIN erasure ON named.contact = erasure.contact
                      UNION
-                     SELECT listed.id, erasure.id, erasure.contact
-                     FROM erasure, jsonb_array_elements_text(erasure.conversions) AS listed(id))
+                     SELECT listed.id, erasure.id, erasure.contact, 1
+                     FROM erasure, jsonb_array_elements_text(erasure.conversions) AS listed(id)
+                     WHERE erasure.first)
                  UPDATE leadgate.conversions AS c SET
                      record = c.record || jsonb_build_object(
                          'contact', CASE WHEN c.record->>'contact' LIKE 'erased-%'
@@ -94,7 +103,7 @@ async fn ship_requested(txn: &Transaction<'_>, node: &str) -> Result<(), tokio_p
                          'lead_id', NULL,
                          'contact_hash', t.contact),
                      node = $1, txid = pg_current_xact_id()::text::bigint
-                 FROM (SELECT DISTINCT ON (id) * FROM theirs ORDER BY id, erasure) AS t
+                 FROM (SELECT DISTINCT ON (id) * FROM theirs ORDER BY id, erasure, rank) AS t
                  WHERE c.id = t.id AND NOT c.record ? 'contact_hash'
                  RETURNING t.erasure, c.id"
             ),
@@ -103,7 +112,9 @@ async fn ship_requested(txn: &Transaction<'_>, node: &str) -> Result<(), tokio_p
         .await?;
     let conversion_ids: Vec<String> = unlinked.iter().map(|row| row.get(1)).collect();
     unlink_conversion_events(txn, &conversion_ids).await?;
-    // Per erasure: the other nodes' leads blanked, the conversions unlinked.
+    // Per erasure: the other nodes' leads blanked, the conversions unlinked, listed in the
+    // row of its first contact. Its other contacts get a row each (`<id>:<contact>`,
+    // listing nothing), so that a late lead of any of them is found (`ship_late`).
     let mut leads: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for row in &blanked {
         let of: &str = row.get(1);
@@ -122,8 +133,10 @@ async fn ship_requested(txn: &Transaction<'_>, node: &str) -> Result<(), tokio_p
         &format!(
             "INSERT INTO leadgate.erasures (id, contact, node, erased_at, leads, conversions,
                  txid)
-             SELECT e.id, e.contact, $1, (b.data->>'erased_at')::timestamptz,
-                 coalesce($2::text::jsonb -> e.id, '[]'), coalesce($3::text::jsonb -> e.id, '[]'),
+             SELECT CASE WHEN e.first THEN e.id ELSE e.id || ':' || e.contact END, e.contact,
+                 $1, (b.data->>'erased_at')::timestamptz,
+                 CASE WHEN e.first THEN coalesce($2::text::jsonb -> e.id, '[]') ELSE '[]' END,
+                 CASE WHEN e.first THEN coalesce($3::text::jsonb -> e.id, '[]') ELSE '[]' END,
                  pg_current_xact_id()::text::bigint
              FROM ({REQUESTED}) AS e JOIN pg_temp.leadgate_batch AS b ON b.id = e.id
              ON CONFLICT (id) DO NOTHING"

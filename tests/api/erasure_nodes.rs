@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, json_body, lead, spawn_app_with};
+use crate::helpers::{TestApp, json_body, lead, merge, spawn_app_with};
 use crate::postgres::{Cluster, cluster_or_skip, eventually};
-use crate::privacy::{TestClock, found_on_disk};
+use crate::privacy::{TestClock, found_on_disk, sha256_hex};
 use crate::replication::{replicating, wait_for_state};
 
 /// API.md allows 60 s for the files; PostgreSQL and the other node hear of an erasure
@@ -431,6 +431,107 @@ async fn a_retention_erasure_unlinks_the_contacts_conversions_in_postgres() {
         receipt["contact"].as_str().unwrap(),
         "the hash the leads keep, so the report over every node credits as before"
     );
+    assert_eq!(
+        rows(&roi_all(&node1).await),
+        before,
+        "ROI over every node unchanged"
+    );
+}
+
+/// An erasure by e-mail that finds two contacts here (the phone the address last came
+/// with, and the address itself from a lead without a phone) reaches both everywhere:
+/// another node's e-mail-only lead of the person and its conversion go too.
+#[tokio::test]
+async fn an_erasure_by_email_of_two_contacts_reaches_both_on_every_node() {
+    let Some(cluster) = cluster_or_skip("an e-mail erasure of two contacts") else {
+        return;
+    };
+    let (node1, node2) = two_nodes(&cluster).await;
+    let pg = cluster.client().await;
+    let email = "two.contacts@example.com";
+    let digits = "13866660001";
+    // First without a phone (keyed by the address), then with one (keyed by the phone).
+    node1
+        .submit_json_ok(
+            "expo",
+            &json!({"email": email, "name": "Mail Only", "consent": true}),
+        )
+        .await;
+    node1
+        .submit_json_ok(
+            "expo",
+            &merge(lead(digits, "Phone And Mail"), json!({"email": email})),
+        )
+        .await;
+    let elsewhere = node2
+        .submit_json_ok(
+            "expo",
+            &json!({"email": email, "name": "Mail Elsewhere", "consent": true}),
+        )
+        .await;
+    node2
+        .post_conversion(
+            &json!({"id": "m1", "lead_id": elsewhere, "stage": "won", "amount": "300",
+                    "occurred_at": jiff::Timestamp::now().to_string()}),
+            201,
+        )
+        .await;
+    wait_for_state(&node1, "ok").await;
+    wait_for_state(&node2, "ok").await;
+    // node1's copy of the conversion is unlinked by its own erasure, and listed in it.
+    eventually(LIMIT, "the conversion on node1", || async {
+        (node1.admin_get("/api/conversions/m1").await.status() == 200).then_some(())
+    })
+    .await;
+    let before = rows(&roi_all(&node1).await);
+
+    let (status, receipt) = json_body(
+        node1
+            .admin_post("/api/erasures", &json!({"email": email}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{receipt}");
+    assert_eq!(receipt["leads"], 2, "both contacts here: {receipt}");
+    assert_eq!(receipt["conversions"], 1, "{receipt}");
+
+    for gone in [email, digits, "Mail Elsewhere"] {
+        wait_until_gone_from_postgres(&pg, gone).await;
+    }
+    eventually(
+        LIMIT,
+        "node2's lead of the address erased on node2",
+        || async {
+            let status = node2
+                .admin_get(&format!("/api/leads/{elsewhere}"))
+                .await
+                .status();
+            matches!(status.as_u16(), 404 | 410).then_some(())
+        },
+    )
+    .await;
+    let order = eventually(LIMIT, "node2's conversion unlinked", || async {
+        let (_, body) = json_body(node2.admin_get("/api/conversions/m1").await).await;
+        body["contact"]
+            .as_str()?
+            .starts_with("erased-")
+            .then_some(body)
+    })
+    .await;
+    assert_eq!(order["stage"], "won", "{order}");
+    // In PostgreSQL it keeps the hash of the contact it belonged to (the address's, not
+    // the phone's the receipt names), so reports over every node credit the same leads.
+    let kept: String = pg
+        .query_one(
+            "SELECT record->>'contact_hash' FROM leadgate.conversions WHERE id = 'm1'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(kept, sha256_hex(email));
+    assert_ne!(receipt["contact"], json!(kept));
+    wait_until_gone_from_files(&node2, &[email, "Mail Elsewhere"]).await;
     assert_eq!(
         rows(&roi_all(&node1).await),
         before,

@@ -124,7 +124,7 @@ async fn erase(app: &TestApp, body: Value) -> Value {
     receipt
 }
 
-fn sha256_hex(text: &str) -> String {
+pub(crate) fn sha256_hex(text: &str) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(text.as_bytes())
         .iter()
@@ -690,6 +690,7 @@ async fn a_destination_gets_the_erasure_and_never_the_person_after_it() {
     assert_eq!(events[0]["data"]["id"], first.as_str());
     assert_eq!(events[1]["data"]["id"], second.as_str());
     assert_eq!(events[2]["data"]["contact"], receipt["contact"]);
+    assert_eq!(events[2]["data"]["contacts"], json!([receipt["contact"]]));
     assert_eq!(events[2]["data"]["lead_ids"], json!([first, second]));
 }
 
