@@ -538,3 +538,74 @@ async fn an_erasure_by_email_of_two_contacts_reaches_both_on_every_node() {
         "ROI over every node unchanged"
     );
 }
+
+/// A lead of the second contact an e-mail erasure found, shipped after it by a node that
+/// was not replicating yet, is erased on arrival and on its node, like one of the first.
+#[tokio::test]
+async fn a_late_lead_of_the_second_contact_of_an_email_erasure_is_erased_too() {
+    let Some(cluster) = cluster_or_skip("a late lead of an e-mail erasure's second contact") else {
+        return;
+    };
+    let email = "late.second@example.com";
+    let node2 = spawn_app_with(|config| {
+        config.rewrite_delay = Duration::from_millis(300);
+        config.privacy_tick = Duration::from_millis(50);
+    })
+    .await;
+    node2
+        .create_campaign("expo", json!({"name": "Expo", "currency": "CNY"}))
+        .await;
+    let late = node2
+        .submit_json_ok(
+            "expo",
+            &json!({"email": email, "name": "Late Mail", "consent": true}),
+        )
+        .await;
+    let dir = node2.stop().await;
+    let node1 = node(&cluster, "node1").await;
+    node1
+        .create_campaign("expo", json!({"name": "Expo", "currency": "CNY"}))
+        .await;
+    node1
+        .submit_json_ok(
+            "expo",
+            &json!({"email": email, "name": "Early Mail", "consent": true}),
+        )
+        .await;
+    node1
+        .submit_json_ok(
+            "expo",
+            &merge(lead("13877770001", "Early Phone"), json!({"email": email})),
+        )
+        .await;
+    wait_for_state(&node1, "ok").await;
+    let (status, receipt) = json_body(
+        node1
+            .admin_post("/api/erasures", &json!({"email": email}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{receipt}");
+    let pg = cluster.client().await;
+    wait_until_gone_from_postgres(&pg, email).await;
+
+    let node2 = crate::helpers::spawn_app_in(dir, settings(&cluster, "node2")).await;
+    eventually(LIMIT, "node2's late lead in PostgreSQL, erased", || async {
+        let row = pg
+            .query_opt("SELECT erased FROM leadgate.leads WHERE id = $1", &[&late])
+            .await
+            .ok()??;
+        row.get::<_, bool>(0).then_some(())
+    })
+    .await;
+    wait_until_gone_from_postgres(&pg, email).await;
+    eventually(LIMIT, "node2's late lead erased on node2", || async {
+        let status = node2
+            .admin_get(&format!("/api/leads/{late}"))
+            .await
+            .status();
+        matches!(status.as_u16(), 404 | 410).then_some(())
+    })
+    .await;
+    wait_until_gone_from_files(&node2, &[email, "Late Mail"]).await;
+}
