@@ -164,10 +164,10 @@ async fn unlink_retained(txn: &Transaction<'_>) -> Result<(), tokio_postgres::Er
             &format!(
                 "WITH erasure AS ({RETAINED}),
                  listed AS (
-                     SELECT DISTINCT ON (listed.id) listed.id, erasure.id AS erasure,
+                     SELECT DISTINCT ON (ids.id) ids.id, erasure.id AS erasure,
                          erasure.contact
-                     FROM erasure, jsonb_array_elements_text(erasure.conversions) AS listed(id)
-                     ORDER BY listed.id, erasure.id)
+                     FROM erasure, jsonb_array_elements_text(erasure.conversions) AS ids(id)
+                     ORDER BY ids.id, erasure.id)
                  UPDATE leadgate.conversions AS c SET
                      record = c.record || jsonb_build_object(
                          'contact', CASE WHEN c.record->>'contact' LIKE 'erased-%'
