@@ -12,8 +12,6 @@ use crate::lead::format_timestamp;
 
 const FIELDS: &[&str] = &["kind", "at", "note"];
 const MAX_NOTE_CHARS: usize = 1000;
-/// A client clock a little ahead of ours is not "the future".
-const CLOCK_SKEW_MS: i64 = 60_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -97,13 +95,8 @@ impl Activity {
                 return Err(Error::invalid("at", "invalid_time", "at must be a string"));
             }
         };
-        if at.as_millisecond() > now.as_millisecond() + CLOCK_SKEW_MS {
-            return Err(Error::invalid(
-                "at",
-                "in_the_future",
-                "at must not be in the future",
-            ));
-        }
+        // The one rule (and error code) for every time a client reports.
+        let at = crate::conversion::not_in_future(at, now, "at")?;
         if at < received_at {
             return Err(Error::invalid(
                 "at",
@@ -202,7 +195,7 @@ mod tests {
             (
                 json!({"kind": "call", "at": "2026-11-30T10:00:00Z"}),
                 "at",
-                "in_the_future",
+                "in_future",
             ),
             (
                 json!({"kind": "call", "at": "2026-11-27T10:00:00Z"}),

@@ -200,7 +200,8 @@ impl ConversionInput {
 /// How far in the future a reported time may lie: clocks differ, but not by much.
 const MAX_CLOCK_SKEW: jiff::SignedDuration = jiff::SignedDuration::from_mins(5);
 
-/// Refuses a time (`occurred_at`, `received_at`, `started_at`) later than `now` allows.
+/// Refuses a time (`occurred_at`, `received_at`, `started_at`, an activity's `at`) later
+/// than `now` allows: `422 in_future`, the one code for it.
 pub fn not_in_future(
     ts: jiff::Timestamp,
     now: jiff::Timestamp,

@@ -3,7 +3,8 @@
 //! its `contact.erased` then, in the batch's transaction:
 //!
 //! - blanks every node's lead rows of the contact (by `leads.contact`, the hash that
-//!   survives erasure) and the lead events that held their details;
+//!   survives erasure; every contact the erasure names, when an e-mail named two) and the
+//!   lead events that held their details;
 //! - unlinks the contact's conversions: an anonymous contact and no lead, with the hash
 //!   kept as `contact_hash` so that reports over every node credit exactly as before; the
 //!   `conversion.recorded` events that held the contact get the same;
@@ -18,6 +19,11 @@
 //! the unlinked state of its copies of the conversions. Only erasures at a person's
 //! request travel: retention is each node's own rule, and a `replicated` erasure shipped
 //! back finds nothing left to do, so an erasure does not echo between nodes.
+//!
+//! A retention erasure still leaves PostgreSQL as it left its node: its leads' rows are
+//! blanked (`ship`'s `erase`), and the conversions it unlinked there lose the person here
+//! too ([`unlink_retained`]), so the phone does not outlive the retention period in
+//! PostgreSQL. Other nodes' rows and copies are left to their own rule.
 
 use std::collections::BTreeMap;
 
@@ -28,15 +34,35 @@ use super::Shared;
 use crate::domain::LeadId;
 use crate::store::erasure::FromElsewhere;
 
-/// The batch's erasures at a person's request (from `pg_temp.leadgate_batch`, see `ship`).
-const REQUESTED: &str = "SELECT e.id, e.data->>'contact' AS contact,
+/// The batch's erasures at a person's request (from `pg_temp.leadgate_batch`, see `ship`):
+/// a row per contact erased, `first` the one the receipt names. An erasure by e-mail may
+/// erase two contacts (the phone the address came with, and the address itself), and
+/// every one of them is erased on every node; an event from before `contacts` was added
+/// names its one contact.
+const REQUESTED: &str = "SELECT e.id, c.contact, c.contact = e.data->>'contact' AS first,
         e.data->'conversion_ids' AS conversions
-    FROM pg_temp.leadgate_batch AS e
+    FROM pg_temp.leadgate_batch AS e,
+        jsonb_array_elements_text(CASE WHEN jsonb_typeof(e.data->'contacts') = 'array'
+            THEN e.data->'contacts' ELSE jsonb_build_array(e.data->>'contact') END)
+            AS c(contact)
     WHERE e.type = 'contact.erased' AND e.data->>'reason' = 'request'";
 
-/// Carries the batch's requested erasures to every node's rows. Called by `ship` when the
-/// batch holds a `contact.erased`, after its own rows were written.
+/// The batch's erasures by the retention rule.
+const RETAINED: &str = "SELECT e.id, e.data->>'contact' AS contact,
+        e.data->'conversion_ids' AS conversions
+    FROM pg_temp.leadgate_batch AS e
+    WHERE e.type = 'contact.erased' AND e.data->>'reason' = 'retention'";
+
+/// Carries the batch's erasures to PostgreSQL's rows: requested ones to every node's,
+/// retention's to the conversions their node unlinked. Called by `ship` when the batch
+/// holds a `contact.erased`, after its own rows were written.
 pub async fn ship(txn: &Transaction<'_>, node: &str) -> Result<(), tokio_postgres::Error> {
+    ship_requested(txn, node).await?;
+    unlink_retained(txn).await
+}
+
+/// Carries the batch's requested erasures to every node's rows.
+async fn ship_requested(txn: &Transaction<'_>, node: &str) -> Result<(), tokio_postgres::Error> {
     let blanked = txn
         .query(
             &format!(
@@ -64,11 +90,12 @@ pub async fn ship(txn: &Transaction<'_>, node: &str) -> Result<(), tokio_postgre
                          AS contact
                      FROM leadgate.conversions WHERE NOT record ? 'contact_hash'),
                  theirs AS (
-                     SELECT named.id, erasure.id AS erasure, erasure.contact
+                     SELECT named.id, erasure.id AS erasure, erasure.contact, 0 AS rank
                      FROM named JOIN erasure ON named.contact = erasure.contact
                      UNION
-                     SELECT listed.id, erasure.id, erasure.contact
-                     FROM erasure, jsonb_array_elements_text(erasure.conversions) AS listed(id))
+                     SELECT listed.id, erasure.id, erasure.contact, 1
+                     FROM erasure, jsonb_array_elements_text(erasure.conversions) AS listed(id)
+                     WHERE erasure.first)
                  UPDATE leadgate.conversions AS c SET
                      record = c.record || jsonb_build_object(
                          'contact', CASE WHEN c.record->>'contact' LIKE 'erased-%'
@@ -76,7 +103,7 @@ pub async fn ship(txn: &Transaction<'_>, node: &str) -> Result<(), tokio_postgre
                          'lead_id', NULL,
                          'contact_hash', t.contact),
                      node = $1, txid = pg_current_xact_id()::text::bigint
-                 FROM (SELECT DISTINCT ON (id) * FROM theirs ORDER BY id, erasure) AS t
+                 FROM (SELECT DISTINCT ON (id) * FROM theirs ORDER BY id, erasure, rank) AS t
                  WHERE c.id = t.id AND NOT c.record ? 'contact_hash'
                  RETURNING t.erasure, c.id"
             ),
@@ -84,18 +111,10 @@ pub async fn ship(txn: &Transaction<'_>, node: &str) -> Result<(), tokio_postgre
         )
         .await?;
     let conversion_ids: Vec<String> = unlinked.iter().map(|row| row.get(1)).collect();
-    if !conversion_ids.is_empty() {
-        txn.execute(
-            "UPDATE leadgate.events AS ev SET data = ev.data || jsonb_build_object(
-                 'contact', c.record->'contact', 'lead_id', NULL)
-             FROM leadgate.conversions AS c
-             WHERE ev.type = 'conversion.recorded' AND ev.data->>'id' = c.id
-               AND c.id = ANY($1)",
-            &[&conversion_ids],
-        )
-        .await?;
-    }
-    // Per erasure: the other nodes' leads blanked, the conversions unlinked.
+    unlink_conversion_events(txn, &conversion_ids).await?;
+    // Per erasure: the other nodes' leads blanked, the conversions unlinked, listed in the
+    // row of its first contact. Its other contacts get a row each (`<id>:<contact>`,
+    // listing nothing), so that a late lead of any of them is found (`ship_late`).
     let mut leads: BTreeMap<String, Vec<Value>> = BTreeMap::new();
     for row in &blanked {
         let of: &str = row.get(1);
@@ -114,8 +133,10 @@ pub async fn ship(txn: &Transaction<'_>, node: &str) -> Result<(), tokio_postgre
         &format!(
             "INSERT INTO leadgate.erasures (id, contact, node, erased_at, leads, conversions,
                  txid)
-             SELECT e.id, e.contact, $1, (b.data->>'erased_at')::timestamptz,
-                 coalesce($2::text::jsonb -> e.id, '[]'), coalesce($3::text::jsonb -> e.id, '[]'),
+             SELECT CASE WHEN e.first THEN e.id ELSE e.id || ':' || e.contact END, e.contact,
+                 $1, (b.data->>'erased_at')::timestamptz,
+                 CASE WHEN e.first THEN coalesce($2::text::jsonb -> e.id, '[]') ELSE '[]' END,
+                 CASE WHEN e.first THEN coalesce($3::text::jsonb -> e.id, '[]') ELSE '[]' END,
                  pg_current_xact_id()::text::bigint
              FROM ({REQUESTED}) AS e JOIN pg_temp.leadgate_batch AS b ON b.id = e.id
              ON CONFLICT (id) DO NOTHING"
@@ -127,6 +148,65 @@ pub async fn ship(txn: &Transaction<'_>, node: &str) -> Result<(), tokio_postgre
         ],
     )
     .await?;
+    Ok(())
+}
+
+/// Unlinks the conversions the batch's retention erasures unlinked on their node, as a
+/// request's erasure unlinks them: an anonymous contact, no lead, and the contact's hash
+/// kept for the reports over every node. Only the listed ones, and only while their
+/// record names the erased contact (or already nobody: an event redacted while it
+/// waited); the row keeps its `node` and `txid`, so other nodes do not pull it again:
+/// their copies are their own retention's business. The contact's lead rows were blanked
+/// by `ship`'s `erase` (they are listed in the event).
+async fn unlink_retained(txn: &Transaction<'_>) -> Result<(), tokio_postgres::Error> {
+    let unlinked: Vec<String> = txn
+        .query(
+            &format!(
+                "WITH erasure AS ({RETAINED}),
+                 listed AS (
+                     SELECT DISTINCT ON (ids.id) ids.id, erasure.id AS erasure,
+                         erasure.contact
+                     FROM erasure, jsonb_array_elements_text(erasure.conversions) AS ids(id)
+                     ORDER BY ids.id, erasure.id)
+                 UPDATE leadgate.conversions AS c SET
+                     record = c.record || jsonb_build_object(
+                         'contact', CASE WHEN c.record->>'contact' LIKE 'erased-%'
+                             THEN c.record->>'contact' ELSE 'erased-' || t.erasure END,
+                         'lead_id', NULL,
+                         'contact_hash', t.contact)
+                 FROM listed AS t
+                 WHERE c.id = t.id AND NOT c.record ? 'contact_hash'
+                   AND (c.record->>'contact' LIKE 'erased-%'
+                     OR encode(sha256(convert_to(c.record->>'contact', 'UTF8')), 'hex')
+                         = t.contact)
+                 RETURNING c.id"
+            ),
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    unlink_conversion_events(txn, &unlinked).await
+}
+
+/// Gives the stored `conversion.recorded` events of `conversion_ids` the unlinked contact
+/// their records now hold (the events held the person's phone or e-mail).
+async fn unlink_conversion_events(
+    txn: &Transaction<'_>,
+    conversion_ids: &[String],
+) -> Result<(), tokio_postgres::Error> {
+    if !conversion_ids.is_empty() {
+        txn.execute(
+            "UPDATE leadgate.events AS ev SET data = ev.data || jsonb_build_object(
+                 'contact', c.record->'contact', 'lead_id', NULL)
+             FROM leadgate.conversions AS c
+             WHERE ev.type = 'conversion.recorded' AND ev.data->>'id' = c.id
+               AND c.id = ANY($1)",
+            &[&conversion_ids],
+        )
+        .await?;
+    }
     Ok(())
 }
 

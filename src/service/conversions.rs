@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use super::{Service, off_the_workers};
 use crate::conversion::{Conversion, ConversionInput, Upsert};
+use crate::domain::LeadId;
 use crate::error::{Error, Result};
 use crate::import::{self, Format, RowError};
 
@@ -53,8 +54,10 @@ pub async fn get(service: &Service, id: &str) -> Result<Conversion> {
 }
 
 /// What an import did with each row.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ImportReport {
+    /// Names this import in the audit log (an import has no address of its own).
+    pub id: LeadId,
     pub imported: u64,
     pub updated: u64,
     pub unchanged: u64,
@@ -66,6 +69,8 @@ pub struct ImportReport {
 /// Imports a CSV of conversions (header row naming the JSON fields). Good rows are kept
 /// when others fail.
 pub async fn import(service: &Service, body: bytes::Bytes) -> Result<ImportReport> {
+    let id = LeadId::generate();
+    crate::audit::name_target(id);
     let now = jiff::Timestamp::now();
     let (inputs, mut errors, ignored_columns) = off_the_workers("import", move || {
         let rows = import::read_rows(Format::Csv, &body)?;
@@ -119,8 +124,12 @@ pub async fn import(service: &Service, body: bytes::Bytes) -> Result<ImportRepor
         }
     }
     let mut report = ImportReport {
+        id,
+        imported: 0,
+        updated: 0,
+        unchanged: 0,
+        errors: Vec::new(),
         ignored_columns,
-        ..ImportReport::default()
     };
     for (line, outcome) in outcomes {
         match outcome {

@@ -1,6 +1,6 @@
 //! Erasure at a person's request and by the retention rule (see `store::erasure`).
 
-use crate::domain::{Email, Phone};
+use crate::domain::{Email, LeadId, Phone};
 use crate::error::{Error, Result};
 use crate::store::erasure::{Person, Receipt};
 
@@ -46,9 +46,12 @@ pub fn person(body: &serde_json::Map<String, serde_json::Value>) -> Result<Perso
     }
 }
 
-/// Erases the person now; the receipt holds no personal data.
+/// Erases the person now; the receipt holds no personal data. The audit entry names the
+/// receipt: an erasure has no address of its own, and its receipt is what it made.
 pub async fn erase(service: &Service, person: Person) -> Result<Receipt> {
-    let receipt = service.store.erase(person, service.clock.now()).await?;
+    let id = LeadId::generate();
+    crate::audit::name_target(id);
+    let receipt = service.store.erase(person, id, service.clock.now()).await?;
     service.relays.erased();
     tracing::info!(
         "erased contact {} ({} leads, {} conversions unlinked)",

@@ -35,8 +35,10 @@ pub async fn record(service: &Service, capture: Capture) -> Result<LeadOutcome> 
 }
 
 /// What an import did with each row.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ImportReport {
+    /// Names this import in the audit log (an import has no address of its own).
+    pub id: LeadId,
     pub imported: u64,
     pub skipped: u64,
     pub errors: Vec<RowError>,
@@ -47,6 +49,8 @@ pub struct ImportReport {
 /// Imports a file of leads (CSV with a header row, or a JSON array). Good rows are kept
 /// when others fail; each failure names its line and field.
 pub async fn import(service: &Service, format: Format, body: bytes::Bytes) -> Result<ImportReport> {
+    let id = LeadId::generate();
+    crate::audit::name_target(id);
     let campaigns: HashMap<String, Campaign> = service
         .store
         .campaigns()
@@ -83,8 +87,11 @@ pub async fn import(service: &Service, format: Format, body: bytes::Bytes) -> Re
     };
     let mut errors = Vec::new();
     let mut report = ImportReport {
+        id,
+        imported: 0,
+        skipped: 0,
+        errors: Vec::new(),
         ignored_columns,
-        ..ImportReport::default()
     };
     for (line, outcome) in outcomes {
         match outcome {

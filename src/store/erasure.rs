@@ -157,12 +157,13 @@ impl Sweep {
 }
 
 /// Erases the contacts `keys` (one person: the contact found by phone, or those an e-mail
-/// names) in this transaction; `unknown_contact` (404) when none of them exists. Writes a
-/// receipt and a `contact.erased` event.
+/// names) in this transaction; `unknown_contact` (404) when none of them exists. Writes
+/// receipt `receipt` and a `contact.erased` event.
 pub fn erase_contacts(
     t: &mut Tables<'_>,
     keys: &[String],
     reason: Reason,
+    receipt: LeadId,
     now: jiff::Timestamp,
 ) -> Result<Receipt> {
     let mut found = Vec::new();
@@ -171,33 +172,36 @@ pub fn erase_contacts(
             found.push(key.clone());
         }
     }
-    let Some(primary) = found.first().cloned() else {
+    if found.is_empty() {
         return Err(Error::not_found(
             "unknown_contact",
             "no lead of this person is stored (never, or already erased)",
         ));
-    };
+    }
     let mut erased = Erased::default();
     let mut sweep = Sweep::default();
     for key in &found {
         erase_contact(t, key, now, &mut erased, &mut sweep)?;
     }
     sweep.finish(t, &mut [&mut erased])?;
-    finish(t, &contact_hash(&primary), erased, reason, now)
+    let contacts = found.iter().map(|key| contact_hash(key)).collect();
+    finish(t, receipt, contacts, erased, reason, now)
 }
 
-/// Writes the receipt and the `contact.erased` event of an erasure.
+/// Writes the receipt (`id`) and the `contact.erased` event of an erasure of `contacts`
+/// (hashes; the receipt names the first, the event all of them).
 fn finish(
     t: &mut Tables<'_>,
-    contact: &str,
+    id: LeadId,
+    contacts: Vec<String>,
     erased: Erased,
     reason: Reason,
     now: jiff::Timestamp,
 ) -> Result<Receipt> {
     mark_rewrite_pending(t, now)?;
     let receipt = Receipt {
-        id: LeadId::generate(),
-        contact: contact.to_owned(),
+        id,
+        contact: contacts.first().cloned().unwrap_or_default(),
         leads: erased.leads.len() as u64,
         conversions: erased.conversions.len() as u64,
         erased_at: now,
@@ -212,6 +216,9 @@ fn finish(
     outbox::append(t, EventType::ContactErased, None, |_| {
         serde_json::json!({
             "contact": receipt.contact,
+            // An e-mail may name two contacts (the phone it came with, the address
+            // itself): replication erases every one of them on the other nodes.
+            "contacts": contacts,
             "lead_ids": erased.leads,
             "conversion_ids": erased.conversions,
             "erased_at": crate::lead::format_timestamp(now),
@@ -277,7 +284,7 @@ pub fn erase_from_elsewhere(
     }
     let mut applied = AppliedElsewhere::default();
     if !keys.is_empty() {
-        match erase_contacts(t, &keys, Reason::Replicated, now) {
+        match erase_contacts(t, &keys, Reason::Replicated, LeadId::generate(), now) {
             Ok(receipt) => {
                 applied.receipt = Some(receipt);
                 applied.contacts = keys;
@@ -560,7 +567,16 @@ pub fn erase_older_than(
     )?;
     let receipts = erasures
         .into_iter()
-        .map(|(contact, erased)| finish(t, &contact, erased, Reason::Retention, now))
+        .map(|(contact, erased)| {
+            finish(
+                t,
+                LeadId::generate(),
+                vec![contact],
+                erased,
+                Reason::Retention,
+                now,
+            )
+        })
         .collect::<Result<_>>()?;
     Ok((receipts, contacts))
 }
@@ -662,9 +678,13 @@ mod tests {
     }
 
     fn lead(phone: &str, name: &str) -> NewLead {
+        lead_reaching(Reach::Phone(Phone::parse(phone).unwrap()), name)
+    }
+
+    fn lead_reaching(reach: Reach, name: &str) -> NewLead {
         let details = Details {
             name: Some(name.to_owned()),
-            reach: Reach::Phone(Phone::parse(phone).unwrap()),
+            reach,
             company: Some("Erasecorp".into()),
             fields: Default::default(),
             tracking: Default::default(),
@@ -692,6 +712,7 @@ mod tests {
         let receipt = store
             .erase(
                 Person::Phone("+8613800138000".into()),
+                LeadId::generate(),
                 jiff::Timestamp::now(),
             )
             .await
@@ -722,8 +743,56 @@ mod tests {
         assert_eq!(shown[2]["type"], "contact.erased");
         assert_eq!(shown[2]["data"]["contact"], receipt.contact);
         assert_eq!(
+            shown[2]["data"]["contacts"],
+            serde_json::json!([receipt.contact])
+        );
+        assert_eq!(
             shown[2]["data"]["lead_ids"],
             serde_json::json!([gone.id.to_string()])
+        );
+        store.close().await;
+    }
+
+    /// An address that came without a phone, then with one, names two contacts: the
+    /// erasure's event names both (the receipt the one the address last came with), so
+    /// that replication erases both on every node.
+    #[tokio::test]
+    async fn an_erasure_by_email_names_every_contact_it_erased() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_campaign(dir.path()).await;
+        store.register_consumer("crm".into()).await.unwrap();
+        let email = || crate::domain::Email::parse("Pat@Example.com").unwrap();
+        store
+            .insert_lead(lead_reaching(Reach::Email(email()), "Pat"))
+            .await
+            .unwrap();
+        let phone = Phone::parse("13800138000").unwrap();
+        store
+            .insert_lead(lead_reaching(Reach::Both(phone, email()), "Pat"))
+            .await
+            .unwrap();
+        let receipt = store
+            .erase(
+                Person::Email("pat@example.com".into()),
+                LeadId::generate(),
+                jiff::Timestamp::now(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(receipt.leads, 2);
+        assert_eq!(receipt.contact, contact_hash("+8613800138000"));
+        let events = store.pending_events("crm".into(), 10).await.unwrap();
+        let erased = events
+            .iter()
+            .map(|(_, e)| e.to_json("n", &|_| None))
+            .find(|e| e["type"] == "contact.erased")
+            .expect("the erasure's event");
+        assert_eq!(
+            erased["data"]["contacts"],
+            serde_json::json!([
+                contact_hash("+8613800138000"),
+                contact_hash("pat@example.com")
+            ])
         );
         store.close().await;
     }

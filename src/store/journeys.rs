@@ -773,7 +773,9 @@ mod tests {
             }
             Op::Erase(phone) => {
                 let key = Phone::parse(PHONES[phone]).unwrap().as_str().to_owned();
-                let _ = store.erase(erasure::Person::Phone(key), now).await;
+                let _ = store
+                    .erase(erasure::Person::Phone(key), LeadId::generate(), now)
+                    .await;
             }
             Op::Retention(minute) => {
                 let cutoff = jiff::Timestamp::from_millisecond(START_MS + minute * 60_000);

@@ -439,10 +439,13 @@ impl Store {
 
     /// Erases the person a phone (E.164) or an e-mail names, in one transaction: their
     /// leads and contact go, the counters and the journeys the reports credit stay under
-    /// an anonymous key. `unknown_contact` (404) if nothing of them is stored.
+    /// an anonymous key. `unknown_contact` (404) if nothing of them is stored. `receipt`
+    /// is the receipt's id, chosen by the caller so that it can name the erasure (in its
+    /// audit entry) before the writer runs it.
     pub async fn erase(
         &self,
         person: erasure::Person,
+        receipt: LeadId,
         now: jiff::Timestamp,
     ) -> Result<erasure::Receipt> {
         let scrub = self.scrub.clone();
@@ -456,7 +459,7 @@ impl Store {
                         }
                         erasure::Person::Email(email) => erasure::contacts_of_email(t, email)?,
                     };
-                    erasure::erase_contacts(t, &keys, erasure::Reason::Request, now)
+                    erasure::erase_contacts(t, &keys, erasure::Reason::Request, receipt, now)
                         .map(|receipt| (receipt, keys))
                 },
                 move |_| mark_scrub(&scrub, now),

@@ -15,6 +15,7 @@ use super::copy::sync_dir;
 use super::erasure::{self, Person, Reason};
 use super::{Store, backup, storage, tables};
 use crate::config::STORE_FILE;
+use crate::domain::LeadId;
 use crate::error::{Error, ErrorKind, Result};
 
 /// redb's memory for the rebuild (its default, 1 GiB, would hold a million leads).
@@ -167,7 +168,11 @@ fn erase_again(store: &Store, old: Option<&redb::ReadOnlyDatabase>) -> Result<us
     runtime.block_on(async {
         for key in &keys {
             store
-                .erase(Person::Key(key.clone()), jiff::Timestamp::now())
+                .erase(
+                    Person::Key(key.clone()),
+                    LeadId::generate(),
+                    jiff::Timestamp::now(),
+                )
                 .await?;
         }
         store.rewrite().await?;

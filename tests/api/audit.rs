@@ -62,8 +62,11 @@ async fn api_and_console_changes_are_recorded_and_reads_and_refusals_are_not() {
     let rows: String = (0..300)
         .map(|n| format!("expo,1390000{n:04},导入{n}\n"))
         .collect();
-    app.import_leads_csv(&format!("campaign,phone,name\n{rows}"))
+    let import = app
+        .import_leads_csv(&format!("campaign,phone,name\n{rows}"))
         .await;
+    let import_id = import["id"].as_str().expect("the import's id").to_owned();
+    assert_ulid(&import_id);
 
     // Through the console, logged in as "marketing".
     let html = page(&app, "/admin/campaigns/expo").await;
@@ -92,7 +95,7 @@ async fn api_and_console_changes_are_recorded_and_reads_and_refusals_are_not() {
         [
             "expo".to_owned(),
             id.clone(),
-            String::new(),
+            import_id,
             format!("expo/{cost_id}")
         ]
     );
@@ -135,6 +138,69 @@ async fn api_and_console_changes_are_recorded_and_reads_and_refusals_are_not() {
     assert!(html.contains("basic:marketing"));
     let english = page(&app, "/admin/audit?lang=en").await;
     assert!(english.contains("Audit log"));
+}
+
+/// A change that makes something without an address of its own (an erasure, an import)
+/// is named by the id its answer gives, so the entry leads to the receipt or the report.
+#[tokio::test]
+async fn erasures_and_imports_are_named_by_the_id_they_answer_with() {
+    use crate::console::{form_token, location, post_form};
+    let app = spawn_app().await;
+    app.create_campaign("expo", json!({})).await;
+    for phone in ["13800138000", "13900139000"] {
+        app.submit_json_ok("expo", &lead(phone, "张三")).await;
+    }
+    let (status, receipt) = json_body(
+        app.admin_post("/api/erasures", &json!({"phone": "13800138000"}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{receipt}");
+    let receipt_id = receipt["id"].as_str().unwrap().to_owned();
+
+    // The console erases the other person from their lead's page.
+    let lead_id = app.all_leads("expo").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/admin/leads/{lead_id}/erase");
+    let token = form_token(&page(&app, &path).await, &path);
+    let resp = post_form(&app, &path, &[("_csrf", &token)]).await;
+    assert_eq!(resp.status(), 303);
+    let done = location(&resp);
+    let console_receipt = done
+        .split("done=")
+        .nth(1)
+        .and_then(|rest| rest.split('&').next())
+        .expect("the receipt's id in the address")
+        .to_owned();
+
+    let report = app
+        .import_conversions_csv("id,email,stage,amount\no-1,nobody@example.com,won,100\n")
+        .await;
+    assert_eq!(report["errors"].as_array().unwrap().len(), 1, "{report}");
+    let conversions_import = report["id"].as_str().expect("the import's id").to_owned();
+    assert_ulid(&conversions_import);
+
+    let log = audit_log(&app, "").await;
+    assert_eq!(
+        column(&log, "action"),
+        [
+            "campaign.create",
+            "erasure.create",
+            "erasure.create",
+            "conversions.import"
+        ]
+    );
+    assert_eq!(
+        column(&log, "target"),
+        [
+            "expo".to_owned(),
+            receipt_id,
+            console_receipt,
+            conversions_import
+        ]
+    );
 }
 
 #[tokio::test]

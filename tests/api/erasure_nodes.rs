@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, json_body, lead, spawn_app_with};
+use crate::helpers::{TestApp, json_body, lead, merge, spawn_app_with};
 use crate::postgres::{Cluster, cluster_or_skip, eventually};
-use crate::privacy::found_on_disk;
+use crate::privacy::{TestClock, found_on_disk, sha256_hex};
 use crate::replication::{replicating, wait_for_state};
 
 /// API.md allows 60 s for the files; PostgreSQL and the other node hear of an erasure
@@ -355,4 +355,257 @@ async fn a_lead_shipped_after_the_erasure_is_erased_on_arrival_and_on_its_node()
     })
     .await;
     wait_until_gone_from_files(&node2, &[digits, "Late Visit"]).await;
+}
+
+/// Retention is each node's own rule (it erases no other node's leads), but what it erases
+/// leaves PostgreSQL as a request's erasure does: the leads' rows are blanked and the
+/// conversions of a contact erased whole keep amount and stage but no longer name the
+/// person, in `leadgate.conversions` and in the stored events alike.
+#[tokio::test]
+async fn a_retention_erasure_unlinks_the_contacts_conversions_in_postgres() {
+    let Some(cluster) = cluster_or_skip("retention unlinks conversions in PostgreSQL") else {
+        return;
+    };
+    let clock = TestClock::now();
+    let node1 = spawn_app_with({
+        let replicate = settings(&cluster, "node1");
+        let clock = clock.clock();
+        move |config| {
+            replicate(config);
+            config.clock = clock;
+            config.retain_days = Some(30);
+        }
+    })
+    .await;
+    node1
+        .create_campaign("expo", json!({"name": "Expo", "currency": "CNY"}))
+        .await;
+    let digits = "13855550001";
+    node1
+        .submit_json_ok("expo", &lead(digits, "Retained Person"))
+        .await;
+    node1
+        .post_conversion(
+            &json!({"id": "r1", "phone": digits, "stage": "won", "amount": "800",
+                    "occurred_at": clock.clock().now().to_string()}),
+            201,
+        )
+        .await;
+    wait_for_state(&node1, "ok").await;
+    let pg = cluster.client().await;
+    assert!(
+        rows_holding(&pg, digits)
+            .await
+            .iter()
+            .any(|row| row.starts_with("conversions:")),
+        "the conversion names the person in PostgreSQL before"
+    );
+    let before = rows(&roi_all(&node1).await);
+
+    // A day past the retention period, the next daily round erases the person here.
+    clock.advance(Duration::from_secs(31 * 24 * 3600));
+    let receipt = eventually(LIMIT, "the retention erasure", || async {
+        let (_, list) = json_body(node1.admin_get("/api/erasures").await).await;
+        list["erasures"].as_array()?.first().cloned()
+    })
+    .await;
+    assert_eq!(receipt["reason"], "retention", "{receipt}");
+    assert_eq!(receipt["conversions"], 1, "{receipt}");
+
+    wait_until_gone_from_postgres(&pg, digits).await;
+    let row = pg
+        .query_one(
+            "SELECT record->>'stage', record->>'amount', record->>'lead_id',
+                 record->>'contact', record->>'contact_hash'
+             FROM leadgate.conversions WHERE id = 'r1'",
+            &[],
+        )
+        .await
+        .expect("the conversion is kept");
+    let (stage, amount): (String, String) = (row.get(0), row.get(1));
+    assert_eq!((stage.as_str(), amount.as_str()), ("won", "800.00"));
+    assert_eq!(row.get::<_, Option<String>>(2), None, "no lead named");
+    assert!(row.get::<_, String>(3).starts_with("erased-"));
+    assert_eq!(
+        row.get::<_, String>(4),
+        receipt["contact"].as_str().unwrap(),
+        "the hash the leads keep, so the report over every node credits as before"
+    );
+    assert_eq!(
+        rows(&roi_all(&node1).await),
+        before,
+        "ROI over every node unchanged"
+    );
+}
+
+/// An erasure by e-mail that finds two contacts here (the phone the address last came
+/// with, and the address itself from a lead without a phone) reaches both everywhere:
+/// another node's e-mail-only lead of the person and its conversion go too.
+#[tokio::test]
+async fn an_erasure_by_email_of_two_contacts_reaches_both_on_every_node() {
+    let Some(cluster) = cluster_or_skip("an e-mail erasure of two contacts") else {
+        return;
+    };
+    let (node1, node2) = two_nodes(&cluster).await;
+    let pg = cluster.client().await;
+    let email = "two.contacts@example.com";
+    let digits = "13866660001";
+    // First without a phone (keyed by the address), then with one (keyed by the phone).
+    node1
+        .submit_json_ok(
+            "expo",
+            &json!({"email": email, "name": "Mail Only", "consent": true}),
+        )
+        .await;
+    node1
+        .submit_json_ok(
+            "expo",
+            &merge(lead(digits, "Phone And Mail"), json!({"email": email})),
+        )
+        .await;
+    let elsewhere = node2
+        .submit_json_ok(
+            "expo",
+            &json!({"email": email, "name": "Mail Elsewhere", "consent": true}),
+        )
+        .await;
+    node2
+        .post_conversion(
+            &json!({"id": "m1", "lead_id": elsewhere, "stage": "won", "amount": "300",
+                    "occurred_at": jiff::Timestamp::now().to_string()}),
+            201,
+        )
+        .await;
+    wait_for_state(&node1, "ok").await;
+    wait_for_state(&node2, "ok").await;
+    // node1's copy of the conversion is unlinked by its own erasure, and listed in it.
+    eventually(LIMIT, "the conversion on node1", || async {
+        (node1.admin_get("/api/conversions/m1").await.status() == 200).then_some(())
+    })
+    .await;
+    let before = rows(&roi_all(&node1).await);
+
+    let (status, receipt) = json_body(
+        node1
+            .admin_post("/api/erasures", &json!({"email": email}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{receipt}");
+    assert_eq!(receipt["leads"], 2, "both contacts here: {receipt}");
+    assert_eq!(receipt["conversions"], 1, "{receipt}");
+
+    for gone in [email, digits, "Mail Elsewhere"] {
+        wait_until_gone_from_postgres(&pg, gone).await;
+    }
+    eventually(
+        LIMIT,
+        "node2's lead of the address erased on node2",
+        || async {
+            let status = node2
+                .admin_get(&format!("/api/leads/{elsewhere}"))
+                .await
+                .status();
+            matches!(status.as_u16(), 404 | 410).then_some(())
+        },
+    )
+    .await;
+    let order = eventually(LIMIT, "node2's conversion unlinked", || async {
+        let (_, body) = json_body(node2.admin_get("/api/conversions/m1").await).await;
+        body["contact"]
+            .as_str()?
+            .starts_with("erased-")
+            .then_some(body)
+    })
+    .await;
+    assert_eq!(order["stage"], "won", "{order}");
+    // In PostgreSQL it keeps the hash of the contact it belonged to (the address's, not
+    // the phone's the receipt names), so reports over every node credit the same leads.
+    let kept: String = pg
+        .query_one(
+            "SELECT record->>'contact_hash' FROM leadgate.conversions WHERE id = 'm1'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(kept, sha256_hex(email));
+    assert_ne!(receipt["contact"], json!(kept));
+    wait_until_gone_from_files(&node2, &[email, "Mail Elsewhere"]).await;
+    assert_eq!(
+        rows(&roi_all(&node1).await),
+        before,
+        "ROI over every node unchanged"
+    );
+}
+
+/// A lead of the second contact an e-mail erasure found, shipped after it by a node that
+/// was not replicating yet, is erased on arrival and on its node, like one of the first.
+#[tokio::test]
+async fn a_late_lead_of_the_second_contact_of_an_email_erasure_is_erased_too() {
+    let Some(cluster) = cluster_or_skip("a late lead of an e-mail erasure's second contact") else {
+        return;
+    };
+    let email = "late.second@example.com";
+    let node2 = spawn_app_with(|config| {
+        config.rewrite_delay = Duration::from_millis(300);
+        config.privacy_tick = Duration::from_millis(50);
+    })
+    .await;
+    node2
+        .create_campaign("expo", json!({"name": "Expo", "currency": "CNY"}))
+        .await;
+    let late = node2
+        .submit_json_ok(
+            "expo",
+            &json!({"email": email, "name": "Late Mail", "consent": true}),
+        )
+        .await;
+    let dir = node2.stop().await;
+    let node1 = node(&cluster, "node1").await;
+    node1
+        .create_campaign("expo", json!({"name": "Expo", "currency": "CNY"}))
+        .await;
+    node1
+        .submit_json_ok(
+            "expo",
+            &json!({"email": email, "name": "Early Mail", "consent": true}),
+        )
+        .await;
+    node1
+        .submit_json_ok(
+            "expo",
+            &merge(lead("13877770001", "Early Phone"), json!({"email": email})),
+        )
+        .await;
+    wait_for_state(&node1, "ok").await;
+    let (status, receipt) = json_body(
+        node1
+            .admin_post("/api/erasures", &json!({"email": email}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{receipt}");
+    let pg = cluster.client().await;
+    wait_until_gone_from_postgres(&pg, email).await;
+
+    let node2 = crate::helpers::spawn_app_in(dir, settings(&cluster, "node2")).await;
+    eventually(LIMIT, "node2's late lead in PostgreSQL, erased", || async {
+        let row = pg
+            .query_opt("SELECT erased FROM leadgate.leads WHERE id = $1", &[&late])
+            .await
+            .ok()??;
+        row.get::<_, bool>(0).then_some(())
+    })
+    .await;
+    wait_until_gone_from_postgres(&pg, email).await;
+    eventually(LIMIT, "node2's late lead erased on node2", || async {
+        let status = node2
+            .admin_get(&format!("/api/leads/{late}"))
+            .await
+            .status();
+        matches!(status.as_u16(), 404 | 410).then_some(())
+    })
+    .await;
+    wait_until_gone_from_files(&node2, &[email, "Late Mail"]).await;
 }

@@ -85,7 +85,7 @@ async fn activities_are_recorded_in_time_order_and_checked() {
         (
             json!({"kind": "call", "at": "2999-01-01T00:00:00Z"}),
             "at",
-            "in_the_future",
+            "in_future",
         ),
         (
             json!({"kind": "call", "at": "2001-01-01T00:00:00Z"}),
@@ -304,4 +304,30 @@ async fn a_report_counts_a_deadline_passed_before_the_check_sees_it() {
     // Counted once: the next report, and the check when it comes, add nothing.
     let again = app.roi(all_days).await;
     assert_num(roi_row(&again, "fu"), "overdue_leads", 1.0);
+}
+
+/// "In the future" is one error code wherever a time is given (a follow-up's `at`, a
+/// conversion's `occurred_at`), so a client handles it once.
+#[tokio::test]
+async fn a_time_in_the_future_is_refused_with_one_code_everywhere() {
+    let app = spawn_app().await;
+    app.create_campaign("expo", json!({})).await;
+    let id = app
+        .submit_json_ok("expo", &lead("13800138000", "张三"))
+        .await;
+    let later = "2999-01-01T00:00:00Z";
+    let (status, activity) = app
+        .add_activity(&id, json!({"kind": "call", "at": later}))
+        .await;
+    assert_eq!(status, 422, "{activity}");
+    let conversion = app
+        .post_conversion(
+            &json!({"id": "o-1", "lead_id": id, "stage": "deal", "occurred_at": later}),
+            422,
+        )
+        .await;
+    for (error, field) in [(activity, "at"), (conversion, "occurred_at")] {
+        assert_eq!(error["error"]["code"], "in_future", "{error}");
+        assert_eq!(error["error"]["field"], field, "{error}");
+    }
 }

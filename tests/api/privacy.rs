@@ -124,7 +124,7 @@ async fn erase(app: &TestApp, body: Value) -> Value {
     receipt
 }
 
-fn sha256_hex(text: &str) -> String {
+pub(crate) fn sha256_hex(text: &str) -> String {
     use sha2::Digest;
     sha2::Sha256::digest(text.as_bytes())
         .iter()
@@ -295,20 +295,20 @@ async fn erasure_of_an_unknown_person_or_a_bad_request_is_refused() {
 
 /// A clock the test moves by hand, starting at the real time.
 #[derive(Clone)]
-struct TestClock(Arc<AtomicI64>);
+pub(crate) struct TestClock(Arc<AtomicI64>);
 
 impl TestClock {
-    fn now() -> TestClock {
+    pub(crate) fn now() -> TestClock {
         TestClock(Arc::new(AtomicI64::new(
             jiff::Timestamp::now().as_millisecond(),
         )))
     }
 
-    fn advance(&self, by: Duration) {
+    pub(crate) fn advance(&self, by: Duration) {
         self.0.fetch_add(by.as_millis() as i64, Ordering::SeqCst);
     }
 
-    fn clock(&self) -> Clock {
+    pub(crate) fn clock(&self) -> Clock {
         let ms = self.0.clone();
         Clock::new(move || jiff::Timestamp::from_millisecond(ms.load(Ordering::SeqCst)).unwrap())
     }
@@ -690,6 +690,7 @@ async fn a_destination_gets_the_erasure_and_never_the_person_after_it() {
     assert_eq!(events[0]["data"]["id"], first.as_str());
     assert_eq!(events[1]["data"]["id"], second.as_str());
     assert_eq!(events[2]["data"]["contact"], receipt["contact"]);
+    assert_eq!(events[2]["data"]["contacts"], json!([receipt["contact"]]));
     assert_eq!(events[2]["data"]["lead_ids"], json!([first, second]));
 }
 
