@@ -213,13 +213,9 @@ pub async fn scans(state: &AppState, request: Request<Incoming>, slug: &str) -> 
             })
         })
         .collect();
-    // The code without a placement is no key of `by_variant` (a key cannot be null, the
-    // way `GET .../qr` names it): its scans are counted apart.
-    let without_variant = report.by_variant.get("").copied().unwrap_or(0);
     let by_variant: serde_json::Map<String, serde_json::Value> = report
         .by_variant
         .iter()
-        .filter(|(variant, _)| !variant.is_empty())
         .map(|(variant, scans)| (variant.clone(), json!(scans)))
         .collect();
     Ok(http::json(
@@ -232,7 +228,6 @@ pub async fn scans(state: &AppState, request: Request<Incoming>, slug: &str) -> 
             "by_hour": report.by_hour,
             "by_day": by_day,
             "by_variant": by_variant,
-            "without_variant": without_variant,
         }),
     ))
 }

@@ -1238,12 +1238,10 @@ async fn scans_are_told_by_app_os_hour_day_and_placement_without_repeats_or_craw
     hours[9] = 4;
     assert_eq!(shown["by_hour"], json!(hours));
     assert_eq!(shown["by_day"], json!([{"day": "2026-03-12", "scans": 4}]));
-    // Placements by name; the scans of the code without one apart, as the per-placement
-    // stats (`GET .../qr`) show them in their row with `"variant": null`.
-    assert_eq!(shown["by_variant"], json!({"booth-a": 1, "poster": 1}));
-    assert_eq!(shown["without_variant"], 2, "{shown}");
-    let stats = qr_stats(&app, "expo").await;
-    assert_eq!(stats_row(&stats, None)["scans"], shown["without_variant"]);
+    assert_eq!(
+        shown["by_variant"],
+        json!({"": 2, "booth-a": 1, "poster": 1})
+    );
     // The ROI summary counts the same scans, and the campaign's console page charts them.
     assert_eq!(roi_row(&app.roi("").await, "expo")["scans"], 4);
     let html = crate::console::page(&app, "/admin/campaigns/expo").await;
