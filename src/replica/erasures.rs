@@ -213,10 +213,14 @@ async fn unlink_conversion_events(
 /// Leads a node ships after another node erased their person, received before that
 /// erasure (the node was away, or served before it replicated): blanked as they arrive,
 /// each listed in an `erasures` row of its own (under the erasing node) so that the node
-/// that shipped it erases it too when it reads the row. One index probe per lead event.
-pub async fn ship_late(txn: &Transaction<'_>, node: &str) -> Result<(), tokio_postgres::Error> {
-    let late: Vec<String> = txn
-        .query(
+/// that shipped it erases it too when it reads the row. One index probe per lead event;
+/// prepared once per connection, as `ship` runs it for every batch of leads.
+pub async fn ship_late(
+    txn: &deadpool_postgres::Transaction<'_>,
+    node: &str,
+) -> Result<(), tokio_postgres::Error> {
+    let statement = txn
+        .prepare_cached(
             "WITH late AS (
                  SELECT DISTINCT ON (b.data->>'id') b.data->>'id' AS id, x.id AS erasure,
                      x.node AS erased_by, x.contact, x.erased_at
@@ -238,8 +242,10 @@ pub async fn ship_late(txn: &Transaction<'_>, node: &str) -> Result<(), tokio_po
              FROM blanked
              ON CONFLICT (id) DO NOTHING
              RETURNING leads->0->>'id'",
-            &[&node],
         )
+        .await?;
+    let late: Vec<String> = txn
+        .query(&statement, &[&node])
         .await?
         .iter()
         .map(|row| row.get(0))

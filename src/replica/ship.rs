@@ -6,8 +6,8 @@
 //! statement reads its rows from there: a batch is a handful of round trips, not one
 //! per event.
 
+use deadpool_postgres::{Client, Transaction};
 use serde_json::Value;
-use tokio_postgres::Client;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{IsNull, ToSql, Type, accepts, to_sql_checked};
 
@@ -120,7 +120,10 @@ fn is_json(text: &str) -> bool {
 }
 
 /// The highest sequence number of `node` in PostgreSQL (0 before its first batch).
-pub async fn shipped_seq(client: &Client, node: &str) -> Result<u64, tokio_postgres::Error> {
+pub async fn shipped_seq(
+    client: &tokio_postgres::Client,
+    node: &str,
+) -> Result<u64, tokio_postgres::Error> {
     let row = client
         .query_opt("SELECT seq FROM leadgate.nodes WHERE node = $1", &[&node])
         .await?;
@@ -135,21 +138,14 @@ pub async fn ship(
     batch: &[Outgoing],
 ) -> Result<u64, tokio_postgres::Error> {
     let txn = client.transaction().await?;
-    txn.execute(
+    run(
+        &txn,
         "INSERT INTO leadgate.nodes (node, seq, seen_at) VALUES ($1, 0, now())
          ON CONFLICT (node) DO NOTHING",
         &[&node],
     )
     .await?;
-    // Locked until commit: a second process shipping as the same node waits here, then
-    // sees what this one shipped.
-    let row = txn
-        .query_one(
-            "SELECT seq FROM leadgate.nodes WHERE node = $1 FOR UPDATE",
-            &[&node],
-        )
-        .await?;
-    let shipped = row.get::<_, i64>(0).max(0) as u64;
+    let shipped = lock_node(&txn, node).await?.unwrap_or(0).max(0) as u64;
     let fresh: Vec<&Outgoing> = batch.iter().filter(|e| e.seq > shipped).collect();
     let Some(last) = fresh.last().map(|e| e.seq) else {
         txn.commit().await?;
@@ -194,13 +190,7 @@ pub async fn ship_next(
     insert_events(&txn, node).await?;
     write_rows(&txn, node, &fresh, apart).await?;
     // Waits for the other batch's commit (or rollback), then reads what it left.
-    let shipped = txn
-        .query_opt(
-            "SELECT seq FROM leadgate.nodes WHERE node = $1 FOR UPDATE",
-            &[&node],
-        )
-        .await?
-        .map(|row| row.get::<_, i64>(0));
+    let shipped = lock_node(&txn, node).await?;
     if shipped != Some(after as i64) {
         txn.rollback().await?;
         return Ok(None);
@@ -251,7 +241,7 @@ fn rows_apart(batch: &[Outgoing], previous: &[Outgoing], of: impl Fn(&&Outgoing)
 
 /// The batch's leads and (when `counters`) counter rows.
 async fn write_rows(
-    txn: &tokio_postgres::Transaction<'_>,
+    txn: &Transaction<'_>,
     node: &str,
     fresh: &[&Outgoing],
     write: Apart,
@@ -265,11 +255,39 @@ async fn write_rows(
     Ok(())
 }
 
+/// Runs `sql`, prepared once per connection: every batch runs the same dozen statements,
+/// and parsing and planning each one again is most of what a small batch (a node keeping
+/// up with its leads) costs PostgreSQL.
+async fn run(
+    txn: &Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<u64, tokio_postgres::Error> {
+    let statement = txn.prepare_cached(sql).await?;
+    txn.execute(&statement, params).await
+}
+
+/// Locks the node's row in `leadgate.nodes` until the transaction ends (a second
+/// transaction shipping for the node waits here, then sees what this one shipped), and
+/// reads its `seq` (`None`: no row).
+async fn lock_node(
+    txn: &Transaction<'_>,
+    node: &str,
+) -> Result<Option<i64>, tokio_postgres::Error> {
+    let statement = txn
+        .prepare_cached("SELECT seq FROM leadgate.nodes WHERE node = $1 FOR UPDATE")
+        .await?;
+    Ok(txn
+        .query_opt(&statement, &[&node])
+        .await?
+        .map(|row| row.get(0)))
+}
+
 /// The rest of a batch once its events, leads and counters are in and the node's row is
 /// locked: its contacts' first leads, the other rows its events carry, then the node's
 /// position, committed together.
 async fn finish(
-    txn: tokio_postgres::Transaction<'_>,
+    txn: Transaction<'_>,
     node: &str,
     fresh: &[&Outgoing],
     last: u64,
@@ -294,7 +312,8 @@ async fn finish(
     if has(EventType::LeadCreated) || has(EventType::LeadUpdated) {
         super::erasures::ship_late(&txn, node).await?;
     }
-    txn.execute(
+    run(
+        &txn,
         "UPDATE leadgate.nodes SET seq = greatest(seq, $2), seen_at = now() WHERE node = $1",
         &[&node, &(last as i64)],
     )
@@ -305,10 +324,7 @@ async fn finish(
 /// Copies the batch into `pg_temp.leadgate_batch` (binary `COPY`), which the statements
 /// below read: each event's JSON is parsed once, by the copy, however many statements
 /// read it. The table is the connection's own and empties at commit (or rollback).
-async fn stage(
-    txn: &tokio_postgres::Transaction<'_>,
-    events: &[&Outgoing],
-) -> Result<(), tokio_postgres::Error> {
+async fn stage(txn: &Transaction<'_>, events: &[&Outgoing]) -> Result<(), tokio_postgres::Error> {
     // Quietly: after a connection's first batch the table exists, and PostgreSQL's
     // notice saying so would be logged for every batch.
     // `first_leads_by`: this transaction notes its first leads itself ([`note_first_leads`],
@@ -379,11 +395,9 @@ impl ToSql for JsonbText<'_> {
 /// Should one be (another process shipping as this node, or `ship_next`'s events after
 /// such a process shipped them), its id refuses the batch and the worker goes on from
 /// what PostgreSQL has.
-async fn insert_events(
-    txn: &tokio_postgres::Transaction<'_>,
-    node: &str,
-) -> Result<(), tokio_postgres::Error> {
-    txn.execute(
+async fn insert_events(txn: &Transaction<'_>, node: &str) -> Result<(), tokio_postgres::Error> {
+    run(
+        txn,
         "INSERT INTO leadgate.events (id, node, seq, type, occurred_at, data)
          SELECT e.id, $1, e.seq, e.type, e.occurred_at::timestamptz, e.data
          FROM pg_temp.leadgate_batch AS e",
@@ -396,11 +410,9 @@ async fn insert_events(
 /// The events that carry a lead as it is now (lead.created, lead.updated, lead.overdue)
 /// upsert it: one row per lead, its latest state (an upsert may not touch a row twice),
 /// and never over a newer one or an erased one.
-async fn upsert_leads(
-    txn: &tokio_postgres::Transaction<'_>,
-    node: &str,
-) -> Result<(), tokio_postgres::Error> {
-    txn.execute(
+async fn upsert_leads(txn: &Transaction<'_>, node: &str) -> Result<(), tokio_postgres::Error> {
+    run(
+        txn,
         "INSERT INTO leadgate.leads (id, node, campaign, received_at, status, source, name,
              phone, email, company, fields, utm, click_ids, assigned_to, erased, seq, contact)
          SELECT DISTINCT ON (l->>'id') l->>'id', $1, l->>'campaign',
@@ -432,10 +444,9 @@ async fn upsert_leads(
 /// version is there, or it was erased) counts as the one there. Run once the batch holds
 /// the node's row, and in contact order, so that batches of any two nodes lock the
 /// contacts they share alike.
-async fn note_first_leads(
-    txn: &tokio_postgres::Transaction<'_>,
-) -> Result<(), tokio_postgres::Error> {
-    txn.execute(
+async fn note_first_leads(txn: &Transaction<'_>) -> Result<(), tokio_postgres::Error> {
+    run(
+        txn,
         "INSERT INTO leadgate.first_leads (contact, lead, campaign, received_at)
          SELECT DISTINCT ON (e.contact COLLATE \"C\") e.contact, l->>'id', l->>'campaign',
              (l->>'received_at')::timestamptz
@@ -459,7 +470,7 @@ async fn note_first_leads(
 /// A `contact.erased` blanks the contact's leads (and the lead events that held their
 /// details) and marks them `erased`.
 async fn erase(
-    txn: &tokio_postgres::Transaction<'_>,
+    txn: &Transaction<'_>,
     node: &str,
     events: &[&Outgoing],
 ) -> Result<(), tokio_postgres::Error> {
@@ -468,14 +479,16 @@ async fn erase(
         return Ok(());
     }
     let ids = Value::Array(ids).to_string();
-    txn.execute(
+    run(
+        txn,
         "UPDATE leadgate.leads SET name = NULL, phone = NULL, email = NULL, company = NULL,
              fields = NULL, erased = true
          WHERE node = $1 AND id IN (SELECT jsonb_array_elements_text($2::text::jsonb))",
         &[&node, &ids],
     )
     .await?;
-    txn.execute(
+    run(
+        txn,
         "UPDATE leadgate.events SET data = jsonb_build_object('id', data->'id', 'erased', true)
          WHERE node = $1 AND type LIKE 'lead.%'
            AND (data->>'id') COLLATE \"C\" IN (SELECT jsonb_array_elements_text($2::text::jsonb))",
@@ -486,11 +499,9 @@ async fn erase(
 }
 
 /// `counters.changed` sets each day row to the value the node's latest event gives it.
-async fn upsert_counters(
-    txn: &tokio_postgres::Transaction<'_>,
-    node: &str,
-) -> Result<(), tokio_postgres::Error> {
-    txn.execute(
+async fn upsert_counters(txn: &Transaction<'_>, node: &str) -> Result<(), tokio_postgres::Error> {
+    run(
+        txn,
         "INSERT INTO leadgate.counters (node, campaign, day, metric, value)
          SELECT DISTINCT ON (c->>'campaign', c->>'day', c->>'metric')
              $1, c->>'campaign', (c->>'day')::date, c->>'metric', (c->>'value')::bigint
@@ -509,11 +520,9 @@ async fn upsert_counters(
 /// or shipped late (a booth back online), does not undo a later change made elsewhere.
 /// A node's own later event wins at the same instant too (two saves within a clock tick,
 /// shipped in two batches: the second is the newer).
-async fn upsert_campaigns(
-    txn: &tokio_postgres::Transaction<'_>,
-    node: &str,
-) -> Result<(), tokio_postgres::Error> {
-    txn.execute(
+async fn upsert_campaigns(txn: &Transaction<'_>, node: &str) -> Result<(), tokio_postgres::Error> {
+    run(
+        txn,
         "INSERT INTO leadgate.campaigns (slug, record, updated_at, node, txid)
          SELECT DISTINCT ON (e.data->>'slug') e.data->>'slug', e.data,
              (e.data->>'updated_at')::timestamptz, $1, pg_current_xact_id()::text::bigint
@@ -534,11 +543,9 @@ async fn upsert_campaigns(
 
 /// Cost entries are never changed, only added and deleted; a deletion is kept, so an
 /// entry a late node ships again after another deleted it stays deleted.
-async fn record_costs(
-    txn: &tokio_postgres::Transaction<'_>,
-    node: &str,
-) -> Result<(), tokio_postgres::Error> {
-    txn.execute(
+async fn record_costs(txn: &Transaction<'_>, node: &str) -> Result<(), tokio_postgres::Error> {
+    run(
+        txn,
         "INSERT INTO leadgate.cost_deletions (id, campaign, node, deleted_at, txid)
          SELECT e.data->>'id', e.data->>'campaign', $1, e.occurred_at::timestamptz,
              pg_current_xact_id()::text::bigint
@@ -548,14 +555,16 @@ async fn record_costs(
         &[&node],
     )
     .await?;
-    txn.execute(
+    run(
+        txn,
         "DELETE FROM leadgate.costs
          WHERE id IN (SELECT d.id FROM leadgate.cost_deletions d
                       WHERE d.txid = pg_current_xact_id()::text::bigint)",
         &[],
     )
     .await?;
-    txn.execute(
+    run(
+        txn,
         "INSERT INTO leadgate.costs (id, campaign, incurred_on, amount, currency, note,
              created_at, node, txid)
          SELECT e.data->>'id', e.data->>'campaign', (e.data->>'incurred_on')::date,
@@ -573,10 +582,11 @@ async fn record_costs(
 
 /// Like campaigns: the latest `updated_at` wins, ties by node id.
 async fn upsert_conversions(
-    txn: &tokio_postgres::Transaction<'_>,
+    txn: &Transaction<'_>,
     node: &str,
 ) -> Result<(), tokio_postgres::Error> {
-    txn.execute(
+    run(
+        txn,
         "INSERT INTO leadgate.conversions (id, record, updated_at, node, txid)
          SELECT DISTINCT ON (e.data->>'id') e.data->>'id', e.data,
              (e.data->>'updated_at')::timestamptz, $1, pg_current_xact_id()::text::bigint

@@ -171,8 +171,8 @@ impl Worker {
     /// Connects (and migrates and resumes, the first time), then ships the next batch.
     async fn attempt(&mut self) -> Result<Progress, String> {
         let node = self.shared.settings.node.clone();
-        let mut client = self.pool.get().await.map_err(describe_pool)?;
-        let client: &mut tokio_postgres::Client = &mut client;
+        let mut pooled = self.pool.get().await.map_err(describe_pool)?;
+        let client: &mut tokio_postgres::Client = &mut pooled;
         if !self.connected {
             let applied = schema::migrate(client).await.map_err(describe)?;
             if applied > 0 {
@@ -211,7 +211,7 @@ impl Worker {
         let before = self.position;
         let prepared = started.elapsed();
         let (shipped, shipped_next, ahead) = if second.is_empty() {
-            (ship::ship(client, &node, &first).await, Ok(None), None)
+            (ship::ship(&mut pooled, &node, &first).await, Ok(None), None)
         } else {
             // Catching up, the next batches are read and made ready while PostgreSQL works
             // on these (their events are in the outbox whatever happens to these).
@@ -223,7 +223,7 @@ impl Worker {
             };
             let mut other = self.pool.get().await.map_err(describe_pool)?;
             tokio::join!(
-                ship::ship(client, &node, &first),
+                ship::ship(&mut pooled, &node, &first),
                 ship::ship_next(&mut other, &node, &second, &first, apart),
                 read_ahead
             )
