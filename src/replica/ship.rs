@@ -326,9 +326,8 @@ async fn finish(
 /// read it. The table is the connection's own and empties at commit (or rollback).
 async fn stage(txn: &Transaction<'_>, events: &[&Outgoing]) -> Result<(), tokio_postgres::Error> {
     // Quietly: after a connection's first batch the table exists, and PostgreSQL's
-    // notice saying so would be logged for every batch.
-    // `first_leads_by`: this transaction notes its first leads itself ([`note_first_leads`],
-    // schema migration 6).
+    // notice saying so would be logged for every batch. `first_leads_by`: this
+    // transaction notes its first leads itself ([`note_first_leads`], schema migration 6).
     txn.batch_execute(
         "SET LOCAL client_min_messages = warning;
          SET LOCAL leadgate.first_leads_by = 'batch';
