@@ -303,21 +303,59 @@ async fn a_node_that_was_stopped_during_the_erasure_erases_its_copy_when_it_is_b
     assert!(rows_holding(&pg, digits).await.is_empty());
 }
 
+/// A node that serves before it replicates (its leads are not in PostgreSQL yet), with
+/// the campaign `expo`, rewriting its store soon after an erasure.
+async fn node_not_replicating_yet() -> TestApp {
+    let app = spawn_app_with(|config| {
+        config.rewrite_delay = Duration::from_millis(300);
+        config.privacy_tick = Duration::from_millis(50);
+    })
+    .await;
+    app.create_campaign("expo", json!({"name": "Expo", "currency": "CNY"}))
+        .await;
+    app
+}
+
+/// Starts the stopped node in `dir` again as node2, now replicating: its history ships
+/// `late`, a lead of a person erased on another node meanwhile, which arrives erased and is
+/// erased on node2 too, none of `values` left in PostgreSQL or in node2's files.
+async fn late_lead_is_erased_when_it_ships(
+    cluster: &Cluster,
+    dir: tempfile::TempDir,
+    late: &str,
+    values: &[&str],
+) {
+    let node2 = crate::helpers::spawn_app_in(dir, settings(cluster, "node2")).await;
+    let pg = cluster.client().await;
+    eventually(LIMIT, "node2's late lead in PostgreSQL, erased", || async {
+        let row = pg
+            .query_opt("SELECT erased FROM leadgate.leads WHERE id = $1", &[&late])
+            .await
+            .ok()??;
+        row.get::<_, bool>(0).then_some(())
+    })
+    .await;
+    for value in values {
+        wait_until_gone_from_postgres(&pg, value).await;
+    }
+    eventually(LIMIT, "node2's late lead erased on node2", || async {
+        let status = node2
+            .admin_get(&format!("/api/leads/{late}"))
+            .await
+            .status();
+        matches!(status.as_u16(), 404 | 410).then_some(())
+    })
+    .await;
+    wait_until_gone_from_files(&node2, values).await;
+}
+
 #[tokio::test]
 async fn a_lead_shipped_after_the_erasure_is_erased_on_arrival_and_on_its_node() {
     let Some(cluster) = cluster_or_skip("a late lead of an erased person") else {
         return;
     };
     let digits = "13844440001";
-    // node2 served before it replicated: its lead of the person is not in PostgreSQL yet.
-    let node2 = spawn_app_with(|config| {
-        config.rewrite_delay = Duration::from_millis(300);
-        config.privacy_tick = Duration::from_millis(50);
-    })
-    .await;
-    node2
-        .create_campaign("expo", json!({"name": "Expo", "currency": "CNY"}))
-        .await;
+    let node2 = node_not_replicating_yet().await;
     let late = node2
         .submit_json_ok("expo", &lead(digits, "Late Visit"))
         .await;
@@ -332,29 +370,8 @@ async fn a_lead_shipped_after_the_erasure_is_erased_on_arrival_and_on_its_node()
     wait_for_state(&node1, "ok").await;
     erase(&node1, digits).await;
     wait_until_gone_from_postgres(&cluster.client().await, digits).await;
-
     // Now node2 replicates: its history ships, with the lead the erasure did not reach.
-    let node2 = crate::helpers::spawn_app_in(dir, settings(&cluster, "node2")).await;
-    let pg = cluster.client().await;
-    eventually(LIMIT, "node2's late lead in PostgreSQL, erased", || async {
-        let row = pg
-            .query_opt("SELECT erased FROM leadgate.leads WHERE id = $1", &[&late])
-            .await
-            .ok()??;
-        row.get::<_, bool>(0).then_some(())
-    })
-    .await;
-    wait_until_gone_from_postgres(&pg, digits).await;
-    wait_until_gone_from_postgres(&pg, "Late Visit").await;
-    eventually(LIMIT, "node2's late lead erased on node2", || async {
-        let status = node2
-            .admin_get(&format!("/api/leads/{late}"))
-            .await
-            .status();
-        matches!(status.as_u16(), 404 | 410).then_some(())
-    })
-    .await;
-    wait_until_gone_from_files(&node2, &[digits, "Late Visit"]).await;
+    late_lead_is_erased_when_it_ships(&cluster, dir, &late, &[digits, "Late Visit"]).await;
 }
 
 /// Retention is each node's own rule (it erases no other node's leads), but what it erases
@@ -547,14 +564,7 @@ async fn a_late_lead_of_the_second_contact_of_an_email_erasure_is_erased_too() {
         return;
     };
     let email = "late.second@example.com";
-    let node2 = spawn_app_with(|config| {
-        config.rewrite_delay = Duration::from_millis(300);
-        config.privacy_tick = Duration::from_millis(50);
-    })
-    .await;
-    node2
-        .create_campaign("expo", json!({"name": "Expo", "currency": "CNY"}))
-        .await;
+    let node2 = node_not_replicating_yet().await;
     let late = node2
         .submit_json_ok(
             "expo",
@@ -586,26 +596,6 @@ async fn a_late_lead_of_the_second_contact_of_an_email_erasure_is_erased_too() {
     )
     .await;
     assert_eq!(status, 200, "{receipt}");
-    let pg = cluster.client().await;
-    wait_until_gone_from_postgres(&pg, email).await;
-
-    let node2 = crate::helpers::spawn_app_in(dir, settings(&cluster, "node2")).await;
-    eventually(LIMIT, "node2's late lead in PostgreSQL, erased", || async {
-        let row = pg
-            .query_opt("SELECT erased FROM leadgate.leads WHERE id = $1", &[&late])
-            .await
-            .ok()??;
-        row.get::<_, bool>(0).then_some(())
-    })
-    .await;
-    wait_until_gone_from_postgres(&pg, email).await;
-    eventually(LIMIT, "node2's late lead erased on node2", || async {
-        let status = node2
-            .admin_get(&format!("/api/leads/{late}"))
-            .await
-            .status();
-        matches!(status.as_u16(), 404 | 410).then_some(())
-    })
-    .await;
-    wait_until_gone_from_files(&node2, &[email, "Late Mail"]).await;
+    wait_until_gone_from_postgres(&cluster.client().await, email).await;
+    late_lead_is_erased_when_it_ships(&cluster, dir, &late, &[email, "Late Mail"]).await;
 }
