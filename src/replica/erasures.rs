@@ -341,7 +341,7 @@ pub async fn apply(shared: &Shared, erasures: Vec<FromElsewhere>) -> Result<(), 
 
 /// Empties the stored `lead.*` events of `lead_ids` (they held the person's details), leaving
 /// each its lead's id and `erased`. Ids compare as bytes, as the index on them does.
-async fn blank_lead_events(
+pub(super) async fn blank_lead_events(
     txn: &Transaction<'_>,
     lead_ids: &[String],
 ) -> Result<(), tokio_postgres::Error> {

@@ -65,14 +65,17 @@ impl Outgoing {
     }
 
     /// The lead ids a `contact.erased` names.
-    fn erased_leads(&self) -> Vec<Value> {
+    fn erased_leads(&self) -> Vec<String> {
         if self.kind != EventType::ContactErased {
             return Vec::new();
         }
         let data: Value = serde_json::from_str(&self.data).unwrap_or(Value::Null);
         match data {
             Value::Object(mut fields) => match fields.remove("lead_ids") {
-                Some(Value::Array(ids)) => ids,
+                Some(Value::Array(ids)) => ids
+                    .into_iter()
+                    .filter_map(|id| id.as_str().map(str::to_owned))
+                    .collect(),
                 _ => Vec::new(),
             },
             _ => Vec::new(),
@@ -473,28 +476,19 @@ async fn erase(
     node: &str,
     events: &[&Outgoing],
 ) -> Result<(), tokio_postgres::Error> {
-    let ids: Vec<Value> = events.iter().flat_map(|e| e.erased_leads()).collect();
+    let ids: Vec<String> = events.iter().flat_map(|e| e.erased_leads()).collect();
     if ids.is_empty() {
         return Ok(());
     }
-    let ids = Value::Array(ids).to_string();
     run(
         txn,
         "UPDATE leadgate.leads SET name = NULL, phone = NULL, email = NULL, company = NULL,
              fields = NULL, erased = true
-         WHERE node = $1 AND id IN (SELECT jsonb_array_elements_text($2::text::jsonb))",
+         WHERE node = $1 AND id = ANY($2)",
         &[&node, &ids],
     )
     .await?;
-    run(
-        txn,
-        "UPDATE leadgate.events SET data = jsonb_build_object('id', data->'id', 'erased', true)
-         WHERE node = $1 AND type LIKE 'lead.%'
-           AND (data->>'id') COLLATE \"C\" IN (SELECT jsonb_array_elements_text($2::text::jsonb))",
-        &[&node, &ids],
-    )
-    .await?;
-    Ok(())
+    super::erasures::blank_lead_events(txn, &ids).await
 }
 
 /// `counters.changed` sets each day row to the value the node's latest event gives it.
