@@ -109,14 +109,26 @@ fn rows(report: &Value) -> Value {
     report["rows"].clone()
 }
 
-async fn erase(app: &TestApp, phone: &str) -> Value {
-    let (status, body) = json_body(
-        app.admin_post("/api/erasures", &json!({"phone": phone}))
-            .await,
-    )
-    .await;
+/// Erases `person` (`{"phone": …}` or `{"email": …}`) on `app`; its receipt.
+async fn erase(app: &TestApp, person: Value) -> Value {
+    let (status, body) = json_body(app.admin_post("/api/erasures", &person).await).await;
     assert_eq!(status, 200, "{body}");
     body
+}
+
+/// On `app`, the two contacts one address makes: a lead with the address alone (keyed by
+/// it), then one with the phone `digits` and the address (keyed by the phone).
+async fn two_contacts_of_one_address(app: &TestApp, email: &str, digits: &str) {
+    app.submit_json_ok(
+        "expo",
+        &json!({"email": email, "name": "Mail Only", "consent": true}),
+    )
+    .await;
+    app.submit_json_ok(
+        "expo",
+        &merge(lead(digits, "Phone And Mail"), json!({"email": email})),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -151,7 +163,7 @@ async fn an_erasure_on_one_node_erases_the_conversion_everywhere() {
     );
     assert!(!found_on_disk(node2._dir.path(), &[digits]).is_empty());
 
-    let receipt = erase(&node1, typed).await;
+    let receipt = erase(&node1, json!({"phone": typed})).await;
     assert_eq!(
         (receipt["leads"].clone(), receipt["conversions"].clone()),
         (json!(1), json!(1))
@@ -197,7 +209,7 @@ async fn an_erasure_on_one_node_erases_the_contacts_leads_on_every_node() {
     wait_for_state(&node2, "ok").await;
     let before = rows(&roi_all(&node1).await);
 
-    let receipt = erase(&node1, digits).await;
+    let receipt = erase(&node1, json!({"phone": digits})).await;
     let answered = std::time::Instant::now();
     assert_eq!(receipt["leads"], 1, "node1 holds one of the two: {receipt}");
 
@@ -284,7 +296,7 @@ async fn a_node_that_was_stopped_during_the_erasure_erases_its_copy_when_it_is_b
     wait_for_state(&node1, "ok").await;
     let dir = node2.stop().await;
 
-    erase(&node1, digits).await;
+    erase(&node1, json!({"phone": digits})).await;
     wait_until_gone_from_postgres(&pg, digits).await;
     // Still on node2's disk while it is stopped: the scan would see it.
     assert!(!found_on_disk(dir.path(), &[digits]).is_empty());
@@ -368,7 +380,7 @@ async fn a_lead_shipped_after_the_erasure_is_erased_on_arrival_and_on_its_node()
         .submit_json_ok("expo", &lead(digits, "Early Visit"))
         .await;
     wait_for_state(&node1, "ok").await;
-    erase(&node1, digits).await;
+    erase(&node1, json!({"phone": digits})).await;
     wait_until_gone_from_postgres(&cluster.client().await, digits).await;
     // Now node2 replicates: its history ships, with the lead the erasure did not reach.
     late_lead_is_erased_when_it_ships(&cluster, dir, &late, &[digits, "Late Visit"]).await;
@@ -467,19 +479,7 @@ async fn an_erasure_by_email_of_two_contacts_reaches_both_on_every_node() {
     let pg = cluster.client().await;
     let email = "two.contacts@example.com";
     let digits = "13866660001";
-    // First without a phone (keyed by the address), then with one (keyed by the phone).
-    node1
-        .submit_json_ok(
-            "expo",
-            &json!({"email": email, "name": "Mail Only", "consent": true}),
-        )
-        .await;
-    node1
-        .submit_json_ok(
-            "expo",
-            &merge(lead(digits, "Phone And Mail"), json!({"email": email})),
-        )
-        .await;
+    two_contacts_of_one_address(&node1, email, digits).await;
     let elsewhere = node2
         .submit_json_ok(
             "expo",
@@ -502,13 +502,7 @@ async fn an_erasure_by_email_of_two_contacts_reaches_both_on_every_node() {
     .await;
     let before = rows(&roi_all(&node1).await);
 
-    let (status, receipt) = json_body(
-        node1
-            .admin_post("/api/erasures", &json!({"email": email}))
-            .await,
-    )
-    .await;
-    assert_eq!(status, 200, "{receipt}");
+    let receipt = erase(&node1, json!({"email": email})).await;
     assert_eq!(receipt["leads"], 2, "both contacts here: {receipt}");
     assert_eq!(receipt["conversions"], 1, "{receipt}");
 
@@ -576,26 +570,9 @@ async fn a_late_lead_of_the_second_contact_of_an_email_erasure_is_erased_too() {
     node1
         .create_campaign("expo", json!({"name": "Expo", "currency": "CNY"}))
         .await;
-    node1
-        .submit_json_ok(
-            "expo",
-            &json!({"email": email, "name": "Early Mail", "consent": true}),
-        )
-        .await;
-    node1
-        .submit_json_ok(
-            "expo",
-            &merge(lead("13877770001", "Early Phone"), json!({"email": email})),
-        )
-        .await;
+    two_contacts_of_one_address(&node1, email, "13877770001").await;
     wait_for_state(&node1, "ok").await;
-    let (status, receipt) = json_body(
-        node1
-            .admin_post("/api/erasures", &json!({"email": email}))
-            .await,
-    )
-    .await;
-    assert_eq!(status, 200, "{receipt}");
+    erase(&node1, json!({"email": email})).await;
     wait_until_gone_from_postgres(&cluster.client().await, email).await;
     late_lead_is_erased_when_it_ships(&cluster, dir, &late, &[email, "Late Mail"]).await;
 }
