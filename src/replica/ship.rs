@@ -220,6 +220,13 @@ pub struct Apart {
 
 /// [`Apart`] for two batches. Hashes a whole batch: for the blocking pool.
 pub fn apart(batch: &[Outgoing], previous: &[Outgoing]) -> Apart {
+    // No second batch (a node keeping up): nothing to hash.
+    if batch.is_empty() {
+        return Apart {
+            leads: true,
+            counters: true,
+        };
+    }
     let counters = |e: &&Outgoing| e.kind == EventType::CountersChanged;
     let erases = previous.iter().any(|e| e.kind == EventType::ContactErased);
     Apart {
