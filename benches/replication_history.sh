@@ -33,6 +33,12 @@ export LEADGATE_ADMIN_TOKEN=bench-token-0123456789abcdef0123456789
 start=$(date +%s.%N)
 $BIN serve --data $B/data --listen 127.0.0.1:18399 --replicate $URL --node-id bench --rate-limit off --global-rate-limit off 2>$B/serve.log &
 P=$!
+# The node's events not yet in PostgreSQL (a large number while it does not answer).
+lag_events() {
+  curl -s -H "Authorization: Bearer $LEADGATE_ADMIN_TOKEN" 127.0.0.1:18399/api/replication \
+    | python3 -c "import sys, json; print(json.load(sys.stdin)['lag_events'])" 2>/dev/null \
+    || echo 999999999
+}
 for i in $(seq 100); do curl -s -o /dev/null 127.0.0.1:18399/healthz && break; sleep 0.2; done
 # posts during the walk: POSTERS clients, latency per post
 POSTERS=${POSTERS:-4} python3 - <<'PY' &
@@ -57,8 +63,7 @@ while true; do
   sleep 1
   # Counting a million rows every second would cost PostgreSQL CPU the shipping needs:
   # count only once the node says it is nearly through.
-  lag=$(curl -s -H "Authorization: Bearer $LEADGATE_ADMIN_TOKEN" 127.0.0.1:18399/api/replication \
-        | python3 -c "import sys, json; print(json.load(sys.stdin)['lag_events'])" 2>/dev/null || echo 999999999)
+  lag=$(lag_events)
   n=0
   if [ "$lag" -lt 5000 ]; then
     n=$(runuser -u postgres -- $PGBIN/psql -h 127.0.0.1 -p $PORT -U postgres -At -c "select count(*) from leadgate.leads where node='bench' and received_at < current_date" 2>/dev/null || echo 0)
@@ -77,8 +82,7 @@ python3 -c "print(f'history of {$HELD} leads in PostgreSQL after {$end-$start:.1
 grep VmHWM /proc/$P/status
 # The rest of the history (the day counters come last) before the report is timed.
 for i in $(seq 240); do
-  lag=$(curl -s -H "Authorization: Bearer $LEADGATE_ADMIN_TOKEN" 127.0.0.1:18399/api/replication \
-        | python3 -c "import sys, json; print(json.load(sys.stdin)['lag_events'])" 2>/dev/null || echo 1)
+  lag=$(lag_events)
   [ "$lag" = 0 ] && break; sleep 0.5
 done
 python3 -c "print(f'every event of the node in PostgreSQL after {$(date +%s.%N)-$start:.1f} s')"
