@@ -18,6 +18,8 @@
 //!
 //! `cargo bench --bench load` (about 100 s). Knobs, all optional:
 //! `LEADGATE_BENCH_SECS=5` seconds per run, `LEADGATE_BENCH_CONNS=16,64,256`,
+//! `LEADGATE_BENCH_VISITORS=scattered` gives visitors phones spread as real ones are
+//! (default `sequential`: consecutive numbers, which the store writes side by side),
 //! `LEADGATE_BENCH_PREFILL=1000000` leads generated into the store before the run;
 //! `LEADGATE_BENCH_ASSIGN=0` skips the assignment comparison,
 //! `LEADGATE_BENCH_DELIVERY=0` skips the delivery part, `LEADGATE_BENCH_ROUNDS=6` rounds
@@ -101,6 +103,7 @@ fn main() {
     let mut results = Vec::new();
     for &n in &conns {
         let before = runtime.block_on(batch_totals(server.addr));
+        let written_before = server.written_bytes();
         let stats = runtime.block_on(drive(
             server.addr,
             "/f/bench",
@@ -112,7 +115,9 @@ fn main() {
         let commits = (after.1 - before.1).max(1.0);
         let per_commit = (after.0 - before.0) / commits;
         let commit_ms = 1000.0 * (after.2 - before.2) / commits;
-        results.push((n, stats, per_commit, commit_ms));
+        let written_per_lead =
+            server.written_bytes().saturating_sub(written_before) as f64 / stats.ok.max(1) as f64;
+        results.push((n, stats, per_commit, commit_ms, written_per_lead));
     }
     let leads_rss = server.peak_rss_kib();
     server.stop();
@@ -140,17 +145,20 @@ fn main() {
         "durable ingest, POST /f/{{slug}} ~400 B forms, {secs} s per run, 2-core machine, client on the same machine"
     );
     println!(
-        "conns | leadgate req/s | p50 ms | p99 ms | p999 ms | leads/commit | commit ms | errors | bare 303 req/s | bare p99 ms | ratio"
+        "conns | leadgate req/s | p50 ms | p99 ms | p999 ms | leads/commit | commit ms | KB written/lead | errors | bare 303 req/s | bare p99 ms | ratio"
     );
-    for ((n, stats, per_commit, commit_ms), bare) in results.iter().zip(&bare_results) {
+    for ((n, stats, per_commit, commit_ms, written_per_lead), bare) in
+        results.iter().zip(&bare_results)
+    {
         println!(
-            "{n:5} | {:14.0} | {:6.2} | {:6.2} | {:7.2} | {:12.1} | {:9.2} | {:6} | {:14.0} | {:11.2} | {:5.1}%",
+            "{n:5} | {:14.0} | {:6.2} | {:6.2} | {:7.2} | {:12.1} | {:9.2} | {:15.1} | {:6} | {:14.0} | {:11.2} | {:5.1}%",
             stats.rps(),
             stats.percentile(0.50),
             stats.percentile(0.99),
             stats.percentile(0.999),
             per_commit,
             commit_ms,
+            written_per_lead / 1000.0,
             stats.errors,
             bare.rps(),
             bare.percentile(0.99),
@@ -164,7 +172,7 @@ fn main() {
     );
     let store = dir.path().join("leadgate.redb");
     let bytes = std::fs::metadata(&store).map(|m| m.len()).unwrap_or(0);
-    let stored: u64 = results.iter().map(|(_, s, _, _)| s.ok).sum::<u64>() + prefill as u64;
+    let stored: u64 = results.iter().map(|(_, s, ..)| s.ok).sum::<u64>() + prefill as u64;
     println!(
         "store: {} MB for {stored} leads = {} bytes per lead",
         bytes / 1_000_000,
@@ -499,6 +507,17 @@ impl Server {
         Server { child, addr }
     }
 
+    /// Bytes the server process has caused to be written to the disk so far (the kernel's
+    /// `write_bytes`: page writes and the data its `fsync`s flush, not socket traffic).
+    fn written_bytes(&self) -> u64 {
+        let io =
+            std::fs::read_to_string(format!("/proc/{}/io", self.child.id())).unwrap_or_default();
+        io.lines()
+            .find_map(|l| l.strip_prefix("write_bytes:"))
+            .and_then(|bytes| bytes.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
     /// Peak resident set size of the server process.
     fn peak_rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
@@ -631,10 +650,34 @@ async fn connect(
 
 /// A landing-page post of about 400 bytes: a new visitor (phone and token) each time.
 fn form_body(i: u64) -> String {
+    let i = visitor_number(i);
     format!(
-        "name=%E5%BC%A0%E4%B8%89&phone=139{:08}&email=visitor{i}%40example.com&company=%E4%B8%8A%E6%B5%B7%E6%9F%90%E6%9F%90%E8%87%AA%E5%8A%A8%E5%8C%96&title=%E9%87%87%E8%B4%AD%E7%BB%8F%E7%90%86&message=%E8%AF%B7%E5%8F%91%E9%80%81%E8%B5%84%E6%96%99&consent=on&utm_source=douyin&utm_medium=live&utm_campaign=bench&utm_content=host-a&ttclid=E.C.P.{i}&_token=bench-{i}&_hp=",
-        i % 100_000_000
+        "name=%E5%BC%A0%E4%B8%89&phone=139{i:08}&email=visitor{i}%40example.com&company=%E4%B8%8A%E6%B5%B7%E6%9F%90%E6%9F%90%E8%87%AA%E5%8A%A8%E5%8C%96&title=%E9%87%87%E8%B4%AD%E7%BB%8F%E7%90%86&message=%E8%AF%B7%E5%8F%91%E9%80%81%E8%B5%84%E6%96%99&consent=on&utm_source=douyin&utm_medium=live&utm_campaign=bench&utm_content=host-a&ttclid=E.C.P.{i}&_token=bench-{i}&_hp="
     )
+}
+
+/// The `i`th visitor's number, which makes their phone (`139` and eight digits) and e-mail.
+/// By default visitor `i` has number `i`, so consecutive visitors' contacts sit side by
+/// side in the store's contact, e-mail and touch tables; with
+/// `LEADGATE_BENCH_VISITORS=scattered` the numbers are spread over all 10^8 (multiplying by
+/// a number prime to 10^8 is a bijection, so no two visitors share one), as real visitors'
+/// phones are, and each lead writes a page of its own in each of those tables.
+fn visitor_number(i: u64) -> u64 {
+    static SCATTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let scattered =
+        *SCATTERED.get_or_init(
+            || match std::env::var("LEADGATE_BENCH_VISITORS").as_deref() {
+                Ok("scattered") => true,
+                Ok("sequential") | Err(_) => false,
+                Ok(other) => panic!("LEADGATE_BENCH_VISITORS={other}: sequential or scattered"),
+            },
+        );
+    let i = i % 100_000_000;
+    if scattered {
+        i * 48_271_239 % 100_000_000
+    } else {
+        i
+    }
 }
 
 async fn create_campaign(addr: SocketAddr) {
