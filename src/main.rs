@@ -171,7 +171,7 @@ struct ServeArgs {
     /// Open connections from one client address at most [default: 256, and at most half of --max-connections].
     #[arg(long, env = "LEADGATE_MAX_CONNECTIONS_PER_IP")]
     max_connections_per_ip: Option<usize>,
-    /// The store's page cache in MB, which bounds the server's memory [default: 32].
+    /// The store's page cache in MB, which bounds the server's memory [default: 16].
     #[arg(long, env = "LEADGATE_CACHE_MB")]
     cache_mb: Option<usize>,
     /// Whether each commit saves what a restart after a crash needs: off, commits are
