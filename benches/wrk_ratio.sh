@@ -3,7 +3,8 @@
 # "Performance"): the release `leadgate serve` on a fresh data dir with rate limits off,
 # then the load bench's bare server (reads the body, answers 303), each driven by
 # `wrk -t2 -cN -d${SECS}s -s benches/wrk_form.lua` at 16, 64 and 256 connections.
-# Prints req/s, p99, the ratio, leadgate's peak RSS and the disk writes per lead. Each
+# Prints req/s, p99, the ratio, leadgate's peak RSS and the bytes written to the disk per
+# lead. Each
 # server gets a second of warm-up first (for leadgate: the file's first growth), not counted.
 #
 #   benches/wrk_ratio.sh [path/to/leadgate]
@@ -58,7 +59,10 @@ drive() {
   echo "$rps $p99"
 }
 
-written() { awk '/^write_bytes:/ {print $2}' "/proc/$1/io"; }
+# Bytes written so far to the disk that holds the store (sectors written, from every
+# process: a run's share on an otherwise idle machine). Not the server's `write_bytes` in
+# /proc, which counts a whole large page-cache folio for each 4 KiB page dirtied in it.
+written() { awk '{printf "%.0f\n", $7 * 512}' "/sys/dev/block/$(stat -c '%Hd:%Ld' "$work")/stat"; }
 
 addr=$(LEADGATE_ADMIN_TOKEN=$token LEADGATE_LOG=warn,leadgate=info start leadgate "$bin" serve \
   --listen 127.0.0.1:0 --rate-limit off --global-rate-limit off --max-connections 10000 \
@@ -71,9 +75,9 @@ secs=1 drive "$addr" 64 >/dev/null
 run=1
 declare -A leadgate_rps leadgate_p99 kb_per_lead
 for n in $conns; do
-  before=$(written "$leadgate_pid")
+  before=$(written)
   read -r rps p99 < <(drive "$addr" "$n")
-  after=$(written "$leadgate_pid")
+  after=$(written)
   leadgate_rps[$n]=$rps; leadgate_p99[$n]=$p99
   kb_per_lead[$n]=$(awk -v b="$((after - before))" -v r="$rps" -v s="$secs" 'BEGIN {printf "%.1f", b / (r * s) / 1000}')
   run=$((run + 1))
@@ -83,7 +87,7 @@ rss=$(awk '/^VmHWM:/ {print int($2 / 1024)}' "/proc/$leadgate_pid/status")
 bare_addr=$(LEADGATE_BENCH_BARE_SERVER=1 start bare "$bare")
 secs=1 drive "$bare_addr" 64 >/dev/null
 echo "wrk -t2, ${secs} s per run, POST /f/bench ~400 B forms (visitors: ${VISITORS:-sequential})"
-echo "conns | leadgate req/s | p99 ms | KB written/lead | bare 303 req/s | bare p99 ms | ratio"
+echo "conns | leadgate req/s | p99 ms | KB to disk/lead | bare 303 req/s | bare p99 ms | ratio"
 for n in $conns; do
   read -r bare_rps bare_p99 < <(drive "$bare_addr" "$n")
   awk -v n="$n" -v r="${leadgate_rps[$n]}" -v p="${leadgate_p99[$n]}" -v k="${kb_per_lead[$n]}" \
