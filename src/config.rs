@@ -36,8 +36,8 @@ pub const DEFAULT_BODY_TIMEOUT_S: u64 = 30;
 /// store's size: at 32 MB a server that took 290k leads at 256 connections peaked at
 /// 62 MB of RSS (282 MB with redb's 1 GiB default), with ingest as fast (README). At 16 MB
 /// the ROI summary of a 1M-lead store leaves 63 MB instead of 79–81 MB, as fast, and
-/// ingest is as fast too: the pages a lead writes are scattered over the indexes, so a
-/// bigger cache holds few of the next lead's anyway (README, "Performance").
+/// ingest on an empty and on a 1M-lead store was as fast in alternated runs (README,
+/// "Performance"): most of a lead's index pages are where the previous leads' were not.
 pub const DEFAULT_CACHE_MB: usize = 16;
 /// Writes waiting for the store's writer by default. Past this, requests are refused with
 /// 503 at once rather than queued without bound.
