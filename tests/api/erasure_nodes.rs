@@ -27,18 +27,33 @@ fn settings(cluster: &Cluster, name: &str) -> impl FnOnce(&mut leadgate::config:
     let replicate = replicating(cluster, name);
     move |config| {
         replicate(config);
-        config.rewrite_delay = Duration::from_millis(300);
-        config.privacy_tick = Duration::from_millis(50);
+        rewrite_soon(config);
     }
+}
+
+/// The store rewritten 300 ms after an erasure, and erasures' work checked every 50 ms.
+fn rewrite_soon(config: &mut leadgate::config::Config) {
+    config.rewrite_delay = Duration::from_millis(300);
+    config.privacy_tick = Duration::from_millis(50);
+}
+
+/// The campaign every test here uses.
+async fn create_expo(app: &TestApp) {
+    app.create_campaign("expo", json!({"name": "Expo", "currency": "CNY"}))
+        .await;
+}
+
+/// A replicating node (see `node`) that created the campaign `expo`.
+async fn node_with_expo(cluster: &Cluster, name: &str) -> TestApp {
+    let app = node(cluster, name).await;
+    create_expo(&app).await;
+    app
 }
 
 /// Two nodes sharing the campaign `expo`.
 async fn two_nodes(cluster: &Cluster) -> (TestApp, TestApp) {
-    let node1 = node(cluster, "node1").await;
+    let node1 = node_with_expo(cluster, "node1").await;
     let node2 = node(cluster, "node2").await;
-    node1
-        .create_campaign("expo", json!({"name": "Expo", "currency": "CNY"}))
-        .await;
     eventually(LIMIT, "the campaign on node2", || async {
         (node2.admin_get("/api/campaigns/expo").await.status() == 200).then_some(())
     })
@@ -318,13 +333,8 @@ async fn a_node_that_was_stopped_during_the_erasure_erases_its_copy_when_it_is_b
 /// A node that serves before it replicates (its leads are not in PostgreSQL yet), with
 /// the campaign `expo`, rewriting its store soon after an erasure.
 async fn node_not_replicating_yet() -> TestApp {
-    let app = spawn_app_with(|config| {
-        config.rewrite_delay = Duration::from_millis(300);
-        config.privacy_tick = Duration::from_millis(50);
-    })
-    .await;
-    app.create_campaign("expo", json!({"name": "Expo", "currency": "CNY"}))
-        .await;
+    let app = spawn_app_with(rewrite_soon).await;
+    create_expo(&app).await;
     app
 }
 
@@ -372,10 +382,7 @@ async fn a_lead_shipped_after_the_erasure_is_erased_on_arrival_and_on_its_node()
         .submit_json_ok("expo", &lead(digits, "Late Visit"))
         .await;
     let dir = node2.stop().await;
-    let node1 = node(&cluster, "node1").await;
-    node1
-        .create_campaign("expo", json!({"name": "Expo", "currency": "CNY"}))
-        .await;
+    let node1 = node_with_expo(&cluster, "node1").await;
     node1
         .submit_json_ok("expo", &lead(digits, "Early Visit"))
         .await;
@@ -406,9 +413,7 @@ async fn a_retention_erasure_unlinks_the_contacts_conversions_in_postgres() {
         }
     })
     .await;
-    node1
-        .create_campaign("expo", json!({"name": "Expo", "currency": "CNY"}))
-        .await;
+    create_expo(&node1).await;
     let digits = "13855550001";
     node1
         .submit_json_ok("expo", &lead(digits, "Retained Person"))
@@ -566,10 +571,7 @@ async fn a_late_lead_of_the_second_contact_of_an_email_erasure_is_erased_too() {
         )
         .await;
     let dir = node2.stop().await;
-    let node1 = node(&cluster, "node1").await;
-    node1
-        .create_campaign("expo", json!({"name": "Expo", "currency": "CNY"}))
-        .await;
+    let node1 = node_with_expo(&cluster, "node1").await;
     two_contacts_of_one_address(&node1, email, "13877770001").await;
     wait_for_state(&node1, "ok").await;
     erase(&node1, json!({"email": email})).await;
